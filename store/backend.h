@@ -1,0 +1,63 @@
+/*
+ * backend.h - what a store backend implements; read only by the files of store/.
+ *
+ * A backend is one const struct store_ops, registered in store.c. Its own
+ * handle embeds struct store as its first member, named base, so that
+ * store.c can hand the same pointer to every op. Each op has the contract of
+ * the store_ call of the same name in store.h; store.c checks arguments,
+ * read-only mode and refusals that need no store, so ops may assume them.
+ */
+#ifndef EXECLOG_BACKEND_H
+#define EXECLOG_BACKEND_H
+
+#include "store.h"
+
+struct store_ops {
+	const char *name;
+	/* Opens or creates the store at path; sets *out to its base. */
+	int (*open)(const char *path, const struct store_options *opts, struct store **out);
+	/* Frees everything open() made. */
+	void (*close)(struct store *s);
+	/* 0 if path holds a store of this backend, -EMEDIUMTYPE if not, -ENOENT if nothing is there. */
+	int (*detect)(const char *path);
+	/* Inserts rec (id, started_at and heartbeat_ms set by the op). */
+	int (*start)(struct store *s, struct store_record *rec);
+	/* Moves a running execution to its outcome. */
+	int (*finish)(struct store *s, const char *execution_id,
+		      const struct store_finish *fin, int64_t now_ms);
+	/* Sets heartbeat_ms of a running execution. */
+	int (*heartbeat)(struct store *s, const char *execution_id, int64_t now_ms);
+	/* Reads one execution by execution_id. */
+	int (*get)(struct store *s, const char *execution_id, struct store_record *out);
+	/* Reads one execution by id. */
+	int (*get_by_id)(struct store *s, int64_t id, struct store_record *out);
+	/* Deletes a finished execution. */
+	int (*delete)(struct store *s, const char *execution_id);
+	/* Streams executions matching filter (never NULL here) with id > after_id. */
+	int (*list)(struct store *s, const struct store_filter *filter,
+		    int64_t after_id, store_list_fn fn, void *ctx);
+	/* Streams the days that have executions, after after_day. */
+	int (*list_days)(struct store *s, int64_t after_day, store_day_fn fn, void *ctx);
+	/* Reads the execution with the greatest id. */
+	int (*latest)(struct store *s, struct store_record *out);
+};
+
+/* The generic handle every backend embeds first. */
+struct store {
+	const struct store_ops *ops;
+	struct store_options opts;
+};
+
+extern const struct store_ops sqlstore_ops;
+extern const struct store_ops lmdb_ops;
+
+/*
+ * Sets this thread's store_reason() (printf format). Returns @err, so that
+ * a refusal reads: return store_fail(-EEXIST, "execution %s exists", id);
+ */
+int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Duplicates a string that may be NULL; sets *ok to false on allocation failure. */
+char *store_strdup_null(const char *s, bool *ok);
+
+#endif

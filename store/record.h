@@ -1,0 +1,83 @@
+/*
+ * record.h - an execution as JSON, the only place that knows cJSON.
+ *
+ * Renders a record as the contract's document, reads a stored document back,
+ * checks execution names, and parses what users write: start documents
+ * (checked as they arrive, write by write) and finish values. Every refusal
+ * sets store_reason(). Nothing here touches a store.
+ */
+#ifndef EXECLOG_RECORD_H
+#define EXECLOG_RECORD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "store.h"
+
+#define RECORD_NAME_MAX 128        /* bytes in an execution_id */
+#define RECORD_START_MAX 1048576   /* bytes in a start document */
+#define RECORD_FINISH_MAX 65536    /* bytes in one finish value */
+
+/*
+ * Checks an execution name: 1-128 bytes of A-Z a-z 0-9 . _ : @ + - not
+ * starting with '.'. 0, -EINVAL, or -ENAMETOOLONG past 255 bytes.
+ */
+int record_name_check(const char *name);
+
+/*
+ * Renders @rec as its JSON document: the fourteen fields in the contract's
+ * order, one per line, ending in a newline. Returns a malloc'd string and
+ * its length in *len, or NULL when out of memory.
+ */
+char *record_to_json(const struct store_record *rec, size_t *len);
+
+/*
+ * Reads a document made by record_to_json() back into @out (cleared first;
+ * started_ms and heartbeat_ms are left 0). -EINVAL if it is not one.
+ */
+int record_from_json(const char *buf, size_t len, struct store_record *out);
+
+/* The state of a start document being checked as it arrives. */
+struct record_scan;
+
+enum {
+	RECORD_SCAN_MORE = 0, /* a valid beginning (maybe empty): more may come */
+	RECORD_SCAN_DONE = 1, /* a complete valid object, maybe white space after */
+};
+
+/* A new scan, or NULL when out of memory. */
+struct record_scan *record_scan_new(void);
+void record_scan_free(struct record_scan *sc);
+
+/*
+ * Feeds the next @len bytes of a start document. Returns RECORD_SCAN_MORE or
+ * RECORD_SCAN_DONE for what has been fed so far; -EINVAL as soon as no
+ * continuation can make a valid document (an unknown or repeated key, a wrong
+ * type, a NUL, invalid UTF-8, anything after the object but white space);
+ * -EFBIG when the total passes RECORD_START_MAX. After an error the scan
+ * stays failed.
+ */
+int record_scan_feed(struct record_scan *sc, const char *buf, size_t len);
+
+/* True while only white space (or nothing) has been fed. */
+bool record_scan_blank(const struct record_scan *sc);
+
+/*
+ * Parses a whole start document (or white space only, for the defaults) into
+ * tool_version, args, root and db_path of @out; other fields are untouched.
+ * -EINVAL or -EFBIG as record_scan_feed() would say.
+ */
+int record_parse_start(const char *buf, size_t len, struct store_record *out);
+
+/*
+ * Parses one finish value: "success", "error", "partial" (white space around
+ * ignored), "error: <message>", or a JSON object with "outcome" and any of
+ * "error_message", "files_indexed", "symbols_indexed", "references_indexed".
+ * On success *message holds a malloc'd copy of the message (or NULL) that
+ * out->error_message points to; free it after use. -EINVAL for anything
+ * else (including "running"), -EFBIG past RECORD_FINISH_MAX.
+ */
+int record_parse_finish(const char *buf, size_t len, struct store_finish *out,
+			char **message);
+
+#endif

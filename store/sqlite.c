@@ -1,0 +1,814 @@
+/*
+ * sqlite.c - the SQLite backend: magellan's execution_log table, exactly.
+ *
+ * The table, its constraints and its three indexes are those of magellan's
+ * execution log, so a database written by either reads right on the other.
+ * Two nullable columns are added for what magellan keeps in seconds only:
+ * started_at_ms (so that duration_ms keeps millisecond precision across a
+ * remount) and heartbeat_at_ms (the last sign of life of a running one).
+ *
+ * Each calling thread borrows a connection from a small pool, with its
+ * prepared statements, so that readers run in parallel under WAL; every
+ * change is one statement, so it is atomic without an explicit transaction.
+ * Parameters are always bound, never printed into SQL.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backend.h"
+
+/* The prepared statements each connection keeps. */
+enum sqlstore_stmt_id {
+	ST_INSERT,
+	ST_FINISH,
+	ST_HEARTBEAT,
+	ST_DELETE,
+	ST_STATE,
+	ST_GET,
+	ST_GET_BY_ID,
+	ST_LIST_ALL,
+	ST_LIST_OUTCOME,
+	ST_LIST_DAY,
+	ST_LIST_OUTCOME_DAY,
+	ST_NEXT_DAY,
+	ST_LATEST,
+	ST_COUNT
+};
+
+struct sqlstore_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST_COUNT];
+	struct sqlstore_conn *next;
+};
+
+struct sqlstore {
+	struct store base;
+	char *path;
+	int open_flags;
+	char *sql[ST_COUNT];          /* statement texts, fixed at open */
+	pthread_mutex_t pool_lock;
+	struct sqlstore_conn *idle;   /* connections not in use */
+};
+
+/* magellan's schema, verbatim. */
+static const char sqlstore_schema[] =
+	"CREATE TABLE IF NOT EXISTS execution_log (\n"
+	"    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"    execution_id TEXT NOT NULL UNIQUE,\n"
+	"    tool_version TEXT NOT NULL,\n"
+	"    args TEXT NOT NULL,\n"
+	"    root TEXT,\n"
+	"    db_path TEXT NOT NULL,\n"
+	"    started_at INTEGER NOT NULL,\n"
+	"    finished_at INTEGER,\n"
+	"    duration_ms INTEGER,\n"
+	"    outcome TEXT NOT NULL,\n"
+	"    error_message TEXT,\n"
+	"    files_indexed INTEGER DEFAULT 0,\n"
+	"    symbols_indexed INTEGER DEFAULT 0,\n"
+	"    references_indexed INTEGER DEFAULT 0\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS idx_execution_log_started_at ON execution_log(started_at DESC);\n"
+	"CREATE INDEX IF NOT EXISTS idx_execution_log_execution_id ON execution_log(execution_id);\n"
+	"CREATE INDEX IF NOT EXISTS idx_execution_log_outcome ON execution_log(outcome);\n";
+
+/* The columns every query reads, in struct store_record order; %s is the ms pair. */
+#define SQLSTORE_COLUMNS                                                       \
+	"id, execution_id, tool_version, args, root, db_path, started_at, "   \
+	"finished_at, duration_ms, outcome, error_message, "                  \
+	"COALESCE(files_indexed, 0), COALESCE(symbols_indexed, 0), "          \
+	"COALESCE(references_indexed, 0), %s"
+
+/* The magellan columns a table must have for us to use it. */
+static const char *const sqlstore_required_columns[] = {
+	"id", "execution_id", "tool_version", "args", "root", "db_path",
+	"started_at", "finished_at", "duration_ms", "outcome", "error_message",
+	"files_indexed", "symbols_indexed", "references_indexed",
+};
+
+static int sqlstore_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_NOTADB:
+	case SQLITE_CORRUPT:
+		return -EMEDIUMTYPE;
+	case SQLITE_TOOBIG:
+		return -EFBIG;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	default:
+		return -EIO;
+	}
+}
+
+/* Translates rc for the caller and records why, naming what was being done. */
+static int sqlstore_fail(sqlite3 *db, int rc, const char *doing)
+{
+	int err = sqlstore_errno(rc);
+	int sys = db ? sqlite3_system_errno(db) : 0;
+
+	if (rc == SQLITE_CANTOPEN && sys > 0)
+		err = -sys;
+	return store_fail(err, "sqlite: %s: %s", doing, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+static int sqlstore_detect(const char *path)
+{
+	static const char magic[16] = "SQLite format 3";
+	char head[16];
+	struct stat st;
+	ssize_t got;
+	int fd;
+
+	if (stat(path, &st) != 0)
+		return errno == ENOENT ? -ENOENT : -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EMEDIUMTYPE;
+	if (st.st_size == 0)
+		return 0; /* SQLite's own convention: an empty file is an empty database. */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	got = read(fd, head, sizeof(head));
+	close(fd);
+	if (got != (ssize_t)sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0)
+		return -EMEDIUMTYPE;
+	return 0;
+}
+
+static void sqlstore_conn_free(struct sqlstore_conn *c)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		sqlite3_finalize(c->stmt[i]);
+	sqlite3_close_v2(c->db);
+	free(c);
+}
+
+static int sqlstore_conn_new(struct sqlstore *s, struct sqlstore_conn **out)
+{
+	const char *sync = s->base.opts.sync == STORE_SYNC_FULL ? "FULL" : "NORMAL";
+	struct sqlstore_conn *c;
+	char pragmas[128];
+	int rc;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return store_fail(-ENOMEM, "sqlite: out of memory");
+	rc = sqlite3_open_v2(s->path, &c->db, s->open_flags, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlstore_fail(c->db, rc, "open");
+		goto conn_free;
+	}
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, 5000);
+	snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous=%s;", sync);
+	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlstore_fail(c->db, rc, "set synchronous");
+		goto conn_free;
+	}
+	*out = c;
+	return 0;
+
+conn_free:
+	sqlstore_conn_free(c);
+	return rc;
+}
+
+/* Borrows a connection for the calling thread; give it back with sqlstore_put(). */
+static int sqlstore_take(struct sqlstore *s, struct sqlstore_conn **out)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	*out = s->idle;
+	if (*out)
+		s->idle = (*out)->next;
+	pthread_mutex_unlock(&s->pool_lock);
+	if (*out)
+		return 0;
+	return sqlstore_conn_new(s, out);
+}
+
+static void sqlstore_put(struct sqlstore *s, struct sqlstore_conn *c)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	c->next = s->idle;
+	s->idle = c;
+	pthread_mutex_unlock(&s->pool_lock);
+}
+
+/* The prepared statement @id of @c, reset and unbound, prepared on first use. */
+static int sqlstore_stmt(struct sqlstore *s, struct sqlstore_conn *c,
+			 enum sqlstore_stmt_id id, sqlite3_stmt **out)
+{
+	int rc;
+
+	if (c->stmt[id] == NULL) {
+		rc = sqlite3_prepare_v3(c->db, s->sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+					&c->stmt[id], NULL);
+		if (rc != SQLITE_OK)
+			return sqlstore_fail(c->db, rc, "prepare");
+	}
+	sqlite3_reset(c->stmt[id]);
+	sqlite3_clear_bindings(c->stmt[id]);
+	*out = c->stmt[id];
+	return 0;
+}
+
+/* Reads whether the table has magellan's columns and ours. */
+static int sqlstore_columns(sqlite3 *db, bool *has_table, bool *has_ms)
+{
+	bool seen[sizeof(sqlstore_required_columns) / sizeof(char *)] = { false };
+	int ms_cols = 0, rc, err = 0;
+	sqlite3_stmt *st;
+
+	*has_table = *has_ms = false;
+	rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('execution_log')", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "read the schema");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+
+		*has_table = true;
+		for (size_t i = 0; name && i < sizeof(seen) / sizeof(seen[0]); i++)
+			if (strcmp(name, sqlstore_required_columns[i]) == 0)
+				seen[i] = true;
+		if (name && (strcmp(name, "started_at_ms") == 0 || strcmp(name, "heartbeat_at_ms") == 0))
+			ms_cols++;
+	}
+	if (rc != SQLITE_DONE)
+		err = sqlstore_fail(db, rc, "read the schema");
+	sqlite3_finalize(st);
+	if (err)
+		return err;
+	for (size_t i = 0; *has_table && i < sizeof(seen) / sizeof(seen[0]); i++)
+		if (!seen[i])
+			return store_fail(-EMEDIUMTYPE,
+					  "sqlite: table execution_log has no column %s: not an execution log",
+					  sqlstore_required_columns[i]);
+	*has_ms = ms_cols == 2;
+	return 0;
+}
+
+/* Creates magellan's table if missing and adds our nullable columns. */
+static int sqlstore_migrate(sqlite3 *db, bool has_table, bool has_ms)
+{
+	int rc = SQLITE_OK;
+
+	(void)has_table;
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, sqlstore_schema, NULL, NULL, NULL);
+	if (rc == SQLITE_OK && !has_ms)
+		rc = sqlite3_exec(db,
+				  "ALTER TABLE execution_log ADD COLUMN started_at_ms INTEGER;"
+				  "ALTER TABLE execution_log ADD COLUMN heartbeat_at_ms INTEGER;",
+				  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		int err = sqlstore_fail(db, rc, "create the table");
+
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return err;
+	}
+	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "create the table");
+	return 0;
+}
+
+static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
+{
+	const char *ms = has_ms ? "started_at_ms, heartbeat_at_ms" : "NULL, NULL";
+	char cols[512];
+	int n = 0;
+
+	snprintf(cols, sizeof(cols), SQLSTORE_COLUMNS, ms);
+	/*
+	 * Writes name our columns; a read-only store that lacks them never
+	 * prepares a write (store.c refuses writes first).
+	 */
+	n += asprintf(&s->sql[ST_INSERT],
+		      "INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
+		      " started_at, outcome, files_indexed, symbols_indexed, references_indexed,"
+		      " started_at_ms, heartbeat_at_ms)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', 0, 0, 0, ?7, ?7)") < 0;
+	/* duration_ms comes from the millisecond start where we have one, else from seconds. */
+	n += asprintf(&s->sql[ST_FINISH],
+		      "UPDATE execution_log SET outcome = ?2, error_message = ?3,"
+		      " files_indexed = ?4, symbols_indexed = ?5, references_indexed = ?6,"
+		      " finished_at = ?1 / 1000, heartbeat_at_ms = ?1,"
+		      " duration_ms = MAX(0, ?1 - COALESCE(started_at_ms, started_at * 1000))"
+		      " WHERE execution_id = ?7 AND outcome = 'running'") < 0;
+	n += asprintf(&s->sql[ST_HEARTBEAT],
+		      "UPDATE execution_log SET heartbeat_at_ms = ?1"
+		      " WHERE execution_id = ?2 AND outcome = 'running'") < 0;
+	n += asprintf(&s->sql[ST_DELETE],
+		      "DELETE FROM execution_log WHERE execution_id = ?1 AND outcome <> 'running'") < 0;
+	n += asprintf(&s->sql[ST_STATE],
+		      "SELECT outcome FROM execution_log WHERE execution_id = ?1") < 0;
+	n += asprintf(&s->sql[ST_GET], "SELECT %s FROM execution_log WHERE execution_id = ?1", cols) < 0;
+	n += asprintf(&s->sql[ST_GET_BY_ID], "SELECT %s FROM execution_log WHERE id = ?1", cols) < 0;
+	n += asprintf(&s->sql[ST_LIST_ALL],
+		      "SELECT %s FROM execution_log WHERE id > ?1 ORDER BY id", cols) < 0;
+	n += asprintf(&s->sql[ST_LIST_OUTCOME],
+		      "SELECT %s FROM execution_log WHERE outcome = ?2 AND id > ?1 ORDER BY id",
+		      cols) < 0;
+	n += asprintf(&s->sql[ST_LIST_DAY],
+		      "SELECT %s FROM execution_log WHERE started_at >= ?3 AND started_at < ?4"
+		      " AND id > ?1 ORDER BY id", cols) < 0;
+	n += asprintf(&s->sql[ST_LIST_OUTCOME_DAY],
+		      "SELECT %s FROM execution_log WHERE outcome = ?2 AND started_at >= ?3"
+		      " AND started_at < ?4 AND id > ?1 ORDER BY id", cols) < 0;
+	n += asprintf(&s->sql[ST_NEXT_DAY],
+		      "SELECT started_at FROM execution_log WHERE started_at >= ?1"
+		      " ORDER BY started_at LIMIT 1") < 0;
+	n += asprintf(&s->sql[ST_LATEST],
+		      "SELECT %s FROM execution_log ORDER BY id DESC LIMIT 1", cols) < 0;
+	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
+}
+
+static void sqlstore_close(struct store *base)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+
+	while (s->idle) {
+		struct sqlstore_conn *c = s->idle;
+
+		s->idle = c->next;
+		sqlstore_conn_free(c);
+	}
+	for (int i = 0; i < ST_COUNT; i++)
+		free(s->sql[i]);
+	pthread_mutex_destroy(&s->pool_lock);
+	free(s->path);
+	free(s);
+}
+
+static int sqlstore_open(const char *path, const struct store_options *opts, struct store **out)
+{
+	struct sqlstore_conn *first = NULL;
+	bool has_table, has_ms;
+	struct sqlstore *s;
+	int err, rc;
+
+	err = sqlstore_detect(path);
+	if (err == -EMEDIUMTYPE)
+		return store_fail(err, "%s is not a SQLite database", path);
+	if (err == -ENOENT && opts->read_only)
+		return store_fail(err, "%s does not exist (and the mount is read-only)", path);
+	if (err && err != -ENOENT)
+		return store_fail(err, "%s: %s", path, strerror(-err));
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return store_fail(-ENOMEM, "sqlite: out of memory");
+	pthread_mutex_init(&s->pool_lock, NULL);
+	s->base.opts = *opts;
+	s->path = strdup(path);
+	s->open_flags = SQLITE_OPEN_NOMUTEX |
+		(opts->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	if (s->path == NULL) {
+		err = store_fail(-ENOMEM, "sqlite: out of memory");
+		goto store_free;
+	}
+	err = sqlstore_conn_new(s, &first);
+	if (err)
+		goto store_free;
+	/* A file that only looks like SQLite fails here, before anything is written. */
+	err = sqlstore_columns(first->db, &has_table, &has_ms);
+	if (err)
+		goto store_free;
+	if (!opts->read_only) {
+		rc = sqlite3_exec(first->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+		if (rc != SQLITE_OK) {
+			err = sqlstore_fail(first->db, rc, "switch to WAL");
+			goto store_free;
+		}
+		err = sqlstore_migrate(first->db, has_table, has_ms);
+		if (err)
+			goto store_free;
+		has_ms = true;
+	} else if (!has_table) {
+		err = store_fail(-EMEDIUMTYPE, "%s has no execution_log table", path);
+		goto store_free;
+	}
+	err = sqlstore_prepare_texts(s, has_ms);
+	if (err)
+		goto store_free;
+	sqlstore_put(s, first);
+	*out = &s->base;
+	return 0;
+
+store_free:
+	if (first)
+		sqlstore_conn_free(first);
+	sqlstore_close(&s->base);
+	return err;
+}
+
+static char *sqlstore_text(sqlite3_stmt *st, int col, bool *ok)
+{
+	return store_strdup_null((const char *)sqlite3_column_text(st, col), ok);
+}
+
+static int64_t sqlstore_int_or_null(sqlite3_stmt *st, int col)
+{
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return STORE_NULL;
+	return sqlite3_column_int64(st, col);
+}
+
+/* Fills @r from the current row of a statement that selects SQLSTORE_COLUMNS. */
+static int sqlstore_row(sqlite3_stmt *st, struct store_record *r)
+{
+	bool ok = true;
+
+	r->id = sqlite3_column_int64(st, 0);
+	r->execution_id = sqlstore_text(st, 1, &ok);
+	r->tool_version = sqlstore_text(st, 2, &ok);
+	r->args = sqlstore_text(st, 3, &ok);
+	r->root = sqlstore_text(st, 4, &ok);
+	r->db_path = sqlstore_text(st, 5, &ok);
+	r->started_at = sqlite3_column_int64(st, 6);
+	r->finished_at = sqlstore_int_or_null(st, 7);
+	r->duration_ms = sqlstore_int_or_null(st, 8);
+	r->outcome = sqlstore_text(st, 9, &ok);
+	r->error_message = sqlstore_text(st, 10, &ok);
+	r->files_indexed = sqlite3_column_int64(st, 11);
+	r->symbols_indexed = sqlite3_column_int64(st, 12);
+	r->references_indexed = sqlite3_column_int64(st, 13);
+	r->started_ms = sqlstore_int_or_null(st, 14);
+	if (r->started_ms == STORE_NULL)
+		r->started_ms = r->started_at * 1000;
+	r->heartbeat_ms = sqlstore_int_or_null(st, 15);
+	if (r->heartbeat_ms == STORE_NULL)
+		r->heartbeat_ms = r->finished_at != STORE_NULL ? r->finished_at * 1000 : r->started_ms;
+	if (!ok) {
+		store_record_clear(r);
+		return store_fail(-ENOMEM, "sqlite: out of memory");
+	}
+	return 0;
+}
+
+static int sqlstore_bind_text(sqlite3_stmt *st, int i, const char *text)
+{
+	return text ? sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int sqlstore_start(struct store *base, struct store_record *rec)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	err = sqlstore_take(s, &c);
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, c, ST_INSERT, &st);
+	if (err)
+		goto conn_put;
+	rec->started_at = rec->started_ms / 1000;
+	sqlstore_bind_text(st, 1, rec->execution_id);
+	sqlstore_bind_text(st, 2, rec->tool_version);
+	sqlstore_bind_text(st, 3, rec->args);
+	sqlstore_bind_text(st, 4, rec->root);
+	sqlstore_bind_text(st, 5, rec->db_path);
+	sqlite3_bind_int64(st, 6, rec->started_at);
+	sqlite3_bind_int64(st, 7, rec->started_ms);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+		err = store_fail(-EEXIST, "execution %s exists", rec->execution_id);
+		goto stmt_reset;
+	}
+	if (rc != SQLITE_DONE) {
+		err = sqlstore_fail(c->db, rc, "start");
+		goto stmt_reset;
+	}
+	rec->id = sqlite3_last_insert_rowid(c->db);
+	free(rec->outcome);
+	rec->outcome = strdup("running");
+	free(rec->error_message);
+	rec->error_message = NULL;
+	rec->finished_at = rec->duration_ms = STORE_NULL;
+	rec->files_indexed = rec->symbols_indexed = rec->references_indexed = 0;
+	rec->heartbeat_ms = rec->started_ms;
+	if (rec->outcome == NULL)
+		err = store_fail(-ENOMEM, "sqlite: out of memory");
+stmt_reset:
+	sqlite3_reset(st);
+conn_put:
+	sqlstore_put(s, c);
+	return err;
+}
+
+/* After a change matched no row: -ENOENT, or @busy_err if the row is running, else @done_err. */
+static int sqlstore_why_unchanged(struct sqlstore *s, struct sqlstore_conn *c,
+				  const char *execution_id, int running_err, int done_err)
+{
+	const char *outcome;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	err = sqlstore_stmt(s, c, ST_STATE, &st);
+	if (err)
+		return err;
+	sqlstore_bind_text(st, 1, execution_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		err = store_fail(-ENOENT, "no execution %s", execution_id);
+	else if (rc != SQLITE_ROW)
+		err = sqlstore_fail(c->db, rc, "read the outcome");
+	else {
+		outcome = (const char *)sqlite3_column_text(st, 0);
+		if (outcome && strcmp(outcome, "running") == 0)
+			err = store_fail(running_err, "execution %s is running", execution_id);
+		else
+			err = store_fail(done_err, "execution %s is not running (%s)", execution_id,
+					 outcome ? outcome : "null");
+	}
+	sqlite3_reset(st);
+	return err;
+}
+
+/* Runs a change statement already bound; 0, or why it changed nothing. */
+static int sqlstore_change(struct sqlstore *s, struct sqlstore_conn *c, sqlite3_stmt *st,
+			   const char *execution_id, int running_err, int done_err)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return sqlstore_fail(c->db, rc, "write");
+	if (sqlite3_changes(c->db) > 0)
+		return 0;
+	return sqlstore_why_unchanged(s, c, execution_id, running_err, done_err);
+}
+
+static int sqlstore_finish(struct store *base, const char *execution_id,
+			   const struct store_finish *fin, int64_t now_ms)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err;
+
+	err = sqlstore_take(s, &c);
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, c, ST_FINISH, &st);
+	if (err == 0) {
+		sqlite3_bind_int64(st, 1, now_ms);
+		sqlstore_bind_text(st, 2, store_outcome_name(fin->outcome));
+		sqlstore_bind_text(st, 3, fin->error_message);
+		sqlite3_bind_int64(st, 4, fin->files_indexed);
+		sqlite3_bind_int64(st, 5, fin->symbols_indexed);
+		sqlite3_bind_int64(st, 6, fin->references_indexed);
+		sqlstore_bind_text(st, 7, execution_id);
+		/* The running case cannot happen: the update only skips finished rows. */
+		err = sqlstore_change(s, c, st, execution_id, -EIO, -EPERM);
+	}
+	sqlstore_put(s, c);
+	return err;
+}
+
+static int sqlstore_heartbeat(struct store *base, const char *execution_id, int64_t now_ms)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err;
+
+	err = sqlstore_take(s, &c);
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, c, ST_HEARTBEAT, &st);
+	if (err == 0) {
+		sqlite3_bind_int64(st, 1, now_ms);
+		sqlstore_bind_text(st, 2, execution_id);
+		err = sqlstore_change(s, c, st, execution_id, 0, -EPERM);
+	}
+	sqlstore_put(s, c);
+	return err;
+}
+
+static int sqlstore_delete(struct store *base, const char *execution_id)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err;
+
+	err = sqlstore_take(s, &c);
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, c, ST_DELETE, &st);
+	if (err == 0) {
+		sqlstore_bind_text(st, 1, execution_id);
+		err = sqlstore_change(s, c, st, execution_id, -EBUSY, -EIO);
+	}
+	sqlstore_put(s, c);
+	return err;
+}
+
+/* Runs a bound one-row query into @out; -ENOENT with @what when no row. */
+static int sqlstore_one(struct sqlstore_conn *c, sqlite3_stmt *st,
+			struct store_record *out, const char *what)
+{
+	int rc = sqlite3_step(st), err;
+
+	if (rc == SQLITE_ROW)
+		err = sqlstore_row(st, out);
+	else if (rc == SQLITE_DONE)
+		err = store_fail(-ENOENT, "no execution %s", what);
+	else
+		err = sqlstore_fail(c->db, rc, "read");
+	sqlite3_reset(st);
+	return err;
+}
+
+static int sqlstore_get(struct store *base, const char *execution_id, struct store_record *out)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err;
+
+	err = sqlstore_take(s, &c);
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, c, ST_GET, &st);
+	if (err == 0) {
+		sqlstore_bind_text(st, 1, execution_id);
+		err = sqlstore_one(c, st, out, execution_id);
+	}
+	sqlstore_put(s, c);
+	return err;
+}
+
+static int sqlstore_get_by_id(struct store *base, int64_t id, struct store_record *out)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	char what[32];
+	int err;
+
+	err = sqlstore_take(s, &c);
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, c, ST_GET_BY_ID, &st);
+	if (err == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		snprintf(what, sizeof(what), "with id %lld", (long long)id);
+		err = sqlstore_one(c, st, out, what);
+	}
+	sqlstore_put(s, c);
+	return err;
+}
+
+static int sqlstore_latest(struct store *base, struct store_record *out)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err;
+
+	err = sqlstore_take(s, &c);
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, c, ST_LATEST, &st);
+	if (err == 0)
+		err = sqlstore_one(c, st, out, "at all");
+	sqlstore_put(s, c);
+	return err;
+}
+
+static int sqlstore_list(struct store *base, const struct store_filter *filter,
+			 int64_t after_id, store_list_fn fn, void *ctx)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct store_record rec = { 0 };
+	enum sqlstore_stmt_id id;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	if (filter->outcome >= 0)
+		id = filter->day >= 0 ? ST_LIST_OUTCOME_DAY : ST_LIST_OUTCOME;
+	else
+		id = filter->day >= 0 ? ST_LIST_DAY : ST_LIST_ALL;
+	err = sqlstore_take(s, &c);
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, c, id, &st);
+	if (err)
+		goto conn_put;
+	sqlite3_bind_int64(st, 1, after_id);
+	if (filter->outcome >= 0)
+		sqlstore_bind_text(st, 2, store_outcome_name(filter->outcome));
+	if (filter->day >= 0) {
+		sqlite3_bind_int64(st, 3, filter->day * 86400);
+		sqlite3_bind_int64(st, 4, (filter->day + 1) * 86400);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = sqlstore_row(st, &rec);
+		if (err == 0)
+			err = fn(ctx, &rec);
+		store_record_clear(&rec);
+		if (err)
+			break;
+	}
+	if (err > 0)
+		err = 0;
+	else if (err == 0 && rc != SQLITE_DONE)
+		err = sqlstore_fail(c->db, rc, "list");
+	sqlite3_reset(st);
+conn_put:
+	sqlstore_put(s, c);
+	return err;
+}
+
+/* Floors a Unix time to its UTC day, also before 1970. */
+static int64_t sqlstore_day_of(int64_t t)
+{
+	return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+}
+
+static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	int64_t from = (after_day + 1) * 86400;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	err = sqlstore_take(s, &c);
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, c, ST_NEXT_DAY, &st);
+	/* One index seek a day: the cost is the number of days, not of executions. */
+	while (err == 0) {
+		int64_t day;
+
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, from);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			break;
+		if (rc != SQLITE_ROW) {
+			err = sqlstore_fail(c->db, rc, "list days");
+			break;
+		}
+		day = sqlstore_day_of(sqlite3_column_int64(st, 0));
+		sqlite3_reset(st);
+		err = fn(ctx, day);
+		from = (day + 1) * 86400;
+	}
+	if (err > 0)
+		err = 0;
+	if (st)
+		sqlite3_reset(st);
+	sqlstore_put(s, c);
+	return err;
+}
+
+const struct store_ops sqlstore_ops = {
+	.name = "sqlite",
+	.open = sqlstore_open,             /* a database file, created if missing */
+	.close = sqlstore_close,           /* closes every pooled connection */
+	.detect = sqlstore_detect,         /* a regular file with SQLite's header, or empty */
+	.start = sqlstore_start,           /* one INSERT; UNIQUE gives -EEXIST */
+	.finish = sqlstore_finish,         /* one UPDATE guarded by outcome = 'running' */
+	.heartbeat = sqlstore_heartbeat,   /* sets heartbeat_at_ms of a running row */
+	.get = sqlstore_get,               /* by the UNIQUE execution_id */
+	.get_by_id = sqlstore_get_by_id,   /* by rowid */
+	.delete = sqlstore_delete,         /* one DELETE guarded by outcome <> 'running' */
+	.list = sqlstore_list,             /* keyset paging on id, by index for a filter */
+	.list_days = sqlstore_list_days,   /* one seek of the started_at index per day */
+	.latest = sqlstore_latest,         /* the greatest rowid */
+};

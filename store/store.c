@@ -1,0 +1,267 @@
+/*
+ * store.c - the store's front door: the backend registry and the checks
+ * every backend shares (arguments, read-only mode), the per-thread reason
+ * for the last refusal, and small helpers on records.
+ *
+ * It does no I/O of its own; each call goes to the ops table of the backend
+ * the store was opened with.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend.h"
+
+static const struct store_ops *const store_registry[] = {
+#if HAVE_SQLITE
+	&sqlstore_ops,
+#endif
+#if HAVE_LMDB
+	&lmdb_ops,
+#endif
+};
+
+#define REGISTRY_SIZE (sizeof(store_registry) / sizeof(store_registry[0]))
+
+static _Thread_local char store_reason_buf[512];
+
+int store_fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(store_reason_buf, sizeof(store_reason_buf), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+const char *store_reason(void)
+{
+	return store_reason_buf;
+}
+
+const char *store_backends(void)
+{
+	static char names[64];
+	size_t used = 0;
+
+	if (names[0] != '\0')
+		return names;
+	for (size_t i = 0; i < REGISTRY_SIZE; i++)
+		used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+					 i ? ", " : "", store_registry[i]->name);
+	return names;
+}
+
+static const struct store_ops *store_ops_by_name(const char *name)
+{
+	for (size_t i = 0; i < REGISTRY_SIZE; i++)
+		if (strcmp(store_registry[i]->name, name) == 0)
+			return store_registry[i];
+	return NULL;
+}
+
+int store_open(const char *backend, const char *path,
+	       const struct store_options *opts, struct store **out)
+{
+	static const struct store_options defaults = { .sync = STORE_SYNC_NORMAL };
+	const struct store_ops *ops;
+	int err;
+
+	*out = NULL;
+	if (backend == NULL || (ops = store_ops_by_name(backend)) == NULL)
+		return store_fail(-EINVAL, "unknown store \"%s\" (built in: %s)",
+				  backend ? backend : "", store_backends());
+	if (path == NULL || path[0] == '\0')
+		return store_fail(-EINVAL, "no store path given");
+	if (opts == NULL)
+		opts = &defaults;
+	err = ops->open(path, opts, out);
+	if (err)
+		return err;
+	(*out)->ops = ops;
+	(*out)->opts = *opts;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+const char *store_backend(const struct store *s)
+{
+	return s->ops->name;
+}
+
+int store_detect(const char *path, const char **backend)
+{
+	int err = -ENOENT;
+
+	*backend = NULL;
+	for (size_t i = 0; i < REGISTRY_SIZE; i++) {
+		err = store_registry[i]->detect(path);
+		if (err == 0) {
+			*backend = store_registry[i]->name;
+			return 0;
+		}
+		if (err == -ENOENT)
+			return store_fail(-ENOENT, "%s does not exist", path);
+	}
+	return store_fail(err, "%s holds no store of a known kind (%s)", path, store_backends());
+}
+
+static int store_writable(const struct store *s)
+{
+	if (s->opts.read_only)
+		return store_fail(-EROFS, "the store is open read-only");
+	return 0;
+}
+
+static int store_name_given(const char *execution_id)
+{
+	if (execution_id == NULL || execution_id[0] == '\0')
+		return store_fail(-EINVAL, "no execution_id given");
+	return 0;
+}
+
+int store_start(struct store *s, struct store_record *rec)
+{
+	int err = store_writable(s);
+
+	if (err == 0)
+		err = store_name_given(rec->execution_id);
+	if (err == 0 && (rec->tool_version == NULL || rec->args == NULL || rec->db_path == NULL))
+		err = store_fail(-EINVAL, "start of %s lacks a required field", rec->execution_id);
+	return err ? err : s->ops->start(s, rec);
+}
+
+int store_finish(struct store *s, const char *execution_id,
+		 const struct store_finish *fin, int64_t now_ms)
+{
+	int err = store_writable(s);
+
+	if (err == 0)
+		err = store_name_given(execution_id);
+	if (err == 0 && (fin->outcome <= STORE_RUNNING || fin->outcome >= STORE_OUTCOMES))
+		err = store_fail(-EINVAL, "a finish needs success, error or partial");
+	if (err == 0 && (fin->files_indexed < 0 || fin->symbols_indexed < 0 ||
+			 fin->references_indexed < 0))
+		err = store_fail(-EINVAL, "counts cannot be negative");
+	return err ? err : s->ops->finish(s, execution_id, fin, now_ms);
+}
+
+int store_heartbeat(struct store *s, const char *execution_id, int64_t now_ms)
+{
+	int err = store_writable(s);
+
+	if (err == 0)
+		err = store_name_given(execution_id);
+	return err ? err : s->ops->heartbeat(s, execution_id, now_ms);
+}
+
+int store_get(struct store *s, const char *execution_id, struct store_record *out)
+{
+	int err = store_name_given(execution_id);
+
+	store_record_clear(out);
+	return err ? err : s->ops->get(s, execution_id, out);
+}
+
+int store_get_by_id(struct store *s, int64_t id, struct store_record *out)
+{
+	store_record_clear(out);
+	return s->ops->get_by_id(s, id, out);
+}
+
+int store_delete(struct store *s, const char *execution_id)
+{
+	int err = store_writable(s);
+
+	if (err == 0)
+		err = store_name_given(execution_id);
+	return err ? err : s->ops->delete(s, execution_id);
+}
+
+int store_list(struct store *s, const struct store_filter *filter,
+	       int64_t after_id, store_list_fn fn, void *ctx)
+{
+	static const struct store_filter all = { .outcome = -1, .day = -1 };
+
+	if (filter == NULL)
+		filter = &all;
+	if (filter->outcome >= STORE_OUTCOMES || filter->outcome < -1)
+		return store_fail(-EINVAL, "no such outcome");
+	return s->ops->list(s, filter, after_id < 0 ? 0 : after_id, fn, ctx);
+}
+
+int store_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *ctx)
+{
+	return s->ops->list_days(s, after_day, fn, ctx);
+}
+
+int store_latest(struct store *s, struct store_record *out)
+{
+	store_record_clear(out);
+	return s->ops->latest(s, out);
+}
+
+static const char *const store_outcome_names[STORE_OUTCOMES] = {
+	[STORE_RUNNING] = "running",
+	[STORE_SUCCESS] = "success",
+	[STORE_ERROR] = "error",
+	[STORE_PARTIAL] = "partial",
+};
+
+const char *store_outcome_name(int outcome)
+{
+	if (outcome < 0 || outcome >= STORE_OUTCOMES)
+		return NULL;
+	return store_outcome_names[outcome];
+}
+
+int store_outcome_from_name(const char *name)
+{
+	for (int i = 0; name && i < STORE_OUTCOMES; i++)
+		if (strcmp(store_outcome_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+void store_record_clear(struct store_record *rec)
+{
+	free(rec->execution_id);
+	free(rec->tool_version);
+	free(rec->args);
+	free(rec->root);
+	free(rec->db_path);
+	free(rec->outcome);
+	free(rec->error_message);
+	memset(rec, 0, sizeof(*rec));
+}
+
+char *store_strdup_null(const char *s, bool *ok)
+{
+	char *copy;
+
+	if (s == NULL)
+		return NULL;
+	copy = strdup(s);
+	if (copy == NULL)
+		*ok = false;
+	return copy;
+}
+
+int64_t store_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -1,0 +1,186 @@
+/*
+ * store.h - the execution log store, as the filesystem sees it.
+ *
+ * An opaque struct store holds one execution log in one backend (SQLite,
+ * LMDB, ...), chosen by name at open time. Every call returns 0 or a
+ * negative errno; when a call refuses, store_reason() gives a short human
+ * reason for the log. Every call is safe from several threads at once.
+ *
+ * This header knows nothing of FUSE, of files or of paths beyond the one
+ * string handed to store_open(): a backend may live on a server.
+ */
+#ifndef EXECLOG_STORE_H
+#define EXECLOG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* The value of an integer field that is JSON null (finished_at, duration_ms). */
+#define STORE_NULL INT64_MIN
+
+/* Outcomes, in the order the views list them. */
+enum store_outcome {
+	STORE_RUNNING,
+	STORE_SUCCESS,
+	STORE_ERROR,
+	STORE_PARTIAL,
+	STORE_OUTCOMES
+};
+
+/*
+ * One execution. Every string is owned by the record (free with
+ * store_record_clear()); root and error_message may be NULL (JSON null).
+ * The first fourteen fields are the contract's record, in its order.
+ */
+struct store_record {
+	int64_t id;
+	char *execution_id;
+	char *tool_version;
+	char *args;          /* JSON text of an array of strings */
+	char *root;          /* NULL for null */
+	char *db_path;
+	int64_t started_at;  /* Unix seconds */
+	int64_t finished_at; /* Unix seconds, STORE_NULL while running */
+	int64_t duration_ms; /* STORE_NULL while running */
+	char *outcome;       /* "running", "success", "error", "partial" */
+	char *error_message; /* NULL for null */
+	int64_t files_indexed;
+	int64_t symbols_indexed;
+	int64_t references_indexed;
+
+	/* Not in the JSON document. */
+	int64_t started_ms;   /* start in Unix ms (started_at * 1000 if unknown) */
+	int64_t heartbeat_ms; /* last start, heartbeat or finish, Unix ms */
+};
+
+/* What a finish sets; error_message is borrowed, NULL for null. */
+struct store_finish {
+	enum store_outcome outcome; /* never STORE_RUNNING */
+	const char *error_message;
+	int64_t files_indexed;
+	int64_t symbols_indexed;
+	int64_t references_indexed;
+};
+
+/* Which executions a listing walks; NULL or all fields unset walks all. */
+struct store_filter {
+	int outcome; /* an enum store_outcome, or -1 for any */
+	int64_t day; /* UTC day of started_at (days since 1970-01-01), or -1 */
+};
+
+enum store_sync {
+	STORE_SYNC_NORMAL, /* survives a crash of the process, keeps integrity on power loss */
+	STORE_SYNC_FULL,   /* every acknowledged change is durable on power loss */
+};
+
+struct store_options {
+	bool read_only;         /* refuse every change with -EROFS */
+	enum store_sync sync;
+	uint64_t map_max_bytes; /* LMDB: the map never grows past this; 0: no limit but the disk */
+};
+
+/*
+ * Called for each execution of a listing, in ascending id order. Return 0 to
+ * go on, a positive value to stop (store_list() then returns 0), or a
+ * negative errno to stop with that error.
+ */
+typedef int (*store_list_fn)(void *ctx, const struct store_record *rec);
+
+/* Called for each day that has executions, ascending; returns as store_list_fn. */
+typedef int (*store_day_fn)(void *ctx, int64_t day);
+
+/*
+ * Opens the store of backend @backend ("sqlite", "lmdb") at @path, creating
+ * it if missing. -EINVAL for an unknown backend (the reason lists the built-in
+ * ones), -EMEDIUMTYPE for a path that holds another kind of store or a foreign
+ * or corrupt file (left untouched), -EACCES/-EROFS/-ENOENT for an unusable place.
+ */
+int store_open(const char *backend, const char *path,
+	       const struct store_options *opts, struct store **out);
+
+/* Closes the store, after every call on it has returned. NULL is a no-op. */
+void store_close(struct store *s);
+
+/* The name of the backend of an open store, as given to store_open(). */
+const char *store_backend(const struct store *s);
+
+/*
+ * Names the backend whose store is at @path ("sqlite" or "lmdb") without
+ * changing anything: 0 and *backend set, -ENOENT if nothing is there, or
+ * -EMEDIUMTYPE if what is there is no store of a built-in backend.
+ */
+int store_detect(const char *path, const char **backend);
+
+/* The built-in backends, as one comma-separated string, for messages. */
+const char *store_backends(void);
+
+/*
+ * Starts an execution. The caller sets execution_id, tool_version, args,
+ * root, db_path and started_ms of @rec; the store sets id, started_at,
+ * outcome "running", the nulls and zeros, and heartbeat_ms. -EEXIST if
+ * the execution_id exists (running or finished), -ENOSPC when the store
+ * is full, -EROFS read-only.
+ */
+int store_start(struct store *s, struct store_record *rec);
+
+/*
+ * Finishes a running execution at @now_ms: sets outcome, error_message,
+ * the counts, finished_at and duration_ms (now_ms - started_ms).
+ * -ENOENT for an unknown execution_id, -EPERM when it is not running.
+ */
+int store_finish(struct store *s, const char *execution_id,
+		 const struct store_finish *fin, int64_t now_ms);
+
+/*
+ * Records a heartbeat of a running execution at @now_ms.
+ * -ENOENT unknown, -EPERM when it is not running.
+ */
+int store_heartbeat(struct store *s, const char *execution_id, int64_t now_ms);
+
+/* Reads one execution by execution_id into @out (cleared first); -ENOENT. */
+int store_get(struct store *s, const char *execution_id, struct store_record *out);
+
+/* Reads one execution by id into @out (cleared first); -ENOENT. */
+int store_get_by_id(struct store *s, int64_t id, struct store_record *out);
+
+/* Deletes a finished execution; -ENOENT unknown, -EBUSY while running. */
+int store_delete(struct store *s, const char *execution_id);
+
+/*
+ * Calls @fn for each execution matching @filter with id > @after_id, in
+ * ascending id order, streaming: memory does not grow with the count. To
+ * resume, call again with the id of the last record seen: an execution that
+ * existed throughout is seen exactly once, whatever starts and deletes
+ * happen between the calls.
+ */
+int store_list(struct store *s, const struct store_filter *filter,
+	       int64_t after_id, store_list_fn fn, void *ctx);
+
+/* Calls @fn for each UTC day > @after_day that has executions, ascending. */
+int store_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *ctx);
+
+/* Reads the execution with the greatest id (the latest started); -ENOENT if none. */
+int store_latest(struct store *s, struct store_record *out);
+
+/* "running", "success", ... for an outcome; NULL out of range. */
+const char *store_outcome_name(int outcome);
+
+/* The enum store_outcome named @name, or -1 for any other string. */
+int store_outcome_from_name(const char *name);
+
+/* Frees the strings of @rec and zeroes it; safe on a zeroed record. */
+void store_record_clear(struct store_record *rec);
+
+/*
+ * The reason for the last refusal of a store_ or record_ call in this
+ * thread, for the log; "" if none was given.
+ */
+const char *store_reason(void);
+
+/* Milliseconds since the epoch, from the real-time clock. */
+int64_t store_now_ms(void);
+
+#endif
