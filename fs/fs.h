@@ -1,0 +1,167 @@
+/*
+ * fs.h - what the parts of the FUSE driver share: the mount's state, the
+ * node (inode) scheme, the registry of starts in progress, and logging.
+ *
+ * The driver keeps no copy of the log: every answer comes from the store,
+ * and inode numbers are computed from store ids, so nothing here grows with
+ * the number of executions.
+ */
+#ifndef EXECLOG_FS_H
+#define EXECLOG_FS_H
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+/* Options of the mount, as parsed from the command line. */
+struct fs_options {
+	char *store;        /* backend name, NULL: from db= or the default */
+	char *db;           /* store path, NULL: the default store */
+	char *sync;         /* "normal" or "full" */
+	bool read_only;     /* -o ro */
+	bool allow_other;   /* -o allow_other: enforce permissions */
+	char *map_max_text; /* -o map_max=BYTES for LMDB, as given */
+	uint64_t map_max;   /* ... and as a number, 0: unlimited */
+};
+
+/* --- options (options.c) --- */
+
+/* Takes execlogfs's own options out of @args, leaving libfuse's; -EINVAL. */
+int fs_options_parse(struct fuse_args *args, struct fs_options *o);
+
+/*
+ * Checks the options and settles the store: its absolute path (the default
+ * store when none is given) and its backend. On error, @msg says why.
+ */
+int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen);
+
+void fs_options_free(struct fs_options *o);
+
+/* Prints execlogfs's part of --help. */
+void fs_usage(const char *prog);
+
+struct fs {
+	struct store *store;
+	struct fuse_session *se;
+	struct fs_options opts;
+	bool foreground;
+	bool multithreaded;
+	uid_t uid;
+	gid_t gid;
+	struct timespec mounted; /* times of the fixed directories */
+	/* Starts in progress in new/, by name (see pending.c). */
+	struct fs_pending *pending;
+};
+
+/* --- nodes (node.c) --- */
+
+/*
+ * Inode numbers: the root is 1 and the fixed entries are small numbers;
+ * every other node is its kind in the top byte and a value below it (a
+ * store id, an outcome, a day). Store ids are never reused, so neither are
+ * inode numbers.
+ */
+enum fs_fixed_ino {
+	INO_ROOT = FUSE_ROOT_ID,
+	INO_NEW,
+	INO_STATUS,
+	INO_BY_OUTCOME,
+	INO_BY_DAY,
+	INO_LATEST,
+	INO_FIXED_END
+};
+
+enum fs_kind {
+	KIND_FIXED = 0,
+	KIND_RECORD,       /* <id>.json: value = store id */
+	KIND_STATUS_FILE,  /* status/<id>: value = store id */
+	KIND_NEW_FILE,     /* a file being written in new/: value = a counter */
+	KIND_OUTCOME_DIR,  /* by-outcome/<outcome>: value = enum store_outcome */
+	KIND_DAY_DIR,      /* by-day/<YYYY-MM-DD>: value = day since 1970 */
+	KIND_OUTCOME_LINK, /* by-outcome/<o>/<id>.json: value = store id */
+	KIND_DAY_LINK,     /* by-day/<d>/<id>.json: value = store id */
+};
+
+#define FS_KIND_SHIFT 56
+#define FS_VALUE_MASK ((UINT64_C(1) << FS_KIND_SHIFT) - 1)
+
+static inline fuse_ino_t fs_ino(enum fs_kind kind, uint64_t value)
+{
+	return ((fuse_ino_t)kind << FS_KIND_SHIFT) | (value & FS_VALUE_MASK);
+}
+
+static inline enum fs_kind fs_ino_kind(fuse_ino_t ino)
+{
+	return (enum fs_kind)(ino >> FS_KIND_SHIFT);
+}
+
+static inline uint64_t fs_ino_value(fuse_ino_t ino)
+{
+	return ino & FS_VALUE_MASK;
+}
+
+/* A node resolved from an inode or a name, with what its attributes need. */
+struct fs_node {
+	fuse_ino_t ino;
+	struct stat st;
+	double timeout;            /* entry and attribute timeout, seconds */
+	struct store_record rec;   /* for nodes of an execution; cleared by fs_node_clear */
+};
+
+void fs_node_clear(struct fs_node *n);
+
+/* Resolves @name in directory @parent; -ENOENT and friends. */
+int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n);
+
+/* Resolves an inode number; -ENOENT when its execution is gone. */
+int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n);
+
+/* Fills the attributes of an execution's node of @kind from n->rec. */
+void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n);
+
+/* The text of a status file: the outcome and a newline (malloc'd). */
+char *fs_status_text(const struct store_record *rec, size_t *len);
+
+/* "YYYY-MM-DD" of a day since 1970, and back (-1 when not a date). */
+void fs_day_name(int64_t day, char buf[16]);
+int64_t fs_day_parse(const char *name);
+
+/* --- starts in progress (pending.c) --- */
+
+struct fs_pending *fs_pending_new(void);
+void fs_pending_free(struct fs_pending *p);
+
+/* Claims @name for a start; -EEXIST if another start holds it, -EMFILE past the limit. */
+int fs_pending_claim(struct fs_pending *p, const char *name);
+
+/* Marks the claim as closing (flushed: release may follow) or open again. */
+void fs_pending_closing(struct fs_pending *p, const char *name, bool closing);
+
+/* Drops the claim and wakes those waiting for it. */
+void fs_pending_drop(struct fs_pending *p, const char *name);
+
+/*
+ * Waits (up to @timeout_ms) while @name is claimed and closing: its start
+ * may be committed by a release that FUSE has not delivered yet.
+ */
+void fs_pending_wait(struct fs_pending *p, const char *name, int timeout_ms);
+
+/* Waits (up to @timeout_ms) until no claim is closing; false on timeout. */
+bool fs_pending_drain(struct fs_pending *p, int timeout_ms);
+
+/* --- the callbacks (ops.c) --- */
+
+extern const struct fuse_lowlevel_ops fs_ops;
+
+/* --- logging (main.c) --- */
+
+/* Logs to stderr in the foreground, to syslog otherwise. */
+void fs_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

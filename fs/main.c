@@ -1,0 +1,242 @@
+/*
+ * main.c - execlogfs: parse the command line, open the store, mount, serve,
+ * and unmount cleanly on SIGTERM or fusermount3 -u.
+ *
+ * Every problem found before mounting (a bad option, a store that cannot be
+ * opened or is of the other kind, a missing mount point) is one line on
+ * stderr and a non-zero exit, and leaves an existing store as it was.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+/* How long SIGTERM waits for releases the kernel still holds. */
+#define FS_DRAIN_MS 5000
+
+static bool fs_log_to_stderr = true;
+
+void fs_log(int priority, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (fs_log_to_stderr) {
+		if (priority <= LOG_NOTICE || getenv("EXECLOGFS_VERBOSE")) {
+			fputs("execlogfs: ", stderr);
+			vfprintf(stderr, fmt, ap);
+			fputc('\n', stderr);
+		}
+	} else {
+		vsyslog(priority, fmt, ap);
+	}
+	va_end(ap);
+}
+
+/* One line on stderr, the way every refusal of the command line looks. */
+static int fs_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fs_die(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("execlogfs: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return status;
+}
+
+static pthread_mutex_t fs_unmount_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool fs_unmounted;
+
+/* Unmounts once, whoever asks first (the signal thread or main). */
+static void fs_unmount_once(struct fs *fs)
+{
+	pthread_mutex_lock(&fs_unmount_lock);
+	if (!fs_unmounted) {
+		fs_unmounted = true;
+		fuse_session_exit(fs->se);
+		fuse_session_unmount(fs->se);
+	}
+	pthread_mutex_unlock(&fs_unmount_lock);
+}
+
+/*
+ * Waits for SIGTERM, SIGINT or SIGHUP. Before unmounting it lets the kernel
+ * deliver the releases it still holds for files already closed, so that
+ * every start whose close had returned is committed; unmounting then ends
+ * the loop (its reads fail with ENODEV).
+ */
+static void *fs_signal_thread(void *arg)
+{
+	struct fs *fs = arg;
+	sigset_t set;
+	int sig = 0;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigwait(&set, &sig) != 0)
+		return NULL;
+	fs_log(LOG_INFO, "unmounting on signal %d", sig);
+	if (!fs_pending_drain(fs->pending, FS_DRAIN_MS))
+		fs_log(LOG_WARNING, "unmounting with starts still being written");
+	fs_unmount_once(fs);
+	return NULL;
+}
+
+static int fs_open_store(struct fs *fs)
+{
+	struct store_options so = {
+		.read_only = fs->opts.read_only,
+		.sync = fs->opts.sync && strcmp(fs->opts.sync, "full") == 0 ? STORE_SYNC_FULL
+									   : STORE_SYNC_NORMAL,
+		.map_max_bytes = fs->opts.map_max,
+	};
+
+	return store_open(fs->opts.store, fs->opts.db, &so, &fs->store);
+}
+
+static int fs_serve(struct fs *fs, struct fuse_cmdline_opts *cl)
+{
+	struct fuse_loop_config *config;
+	pthread_t sig_thread;
+	sigset_t set;
+	int ret;
+
+	/* Signals go to one thread only, which drains before it unmounts. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (pthread_create(&sig_thread, NULL, fs_signal_thread, fs) != 0)
+		return fs_die(1, "cannot start the signal thread");
+	pthread_detach(sig_thread);
+
+	if (cl->singlethread) {
+		ret = fuse_session_loop(fs->se);
+	} else {
+		config = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(config, cl->clone_fd);
+		fuse_loop_cfg_set_max_threads(config, cl->max_threads);
+		fuse_loop_cfg_set_idle_threads(config, cl->max_idle_threads);
+		ret = fuse_session_loop_mt(fs->se, config);
+		fuse_loop_cfg_destroy(config);
+	}
+	return ret;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cl = { 0 };
+	struct fs fs = { 0 };
+	struct stat st;
+	char msg[512];
+	int ret = 1;
+
+	if (fs_options_parse(&args, &fs.opts) != 0) {
+		ret = fs_die(2, "bad options (see execlogfs --help)");
+		goto args_free;
+	}
+	if (fuse_parse_cmdline(&args, &cl) != 0) {
+		ret = 2;
+		goto args_free;
+	}
+	if (cl.show_help) {
+		fs_usage(argv[0]);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto args_free;
+	}
+	if (cl.show_version) {
+		printf("execlogfs %s\n", EXECLOG_VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto args_free;
+	}
+	if (cl.mountpoint == NULL) {
+		ret = fs_die(2, "no mount point given (usage: execlogfs [options] MOUNTPOINT)");
+		goto args_free;
+	}
+	if (stat(cl.mountpoint, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		ret = fs_die(1, "mount point %s %s", cl.mountpoint,
+			     errno == ENOENT ? "does not exist" : "is not a directory");
+		goto args_free;
+	}
+	if (fs_options_resolve(&fs.opts, msg, sizeof(msg)) != 0) {
+		ret = fs_die(2, "%s", msg);
+		goto args_free;
+	}
+	if (fs.opts.allow_other)
+		fuse_opt_add_arg(&args, "-odefault_permissions");
+	fuse_opt_add_arg(&args, "-ofsname=execlogfs,subtype=execlogfs");
+
+	fs.uid = getuid();
+	fs.gid = getgid();
+	fs.foreground = cl.foreground;
+	fs.multithreaded = !cl.singlethread;
+	clock_gettime(CLOCK_REALTIME, &fs.mounted);
+	fs.pending = fs_pending_new();
+	if (fs.pending == NULL) {
+		ret = fs_die(1, "out of memory");
+		goto args_free;
+	}
+	/* libfuse checks its own options here, before the store is touched. */
+	fs.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (fs.se == NULL) {
+		ret = 2;
+		goto pending_free;
+	}
+	if (fs_open_store(&fs) != 0) {
+		ret = fs_die(1, "cannot open the %s store %s: %s", fs.opts.store, fs.opts.db,
+			     store_reason());
+		goto session_destroy;
+	}
+	if (fuse_session_mount(fs.se, cl.mountpoint) != 0) {
+		ret = 1;
+		goto store_close;
+	}
+	if (!cl.foreground) {
+		/* A store is not used across fork(): the daemon opens its own. */
+		store_close(fs.store);
+		fs.store = NULL;
+		fs_log_to_stderr = false;
+		openlog("execlogfs", LOG_PID, LOG_DAEMON);
+		if (fuse_daemonize(0) != 0 || fs_open_store(&fs) != 0) {
+			fs_log(LOG_ERR, "cannot start the daemon: %s", store_reason());
+			fs_unmount_once(&fs);
+			goto session_destroy;
+		}
+	}
+	fs_log(LOG_INFO, "mounted %s store %s on %s", fs.opts.store, fs.opts.db, cl.mountpoint);
+	ret = fs_serve(&fs, &cl) == 0 ? 0 : 1;
+	fs_unmount_once(&fs);
+store_close:
+	store_close(fs.store);
+session_destroy:
+	fuse_session_destroy(fs.se);
+pending_free:
+	fs_pending_free(fs.pending);
+args_free:
+	free(cl.mountpoint);
+	fuse_opt_free_args(&args);
+	fs_options_free(&fs.opts);
+	return ret;
+}

@@ -1,0 +1,988 @@
+/*
+ * ops.c - the FUSE low-level callbacks: the contract's tree over the store.
+ *
+ * Reads render from the store at open (a record's open file is a snapshot);
+ * a start is checked write by write and committed by the write that
+ * completes its document (or, for an empty file, by the release); a finish
+ * is one write. Every other change is refused with a clean errno, and every
+ * refusal is logged with its reason.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "fs.h"
+#include "record.h"
+
+/* Directory offsets: 1 and 2 are . and .., fixed entries follow, store items from here. */
+#define FS_DIR_BASE 16
+
+static struct fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/*
+ * The reason for a refusal decided here; when empty, the refusal came from
+ * the store and store_reason() has it.
+ */
+static _Thread_local char fs_reason[256];
+
+/* Sets this thread's reason for a refusal decided here, and returns @err. */
+static int fs_because(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fs_because(int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fs_reason, sizeof(fs_reason), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static void fs_clear_reason(void)
+{
+	fs_reason[0] = '\0';
+}
+
+/* Replies @err (negative) to @req and logs why, naming the operation. */
+static void fs_refuse(fuse_req_t req, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void fs_refuse(fuse_req_t req, int err, const char *fmt, ...)
+{
+	const char *reason = fs_reason[0] ? fs_reason : store_reason();
+	char what[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	fs_log(LOG_NOTICE, "refused %s: %s%s%s", what, strerror(-err),
+	       reason[0] ? ": " : "", reason);
+	fuse_reply_err(req, -err);
+	fs_clear_reason();
+}
+
+static void fs_reply_entry(fuse_req_t req, const struct fs_node *n)
+{
+	struct fuse_entry_param e = {
+		.ino = n->ino,
+		.attr = n->st,
+		.attr_timeout = n->timeout,
+		.entry_timeout = n->timeout,
+	};
+
+	fuse_reply_entry(req, &e);
+}
+
+/* --- file handles --- */
+
+enum fs_handle_kind {
+	HANDLE_SNAPSHOT, /* a record, or a status file opened for reading only */
+	HANDLE_STATUS,   /* a status file opened for writing: finishes, and reads a snapshot */
+	HANDLE_NEW,      /* a start being written in new/ */
+};
+
+struct fs_snapshot {
+	enum fs_handle_kind kind;
+	int64_t id;          /* the execution's store id */
+	char *execution_id;  /* for HANDLE_STATUS */
+	size_t len;
+	char *data;
+};
+
+enum fs_new_state {
+	NEW_BLANK,   /* nothing but white space yet: a close starts with defaults */
+	NEW_PARTIAL, /* a valid beginning of a document */
+	NEW_STARTED, /* the document was complete and the start committed */
+	NEW_FAILED,  /* refused: nothing was (or will be) started by this file */
+};
+
+struct fs_newfile {
+	enum fs_handle_kind kind;
+	pthread_mutex_t lock;
+	enum fs_new_state state;
+	bool claimed;            /* holds the name in the pending table */
+	struct record_scan *scan;
+	char *buf;               /* the document so far, until it is started */
+	size_t len, cap;
+	uint64_t written;        /* bytes accepted, for the offset check */
+	char name[RECORD_NAME_MAX + 1];
+};
+
+static void fs_snapshot_free(struct fs_snapshot *h)
+{
+	free(h->execution_id);
+	free(h->data);
+	free(h);
+}
+
+static void fs_newfile_free(struct fs *fs, struct fs_newfile *nf)
+{
+	if (nf->claimed)
+		fs_pending_drop(fs->pending, nf->name);
+	record_scan_free(nf->scan);
+	free(nf->buf);
+	pthread_mutex_destroy(&nf->lock);
+	free(nf);
+}
+
+/* --- lookup and attributes --- */
+
+static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node n;
+	int err;
+
+	fs_clear_reason();
+	err = fs_node_lookup(fs, parent, name, &n);
+	if (err == 0)
+		fs_reply_entry(req, &n);
+	else if (err == -ENOENT || err == -ENOTDIR)
+		fuse_reply_err(req, -err); /* not a refusal: shells probe names all the time */
+	else
+		fs_refuse(req, err, "lookup of %s", name);
+	fs_node_clear(&n);
+}
+
+static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node n;
+	int err;
+
+	(void)fi;
+	err = fs_node_get(fs, ino, &n);
+	if (err == 0)
+		fuse_reply_attr(req, &n.st, n.timeout);
+	else if (err == -ENOENT)
+		fuse_reply_err(req, ENOENT);
+	else
+		fs_refuse(req, err, "stat of inode %llu", (unsigned long long)ino);
+	fs_node_clear(&n);
+}
+
+static void fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node n;
+	char *target = NULL;
+	int err;
+
+	err = fs_node_get(fs, ino, &n);
+	if (err == 0 && !S_ISLNK(n.st.st_mode))
+		err = fs_because(-EINVAL, "not a symbolic link");
+	if (err == 0 && asprintf(&target, "%s%s.json", ino == INO_LATEST ? "" : "../../",
+				 n.rec.execution_id) < 0)
+		err = -ENOMEM;
+	if (err == 0)
+		fuse_reply_readlink(req, target);
+	else
+		fs_refuse(req, err, "readlink of inode %llu", (unsigned long long)ino);
+	free(target);
+	fs_node_clear(&n);
+}
+
+/* Checks access by the node's mode bits, as a careful kernel would. */
+static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_node n;
+	int err;
+
+	err = fs_node_get(fs, ino, &n);
+	if (err == 0 && (mask & W_OK) && fs->opts.read_only)
+		err = -EROFS;
+	else if (err == 0 && (mask & W_OK) && !(n.st.st_mode & S_IWUSR))
+		err = -EACCES;
+	else if (err == 0 && (mask & X_OK) && !(n.st.st_mode & S_IXUSR))
+		err = -EACCES;
+	fuse_reply_err(req, -err);
+	fs_node_clear(&n);
+}
+
+/*
+ * Time updates are heartbeats of a running execution (its status file);
+ * everything else about attributes is fixed.
+ */
+static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int to_set, struct fuse_file_info *fi)
+{
+	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+	struct fs *fs = fs_of(req);
+	enum fs_kind kind = fs_ino_kind(ino);
+	struct fs_node n;
+	int err = 0;
+
+	(void)fi;
+	fs_clear_reason();
+	memset(&n, 0, sizeof(n));
+	if (fs->opts.read_only) {
+		err = fs_because(-EROFS, "the mount is read-only");
+		goto refuse;
+	}
+	switch (kind) {
+	case KIND_NEW_FILE:
+		/* touch's futimens and cp's fchmod on a start being written: harmless, ignored. */
+		if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0)
+			err = fs_because(-EINVAL, "a start document cannot be truncated");
+		break;
+	case KIND_STATUS_FILE:
+		if (to_set & ~(times | FUSE_SET_ATTR_SIZE)) {
+			err = fs_because(-EPERM, "a status file's owner and mode are fixed");
+			break;
+		}
+		if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0) {
+			err = fs_because(-EPERM, "a status file can only be written whole");
+			break;
+		}
+		if (to_set & times) {
+			err = fs_node_get(fs, ino, &n);
+			if (err == 0)
+				err = store_heartbeat(fs->store, n.rec.execution_id, store_now_ms());
+			fs_node_clear(&n);
+		}
+		break;
+	case KIND_RECORD:
+		if (to_set & FUSE_SET_ATTR_SIZE)
+			err = fs_because(-EACCES, "records are read-only");
+		else
+			err = fs_because(-EPERM, "a record's attributes are set by its start and finish");
+		break;
+	default:
+		err = fs_because(-EPERM, "attributes of this entry are fixed");
+		break;
+	}
+	if (err)
+		goto refuse;
+	err = fs_node_get(fs, ino, &n);
+	if (err)
+		goto refuse;
+	fuse_reply_attr(req, &n.st, n.timeout);
+	fs_node_clear(&n);
+	return;
+refuse:
+	fs_refuse(req, err, "setattr of inode %llu", (unsigned long long)ino);
+}
+
+/* --- directories --- */
+
+struct fs_dirbuf {
+	fuse_req_t req;
+	char *buf;
+	size_t size;
+	size_t used;
+	const char *suffix; /* appended to each execution_id */
+	enum fs_kind kind;  /* of the entries listed from the store */
+	mode_t mode;
+	off_t base;         /* offset of an entry = base + its key */
+};
+
+/* Adds one entry; false when the reply buffer is full. */
+static bool fs_dirbuf_add(struct fs_dirbuf *d, const char *name, fuse_ino_t ino,
+			  mode_t mode, off_t next)
+{
+	struct stat st = { .st_ino = ino, .st_mode = mode };
+	size_t need = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used,
+					name, &st, next);
+
+	if (need > d->size - d->used)
+		return false;
+	d->used += need;
+	return true;
+}
+
+static int fs_dirbuf_add_record(void *ctx, const struct store_record *rec)
+{
+	struct fs_dirbuf *d = ctx;
+	char name[RECORD_NAME_MAX + 16];
+
+	snprintf(name, sizeof(name), "%s%s", rec->execution_id, d->suffix);
+	if (!fs_dirbuf_add(d, name, fs_ino(d->kind, (uint64_t)rec->id), d->mode,
+			   d->base + rec->id))
+		return 1;
+	return 0;
+}
+
+static int fs_dirbuf_add_day(void *ctx, int64_t day)
+{
+	struct fs_dirbuf *d = ctx;
+	char name[16];
+
+	fs_day_name(day, name);
+	if (!fs_dirbuf_add(d, name, fs_ino(KIND_DAY_DIR, (uint64_t)day), S_IFDIR,
+			   d->base + day + 1))
+		return 1;
+	return 0;
+}
+
+/* The fixed entries of a directory, listed before anything from the store. */
+struct fs_fixed_entry {
+	const char *name;
+	fuse_ino_t ino;
+	mode_t mode;
+};
+
+static const struct fs_fixed_entry fs_root_entries[] = {
+	{ "new", INO_NEW, S_IFDIR },
+	{ "status", INO_STATUS, S_IFDIR },
+	{ "by-outcome", INO_BY_OUTCOME, S_IFDIR },
+	{ "by-day", INO_BY_DAY, S_IFDIR },
+	{ "latest", INO_LATEST, S_IFLNK },
+};
+
+/* Lists . and .., then @n fixed entries, from offset @off; false when full. */
+static bool fs_dirbuf_fixed(struct fs *fs, struct fs_dirbuf *d, fuse_ino_t ino, off_t off,
+			    const struct fs_fixed_entry *entries, size_t n)
+{
+	struct store_record latest = { 0 };
+
+	if (off < 1 && !fs_dirbuf_add(d, ".", ino, S_IFDIR, 1))
+		return false;
+	if (off < 2 && !fs_dirbuf_add(d, "..", INO_ROOT, S_IFDIR, 2))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (off >= (off_t)(3 + i))
+			continue;
+		/* latest is there only while the log is not empty. */
+		if (entries[i].ino == INO_LATEST) {
+			if (store_latest(fs->store, &latest) != 0)
+				continue;
+			store_record_clear(&latest);
+		}
+		if (!fs_dirbuf_add(d, entries[i].name, entries[i].ino, entries[i].mode,
+				   (off_t)(3 + i)))
+			return false;
+	}
+	return true;
+}
+
+static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	enum fs_kind kind = fs_ino_kind(ino);
+
+	if (kind == KIND_FIXED ? (ino == INO_LATEST || ino >= INO_FIXED_END)
+			       : (kind != KIND_OUTCOME_DIR && kind != KIND_DAY_DIR)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	static const struct fs_fixed_entry outcomes[] = {
+		{ "running", 0, S_IFDIR }, { "success", 0, S_IFDIR },
+		{ "error", 0, S_IFDIR }, { "partial", 0, S_IFDIR },
+	};
+	struct fs *fs = fs_of(req);
+	struct fs_dirbuf d = { .req = req, .size = size, .base = FS_DIR_BASE };
+	struct fs_fixed_entry by_outcome[STORE_OUTCOMES];
+	struct store_filter filter = { .outcome = -1, .day = -1 };
+	int64_t after = off > FS_DIR_BASE ? off - FS_DIR_BASE : 0;
+	enum fs_kind kind = fs_ino_kind(ino);
+	int err = 0;
+
+	(void)fi;
+	d.buf = malloc(size);
+	if (d.buf == NULL) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	if (kind == KIND_OUTCOME_DIR || kind == KIND_DAY_DIR) {
+		if (!fs_dirbuf_fixed(fs, &d, ino, off, NULL, 0))
+			goto reply;
+		if (kind == KIND_OUTCOME_DIR)
+			filter.outcome = (int)fs_ino_value(ino);
+		else
+			filter.day = (int64_t)fs_ino_value(ino);
+		d.suffix = ".json";
+		d.kind = kind == KIND_OUTCOME_DIR ? KIND_OUTCOME_LINK : KIND_DAY_LINK;
+		d.mode = S_IFLNK;
+		err = store_list(fs->store, &filter, after, fs_dirbuf_add_record, &d);
+		goto reply;
+	}
+	switch (ino) {
+	case INO_ROOT:
+		if (!fs_dirbuf_fixed(fs, &d, ino, off, fs_root_entries,
+				     sizeof(fs_root_entries) / sizeof(fs_root_entries[0])))
+			break;
+		d.suffix = ".json";
+		d.kind = KIND_RECORD;
+		d.mode = S_IFREG;
+		err = store_list(fs->store, NULL, after, fs_dirbuf_add_record, &d);
+		break;
+	case INO_STATUS:
+		if (!fs_dirbuf_fixed(fs, &d, ino, off, NULL, 0))
+			break;
+		d.suffix = "";
+		d.kind = KIND_STATUS_FILE;
+		d.mode = S_IFREG;
+		err = store_list(fs->store, NULL, after, fs_dirbuf_add_record, &d);
+		break;
+	case INO_NEW:
+		fs_dirbuf_fixed(fs, &d, ino, off, NULL, 0);
+		break;
+	case INO_BY_OUTCOME:
+		for (int i = 0; i < STORE_OUTCOMES; i++) {
+			by_outcome[i] = outcomes[i];
+			by_outcome[i].ino = fs_ino(KIND_OUTCOME_DIR, (uint64_t)i);
+		}
+		fs_dirbuf_fixed(fs, &d, ino, off, by_outcome, STORE_OUTCOMES);
+		break;
+	case INO_BY_DAY:
+		if (!fs_dirbuf_fixed(fs, &d, ino, off, NULL, 0))
+			break;
+		err = store_list_days(fs->store, off > FS_DIR_BASE ? off - FS_DIR_BASE - 1 : -1,
+				      fs_dirbuf_add_day, &d);
+		break;
+	default:
+		err = -ENOTDIR;
+		break;
+	}
+reply:
+	/* A listing that filled part of the buffer answers with that part. */
+	if (err && d.used == 0)
+		fs_refuse(req, err, "listing of inode %llu", (unsigned long long)ino);
+	else
+		fuse_reply_buf(req, d.buf, d.used);
+	free(d.buf);
+}
+
+/* --- reading --- */
+
+static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	enum fs_kind kind = fs_ino_kind(ino);
+	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+	struct fs_snapshot *h = NULL;
+	struct fs_node n;
+	int err;
+
+	fs_clear_reason();
+	memset(&n, 0, sizeof(n));
+	if (kind != KIND_RECORD && kind != KIND_STATUS_FILE) {
+		err = kind == KIND_NEW_FILE
+			? fs_because(-EACCES, "a start in progress cannot be opened again")
+			: fs_because(-EISDIR, "not a file");
+		goto refuse;
+	}
+	if (writing && fs->opts.read_only) {
+		err = fs_because(-EROFS, "the mount is read-only");
+		goto refuse;
+	}
+	if (kind == KIND_RECORD && (writing || (fi->flags & O_TRUNC))) {
+		err = fs_because(-EACCES, "records are read-only; finish through status/");
+		goto refuse;
+	}
+	err = fs_node_get(fs, ino, &n);
+	if (err)
+		goto refuse;
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		err = -ENOMEM;
+		goto refuse;
+	}
+	h->kind = writing ? HANDLE_STATUS : HANDLE_SNAPSHOT;
+	h->id = n.rec.id;
+	h->data = kind == KIND_RECORD ? record_to_json(&n.rec, &h->len)
+				      : fs_status_text(&n.rec, &h->len);
+	h->execution_id = strdup(n.rec.execution_id);
+	if (h->data == NULL || h->execution_id == NULL) {
+		err = -ENOMEM;
+		goto refuse;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	/* Reads come to us, from the snapshot, whatever size the kernel last saw. */
+	fi->direct_io = 1;
+	fs_node_clear(&n);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		fs_snapshot_free(h); /* interrupted: no release will come */
+	return;
+refuse:
+	if (h)
+		fs_snapshot_free(h);
+	fs_node_clear(&n);
+	fs_refuse(req, err, "open of inode %llu", (unsigned long long)ino);
+}
+
+static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_snapshot *h = (struct fs_snapshot *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	if (h->kind == HANDLE_NEW) {
+		fs_refuse(req, -EBADF, "read of a start being written");
+		return;
+	}
+	if (off < 0 || (size_t)off >= h->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > h->len - (size_t)off)
+		size = h->len - (size_t)off;
+	fuse_reply_buf(req, h->data + off, size);
+}
+
+/* --- starting: new/<execution_id> --- */
+
+static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	static uint64_t counter;
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct store_record rec = { 0 };
+	struct fs_newfile *nf = NULL;
+	struct fs_node n;
+	int err;
+
+	(void)mode;
+	fs_clear_reason();
+	if (fs->opts.read_only) {
+		err = fs_because(-EROFS, "the mount is read-only");
+		goto refuse;
+	}
+	if (parent != INO_NEW) {
+		err = fs_because(-EACCES, "executions start in new/; nothing else can be created");
+		goto refuse;
+	}
+	err = record_name_check(name);
+	if (err)
+		goto refuse;
+	err = store_get(fs->store, name, &rec);
+	store_record_clear(&rec);
+	if (err == 0)
+		err = fs_because(-EEXIST, "execution %s exists", name);
+	if (err != -ENOENT)
+		goto refuse;
+	err = fs_pending_claim(fs->pending, name);
+	if (err) {
+		fs_because(err, err == -EEXIST ? "execution %s is being started" :
+			   "too many starts in progress (starting %s)", name);
+		goto refuse;
+	}
+	nf = calloc(1, sizeof(*nf));
+	if (nf == NULL || (nf->scan = record_scan_new()) == NULL) {
+		fs_pending_drop(fs->pending, name);
+		err = fs_because(-ENOMEM, "out of memory");
+		goto refuse;
+	}
+	nf->kind = HANDLE_NEW;
+	nf->claimed = true;
+	pthread_mutex_init(&nf->lock, NULL);
+	strcpy(nf->name, name);
+
+	err = fs_node_get(fs, fs_ino(KIND_NEW_FILE, __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED)), &n);
+	memset(&e, 0, sizeof(e));
+	e.ino = n.ino;
+	e.attr = n.st;
+	/* Zero timeouts: new/ must keep looking empty, so no dentry may outlive the call. */
+	fi->fh = (uint64_t)(uintptr_t)nf;
+	fi->direct_io = 1;
+	fs_node_clear(&n);
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		fs_newfile_free(fs, nf); /* interrupted: no release will come */
+	return;
+refuse:
+	fs_refuse(req, err, "start of new/%s", name);
+}
+
+/* Commits the start that @nf's document describes; the caller holds nf->lock. */
+static int fs_newfile_commit(struct fs *fs, struct fs_newfile *nf)
+{
+	struct store_record rec = { 0 };
+	int err;
+
+	err = record_parse_start(nf->buf ? nf->buf : "", nf->len, &rec);
+	if (err == 0) {
+		rec.execution_id = strdup(nf->name);
+		rec.started_ms = store_now_ms();
+		err = rec.execution_id ? store_start(fs->store, &rec) : -ENOMEM;
+	}
+	if (err == 0)
+		fs_log(LOG_INFO, "started %s (id %lld)", nf->name, (long long)rec.id);
+	store_record_clear(&rec);
+	nf->state = err ? NEW_FAILED : NEW_STARTED;
+	free(nf->buf);
+	nf->buf = NULL;
+	nf->len = nf->cap = 0;
+	/* The name is the store's now (or free again): later starts get EEXIST from it. */
+	fs_pending_drop(fs->pending, nf->name);
+	nf->claimed = false;
+	return err;
+}
+
+static int fs_newfile_append(struct fs_newfile *nf, const char *buf, size_t size)
+{
+	if (nf->len + size > nf->cap) {
+		size_t cap = nf->cap ? nf->cap : 4096;
+		char *grown;
+
+		while (cap < nf->len + size)
+			cap *= 2;
+		grown = realloc(nf->buf, cap);
+		if (grown == NULL)
+			return fs_because(-ENOMEM, "out of memory");
+		nf->buf = grown;
+		nf->cap = cap;
+	}
+	memcpy(nf->buf + nf->len, buf, size);
+	nf->len += size;
+	return 0;
+}
+
+/* One write(2) to a start: check it, keep it, and commit when the document completes. */
+static int fs_newfile_write(struct fs *fs, struct fs_newfile *nf, const char *buf,
+			    size_t size, off_t off)
+{
+	int scan;
+
+	if (nf->claimed)
+		fs_pending_closing(fs->pending, nf->name, false);
+	if (nf->state == NEW_FAILED)
+		return fs_because(-EINVAL, "an earlier write to this start was refused");
+	if ((uint64_t)off != nf->written)
+		return fs_because(-EINVAL, "a start document is written in order (offset %lld, expected %llu)",
+				  (long long)off, (unsigned long long)nf->written);
+	scan = record_scan_feed(nf->scan, buf, size);
+	if (scan < 0) {
+		/* After a start, only white space may follow, and the start stands. */
+		if (nf->state != NEW_STARTED) {
+			nf->state = NEW_FAILED;
+			fs_pending_drop(fs->pending, nf->name);
+			nf->claimed = false;
+		}
+		return scan;
+	}
+	nf->written += size;
+	if (nf->state == NEW_STARTED)
+		return 0;
+	if (fs_newfile_append(nf, buf, size) != 0) {
+		nf->state = NEW_FAILED;
+		return -ENOMEM;
+	}
+	if (scan == RECORD_SCAN_DONE)
+		return fs_newfile_commit(fs, nf);
+	nf->state = record_scan_blank(nf->scan) ? NEW_BLANK : NEW_PARTIAL;
+	return 0;
+}
+
+/* --- finishing: status/<execution_id> --- */
+
+static int fs_status_write(struct fs *fs, struct fs_snapshot *h, const char *buf, size_t size)
+{
+	struct store_finish fin;
+	char *message = NULL;
+	int err;
+
+	if (size > RECORD_FINISH_MAX)
+		return fs_because(-EFBIG, "a finish value is at most %d bytes", RECORD_FINISH_MAX);
+	err = record_parse_finish(buf, size, &fin, &message);
+	if (err == 0)
+		err = store_finish(fs->store, h->execution_id, &fin, store_now_ms());
+	if (err == 0) {
+		fs_log(LOG_INFO, "finished %s: %s", h->execution_id, store_outcome_name(fin.outcome));
+		/* The record's size and times changed; the kernel must ask again. */
+		fuse_lowlevel_notify_inval_inode(fs->se, fs_ino(KIND_RECORD, (uint64_t)h->id), -1, 0);
+	}
+	free(message);
+	return err;
+}
+
+static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+		     off_t off, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_snapshot *h = (struct fs_snapshot *)(uintptr_t)fi->fh;
+	struct fs_newfile *nf;
+	int err;
+
+	(void)ino;
+	fs_clear_reason();
+	if (h->kind == HANDLE_NEW) {
+		nf = (struct fs_newfile *)h;
+		pthread_mutex_lock(&nf->lock);
+		err = fs_newfile_write(fs, nf, buf, size, off);
+		pthread_mutex_unlock(&nf->lock);
+		if (err)
+			fs_refuse(req, err, "write to new/%s", nf->name);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
+	if (h->kind == HANDLE_STATUS) {
+		err = fs_status_write(fs, h, buf, size);
+		if (err)
+			fs_refuse(req, err, "finish of %s", h->execution_id);
+		else
+			fuse_reply_write(req, size);
+		return;
+	}
+	fs_refuse(req, -EBADF, "write to a file opened for reading");
+}
+
+static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_newfile *nf = (struct fs_newfile *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	/*
+	 * A close. The start is not committed here: a shell closes a dup of the
+	 * file before it writes. Lookups of the name now wait for the release.
+	 */
+	if (nf->kind == HANDLE_NEW) {
+		pthread_mutex_lock(&nf->lock);
+		if (nf->claimed)
+			fs_pending_closing(fs->pending, nf->name, true);
+		pthread_mutex_unlock(&nf->lock);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_snapshot *h = (struct fs_snapshot *)(uintptr_t)fi->fh;
+	struct fs_newfile *nf;
+	int err;
+
+	(void)ino;
+	if (h->kind != HANDLE_NEW) {
+		fs_snapshot_free(h);
+		fuse_reply_err(req, 0);
+		return;
+	}
+	nf = (struct fs_newfile *)h;
+	pthread_mutex_lock(&nf->lock);
+	fs_clear_reason();
+	if (nf->state == NEW_BLANK) {
+		err = fs_newfile_commit(fs, nf);
+		if (err)
+			fs_log(LOG_NOTICE, "refused start of new/%s at close: %s: %s", nf->name,
+			       strerror(-err), store_reason());
+	} else if (nf->state == NEW_PARTIAL) {
+		fs_log(LOG_NOTICE, "refused start of new/%s: closed with an incomplete document "
+		       "(%llu bytes); nothing started", nf->name, (unsigned long long)nf->written);
+	}
+	pthread_mutex_unlock(&nf->lock);
+	fs_newfile_free(fs, nf);
+	fuse_reply_err(req, 0);
+}
+
+static void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)datasync;
+	(void)fi;
+	/* Every accepted write is already committed to the store. */
+	fuse_reply_err(req, 0);
+}
+
+/* --- removing --- */
+
+static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	char id[RECORD_NAME_MAX + 1];
+	size_t len = strlen(name);
+	int err;
+
+	fs_clear_reason();
+	if (fs->opts.read_only)
+		err = fs_because(-EROFS, "the mount is read-only");
+	else if (parent == INO_STATUS)
+		err = fs_because(-EPERM, "a status file goes with its record: remove %s.json", name);
+	else if (parent != INO_ROOT)
+		err = fs_because(-EACCES, "only records (<id>.json) can be removed");
+	else if (len <= 5 || len - 5 > RECORD_NAME_MAX || strcmp(name + len - 5, ".json") != 0)
+		err = fs_because(-EACCES, "only records (<id>.json) can be removed");
+	else {
+		memcpy(id, name, len - 5);
+		id[len - 5] = '\0';
+		err = store_delete(fs->store, id);
+	}
+	if (err)
+		fs_refuse(req, err, "removal of %s", name);
+	else {
+		fs_log(LOG_INFO, "deleted %s", name);
+		fuse_reply_err(req, 0);
+	}
+}
+
+/* --- everything else is refused, each with its own errno and reason --- */
+
+static void fs_refuse_change(fuse_req_t req, fuse_ino_t parent, const char *op, const char *name)
+{
+	struct fs *fs = fs_of(req);
+	int err;
+
+	fs_clear_reason();
+	if (fs->opts.read_only)
+		err = fs_because(-EROFS, "the mount is read-only");
+	else if (parent == INO_NEW)
+		err = fs_because(-EPERM, "only regular files can be created in new/");
+	else
+		err = fs_because(-EACCES, "executions start in new/; nothing else can be created");
+	fs_refuse(req, err, "%s of %s", op, name);
+}
+
+static void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	(void)mode;
+	fs_refuse_change(req, parent, "mkdir", name);
+}
+
+static void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	(void)mode;
+	(void)rdev;
+	fs_refuse_change(req, parent, "mknod", name);
+}
+
+static void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	(void)link;
+	fs_refuse_change(req, parent, "symlink", name);
+}
+
+static void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent, const char *name)
+{
+	(void)ino;
+	fs_refuse_change(req, parent, "link", name);
+}
+
+static void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fs *fs = fs_of(req);
+
+	(void)parent;
+	fs_clear_reason();
+	fs_refuse(req, fs->opts.read_only ? fs_because(-EROFS, "the mount is read-only")
+					  : fs_because(-EPERM, "the tree's directories are fixed"),
+		  "rmdir of %s", name);
+}
+
+static void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct fs *fs = fs_of(req);
+
+	(void)parent;
+	(void)newparent;
+	(void)flags;
+	fs_clear_reason();
+	fs_refuse(req, fs->opts.read_only ? fs_because(-EROFS, "the mount is read-only")
+					  : fs_because(-EPERM, "an execution's name is fixed at its start"),
+		  "rename of %s to %s", name, newname);
+}
+
+static void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	(void)value;
+	(void)size;
+	(void)flags;
+	fs_clear_reason();
+	fs_refuse(req, fs_because(-ENOTSUP, "extended attributes are not supported"),
+		  "setxattr %s of inode %llu", name, (unsigned long long)ino);
+}
+
+static void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fs_clear_reason();
+	fs_refuse(req, fs_because(-ENOTSUP, "extended attributes are not supported"),
+		  "removexattr %s of inode %llu", name, (unsigned long long)ino);
+}
+
+static void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	(void)ino;
+	(void)name;
+	(void)size;
+	/* Not a refusal worth a log line: ls asks on every file. */
+	fuse_reply_err(req, ENOTSUP);
+}
+
+static void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	(void)ino;
+	if (size == 0)
+		fuse_reply_xattr(req, 0);
+	else
+		fuse_reply_buf(req, NULL, 0);
+}
+
+static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+			 off_t length, struct fuse_file_info *fi)
+{
+	(void)mode;
+	(void)offset;
+	(void)length;
+	(void)fi;
+	fs_clear_reason();
+	fs_refuse(req, fs_because(-EOPNOTSUPP, "files here are not allocated"),
+		  "fallocate of inode %llu", (unsigned long long)ino);
+}
+
+static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255 };
+
+	(void)ino;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* O_TRUNC comes with open, so that status files accept it without a truncate. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Writes must reach us one write(2) at a time: no write-back cache. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,                 /* asks for O_TRUNC in open, no write-back */
+	.lookup = fs_lookup,             /* names to nodes (node.c) */
+	.getattr = fs_getattr,           /* attributes from the store */
+	.setattr = fs_setattr,           /* heartbeats; everything else refused */
+	.readlink = fs_readlink,         /* latest and the views' links */
+	.access = fs_access,             /* by mode bits; EROFS when read-only */
+	.mknod = fs_mknod,               /* refused */
+	.mkdir = fs_mkdir,               /* refused */
+	.unlink = fs_unlink,             /* deletes a finished record */
+	.rmdir = fs_rmdir,               /* refused */
+	.symlink = fs_symlink,           /* refused */
+	.rename = fs_rename,             /* refused */
+	.link = fs_link,                 /* refused */
+	.create = fs_create,             /* begins a start in new/ */
+	.open = fs_open,                 /* a snapshot of a record or a status */
+	.read = fs_read,                 /* from the snapshot */
+	.write = fs_write,               /* start documents and finish values */
+	.flush = fs_flush,               /* a close: a release may commit a start */
+	.release = fs_release,           /* commits an empty start */
+	.fsync = fs_fsync,               /* nothing to do: writes commit */
+	.opendir = fs_opendir,           /* directories only */
+	.readdir = fs_readdir,           /* streams from the store's cursor */
+	.statfs = fs_statfs,             /* for df */
+	.setxattr = fs_setxattr,         /* refused */
+	.getxattr = fs_getxattr,         /* none */
+	.listxattr = fs_listxattr,       /* none */
+	.removexattr = fs_removexattr,   /* refused */
+	.fallocate = fs_fallocate,       /* refused */
+};
