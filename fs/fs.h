@@ -28,6 +28,10 @@ struct fs_options {
 	bool allow_other;   /* -o allow_other: enforce permissions */
 	char *map_max_text; /* -o map_max=BYTES for LMDB, as given */
 	uint64_t map_max;   /* ... and as a number, 0: unlimited */
+	char *stale_after_text, *keep_days_text, *keep_count_text;
+	int64_t stale_after; /* seconds without a heartbeat before a run is abandoned; 0: off */
+	int64_t keep_days;   /* prune finished runs started longer ago; 0: off */
+	int64_t keep_count;  /* keep this many most recent finished runs; 0: off */
 };
 
 /* --- options (options.c) --- */
@@ -57,6 +61,8 @@ struct fs {
 	struct timespec mounted; /* times of the fixed directories */
 	/* Starts in progress in new/, by name (see pending.c). */
 	struct fs_pending *pending;
+	/* The lifecycle thread (lifecycle.c). */
+	struct fs_lifecycle *lifecycle;
 };
 
 /* --- nodes (node.c) --- */
@@ -158,6 +164,21 @@ bool fs_pending_drain(struct fs_pending *p, int timeout_ms);
 /* --- the callbacks (ops.c) --- */
 
 extern const struct fuse_lowlevel_ops fs_ops;
+
+/*
+ * Finishes execution @execution_id (store id @id) with a finish value, as a
+ * write to its status file does: checks the value, commits it, and makes
+ * the kernel forget the record's attributes. 0 or a negative errno.
+ */
+int fs_finish(struct fs *fs, const char *execution_id, int64_t id, const char *buf, size_t size);
+
+/* --- the daemon's own work: abandoned runs and retention (lifecycle.c) --- */
+
+/* Starts the lifecycle thread if any of its options is set; 0 or -errno. */
+int fs_lifecycle_start(struct fs *fs);
+
+/* Stops it and waits for it (a no-op when it never started). */
+void fs_lifecycle_stop(struct fs *fs);
 
 /* --- logging (main.c) --- */
 

@@ -126,17 +126,24 @@ static int fs_serve(struct fs *fs, struct fuse_cmdline_opts *cl)
 	if (pthread_create(&sig_thread, NULL, fs_signal_thread, fs) != 0)
 		return fs_die(1, "cannot start the signal thread");
 	pthread_detach(sig_thread);
+	ret = fs_lifecycle_start(fs);
+	if (ret != 0)
+		return fs_die(1, "cannot start the lifecycle thread: %s", strerror(-ret));
 
 	if (cl->singlethread) {
 		ret = fuse_session_loop(fs->se);
 	} else {
 		config = fuse_loop_cfg_create();
 		fuse_loop_cfg_set_clone_fd(config, cl->clone_fd);
-		fuse_loop_cfg_set_max_threads(config, cl->max_threads);
-		fuse_loop_cfg_set_idle_threads(config, cl->max_idle_threads);
+		/* libfuse leaves these unset (-1) unless -o max_threads= or max_idle_threads= was given. */
+		if (cl->max_threads > 0 && cl->max_threads <= 100000)
+			fuse_loop_cfg_set_max_threads(config, cl->max_threads);
+		if (cl->max_idle_threads <= 100000)
+			fuse_loop_cfg_set_idle_threads(config, cl->max_idle_threads);
 		ret = fuse_session_loop_mt(fs->se, config);
 		fuse_loop_cfg_destroy(config);
 	}
+	fs_lifecycle_stop(fs);
 	return ret;
 }
 

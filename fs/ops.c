@@ -682,7 +682,7 @@ static int fs_newfile_write(struct fs *fs, struct fs_newfile *nf, const char *bu
 
 /* --- finishing: status/<execution_id> --- */
 
-static int fs_status_write(struct fs *fs, struct fs_snapshot *h, const char *buf, size_t size)
+int fs_finish(struct fs *fs, const char *execution_id, int64_t id, const char *buf, size_t size)
 {
 	struct store_finish fin;
 	char *message = NULL;
@@ -692,11 +692,11 @@ static int fs_status_write(struct fs *fs, struct fs_snapshot *h, const char *buf
 		return fs_because(-EFBIG, "a finish value is at most %d bytes", RECORD_FINISH_MAX);
 	err = record_parse_finish(buf, size, &fin, &message);
 	if (err == 0)
-		err = store_finish(fs->store, h->execution_id, &fin, store_now_ms());
+		err = store_finish(fs->store, execution_id, &fin, store_now_ms());
 	if (err == 0) {
-		fs_log(LOG_INFO, "finished %s: %s", h->execution_id, store_outcome_name(fin.outcome));
+		fs_log(LOG_INFO, "finished %s: %s", execution_id, store_outcome_name(fin.outcome));
 		/* The record's size and times changed; the kernel must ask again. */
-		fuse_lowlevel_notify_inval_inode(fs->se, fs_ino(KIND_RECORD, (uint64_t)h->id), -1, 0);
+		fuse_lowlevel_notify_inval_inode(fs->se, fs_ino(KIND_RECORD, (uint64_t)id), -1, 0);
 	}
 	free(message);
 	return err;
@@ -724,7 +724,7 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		return;
 	}
 	if (h->kind == HANDLE_STATUS) {
-		err = fs_status_write(fs, h, buf, size);
+		err = fs_finish(fs, h->execution_id, h->id, buf, size);
 		if (err)
 			fs_refuse(req, err, "finish of %s", h->execution_id);
 		else

@@ -26,6 +26,9 @@ static const struct fuse_opt fs_opt_spec[] = {
 	FS_OPT("db=%s", db),
 	FS_OPT("sync=%s", sync),
 	FS_OPT("map_max=%s", map_max_text),
+	FS_OPT("stale_after=%s", stale_after_text),
+	FS_OPT("keep_days=%s", keep_days_text),
+	FS_OPT("keep_count=%s", keep_count_text),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_END
@@ -97,6 +100,23 @@ static int fs_absolute(const char *path, char *buf, size_t size)
 	return snprintf(buf, size, "%s/%s", cwd, path) < (int)size ? 0 : -ENAMETOOLONG;
 }
 
+/* Reads the value of -o @name=@text, a positive decimal number; NULL text leaves 0. */
+static int fs_parse_number(const char *name, const char *text, int64_t *value,
+			   char *msg, size_t msglen)
+{
+	char *end;
+
+	if (text == NULL)
+		return 0;
+	errno = 0;
+	*value = strtoll(text, &end, 10);
+	if (errno || end == text || *end != '\0' || *value <= 0) {
+		snprintf(msg, msglen, "bad option %s=%s (a positive whole number)", name, text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen)
 {
 	char path[PATH_MAX], home[PATH_MAX];
@@ -107,16 +127,11 @@ int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen)
 		snprintf(msg, msglen, "bad option sync=%s (normal or full)", o->sync);
 		return -EINVAL;
 	}
-	if (o->map_max_text) {
-		char *end;
-
-		errno = 0;
-		o->map_max = strtoull(o->map_max_text, &end, 10);
-		if (errno || end == o->map_max_text || *end != '\0' || o->map_max_text[0] == '-') {
-			snprintf(msg, msglen, "bad option map_max=%s (a number of bytes)", o->map_max_text);
-			return -EINVAL;
-		}
-	}
+	if (fs_parse_number("map_max", o->map_max_text, (int64_t *)&o->map_max, msg, msglen) ||
+	    fs_parse_number("stale_after", o->stale_after_text, &o->stale_after, msg, msglen) ||
+	    fs_parse_number("keep_days", o->keep_days_text, &o->keep_days, msg, msglen) ||
+	    fs_parse_number("keep_count", o->keep_count_text, &o->keep_count, msg, msglen))
+		return -EINVAL;
 	if (o->store && strstr(store_backends(), o->store) == NULL) {
 		snprintf(msg, msglen, "bad option store=%s (built in: %s)", o->store, store_backends());
 		return -EINVAL;
@@ -172,6 +187,9 @@ void fs_options_free(struct fs_options *o)
 	free(o->db);
 	free(o->sync);
 	free(o->map_max_text);
+	free(o->stale_after_text);
+	free(o->keep_days_text);
+	free(o->keep_count_text);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -189,6 +207,10 @@ void fs_usage(const char *prog)
 	       "    -o sync=normal|full    normal: survives a crash of the daemon (default);\n"
 	       "                           full: every acknowledged change survives power loss\n"
 	       "    -o map_max=BYTES       LMDB: never grow the map past BYTES (default: no limit)\n"
+	       "    -o stale_after=SECONDS finish runs with no heartbeat for that long as\n"
+	       "                           error \"abandoned: ...\" (default: off)\n"
+	       "    -o keep_days=N         delete finished runs started over N days ago (default: off)\n"
+	       "    -o keep_count=N        keep only the N most recent finished runs (default: off)\n"
 	       "    -o ro                  read-only: every change gives EROFS\n"
 	       "\n",
 	       prog);

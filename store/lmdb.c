@@ -1,0 +1,1371 @@
+/*
+ * lmdb.c - the LMDB store backend.
+ *
+ * A store is a directory holding data.mdb and lock.mdb (the LMDB convention,
+ * so mdb_stat and mdb_dump work on it). Everything lives in the unnamed main
+ * database, under these keys:
+ *
+ *   meta:format                      "execlogfs-lmdb 1", the marker of our stores
+ *   meta:seq                         be64 last id handed out (ids are never reused)
+ *   execlog:<execution_id>           the record's JSON document, as record_to_json()
+ *                                    renders it: the bytes `cat` shows
+ *   id:<be64 id>                     le64 started_ms, le64 heartbeat_ms, execution_id:
+ *                                    the ordering index every listing walks
+ *   outcome:<outcome>:<be64 id>      execution_id: the by-outcome index
+ *   day:<be64 day><be64 id>          execution_id: the by-day index (UTC day of
+ *                                    started_at; days before 1970 sort last)
+ *
+ * Every change updates all its keys in one write transaction. The map starts
+ * at 16 MiB and doubles when full, up to the configured limit; listings read
+ * one record per short read transaction, so that memory stays constant and no
+ * transaction stays open while a caller's callback runs.
+ *
+ * Left out: argument checks, read-only refusals and the reason of a refusal
+ * that needs no store (store.c); JSON (record.c); named databases, nested
+ * transactions and MDB_WRITEMAP (a full disk would kill the process with
+ * SIGBUS instead of failing a commit with ENOSPC).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+
+#include "backend.h"
+#include "record.h"
+
+#define LMDB_FORMAT "execlogfs-lmdb 1"
+#define LMDB_MAP_START ((size_t)16 << 20)
+/* LMDB's default MDB_MAXKEYSIZE; every key built here fits in it. */
+#define LMDB_KEY_MAX 511
+/* The longest execution_id whose execlog: key still fits. */
+#define LMDB_NAME_MAX (LMDB_KEY_MAX - (sizeof("execlog:") - 1))
+/* The id: value: two le64 times, then the name. */
+#define LMDB_TIMES_LEN 16
+/* Each remap either grows the map, adopts another process's size or fails,
+ * so this bound is only a guard against a library that misbehaves. */
+#define LMDB_ATTEMPTS 100
+#define LMDB_SECONDS_PER_DAY 86400
+/* Free space under which a failed write is taken for a full disk: a write
+ * cut short leaves less than a page, this allows for filesystem reserves. */
+#define LMDB_DISK_SLACK ((uint64_t)1 << 20)
+
+struct lmdb_store {
+	struct store base;
+	MDB_env *env;
+	MDB_dbi dbi;
+	/*
+	 * mdb_env_set_mapsize() must not run while any transaction of this
+	 * process is open: every transaction holds this lock for reading,
+	 * and a remap takes it for writing.
+	 */
+	pthread_rwlock_t resize;
+	size_t map_size; /* the current map, changed only under the write lock */
+	size_t map_max;  /* 0: no limit but the disk */
+};
+
+/* A key or value built here; the id: value is the longest. */
+struct lmdb_buf {
+	size_t len;
+	char data[LMDB_TIMES_LEN + LMDB_KEY_MAX];
+};
+
+/*
+ * The body of a transaction. Returns 0 (a write is then committed), a
+ * negative errno refusal with its reason set, or the raw return code of a
+ * failed mdb_ call (an MDB_* code or a positive errno), which lmdb_run()
+ * retries or translates.
+ */
+typedef int (*lmdb_body_fn)(struct lmdb_store *st, MDB_txn *txn, void *arg);
+
+static struct lmdb_store *lmdb_of(struct store *s)
+{
+	return (struct lmdb_store *)s;
+}
+
+/* Encoding. */
+
+static void lmdb_be64_encode(char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+static uint64_t lmdb_be64_decode(const char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | (unsigned char)p[i];
+	return v;
+}
+
+static void lmdb_le64_encode(char *p, int64_t sv)
+{
+	uint64_t v = (uint64_t)sv;
+
+	for (int i = 0; i < 8; i++) {
+		p[i] = (char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+static int64_t lmdb_le64_decode(const char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | (unsigned char)p[i];
+	return (int64_t)v;
+}
+
+/* Division rounding toward minus infinity, so that times before 1970 fall
+ * in the right second and day. */
+static int64_t lmdb_floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	if (a % b != 0 && (a < 0) != (b < 0))
+		q--;
+	return q;
+}
+
+static int64_t lmdb_day_of(int64_t started_at)
+{
+	return lmdb_floor_div(started_at, LMDB_SECONDS_PER_DAY);
+}
+
+static void lmdb_buf_add(struct lmdb_buf *b, const void *p, size_t n)
+{
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+static void lmdb_buf_add_str(struct lmdb_buf *b, const char *s)
+{
+	lmdb_buf_add(b, s, strlen(s));
+}
+
+static void lmdb_buf_add_be64(struct lmdb_buf *b, uint64_t v)
+{
+	lmdb_be64_encode(b->data + b->len, v);
+	b->len += 8;
+}
+
+static MDB_val lmdb_val(const struct lmdb_buf *b)
+{
+	return (MDB_val){ .mv_size = b->len, .mv_data = (void *)b->data };
+}
+
+/* execlog:<name>; callers have checked len <= LMDB_NAME_MAX. */
+static void lmdb_key_record(struct lmdb_buf *b, const char *name, size_t len)
+{
+	b->len = 0;
+	lmdb_buf_add_str(b, "execlog:");
+	lmdb_buf_add(b, name, len);
+}
+
+static void lmdb_key_id(struct lmdb_buf *b, int64_t id)
+{
+	b->len = 0;
+	lmdb_buf_add_str(b, "id:");
+	lmdb_buf_add_be64(b, (uint64_t)id);
+}
+
+/* outcome:<outcome>: alone, the prefix of one outcome's index. */
+static void lmdb_prefix_outcome(struct lmdb_buf *b, const char *outcome)
+{
+	b->len = 0;
+	lmdb_buf_add_str(b, "outcome:");
+	lmdb_buf_add_str(b, outcome);
+	lmdb_buf_add_str(b, ":");
+}
+
+static void lmdb_key_outcome(struct lmdb_buf *b, const char *outcome, int64_t id)
+{
+	lmdb_prefix_outcome(b, outcome);
+	lmdb_buf_add_be64(b, (uint64_t)id);
+}
+
+/* day:<be64 day> alone, the prefix of one day's index. */
+static void lmdb_prefix_day(struct lmdb_buf *b, int64_t day)
+{
+	b->len = 0;
+	lmdb_buf_add_str(b, "day:");
+	lmdb_buf_add_be64(b, (uint64_t)day);
+}
+
+static void lmdb_key_day(struct lmdb_buf *b, int64_t day, int64_t id)
+{
+	lmdb_prefix_day(b, day);
+	lmdb_buf_add_be64(b, (uint64_t)id);
+}
+
+static void lmdb_value_times(struct lmdb_buf *b, int64_t started_ms,
+			     int64_t heartbeat_ms, const char *name, size_t len)
+{
+	lmdb_le64_encode(b->data, started_ms);
+	lmdb_le64_encode(b->data + 8, heartbeat_ms);
+	b->len = LMDB_TIMES_LEN;
+	lmdb_buf_add(b, name, len);
+}
+
+/* Errors. */
+
+static bool lmdb_is_raw(int rc)
+{
+	return rc > 0 || (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE);
+}
+
+static int lmdb_errno(int rc)
+{
+	switch (rc) {
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	case MDB_KEYEXIST:
+		return -EEXIST;
+	case MDB_READERS_FULL:
+		return -EAGAIN;
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		return -EMEDIUMTYPE;
+	default:
+		return rc > 0 ? -rc : -EIO;
+	}
+}
+
+/* Translates a raw LMDB return code into a negative errno with its reason. */
+static int lmdb_fail(int rc, const char *what)
+{
+	return store_fail(lmdb_errno(rc), "lmdb %s: %s", what, mdb_strerror(rc));
+}
+
+/* Transactions. */
+
+/*
+ * Makes the next transaction possible after @why (MDB_MAP_FULL or
+ * MDB_MAP_RESIZED) ended one begun with the map at @seen bytes.
+ */
+static int lmdb_remap(struct lmdb_store *st, int why, size_t seen)
+{
+	MDB_envinfo info;
+	size_t size;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&st->resize);
+	/* Another thread remapped while this one waited: just retry. */
+	if (st->map_size != seen)
+		goto unlock;
+	if (why == MDB_MAP_RESIZED) {
+		/* Another process grew the map: adopt its size. */
+		size = 0;
+	} else {
+		if ((st->map_max != 0 && seen >= st->map_max) || seen > SIZE_MAX / 2) {
+			rc = store_fail(-ENOSPC, "lmdb: the map is full at its limit of %zu bytes",
+					seen);
+			goto unlock;
+		}
+		size = seen * 2;
+		if (st->map_max != 0 && size > st->map_max)
+			size = st->map_max;
+	}
+	rc = mdb_env_set_mapsize(st->env, size);
+	if (rc != 0) {
+		rc = lmdb_fail(rc, "map resize");
+		goto unlock;
+	}
+	rc = mdb_env_info(st->env, &info);
+	if (rc != 0) {
+		rc = lmdb_fail(rc, "map resize");
+		goto unlock;
+	}
+	st->map_size = info.me_mapsize;
+unlock:
+	pthread_rwlock_unlock(&st->resize);
+	return rc;
+}
+
+/*
+ * Commits @txn (freeing it, also on failure). LMDB reports a page write cut
+ * short by a full disk as EIO: a filesystem left without room tells the two
+ * apart, so that a full disk gives ENOSPC like on every other backend.
+ */
+static int lmdb_commit(struct lmdb_store *st, MDB_txn *txn)
+{
+	mdb_filehandle_t fd;
+	struct statvfs sv;
+	int rc = mdb_txn_commit(txn);
+
+	if (rc == EIO && mdb_env_get_fd(st->env, &fd) == 0 && fstatvfs(fd, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < LMDB_DISK_SLACK)
+		rc = ENOSPC;
+	return rc;
+}
+
+/*
+ * Runs @body in one transaction (a write transaction if @write), committing
+ * when it returns 0. A full map is grown and a map grown by another process
+ * adopted, and the body run again from the start, so a body must depend on
+ * nothing but the transaction and its argument. Returns 0 or a negative
+ * errno; @what names the operation in the reason.
+ */
+static int lmdb_run(struct lmdb_store *st, bool write, const char *what,
+		    lmdb_body_fn body, void *arg)
+{
+	int rc;
+
+	for (int attempt = 1;; attempt++) {
+		MDB_txn *txn;
+		size_t seen;
+
+		pthread_rwlock_rdlock(&st->resize);
+		seen = st->map_size;
+		rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+		if (rc == 0) {
+			rc = body(st, txn, arg);
+			if (rc == 0 && write)
+				rc = lmdb_commit(st, txn);
+			else
+				mdb_txn_abort(txn);
+		}
+		pthread_rwlock_unlock(&st->resize);
+
+		if (rc != MDB_MAP_FULL && rc != MDB_MAP_RESIZED)
+			break;
+		if (attempt == LMDB_ATTEMPTS)
+			break;
+		rc = lmdb_remap(st, rc, seen);
+		if (rc != 0)
+			break;
+	}
+	if (lmdb_is_raw(rc))
+		rc = lmdb_fail(rc, what);
+	return rc;
+}
+
+/* Fills the times of @rec, which the document does not hold, from its id: key. */
+static int lmdb_load_times(struct lmdb_store *st, MDB_txn *txn, struct store_record *rec)
+{
+	struct lmdb_buf kb;
+	MDB_val key, val;
+	int rc;
+
+	lmdb_key_id(&kb, rec->id);
+	key = lmdb_val(&kb);
+	rc = mdb_get(txn, st->dbi, &key, &val);
+	if (rc == 0 && val.mv_size >= LMDB_TIMES_LEN) {
+		rec->started_ms = lmdb_le64_decode(val.mv_data);
+		rec->heartbeat_ms = lmdb_le64_decode((const char *)val.mv_data + 8);
+	} else if (rc == 0 || rc == MDB_NOTFOUND) {
+		/* A damaged index should not hide the record itself. */
+		rec->started_ms = rec->started_at * 1000;
+		rec->heartbeat_ms = rec->started_ms;
+		rc = 0;
+	}
+	return rc;
+}
+
+/*
+ * Reads execution @name into @out: its document, then the times of its id:
+ * key. Returns 0, MDB_NOTFOUND, another raw code, or -EIO for a document
+ * that does not parse.
+ */
+static int lmdb_load(struct lmdb_store *st, MDB_txn *txn, const char *name,
+		     size_t len, struct store_record *out)
+{
+	struct lmdb_buf kb;
+	MDB_val key, val;
+	int rc = MDB_NOTFOUND; /* a name too long to be a key was never stored */
+
+	if (len <= LMDB_NAME_MAX) {
+		lmdb_key_record(&kb, name, len);
+		key = lmdb_val(&kb);
+		rc = mdb_get(txn, st->dbi, &key, &val);
+	}
+	if (rc == 0 && record_from_json(val.mv_data, val.mv_size, out) < 0)
+		rc = store_fail(-EIO, "lmdb: the stored record %.*s is not a valid document",
+				(int)len, name);
+	if (rc == 0)
+		rc = lmdb_load_times(st, txn, out);
+	return rc;
+}
+
+/* Deletes one key; one already missing is no error, so that a damaged index
+ * does not keep a record from being deleted. */
+static int lmdb_del(struct lmdb_store *st, MDB_txn *txn, const struct lmdb_buf *kb)
+{
+	MDB_val key = lmdb_val(kb);
+	int rc = mdb_del(txn, st->dbi, &key, NULL);
+
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int lmdb_put(struct lmdb_store *st, MDB_txn *txn, const struct lmdb_buf *kb,
+		    const void *data, size_t len, unsigned flags)
+{
+	MDB_val key = lmdb_val(kb);
+	MDB_val val = { .mv_size = len, .mv_data = (void *)data };
+
+	return mdb_put(txn, st->dbi, &key, &val, flags);
+}
+
+/* Opening. */
+
+/* True if @dir holds nothing but perhaps a lock.mdb: a store we may create. */
+static int lmdb_dir_is_empty(const char *dir, bool *empty)
+{
+	struct dirent *de;
+	DIR *d;
+	int rc = 0;
+
+	*empty = true;
+	d = opendir(dir);
+	if (d == NULL) {
+		rc = store_fail(-errno, "lmdb: cannot read %s: %s", dir, strerror(errno));
+		goto out;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+		    strcmp(de->d_name, "lock.mdb") != 0) {
+			*empty = false;
+			break;
+		}
+	}
+	if (de == NULL && errno != 0)
+		rc = store_fail(-errno, "lmdb: cannot read %s: %s", dir, strerror(errno));
+	closedir(d);
+out:
+	return rc;
+}
+
+/*
+ * Reads the header of @dir/data.mdb without locking, creating or writing
+ * anything: 0 for an LMDB file, a raw code otherwise (MDB_INVALID for a
+ * foreign file).
+ */
+static int lmdb_probe(const char *dir)
+{
+	MDB_env *env;
+	int rc;
+
+	rc = mdb_env_create(&env);
+	if (rc == 0) {
+		rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0644);
+		mdb_env_close(env);
+	}
+	return rc;
+}
+
+/* Like lmdb_probe(), as a negative errno with the reason for @dir. */
+static int lmdb_check_data(const char *dir)
+{
+	int rc = lmdb_probe(dir);
+
+	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+		rc = store_fail(-EMEDIUMTYPE, "%s/data.mdb is not an LMDB file this build reads (%s)",
+				dir, mdb_strerror(rc));
+	else if (rc != 0)
+		rc = lmdb_fail(rc, "open");
+	return rc;
+}
+
+/* Makes the directory of a new store (umask applies, as for any file). */
+static int lmdb_make_dir(const char *path, bool read_only)
+{
+	int rc = 0;
+
+	if (read_only)
+		rc = store_fail(-ENOENT, "lmdb: no store at %s", path);
+	/* A concurrent creator may win the race; its directory is as good. */
+	else if (mkdir(path, 0755) != 0 && errno != EEXIST)
+		rc = store_fail(-errno, "lmdb: cannot create %s: %s", path, strerror(errno));
+	return rc;
+}
+
+/*
+ * Checks an existing directory: its data.mdb must be an LMDB file, or,
+ * without one, the directory must be empty (but for a lock.mdb) so that a
+ * new store may be made there. Sets *data_size to the size of data.mdb.
+ */
+static int lmdb_check_dir(const char *path, bool read_only, size_t *data_size)
+{
+	struct stat sb;
+	char *data = NULL;
+	bool empty = false;
+	int rc = 0;
+
+	if (asprintf(&data, "%s/data.mdb", path) < 0) {
+		rc = store_fail(-ENOMEM, "lmdb: out of memory");
+		goto out;
+	}
+	if (stat(data, &sb) == 0) {
+		if (!S_ISREG(sb.st_mode))
+			rc = store_fail(-EMEDIUMTYPE, "%s is not a regular file", data);
+		/* An empty data.mdb is a store whose creation was interrupted. */
+		else if (sb.st_size > 0)
+			rc = lmdb_check_data(path);
+		*data_size = (size_t)sb.st_size;
+	} else if (errno != ENOENT) {
+		rc = store_fail(-errno, "lmdb: cannot reach %s: %s", data, strerror(errno));
+	} else {
+		rc = lmdb_dir_is_empty(path, &empty);
+		if (rc == 0 && !empty)
+			rc = store_fail(-EMEDIUMTYPE,
+					"%s is a directory without data.mdb, not an LMDB store", path);
+		else if (rc == 0 && read_only)
+			rc = store_fail(-ENOENT, "lmdb: no store at %s (no data.mdb)", path);
+	}
+	free(data);
+out:
+	return rc;
+}
+
+/*
+ * Checks what is at @path before LMDB touches it, and makes the directory
+ * if nothing is there (unless @read_only). Sets *data_size to the size of an
+ * existing data.mdb, or 0.
+ */
+static int lmdb_prepare(const char *path, bool read_only, size_t *data_size)
+{
+	struct stat sb;
+	int rc;
+
+	*data_size = 0;
+	if (stat(path, &sb) != 0)
+		rc = errno == ENOENT ? lmdb_make_dir(path, read_only)
+				     : store_fail(-errno, "lmdb: cannot reach %s: %s",
+						  path, strerror(errno));
+	else if (!S_ISDIR(sb.st_mode))
+		rc = store_fail(-EMEDIUMTYPE,
+				"%s is a file, not an LMDB store (a directory holding data.mdb)", path);
+	else
+		rc = lmdb_check_dir(path, read_only, data_size);
+	return rc;
+}
+
+/*
+ * Checks the marker of our stores. An empty environment (a new store) gets
+ * it when the transaction can write; an environment holding anything else
+ * is some other program's and is refused untouched.
+ */
+static int lmdb_mark(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	const bool *write = arg;
+	struct lmdb_buf kb = { 0 };
+	MDB_val key, val;
+	MDB_stat ms;
+	int rc;
+
+	rc = mdb_dbi_open(txn, NULL, 0, &st->dbi);
+	if (rc != 0)
+		goto out;
+	lmdb_buf_add_str(&kb, "meta:format");
+	key = lmdb_val(&kb);
+	rc = mdb_get(txn, st->dbi, &key, &val);
+	if (rc == 0) {
+		if (val.mv_size != strlen(LMDB_FORMAT) ||
+		    memcmp(val.mv_data, LMDB_FORMAT, val.mv_size) != 0)
+			rc = store_fail(-EMEDIUMTYPE,
+					"the LMDB store is of format \"%.*s\", not \"%s\"",
+					(int)(val.mv_size > 64 ? 64 : val.mv_size),
+					(const char *)val.mv_data, LMDB_FORMAT);
+		goto out;
+	}
+	if (rc != MDB_NOTFOUND)
+		goto out;
+	rc = mdb_stat(txn, st->dbi, &ms);
+	if (rc != 0)
+		goto out;
+	if (ms.ms_entries > 0)
+		rc = store_fail(-EMEDIUMTYPE,
+				"the LMDB environment holds data but no execlogfs marker: "
+				"it belongs to another program");
+	else if (*write)
+		rc = lmdb_put(st, txn, &kb, LMDB_FORMAT, strlen(LMDB_FORMAT), 0);
+out:
+	return rc;
+}
+
+static int lmdb_open(const char *path, const struct store_options *opts, struct store **out)
+{
+	struct lmdb_store *st;
+	pthread_rwlockattr_t attr;
+	unsigned flags = MDB_NOTLS;
+	size_t data_size, map;
+	MDB_envinfo info;
+	bool write = !opts->read_only;
+	int dead, rc;
+
+	rc = lmdb_prepare(path, opts->read_only, &data_size);
+	if (rc != 0)
+		goto out;
+	st = calloc(1, sizeof(*st));
+	if (st == NULL) {
+		rc = store_fail(-ENOMEM, "lmdb: out of memory");
+		goto out;
+	}
+	st->base.ops = &lmdb_ops;
+	st->base.opts = *opts;
+	st->map_max = opts->map_max_bytes > SIZE_MAX ? SIZE_MAX : (size_t)opts->map_max_bytes;
+
+	/*
+	 * Prefer a waiting remap to new transactions, so that a steady flow
+	 * of readers cannot starve it. No thread takes the lock twice, which
+	 * this kind of lock would not allow.
+	 */
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(&st->resize, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (rc != 0) {
+		rc = store_fail(-rc, "lmdb: cannot make a lock: %s", strerror(rc));
+		goto free_store;
+	}
+
+	rc = mdb_env_create(&st->env);
+	if (rc != 0) {
+		rc = lmdb_fail(rc, "open");
+		goto lock_destroy;
+	}
+	map = data_size > LMDB_MAP_START ? data_size : LMDB_MAP_START;
+	/* LMDB rounds a map below the data up to the data. */
+	if (st->map_max != 0 && map > st->map_max)
+		map = st->map_max;
+	rc = mdb_env_set_mapsize(st->env, map);
+	if (rc != 0) {
+		rc = lmdb_fail(rc, "open");
+		goto env_close;
+	}
+	/*
+	 * FUSE runs calls on many threads and a listing may begin and end a
+	 * read transaction on different ones: MDB_NOTLS ties reader slots to
+	 * transactions, not threads. MDB_NOMETASYNC still syncs the data of
+	 * each commit, so a crash loses at most the last transaction and
+	 * never breaks the store.
+	 */
+	if (opts->read_only)
+		flags |= MDB_RDONLY;
+	if (opts->sync == STORE_SYNC_NORMAL)
+		flags |= MDB_NOMETASYNC;
+	rc = mdb_env_open(st->env, path, flags, 0644);
+	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+		rc = store_fail(-EMEDIUMTYPE, "%s is not an LMDB store this build reads (%s)",
+				path, mdb_strerror(rc));
+		goto env_close;
+	}
+	if (rc != 0) {
+		rc = store_fail(lmdb_errno(rc), "lmdb: cannot open %s: %s", path, mdb_strerror(rc));
+		goto env_close;
+	}
+	/* Free the reader slots of processes that died holding them. */
+	rc = mdb_reader_check(st->env, &dead);
+	if (rc == 0)
+		rc = mdb_env_info(st->env, &info);
+	if (rc != 0) {
+		rc = lmdb_fail(rc, "open");
+		goto env_close;
+	}
+	st->map_size = info.me_mapsize;
+
+	rc = lmdb_run(st, write, "open", lmdb_mark, &write);
+	if (rc != 0)
+		goto env_close;
+	*out = &st->base;
+	goto out;
+
+env_close:
+	mdb_env_close(st->env);
+lock_destroy:
+	pthread_rwlock_destroy(&st->resize);
+free_store:
+	free(st);
+out:
+	return rc;
+}
+
+static void lmdb_close(struct store *s)
+{
+	struct lmdb_store *st = lmdb_of(s);
+
+	/* MDB_NOMETASYNC leaves the last meta page to the kernel: a clean
+	 * close makes it durable. */
+	if (!st->base.opts.read_only)
+		mdb_env_sync(st->env, 1);
+	mdb_env_close(st->env);
+	pthread_rwlock_destroy(&st->resize);
+	free(st);
+}
+
+static int lmdb_detect(const char *path)
+{
+	struct stat sb;
+	char *data = NULL;
+	int rc = 0;
+
+	if (stat(path, &sb) != 0)
+		rc = store_fail(-errno, "cannot reach %s: %s", path, strerror(errno));
+	else if (!S_ISDIR(sb.st_mode))
+		rc = store_fail(-EMEDIUMTYPE, "%s is not a directory", path);
+	else if (asprintf(&data, "%s/data.mdb", path) < 0)
+		rc = store_fail(-ENOMEM, "lmdb: out of memory");
+	else if (stat(data, &sb) != 0 || !S_ISREG(sb.st_mode))
+		rc = store_fail(-EMEDIUMTYPE, "%s holds no data.mdb", path);
+	else if (sb.st_size > 0)
+		rc = lmdb_check_data(path);
+	free(data);
+	return rc;
+}
+
+/* Starting. */
+
+struct lmdb_start_arg {
+	const struct store_record *rec; /* the caller's fields */
+	size_t name_len;
+	int64_t id;                     /* out: the id given */
+};
+
+static int lmdb_start_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_start_arg *a = arg;
+	const char *name = a->rec->execution_id;
+	struct store_record doc = *a->rec;
+	struct lmdb_buf kb, vb;
+	MDB_val key, val;
+	char *json = NULL;
+	size_t json_len;
+	uint64_t seq = 0;
+	int rc;
+
+	lmdb_key_record(&kb, name, a->name_len);
+	key = lmdb_val(&kb);
+	rc = mdb_get(txn, st->dbi, &key, &val);
+	if (rc == 0)
+		rc = store_fail(-EEXIST, "execution %s exists", name);
+	if (rc != MDB_NOTFOUND)
+		goto out;
+
+	/* The sequence moves in the same transaction as the insert, so two
+	 * starts never share an id and a deleted id is never given again. */
+	kb.len = 0;
+	lmdb_buf_add_str(&kb, "meta:seq");
+	key = lmdb_val(&kb);
+	rc = mdb_get(txn, st->dbi, &key, &val);
+	if (rc == 0 && val.mv_size == 8)
+		seq = lmdb_be64_decode(val.mv_data);
+	else if (rc == 0)
+		rc = store_fail(-EIO, "lmdb: meta:seq is damaged");
+	else if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0 && seq >= INT64_MAX)
+		rc = store_fail(-EOVERFLOW, "lmdb: the id sequence is exhausted");
+	if (rc != 0)
+		goto out;
+	a->id = (int64_t)seq + 1;
+
+	/* The document borrows every string: only the store's fields change. */
+	doc.id = a->id;
+	doc.started_at = lmdb_floor_div(doc.started_ms, 1000);
+	doc.finished_at = STORE_NULL;
+	doc.duration_ms = STORE_NULL;
+	doc.outcome = (char *)"running";
+	doc.error_message = NULL;
+	doc.files_indexed = 0;
+	doc.symbols_indexed = 0;
+	doc.references_indexed = 0;
+	doc.heartbeat_ms = doc.started_ms;
+	json = record_to_json(&doc, &json_len);
+	if (json == NULL) {
+		rc = store_fail(-ENOMEM, "lmdb: out of memory rendering %s", name);
+		goto out;
+	}
+
+	lmdb_key_record(&kb, name, a->name_len);
+	rc = lmdb_put(st, txn, &kb, json, json_len, MDB_NOOVERWRITE);
+	if (rc != 0)
+		goto free_json;
+	lmdb_key_id(&kb, a->id);
+	lmdb_value_times(&vb, doc.started_ms, doc.heartbeat_ms, name, a->name_len);
+	rc = lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
+	if (rc != 0)
+		goto free_json;
+	lmdb_key_outcome(&kb, "running", a->id);
+	rc = lmdb_put(st, txn, &kb, name, a->name_len, 0);
+	if (rc != 0)
+		goto free_json;
+	lmdb_key_day(&kb, lmdb_day_of(doc.started_at), a->id);
+	rc = lmdb_put(st, txn, &kb, name, a->name_len, 0);
+	if (rc != 0)
+		goto free_json;
+	kb.len = 0;
+	lmdb_buf_add_str(&kb, "meta:seq");
+	vb.len = 0;
+	lmdb_buf_add_be64(&vb, (uint64_t)a->id);
+	rc = lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
+free_json:
+	free(json);
+out:
+	return rc;
+}
+
+static int lmdb_start(struct store *s, struct store_record *rec)
+{
+	struct lmdb_start_arg a = { .rec = rec };
+	char *running = NULL;
+	int rc;
+
+	a.name_len = strlen(rec->execution_id);
+	if (a.name_len > LMDB_NAME_MAX) {
+		rc = store_fail(-ENAMETOOLONG, "execution name of %zu bytes is too long",
+				a.name_len);
+		goto out;
+	}
+	/* Allocated before the transaction: once the start is committed,
+	 * nothing may fail. */
+	running = strdup("running");
+	if (running == NULL) {
+		rc = store_fail(-ENOMEM, "lmdb: out of memory");
+		goto out;
+	}
+	rc = lmdb_run(lmdb_of(s), true, "start", lmdb_start_body, &a);
+	if (rc != 0)
+		goto free_running;
+	rec->id = a.id;
+	rec->started_at = lmdb_floor_div(rec->started_ms, 1000);
+	rec->finished_at = STORE_NULL;
+	rec->duration_ms = STORE_NULL;
+	free(rec->outcome);
+	rec->outcome = running;
+	free(rec->error_message);
+	rec->error_message = NULL;
+	rec->files_indexed = 0;
+	rec->symbols_indexed = 0;
+	rec->references_indexed = 0;
+	rec->heartbeat_ms = rec->started_ms;
+	running = NULL; /* now the record's */
+free_running:
+	free(running);
+out:
+	return rc;
+}
+
+/* Changing a running execution. */
+
+struct lmdb_change_arg {
+	const char *name;
+	size_t name_len;
+	const struct store_finish *fin; /* finish only */
+	int64_t now_ms;
+};
+
+/* Loads the execution a change is about into @rec; -ENOENT if unknown. */
+static int lmdb_load_named(struct lmdb_store *st, MDB_txn *txn,
+			   const struct lmdb_change_arg *a, struct store_record *rec)
+{
+	int rc = lmdb_load(st, txn, a->name, a->name_len, rec);
+
+	if (rc == MDB_NOTFOUND)
+		rc = store_fail(-ENOENT, "no execution %s", a->name);
+	return rc;
+}
+
+static bool lmdb_is_running(const struct store_record *rec)
+{
+	return rec->outcome != NULL && strcmp(rec->outcome, "running") == 0;
+}
+
+static int lmdb_finish_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	const struct lmdb_change_arg *a = arg;
+	const struct store_finish *fin = a->fin;
+	struct store_record rec = { 0 }, doc;
+	struct lmdb_buf kb, vb;
+	const char *outcome;
+	char *json = NULL;
+	size_t json_len;
+	int rc;
+
+	rc = lmdb_load_named(st, txn, a, &rec);
+	if (rc != 0)
+		goto clear_rec;
+	if (!lmdb_is_running(&rec)) {
+		rc = store_fail(-EPERM, "execution %s is not running (it is %s)",
+				a->name, rec.outcome ? rec.outcome : "?");
+		goto clear_rec;
+	}
+	outcome = store_outcome_name(fin->outcome); /* store.c checked it */
+
+	/* The document borrows rec's strings and the caller's message. */
+	doc = rec;
+	doc.outcome = (char *)outcome;
+	doc.error_message = (char *)fin->error_message;
+	doc.files_indexed = fin->files_indexed;
+	doc.symbols_indexed = fin->symbols_indexed;
+	doc.references_indexed = fin->references_indexed;
+	doc.finished_at = lmdb_floor_div(a->now_ms, 1000);
+	doc.duration_ms = a->now_ms > rec.started_ms ? a->now_ms - rec.started_ms : 0;
+	doc.heartbeat_ms = a->now_ms;
+	json = record_to_json(&doc, &json_len);
+	if (json == NULL) {
+		rc = store_fail(-ENOMEM, "lmdb: out of memory rendering %s", a->name);
+		goto clear_rec;
+	}
+
+	lmdb_key_record(&kb, a->name, a->name_len);
+	rc = lmdb_put(st, txn, &kb, json, json_len, 0);
+	if (rc != 0)
+		goto free_json;
+	lmdb_key_id(&kb, rec.id);
+	lmdb_value_times(&vb, rec.started_ms, a->now_ms, a->name, a->name_len);
+	rc = lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
+	if (rc != 0)
+		goto free_json;
+	lmdb_key_outcome(&kb, "running", rec.id);
+	rc = lmdb_del(st, txn, &kb);
+	if (rc != 0)
+		goto free_json;
+	lmdb_key_outcome(&kb, outcome, rec.id);
+	rc = lmdb_put(st, txn, &kb, a->name, a->name_len, 0);
+free_json:
+	free(json);
+clear_rec:
+	store_record_clear(&rec);
+	return rc;
+}
+
+static int lmdb_finish(struct store *s, const char *execution_id,
+		       const struct store_finish *fin, int64_t now_ms)
+{
+	struct lmdb_change_arg a = {
+		.name = execution_id,
+		.name_len = strlen(execution_id),
+		.fin = fin,
+		.now_ms = now_ms,
+	};
+
+	return lmdb_run(lmdb_of(s), true, "finish", lmdb_finish_body, &a);
+}
+
+static int lmdb_heartbeat_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	const struct lmdb_change_arg *a = arg;
+	struct store_record rec = { 0 };
+	struct lmdb_buf kb, vb;
+	int rc;
+
+	rc = lmdb_load_named(st, txn, a, &rec);
+	if (rc != 0)
+		goto clear_rec;
+	if (!lmdb_is_running(&rec)) {
+		rc = store_fail(-EPERM, "execution %s is not running (it is %s)",
+				a->name, rec.outcome ? rec.outcome : "?");
+		goto clear_rec;
+	}
+	/* The document has no heartbeat: only the id: value changes. */
+	lmdb_key_id(&kb, rec.id);
+	lmdb_value_times(&vb, rec.started_ms, a->now_ms, a->name, a->name_len);
+	rc = lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
+clear_rec:
+	store_record_clear(&rec);
+	return rc;
+}
+
+static int lmdb_heartbeat(struct store *s, const char *execution_id, int64_t now_ms)
+{
+	struct lmdb_change_arg a = {
+		.name = execution_id,
+		.name_len = strlen(execution_id),
+		.now_ms = now_ms,
+	};
+
+	return lmdb_run(lmdb_of(s), true, "heartbeat", lmdb_heartbeat_body, &a);
+}
+
+static int lmdb_delete_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	const struct lmdb_change_arg *a = arg;
+	struct store_record rec = { 0 };
+	struct lmdb_buf kb;
+	int rc;
+
+	rc = lmdb_load_named(st, txn, a, &rec);
+	if (rc != 0)
+		goto clear_rec;
+	if (lmdb_is_running(&rec)) {
+		rc = store_fail(-EBUSY, "execution %s is running", a->name);
+		goto clear_rec;
+	}
+	lmdb_key_record(&kb, a->name, a->name_len);
+	rc = lmdb_del(st, txn, &kb);
+	if (rc != 0)
+		goto clear_rec;
+	lmdb_key_id(&kb, rec.id);
+	rc = lmdb_del(st, txn, &kb);
+	if (rc != 0)
+		goto clear_rec;
+	lmdb_key_outcome(&kb, rec.outcome, rec.id);
+	rc = lmdb_del(st, txn, &kb);
+	if (rc != 0)
+		goto clear_rec;
+	lmdb_key_day(&kb, lmdb_day_of(rec.started_at), rec.id);
+	rc = lmdb_del(st, txn, &kb);
+clear_rec:
+	store_record_clear(&rec);
+	return rc;
+}
+
+static int lmdb_delete(struct store *s, const char *execution_id)
+{
+	struct lmdb_change_arg a = {
+		.name = execution_id,
+		.name_len = strlen(execution_id),
+	};
+
+	return lmdb_run(lmdb_of(s), true, "delete", lmdb_delete_body, &a);
+}
+
+/* Reading one execution. */
+
+struct lmdb_get_arg {
+	const char *name;
+	size_t name_len;
+	int64_t id;
+	struct store_record *out;
+};
+
+static int lmdb_get_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_get_arg *a = arg;
+	int rc = lmdb_load(st, txn, a->name, a->name_len, a->out);
+
+	if (rc == MDB_NOTFOUND)
+		rc = store_fail(-ENOENT, "no execution %s", a->name);
+	return rc;
+}
+
+static int lmdb_get(struct store *s, const char *execution_id, struct store_record *out)
+{
+	struct lmdb_get_arg a = {
+		.name = execution_id,
+		.name_len = strlen(execution_id),
+		.out = out,
+	};
+	int rc;
+
+	rc = lmdb_run(lmdb_of(s), false, "get", lmdb_get_body, &a);
+	if (rc != 0)
+		store_record_clear(out);
+	return rc;
+}
+
+/* Loads the execution an id: entry names. */
+static int lmdb_load_indexed(struct lmdb_store *st, MDB_txn *txn, const MDB_val *val,
+			     struct store_record *out)
+{
+	int rc;
+
+	if (val->mv_size < LMDB_TIMES_LEN)
+		rc = store_fail(-EIO, "lmdb: an id: entry is damaged");
+	else
+		rc = lmdb_load(st, txn, (const char *)val->mv_data + LMDB_TIMES_LEN,
+			       val->mv_size - LMDB_TIMES_LEN, out);
+	return rc;
+}
+
+static int lmdb_get_by_id_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_get_arg *a = arg;
+	struct lmdb_buf kb;
+	MDB_val key, val;
+	int rc;
+
+	lmdb_key_id(&kb, a->id);
+	key = lmdb_val(&kb);
+	rc = mdb_get(txn, st->dbi, &key, &val);
+	if (rc == 0)
+		rc = lmdb_load_indexed(st, txn, &val, a->out);
+	if (rc == MDB_NOTFOUND)
+		rc = store_fail(-ENOENT, "no execution with id %" PRId64, a->id);
+	return rc;
+}
+
+static int lmdb_get_by_id(struct store *s, int64_t id, struct store_record *out)
+{
+	struct lmdb_get_arg a = { .id = id, .out = out };
+	int rc;
+
+	rc = lmdb_run(lmdb_of(s), false, "get", lmdb_get_by_id_body, &a);
+	if (rc != 0)
+		store_record_clear(out);
+	return rc;
+}
+
+static int lmdb_latest_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_get_arg *a = arg;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	if (rc != 0)
+		goto out;
+	/* "id;" is the first key past every "id:" key. */
+	key = (MDB_val){ .mv_size = 3, .mv_data = "id;" };
+	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+	if (rc == 0 && (key.mv_size != 3 + 8 || memcmp(key.mv_data, "id:", 3) != 0))
+		rc = MDB_NOTFOUND;
+	if (rc == 0)
+		rc = lmdb_load_indexed(st, txn, &val, a->out);
+	if (rc == MDB_NOTFOUND)
+		rc = store_fail(-ENOENT, "the log is empty");
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
+static int lmdb_latest(struct store *s, struct store_record *out)
+{
+	struct lmdb_get_arg a = { .out = out };
+	int rc;
+
+	rc = lmdb_run(lmdb_of(s), false, "latest", lmdb_latest_body, &a);
+	if (rc != 0)
+		store_record_clear(out);
+	return rc;
+}
+
+/* Listing. */
+
+/*
+ * A walk along one index whose keys are a prefix and a be64 id. Each step
+ * is its own read transaction and finds one record, so the walk holds no
+ * transaction (and no lock) while the caller's callback runs; ids only
+ * grow, so resuming after the last id seen shows nothing twice and misses
+ * nothing that existed throughout.
+ */
+struct lmdb_walk {
+	struct lmdb_buf prefix;
+	bool id_index;           /* values are id: values (times, then the name) */
+	const char *outcome;     /* checked on each entry; NULL for any */
+	int64_t next_id;         /* the least id still to visit */
+	bool exhausted;          /* no id is left past the last one found */
+	bool found;              /* the last step found rec */
+	struct store_record rec;
+};
+
+/* 0 if execution @id has @outcome, MDB_NOTFOUND if not. */
+static int lmdb_has_outcome(struct lmdb_store *st, MDB_txn *txn, const char *outcome,
+			    int64_t id)
+{
+	struct lmdb_buf kb;
+	MDB_val key, val;
+
+	lmdb_key_outcome(&kb, outcome, id);
+	key = lmdb_val(&kb);
+	return mdb_get(txn, st->dbi, &key, &val);
+}
+
+static int lmdb_walk_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_walk *w = arg;
+	const size_t plen = w->prefix.len;
+	struct lmdb_buf kb = w->prefix;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	w->found = false;
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	if (rc != 0)
+		goto out;
+	lmdb_buf_add_be64(&kb, (uint64_t)w->next_id);
+	key = lmdb_val(&kb);
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		int64_t id;
+
+		if (key.mv_size != plen + 8 || memcmp(key.mv_data, w->prefix.data, plen) != 0) {
+			rc = MDB_NOTFOUND; /* past the end of this index */
+			break;
+		}
+		id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + plen);
+		/* The outcome index answers without parsing the document. */
+		if (w->outcome != NULL) {
+			rc = lmdb_has_outcome(st, txn, w->outcome, id);
+			if (rc == MDB_NOTFOUND)
+				continue;
+			if (rc != 0)
+				break;
+		}
+		if (w->id_index)
+			rc = lmdb_load_indexed(st, txn, &val, &w->rec);
+		else
+			rc = lmdb_load(st, txn, val.mv_data, val.mv_size, &w->rec);
+		/* An index entry without its record is skipped, not fatal. */
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0)
+			break;
+		w->found = true;
+		if (id == INT64_MAX)
+			w->exhausted = true;
+		else
+			w->next_id = id + 1;
+		break;
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
+static int lmdb_list(struct store *s, const struct store_filter *filter,
+		     int64_t after_id, store_list_fn fn, void *ctx)
+{
+	const char *outcome = NULL;
+	struct lmdb_walk w = { 0 };
+	int rc = 0;
+
+	/*
+	 * Walk the narrowest index: a day, an outcome, or every id. A day
+	 * and an outcome walk the day and check the outcome.
+	 */
+	if (filter->outcome >= 0)
+		outcome = store_outcome_name(filter->outcome);
+	if (filter->day >= 0) {
+		lmdb_prefix_day(&w.prefix, filter->day);
+		w.outcome = outcome;
+	} else if (outcome != NULL) {
+		lmdb_prefix_outcome(&w.prefix, outcome);
+	} else {
+		lmdb_buf_add_str(&w.prefix, "id:");
+		w.id_index = true;
+	}
+	if (after_id == INT64_MAX)
+		w.exhausted = true;
+	else
+		w.next_id = after_id < 0 ? 0 : after_id + 1;
+
+	while (!w.exhausted) {
+		rc = lmdb_run(lmdb_of(s), false, "list", lmdb_walk_step, &w);
+		if (rc != 0 || !w.found)
+			break;
+		rc = fn(ctx, &w.rec);
+		store_record_clear(&w.rec);
+		if (rc != 0)
+			break;
+	}
+	/* A step that failed after loading may leave a record behind. */
+	store_record_clear(&w.rec);
+	return rc > 0 ? 0 : rc;
+}
+
+struct lmdb_days {
+	uint64_t next_day; /* the least day still to visit, as its key orders */
+	bool exhausted;    /* no day is left past the last one found */
+	bool found;        /* the last step found day */
+	int64_t day;
+};
+
+/* Finds the first day at or after next_day: one seek per day, however many
+ * executions it has. */
+static int lmdb_days_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_days *d = arg;
+	struct lmdb_buf kb = { 0 };
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	d->found = false;
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	if (rc != 0)
+		goto out;
+	lmdb_buf_add_str(&kb, "day:");
+	lmdb_buf_add_be64(&kb, d->next_day);
+	key = lmdb_val(&kb);
+	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	if (rc == 0 && (key.mv_size != 4 + 16 || memcmp(key.mv_data, "day:", 4) != 0))
+		rc = MDB_NOTFOUND;
+	if (rc == 0) {
+		uint64_t day = lmdb_be64_decode((const char *)key.mv_data + 4);
+
+		d->day = (int64_t)day;
+		d->found = true;
+		if (day == UINT64_MAX)
+			d->exhausted = true;
+		else
+			d->next_day = day + 1;
+	} else if (rc == MDB_NOTFOUND) {
+		rc = 0;
+	}
+	mdb_cursor_close(cur);
+out:
+	return rc;
+}
+
+static int lmdb_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *ctx)
+{
+	struct lmdb_days d = { 0 };
+	int rc = 0;
+
+	if (after_day == INT64_MAX)
+		d.exhausted = true;
+	else
+		d.next_day = after_day < 0 ? 0 : (uint64_t)after_day + 1;
+	while (!d.exhausted) {
+		rc = lmdb_run(lmdb_of(s), false, "list days", lmdb_days_step, &d);
+		if (rc != 0 || !d.found)
+			break;
+		rc = fn(ctx, d.day);
+		if (rc != 0)
+			break;
+	}
+	return rc > 0 ? 0 : rc;
+}
+
+const struct store_ops lmdb_ops = {
+	.name = "lmdb",
+	/* Opens or creates the store directory at path; refuses foreign data untouched. */
+	.open = lmdb_open,
+	/* Syncs and closes the environment, then frees the handle. */
+	.close = lmdb_close,
+	/* 0 for a directory whose data.mdb is an LMDB file, without opening it for real. */
+	.detect = lmdb_detect,
+	/* Inserts the record and its index keys and moves meta:seq, in one transaction. */
+	.start = lmdb_start,
+	/* Rewrites the document and moves the outcome index key, in one transaction. */
+	.finish = lmdb_finish,
+	/* Rewrites the id: value only. */
+	.heartbeat = lmdb_heartbeat,
+	/* Reads execlog:<name> and the times of its id: key. */
+	.get = lmdb_get,
+	/* Follows id:<id> to its execlog: key. */
+	.get_by_id = lmdb_get_by_id,
+	/* Removes the record and every index key naming it, in one transaction. */
+	.delete = lmdb_delete,
+	/* Walks the id:, outcome: or day: index, one record per read transaction. */
+	.list = lmdb_list,
+	/* Seeks from day to day along the day: index. */
+	.list_days = lmdb_list_days,
+	/* Reads the record of the last id: key. */
+	.latest = lmdb_latest,
+};

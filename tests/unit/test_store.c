@@ -1,0 +1,2288 @@
+/*
+ * test_store.c - the store suite, run against every backend.
+ *
+ * Usage: test_store BACKEND CASE. tests/meson.build registers every case of
+ * store_cases once per built backend, so each case is its own meson test().
+ * A case works in its own mkdtemp() directory (under $TMPDIR or /tmp), keeps
+ * its store at DIR/db and removes the directory when it exits, also after a
+ * failed check. Only the public interface is used: store.h, and record.h for
+ * rendering records to compare them whole.
+ *
+ * It leaves out what needs another user or a full disk (the tests run as
+ * root, so permission refusals cannot be provoked), and everything above
+ * the store: names, documents and FUSE are tested elsewhere.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "record.h"
+#include "store.h"
+
+/* 2026-01-01T00:00:00Z, in ms and as a UTC day number. */
+#define T0_MS INT64_C(1767225600000)
+#define DAY0 INT64_C(20454)
+#define DAY_MS INT64_C(86400000)
+#define HOUR_MS INT64_C(3600000)
+#define MIB (1024 * 1024)
+
+static const char *g_backend;
+static const char *g_case;
+static char g_dir[PATH_MAX];
+static char g_db[PATH_MAX + 8];
+static bool g_child; /* a forked child leaves the directory to its parent */
+
+/* ---- checks ------------------------------------------------------------ */
+
+static void fail(const char *file, int line, const char *expr, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5), noreturn));
+
+static void fail(const char *file, int line, const char *expr, const char *fmt, ...)
+{
+	va_list ap;
+
+	flockfile(stderr);
+	fprintf(stderr, "%s:%d: [%s %s] check failed: %s", file, line,
+		g_backend ? g_backend : "?", g_case ? g_case : "?", expr);
+	if (fmt) {
+		fputs(" (", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc(')', stderr);
+	}
+	fprintf(stderr, "; store_reason: \"%s\"\n", store_reason());
+	funlockfile(stderr);
+	exit(1);
+}
+
+#define CHECK(cond)                                                     \
+	do {                                                            \
+		if (!(cond))                                            \
+			fail(__FILE__, __LINE__, #cond, NULL);          \
+	} while (0)
+
+#define CHECK_EQ(actual, expected)                                      \
+	do {                                                            \
+		int64_t a_ = (int64_t)(actual), e_ = (int64_t)(expected); \
+		if (a_ != e_)                                           \
+			fail(__FILE__, __LINE__, #actual " == " #expected, \
+			     "got %" PRId64 ", expected %" PRId64, a_, e_); \
+	} while (0)
+
+#define CHECK_STR(actual, expected)                                     \
+	do {                                                            \
+		const char *a_ = (actual), *e_ = (expected);            \
+		if (!str_equal(a_, e_))                                 \
+			fail(__FILE__, __LINE__, #actual " == " #expected, \
+			     "got %s%s%s, expected %s%s%s",             \
+			     a_ ? "\"" : "", a_ ? a_ : "NULL", a_ ? "\"" : "", \
+			     e_ ? "\"" : "", e_ ? e_ : "NULL", e_ ? "\"" : ""); \
+	} while (0)
+
+static bool str_equal(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	CHECK(p != NULL);
+	return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	CHECK(p != NULL);
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *copy;
+
+	if (s == NULL)
+		return NULL;
+	copy = strdup(s);
+	CHECK(copy != NULL);
+	return copy;
+}
+
+static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *out;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&out, fmt, ap);
+	va_end(ap);
+	CHECK(n >= 0);
+	return out;
+}
+
+/* ---- the temporary directory ------------------------------------------- */
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void remove_tmpdir(void)
+{
+	if (g_dir[0] == '\0' || g_child)
+		return;
+	if (getenv("EXECLOG_TEST_KEEP")) {
+		fprintf(stderr, "keeping %s\n", g_dir);
+		return;
+	}
+	nftw(g_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	g_dir[0] = '\0';
+}
+
+static void make_tmpdir(void)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (tmp == NULL || tmp[0] == '\0')
+		tmp = "/tmp";
+	CHECK(snprintf(g_dir, sizeof(g_dir), "%s/test_store-%s-%s-XXXXXX", tmp,
+		       g_backend, g_case) < (int)sizeof(g_dir));
+	if (mkdtemp(g_dir) == NULL) {
+		fprintf(stderr, "mkdtemp %s: %s\n", g_dir, strerror(errno));
+		g_dir[0] = '\0';
+		exit(1);
+	}
+	atexit(remove_tmpdir);
+	snprintf(g_db, sizeof(g_db), "%s/db", g_dir);
+}
+
+/* DIR/name, malloc'd. */
+static char *tmp_path(const char *name)
+{
+	return xasprintf("%s/%s", g_dir, name);
+}
+
+static bool path_exists(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
+static void write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(write(fd, buf, len), (ssize_t)len);
+	CHECK_EQ(close(fd), 0);
+}
+
+/* ---- a digest of a directory tree, to prove a refusal touched nothing ---- */
+
+static uint64_t fnv1a(uint64_t h, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= UINT64_C(1099511628211);
+	}
+	return h;
+}
+
+static uint64_t file_hash(const char *path)
+{
+	char buf[65536];
+	uint64_t h = UINT64_C(14695981039346656037);
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		h = fnv1a(h, buf, (size_t)n);
+	CHECK(n == 0);
+	close(fd);
+	return h;
+}
+
+static struct {
+	char **lines;
+	size_t n, cap;
+} g_tree;
+
+static int tree_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	char *line;
+
+	(void)ftw;
+	if (type == FTW_F)
+		line = xasprintf("%s f %lld %016" PRIx64, path, (long long)st->st_size,
+				 file_hash(path));
+	else
+		line = xasprintf("%s %c", path, type == FTW_D ? 'd' : 'o');
+	if (g_tree.n == g_tree.cap) {
+		g_tree.cap = g_tree.cap ? 2 * g_tree.cap : 16;
+		g_tree.lines = xrealloc(g_tree.lines, g_tree.cap * sizeof(*g_tree.lines));
+	}
+	g_tree.lines[g_tree.n++] = line;
+	return 0;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every entry under @dir with its type, and for files the size and a hash. */
+static char *tree_digest(const char *dir)
+{
+	size_t len = 1;
+	char *out;
+
+	g_tree.n = 0;
+	CHECK_EQ(nftw(dir, tree_entry, 16, FTW_PHYS), 0);
+	qsort(g_tree.lines, g_tree.n, sizeof(*g_tree.lines), compare_strings);
+	for (size_t i = 0; i < g_tree.n; i++)
+		len += strlen(g_tree.lines[i]) + 1;
+	out = xmalloc(len);
+	out[0] = '\0';
+	for (size_t i = 0; i < g_tree.n; i++) {
+		strcat(out, g_tree.lines[i]);
+		strcat(out, "\n");
+		free(g_tree.lines[i]);
+	}
+	return out;
+}
+
+#define CHECK_TREE_UNCHANGED(before)                                    \
+	do {                                                            \
+		char *after_ = tree_digest(g_dir);                      \
+		if (strcmp(after_, (before)) != 0)                      \
+			fail(__FILE__, __LINE__, "directory unchanged", \
+			     "before:\n%safter:\n%s", (before), after_); \
+		free(after_);                                           \
+	} while (0)
+
+/* ---- store helpers ------------------------------------------------------- */
+
+static struct store *open_store_at(const char *backend, const char *path, bool read_only)
+{
+	struct store_options opts = { .read_only = read_only, .sync = STORE_SYNC_NORMAL };
+	struct store *s = NULL;
+
+	CHECK_EQ(store_open(backend, path, &opts, &s), 0);
+	CHECK(s != NULL);
+	CHECK_STR(store_backend(s), backend);
+	return s;
+}
+
+static struct store *open_store(void)
+{
+	return open_store_at(g_backend, g_db, false);
+}
+
+static int open_rc(const char *backend, const char *path, bool read_only)
+{
+	struct store_options opts = { .read_only = read_only, .sync = STORE_SYNC_NORMAL };
+	struct store *s = NULL;
+	int rc = store_open(backend, path, &opts, &s);
+
+	if (rc == 0) {
+		CHECK(s != NULL);
+		store_close(s);
+	}
+	return rc;
+}
+
+/* Starts an execution with every field given; returns store_start()'s value. */
+static int try_start(struct store *s, const char *name, const char *tool_version,
+		     const char *args, const char *root, const char *db_path,
+		     int64_t started_ms, struct store_record *out)
+{
+	struct store_record rec = { 0 };
+	int rc;
+
+	rec.execution_id = xstrdup(name);
+	rec.tool_version = xstrdup(tool_version);
+	rec.args = xstrdup(args);
+	rec.root = xstrdup(root);
+	rec.db_path = xstrdup(db_path);
+	rec.started_ms = started_ms;
+	rc = store_start(s, &rec);
+	if (out)
+		*out = rec;
+	else
+		store_record_clear(&rec);
+	return rc;
+}
+
+/* Starts @name with the default document at @started_ms; returns its id. */
+static int64_t start_one(struct store *s, const char *name, int64_t started_ms)
+{
+	struct store_record rec = { 0 };
+	int64_t id;
+
+	CHECK_EQ(try_start(s, name, "", "[]", NULL, "", started_ms, &rec), 0);
+	CHECK(rec.id > 0);
+	id = rec.id;
+	store_record_clear(&rec);
+	return id;
+}
+
+static struct store_finish finish_of(enum store_outcome outcome, const char *message,
+				     int64_t files, int64_t symbols, int64_t references)
+{
+	struct store_finish fin = {
+		.outcome = outcome,
+		.error_message = message,
+		.files_indexed = files,
+		.symbols_indexed = symbols,
+		.references_indexed = references,
+	};
+	return fin;
+}
+
+static void finish_one(struct store *s, const char *name, enum store_outcome outcome,
+		       int64_t now_ms)
+{
+	struct store_finish fin = finish_of(outcome, NULL, 0, 0, 0);
+
+	CHECK_EQ(store_finish(s, name, &fin, now_ms), 0);
+}
+
+/* The whole record as text: its JSON document plus the two hidden fields. */
+static char *snapshot_rec(const struct store_record *rec)
+{
+	size_t len = 0;
+	char *json = record_to_json(rec, &len);
+	char *out;
+
+	CHECK(json != NULL);
+	CHECK_EQ(strlen(json), len);
+	out = xasprintf("%sstarted_ms=%" PRId64 "\nheartbeat_ms=%" PRId64 "\n", json,
+			rec->started_ms, rec->heartbeat_ms);
+	free(json);
+	return out;
+}
+
+static char *snapshot(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	char *out;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	out = snapshot_rec(&rec);
+	store_record_clear(&rec);
+	return out;
+}
+
+#define CHECK_SNAPSHOT(s, name, expected)                               \
+	do {                                                            \
+		char *now_ = snapshot((s), (name));                     \
+		if (strcmp(now_, (expected)) != 0)                      \
+			fail(__FILE__, __LINE__, "record of " #name " unchanged", \
+			     "before:\n%snow:\n%s", (expected), now_);  \
+		free(now_);                                             \
+	} while (0)
+
+/* Checks @rec is a just-started execution with the default document. */
+static void check_running(const struct store_record *rec, const char *name, int64_t started_ms)
+{
+	CHECK(rec->id > 0);
+	CHECK_STR(rec->execution_id, name);
+	CHECK_STR(rec->outcome, "running");
+	CHECK_EQ(rec->started_ms, started_ms);
+	CHECK_EQ(rec->started_at, started_ms / 1000);
+	CHECK_EQ(rec->finished_at, STORE_NULL);
+	CHECK_EQ(rec->duration_ms, STORE_NULL);
+	CHECK_STR(rec->error_message, NULL);
+	CHECK_EQ(rec->files_indexed, 0);
+	CHECK_EQ(rec->symbols_indexed, 0);
+	CHECK_EQ(rec->references_indexed, 0);
+}
+
+/* ---- listing helpers ----------------------------------------------------- */
+
+struct collect {
+	size_t n, cap;
+	int64_t *ids;
+	char **names;
+	char **snaps;      /* filled when want_snaps */
+	bool want_snaps;
+	size_t stop_after; /* 0: never stop */
+	int stop_ret;      /* returned by the stop_after-th call */
+};
+
+static int collect_fn(void *ctx, const struct store_record *rec)
+{
+	struct collect *c = ctx;
+
+	CHECK(rec != NULL);
+	CHECK(rec->execution_id != NULL);
+	CHECK(rec->outcome != NULL);
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 64;
+		c->ids = xrealloc(c->ids, c->cap * sizeof(*c->ids));
+		c->names = xrealloc(c->names, c->cap * sizeof(*c->names));
+		c->snaps = xrealloc(c->snaps, c->cap * sizeof(*c->snaps));
+	}
+	c->ids[c->n] = rec->id;
+	c->names[c->n] = xstrdup(rec->execution_id);
+	c->snaps[c->n] = c->want_snaps ? snapshot_rec(rec) : NULL;
+	c->n++;
+	if (c->stop_after && c->n == c->stop_after)
+		return c->stop_ret;
+	return 0;
+}
+
+static void collect_reset(struct collect *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->names[i]);
+		free(c->snaps[i]);
+	}
+	free(c->ids);
+	free(c->names);
+	free(c->snaps);
+	memset(c, 0, sizeof(*c));
+}
+
+static int list_into(struct store *s, const struct store_filter *filter, int64_t after_id,
+		     struct collect *c)
+{
+	return store_list(s, filter, after_id, collect_fn, c);
+}
+
+/* Checks that the listing gave exactly @expected (NULL-terminated), in order. */
+#define CHECK_NAMES(c, ...) check_names(__LINE__, (c), (const char *[]){ __VA_ARGS__, NULL })
+
+static void check_names(int line, const struct collect *c, const char *const *expected)
+{
+	size_t n = 0;
+
+	while (expected[n])
+		n++;
+	for (size_t i = 0; i < n || i < c->n; i++) {
+		const char *got = i < c->n ? c->names[i] : NULL;
+		const char *want = i < n ? expected[i] : NULL;
+
+		if (!str_equal(got, want))
+			fail(__FILE__, line, "listing as expected",
+			     "entry %zu: got %s, expected %s (%zu listed, %zu expected)", i,
+			     got ? got : "(end)", want ? want : "(end)", c->n, n);
+	}
+	for (size_t i = 1; i < c->n; i++)
+		if (c->ids[i] <= c->ids[i - 1])
+			fail(__FILE__, line, "ids ascending",
+			     "entry %zu: id %" PRId64 " after %" PRId64, i, c->ids[i],
+			     c->ids[i - 1]);
+}
+
+static const struct store_filter *filter_of(struct store_filter *f, int outcome, int64_t day)
+{
+	f->outcome = outcome;
+	f->day = day;
+	return f;
+}
+
+struct days {
+	size_t n;
+	int64_t day[16];
+	size_t stop_after;
+	int stop_ret;
+};
+
+static int days_fn(void *ctx, int64_t day)
+{
+	struct days *d = ctx;
+
+	CHECK(d->n < sizeof(d->day) / sizeof(d->day[0]));
+	d->day[d->n++] = day;
+	if (d->stop_after && d->n == d->stop_after)
+		return d->stop_ret;
+	return 0;
+}
+
+#define CHECK_DAYS(d, ...) check_days(__LINE__, (d), (const int64_t[]){ __VA_ARGS__ }, \
+				      sizeof((const int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t))
+
+static void check_days(int line, const struct days *d, const int64_t *expected, size_t n)
+{
+	if (d->n != n)
+		fail(__FILE__, line, "days as expected", "%zu days listed, %zu expected",
+		     d->n, n);
+	for (size_t i = 0; i < n; i++)
+		if (d->day[i] != expected[i])
+			fail(__FILE__, line, "days as expected",
+			     "day %zu: got %" PRId64 ", expected %" PRId64, i, d->day[i],
+			     expected[i]);
+}
+
+/* ---- cases ---------------------------------------------------------------- */
+
+/* Strings that survive a JSON round trip unchanged in compact form. */
+#define ARGS_FULL "[\"magellan\",\"index\",\"--db\",\"/src/p/.magellan/db.sqlite\",\"with space\",\"quo\\\"te\",\"back\\\\slash\",\"caf\xc3\xa9\"]"
+
+static void case_roundtrip(void)
+{
+	const int64_t started = T0_MS + 5 * HOUR_MS + 123;
+	struct store_record rec = { 0 }, got = { 0 }, by_id = { 0 };
+	struct store *s = open_store();
+	char *path, *snap;
+	int64_t now;
+
+	/* The registry names both backends, and refuses any other name. */
+	CHECK(strstr(store_backends(), "sqlite") != NULL);
+	CHECK(strstr(store_backends(), "lmdb") != NULL);
+	path = tmp_path("nosuch-store");
+	CHECK_EQ(open_rc("nosuch", path, false), -EINVAL);
+	CHECK(strstr(store_reason(), "sqlite") != NULL);
+	CHECK(strstr(store_reason(), "lmdb") != NULL);
+	CHECK(!path_exists(path));
+	free(path);
+
+	/* Every field given. */
+	CHECK_EQ(try_start(s, "magellan-run_1:a@b+c.d", "magellan 1.8.0 \"\xce\xb2\"", ARGS_FULL,
+			   "/src/p", "/src/p/.magellan/db.sqlite", started, &rec), 0);
+	/* store_start() fills in what the store sets. */
+	check_running(&rec, "magellan-run_1:a@b+c.d", started);
+	CHECK_EQ(rec.heartbeat_ms, started);
+
+	CHECK_EQ(store_get(s, "magellan-run_1:a@b+c.d", &got), 0);
+	check_running(&got, "magellan-run_1:a@b+c.d", started);
+	CHECK_EQ(got.id, rec.id);
+	CHECK_STR(got.tool_version, "magellan 1.8.0 \"\xce\xb2\"");
+	CHECK_STR(got.args, ARGS_FULL);
+	CHECK_STR(got.root, "/src/p");
+	CHECK_STR(got.db_path, "/src/p/.magellan/db.sqlite");
+	CHECK_EQ(got.heartbeat_ms, started);
+
+	CHECK_EQ(store_get_by_id(s, rec.id, &by_id), 0);
+	snap = snapshot_rec(&got);
+	{
+		char *snap_id = snapshot_rec(&by_id);
+
+		CHECK_STR(snap_id, snap);
+		free(snap_id);
+	}
+	free(snap);
+	store_record_clear(&rec);
+	store_record_clear(&by_id);
+
+	/* The defaults: root null stays null, empty strings stay empty. */
+	CHECK_EQ(try_start(s, "defaults", "", "[]", NULL, "", started + 1, NULL), 0);
+	CHECK_EQ(store_get(s, "defaults", &got), 0); /* reuses a filled record */
+	check_running(&got, "defaults", started + 1);
+	CHECK_STR(got.tool_version, "");
+	CHECK_STR(got.args, "[]");
+	CHECK_STR(got.root, NULL);
+	CHECK_STR(got.db_path, "");
+
+	/* An empty root is not null. */
+	CHECK_EQ(try_start(s, "empty-root", "", "[]", "", "", started + 2, NULL), 0);
+	CHECK_EQ(store_get(s, "empty-root", &got), 0);
+	CHECK_STR(got.root, "");
+
+	/* Real time: started_at is the second of started_ms. */
+	now = store_now_ms();
+	CHECK(now > T0_MS - 365 * DAY_MS && now < T0_MS + 100 * 365 * DAY_MS);
+	CHECK_EQ(try_start(s, "now", "v", "[\"a\"]", "/", "d", now, NULL), 0);
+	CHECK_EQ(store_get(s, "now", &got), 0);
+	check_running(&got, "now", now);
+	CHECK_STR(got.args, "[\"a\"]");
+	CHECK_STR(got.root, "/");
+	CHECK_STR(got.db_path, "d");
+
+	/* The largest a start document allows: a 128-byte name of every allowed
+	 * character, and about 1 MiB of args. */
+	{
+		static const char chars[] =
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@+-";
+		char long_name[RECORD_NAME_MAX + 1];
+		size_t cap = RECORD_START_MAX - 100, len = 0;
+		char *args = xmalloc(cap + 1);
+
+		for (size_t i = 0; i < RECORD_NAME_MAX; i++)
+			long_name[i] = chars[i % (sizeof(chars) - 1)];
+		long_name[RECORD_NAME_MAX] = '\0';
+		args[len++] = '[';
+		while (len + 1004 < cap) {
+			if (len > 1)
+				args[len++] = ',';
+			args[len++] = '"';
+			for (int i = 0; i < 1000; i++, len++)
+				args[len] = (char)('a' + len % 26);
+			args[len++] = '"';
+		}
+		args[len++] = ']';
+		args[len] = '\0';
+		CHECK_EQ(try_start(s, long_name, "v", args, "/r", "d", started + 3, NULL), 0);
+		CHECK_EQ(store_get(s, long_name, &got), 0);
+		check_running(&got, long_name, started + 3);
+		CHECK_STR(got.args, args);
+		CHECK_EQ(store_get_by_id(s, got.id, &got), 0);
+		CHECK_STR(got.execution_id, long_name);
+		CHECK(strlen(got.args) == len);
+		free(args);
+	}
+
+	store_record_clear(&got);
+	store_close(s);
+	store_close(NULL);
+}
+
+static void case_duplicate(void)
+{
+	struct store *s = open_store();
+	struct store_finish fin = finish_of(STORE_SUCCESS, NULL, 1, 2, 3);
+	struct collect c = { 0 };
+	char *before;
+
+	CHECK_EQ(try_start(s, "dup", "a", "[\"x\"]", "/r", "/r/db", T0_MS, NULL), 0);
+	before = snapshot(s, "dup");
+
+	CHECK_EQ(try_start(s, "dup", "b", "[\"y\"]", NULL, "", T0_MS + 1000, NULL), -EEXIST);
+	CHECK(store_reason()[0] != '\0');
+	CHECK_SNAPSHOT(s, "dup", before);
+	free(before);
+
+	CHECK_EQ(store_finish(s, "dup", &fin, T0_MS + 500), 0);
+	before = snapshot(s, "dup");
+	CHECK_EQ(try_start(s, "dup", "c", "[]", NULL, "", T0_MS + 2000, NULL), -EEXIST);
+	CHECK_SNAPSHOT(s, "dup", before);
+	free(before);
+
+	/* Names are exact bytes: a prefix, an extension or another case are others. */
+	start_one(s, "DUP", T0_MS);
+	start_one(s, "du", T0_MS);
+	start_one(s, "dupe", T0_MS);
+	CHECK_EQ(try_start(s, "dupe", "", "[]", NULL, "", T0_MS, NULL), -EEXIST);
+
+	/* The refused starts left nothing behind. */
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_NAMES(&c, "dup", "DUP", "du", "dupe");
+	collect_reset(&c);
+	store_close(s);
+}
+
+static void check_finished(struct store *s, const char *name, const char *outcome,
+			   const char *message, int64_t files, int64_t symbols,
+			   int64_t references, int64_t started_ms, int64_t now_ms)
+{
+	struct store_record rec = { 0 };
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	CHECK_STR(rec.execution_id, name);
+	CHECK_STR(rec.outcome, outcome);
+	CHECK_STR(rec.error_message, message);
+	CHECK_EQ(rec.files_indexed, files);
+	CHECK_EQ(rec.symbols_indexed, symbols);
+	CHECK_EQ(rec.references_indexed, references);
+	CHECK_EQ(rec.started_ms, started_ms);
+	CHECK_EQ(rec.started_at, started_ms / 1000);
+	CHECK_EQ(rec.finished_at, now_ms / 1000);
+	CHECK_EQ(rec.duration_ms, now_ms - started_ms);
+	store_record_clear(&rec);
+}
+
+static void case_outcomes(void)
+{
+	static const char message[] = "boom: line 1\nline 2 \"quoted\" \\ caf\xc3\xa9\t\x01";
+	struct store *s = open_store();
+	struct store_finish fin;
+
+	/* The outcome names, both ways. */
+	CHECK_STR(store_outcome_name(STORE_RUNNING), "running");
+	CHECK_STR(store_outcome_name(STORE_SUCCESS), "success");
+	CHECK_STR(store_outcome_name(STORE_ERROR), "error");
+	CHECK_STR(store_outcome_name(STORE_PARTIAL), "partial");
+	CHECK_STR(store_outcome_name(STORE_OUTCOMES), NULL);
+	CHECK_STR(store_outcome_name(-1), NULL);
+	for (int o = 0; o < STORE_OUTCOMES; o++)
+		CHECK_EQ(store_outcome_from_name(store_outcome_name(o)), o);
+	CHECK_EQ(store_outcome_from_name("Success"), -1);
+	CHECK_EQ(store_outcome_from_name("abandoned"), -1);
+	CHECK_EQ(store_outcome_from_name(""), -1);
+
+	start_one(s, "ok", T0_MS + 10);
+	start_one(s, "bad", T0_MS + 20);
+	start_one(s, "half", T0_MS + 30);
+	start_one(s, "bad-nomsg", T0_MS + 40);
+	start_one(s, "big", T0_MS + 50);
+
+	fin = finish_of(STORE_SUCCESS, NULL, 10, 200, 3000);
+	CHECK_EQ(store_finish(s, "ok", &fin, T0_MS + 1510), 0);
+	fin = finish_of(STORE_ERROR, message, 0, 0, 0);
+	CHECK_EQ(store_finish(s, "bad", &fin, T0_MS + 60020), 0);
+	fin = finish_of(STORE_PARTIAL, "only half", 1, 2, 3);
+	CHECK_EQ(store_finish(s, "half", &fin, T0_MS + 30), 0); /* zero duration */
+	fin = finish_of(STORE_ERROR, NULL, 0, 0, 7);
+	CHECK_EQ(store_finish(s, "bad-nomsg", &fin, T0_MS + 1040), 0);
+	/* Counts past 2^31 and 2^32 stay exact. */
+	fin = finish_of(STORE_SUCCESS, NULL, INT64_C(3000000000), INT64_C(5000000001),
+			INT64_C(1) << 40);
+	CHECK_EQ(store_finish(s, "big", &fin, T0_MS + 3 * DAY_MS + 7), 0);
+
+	check_finished(s, "ok", "success", NULL, 10, 200, 3000, T0_MS + 10, T0_MS + 1510);
+	check_finished(s, "bad", "error", message, 0, 0, 0, T0_MS + 20, T0_MS + 60020);
+	check_finished(s, "half", "partial", "only half", 1, 2, 3, T0_MS + 30, T0_MS + 30);
+	check_finished(s, "bad-nomsg", "error", NULL, 0, 0, 7, T0_MS + 40, T0_MS + 1040);
+	check_finished(s, "big", "success", NULL, INT64_C(3000000000), INT64_C(5000000001),
+		       INT64_C(1) << 40, T0_MS + 50, T0_MS + 3 * DAY_MS + 7);
+
+	/* The longest message a finish value can carry. */
+	{
+		char *big = xmalloc(RECORD_FINISH_MAX);
+
+		for (size_t i = 0; i < RECORD_FINISH_MAX - 1; i++)
+			big[i] = i % 81 == 80 ? '\n' : (char)('A' + i % 26);
+		big[RECORD_FINISH_MAX - 1] = '\0';
+		start_one(s, "long-message", T0_MS);
+		fin = finish_of(STORE_ERROR, big, 0, 0, 0);
+		CHECK_EQ(store_finish(s, "long-message", &fin, T0_MS + 1), 0);
+		check_finished(s, "long-message", "error", big, 0, 0, 0, T0_MS, T0_MS + 1);
+		free(big);
+	}
+
+	/* A finish to "running", or with a negative count, is no finish. */
+	start_one(s, "still", T0_MS);
+	fin = finish_of(STORE_RUNNING, NULL, 0, 0, 0);
+	CHECK_EQ(store_finish(s, "still", &fin, T0_MS + 5), -EINVAL);
+	fin = finish_of(STORE_SUCCESS, NULL, -1, 0, 0);
+	CHECK_EQ(store_finish(s, "still", &fin, T0_MS + 5), -EINVAL);
+	{
+		struct store_record rec = { 0 };
+
+		CHECK_EQ(store_get(s, "still", &rec), 0);
+		check_running(&rec, "still", T0_MS);
+		store_record_clear(&rec);
+	}
+	store_close(s);
+}
+
+static void case_finish_twice(void)
+{
+	struct store *s = open_store();
+	struct store_finish fin = finish_of(STORE_SUCCESS, NULL, 1, 2, 3);
+	char *before;
+
+	start_one(s, "f", T0_MS);
+	CHECK_EQ(store_finish(s, "f", &fin, T0_MS + 100), 0);
+	before = snapshot(s, "f");
+
+	fin = finish_of(STORE_ERROR, "again", 4, 5, 6);
+	CHECK_EQ(store_finish(s, "f", &fin, T0_MS + 999), -EPERM);
+	CHECK(store_reason()[0] != '\0');
+	CHECK_SNAPSHOT(s, "f", before);
+	fin = finish_of(STORE_SUCCESS, NULL, 1, 2, 3);
+	CHECK_EQ(store_finish(s, "f", &fin, T0_MS + 100), -EPERM);
+	CHECK_SNAPSHOT(s, "f", before);
+	fin = finish_of(STORE_PARTIAL, NULL, 0, 0, 0);
+	CHECK_EQ(store_finish(s, "f", &fin, T0_MS + 5000), -EPERM);
+	CHECK_SNAPSHOT(s, "f", before);
+
+	free(before);
+	store_close(s);
+}
+
+static void check_unknown(struct store *s, const char *name)
+{
+	struct store_finish fin = finish_of(STORE_SUCCESS, NULL, 0, 0, 0);
+	struct store_record rec = { 0 };
+
+	CHECK_EQ(store_get(s, name, &rec), -ENOENT);
+	CHECK(store_reason()[0] != '\0');
+	CHECK_EQ(store_finish(s, name, &fin, T0_MS), -ENOENT);
+	CHECK_EQ(store_heartbeat(s, name, T0_MS), -ENOENT);
+	CHECK_EQ(store_delete(s, name), -ENOENT);
+}
+
+static void case_unknown(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	int64_t id_ab, id_abd;
+	char *before;
+
+	/* An empty store. */
+	check_unknown(s, "nope");
+	CHECK_EQ(store_get_by_id(s, 1, &rec), -ENOENT);
+	CHECK_EQ(store_latest(s, &rec), -ENOENT);
+
+	id_ab = start_one(s, "ab", T0_MS);
+	id_abd = start_one(s, "abd", T0_MS + 1);
+	finish_one(s, "abd", STORE_SUCCESS, T0_MS + 2);
+	before = snapshot(s, "ab");
+
+	/* Neighbours of a name are not the name. */
+	check_unknown(s, "a");
+	check_unknown(s, "abc");
+	check_unknown(s, "AB");
+	check_unknown(s, "b");
+	check_unknown(s, "ab:");
+	check_unknown(s, "aa");
+
+	CHECK_EQ(store_get_by_id(s, id_abd + 1000, &rec), -ENOENT);
+	CHECK_EQ(store_get_by_id(s, id_abd + 1, &rec), -ENOENT);
+	CHECK_EQ(store_get_by_id(s, INT64_MAX, &rec), -ENOENT);
+	CHECK_EQ(store_get_by_id(s, id_ab, &rec), 0);
+	CHECK_STR(rec.execution_id, "ab");
+
+	/* A deleted one is unknown, by name and by id. */
+	CHECK_EQ(store_delete(s, "abd"), 0);
+	check_unknown(s, "abd");
+	CHECK_EQ(store_get_by_id(s, id_abd, &rec), -ENOENT);
+
+	CHECK_SNAPSHOT(s, "ab", before);
+	free(before);
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+static void case_delete(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	struct collect c = { 0 };
+	int64_t id1, id2, id3, id3b, id1b;
+	char *before;
+
+	id1 = start_one(s, "d1", T0_MS);
+	id2 = start_one(s, "d2", T0_MS + 1);
+	id3 = start_one(s, "d3", T0_MS + 2);
+	CHECK(id1 < id2 && id2 < id3);
+
+	/* A running one stays. */
+	before = snapshot(s, "d1");
+	CHECK_EQ(store_delete(s, "d1"), -EBUSY);
+	CHECK(store_reason()[0] != '\0');
+	CHECK_SNAPSHOT(s, "d1", before);
+	free(before);
+
+	finish_one(s, "d1", STORE_ERROR, T0_MS + 10);
+	CHECK_EQ(store_delete(s, "d1"), 0);
+	CHECK_EQ(store_get(s, "d1", &rec), -ENOENT);
+	CHECK_EQ(store_get_by_id(s, id1, &rec), -ENOENT);
+	CHECK_EQ(store_delete(s, "d1"), -ENOENT);
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_NAMES(&c, "d2", "d3");
+	collect_reset(&c);
+
+	/* Deleting the latest does not give its id away again. */
+	finish_one(s, "d3", STORE_SUCCESS, T0_MS + 20);
+	CHECK_EQ(store_delete(s, "d3"), 0);
+	id3b = start_one(s, "d3", T0_MS + 30);
+	CHECK(id3b > id3);
+	CHECK_EQ(store_get(s, "d3", &rec), 0);
+	check_running(&rec, "d3", T0_MS + 30);
+	CHECK_EQ(rec.id, id3b);
+
+	/* An old name comes back as the newest. */
+	id1b = start_one(s, "d1", T0_MS + 40);
+	CHECK(id1b > id3b);
+	CHECK_EQ(store_get(s, "d1", &rec), 0);
+	check_running(&rec, "d1", T0_MS + 40);
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_NAMES(&c, "d2", "d3", "d1");
+	collect_reset(&c);
+
+	/* Every outcome can be deleted. */
+	finish_one(s, "d2", STORE_PARTIAL, T0_MS + 50);
+	CHECK_EQ(store_delete(s, "d2"), 0);
+	CHECK_EQ(store_get(s, "d2", &rec), -ENOENT);
+	CHECK_EQ(store_delete(s, "d3"), -EBUSY);
+	CHECK_EQ(store_get(s, "d3", &rec), 0);
+	CHECK_EQ(rec.id, id3b);
+
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+static void case_list_order(void)
+{
+	struct store *s = open_store();
+	struct collect c = { 0 };
+	struct store_filter f;
+	int64_t ids[10];
+	char name[16];
+
+	/* An empty store lists nothing. */
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_EQ(c.n, 0);
+
+	/* Start times run backwards: the order is by id, not by time. */
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "o-%02d", i);
+		ids[i] = start_one(s, name, T0_MS + (10 - i) * HOUR_MS);
+		if (i > 0)
+			CHECK(ids[i] > ids[i - 1]);
+	}
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_NAMES(&c, "o-00", "o-01", "o-02", "o-03", "o-04", "o-05", "o-06", "o-07",
+		    "o-08", "o-09");
+	for (int i = 0; i < 10; i++)
+		CHECK_EQ(c.ids[i], ids[i]);
+	collect_reset(&c);
+
+	/* A filter with nothing set is the same as none. */
+	CHECK_EQ(list_into(s, filter_of(&f, -1, -1), 0, &c), 0);
+	CHECK_EQ(c.n, 10);
+	collect_reset(&c);
+
+	/* After an id: the rest. */
+	CHECK_EQ(list_into(s, NULL, ids[3], &c), 0);
+	CHECK_NAMES(&c, "o-04", "o-05", "o-06", "o-07", "o-08", "o-09");
+	collect_reset(&c);
+
+	/* A positive return stops the walk with 0; resuming gives the rest. */
+	c.stop_after = 4;
+	c.stop_ret = 1;
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_NAMES(&c, "o-00", "o-01", "o-02", "o-03");
+	c.stop_after = 7; /* three more */
+	c.stop_ret = 7;
+	CHECK_EQ(list_into(s, NULL, c.ids[c.n - 1], &c), 0);
+	CHECK_NAMES(&c, "o-00", "o-01", "o-02", "o-03", "o-04", "o-05", "o-06");
+	c.stop_after = 0;
+	CHECK_EQ(list_into(s, NULL, c.ids[c.n - 1], &c), 0);
+	CHECK_NAMES(&c, "o-00", "o-01", "o-02", "o-03", "o-04", "o-05", "o-06", "o-07",
+		    "o-08", "o-09");
+	collect_reset(&c);
+
+	/* A negative return is the walk's result. */
+	c.stop_after = 3;
+	c.stop_ret = -ECANCELED;
+	CHECK_EQ(list_into(s, NULL, 0, &c), -ECANCELED);
+	CHECK_EQ(c.n, 3);
+	collect_reset(&c);
+
+	/* Past the end: nothing. */
+	CHECK_EQ(list_into(s, NULL, ids[9], &c), 0);
+	CHECK_EQ(c.n, 0);
+	CHECK_EQ(list_into(s, NULL, ids[9] + 1000, &c), 0);
+	CHECK_EQ(c.n, 0);
+
+	/* A deleted one is skipped, finished ones are listed. */
+	finish_one(s, "o-04", STORE_SUCCESS, T0_MS + 11 * HOUR_MS);
+	finish_one(s, "o-05", STORE_ERROR, T0_MS + 11 * HOUR_MS);
+	CHECK_EQ(store_delete(s, "o-04"), 0);
+	CHECK_EQ(list_into(s, NULL, ids[2], &c), 0);
+	CHECK_NAMES(&c, "o-03", "o-05", "o-06", "o-07", "o-08", "o-09");
+	collect_reset(&c);
+	/* Resuming after the deleted one's id still works. */
+	CHECK_EQ(list_into(s, NULL, ids[4], &c), 0);
+	CHECK_NAMES(&c, "o-05", "o-06", "o-07", "o-08", "o-09");
+	collect_reset(&c);
+	store_close(s);
+}
+
+static void case_list_filter(void)
+{
+	struct store *s = open_store();
+	struct collect c = { 0 };
+	struct store_filter f;
+	int64_t id_r1;
+
+	id_r1 = start_one(s, "r1", T0_MS);                       /* 01-01 00:00:00.000 */
+	start_one(s, "r2", T0_MS + DAY_MS - 1);                  /* 01-01 23:59:59.999 */
+	start_one(s, "r3", T0_MS + DAY_MS);                      /* 01-02 00:00:00.000 */
+	start_one(s, "r4", T0_MS - 1);                           /* 12-31 23:59:59.999 */
+	start_one(s, "r5", T0_MS + DAY_MS + 12 * HOUR_MS);       /* 01-02 12:00 */
+	start_one(s, "r6", T0_MS + 12 * HOUR_MS);                /* 01-01 12:00 */
+	finish_one(s, "r2", STORE_SUCCESS, T0_MS + 2 * DAY_MS);
+	finish_one(s, "r3", STORE_ERROR, T0_MS + 2 * DAY_MS);
+	finish_one(s, "r5", STORE_PARTIAL, T0_MS + 2 * DAY_MS);
+
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_RUNNING, -1), 0, &c), 0);
+	CHECK_NAMES(&c, "r1", "r4", "r6");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_SUCCESS, -1), 0, &c), 0);
+	CHECK_NAMES(&c, "r2");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_ERROR, -1), 0, &c), 0);
+	CHECK_NAMES(&c, "r3");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_PARTIAL, -1), 0, &c), 0);
+	CHECK_NAMES(&c, "r5");
+	collect_reset(&c);
+
+	/* A finish moves an execution between outcomes. */
+	finish_one(s, "r1", STORE_SUCCESS, T0_MS + 3 * DAY_MS);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_RUNNING, -1), 0, &c), 0);
+	CHECK_NAMES(&c, "r4", "r6");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_SUCCESS, -1), 0, &c), 0);
+	CHECK_NAMES(&c, "r1", "r2");
+	collect_reset(&c);
+	/* ...and resumes within the outcome. */
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_SUCCESS, -1), id_r1, &c), 0);
+	CHECK_NAMES(&c, "r2");
+	collect_reset(&c);
+
+	/* By the UTC day of the start, to the millisecond at both edges. */
+	CHECK_EQ(list_into(s, filter_of(&f, -1, DAY0), 0, &c), 0);
+	CHECK_NAMES(&c, "r1", "r2", "r6");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, -1, DAY0 + 1), 0, &c), 0);
+	CHECK_NAMES(&c, "r3", "r5");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, -1, DAY0 - 1), 0, &c), 0);
+	CHECK_NAMES(&c, "r4");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, -1, DAY0 + 2), 0, &c), 0);
+	CHECK_EQ(c.n, 0);
+	CHECK_EQ(list_into(s, filter_of(&f, -1, DAY0), id_r1, &c), 0);
+	CHECK_NAMES(&c, "r2", "r6");
+	collect_reset(&c);
+
+	/* Both at once. */
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_SUCCESS, DAY0), 0, &c), 0);
+	CHECK_NAMES(&c, "r1", "r2");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_RUNNING, DAY0), 0, &c), 0);
+	CHECK_NAMES(&c, "r6");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_ERROR, DAY0), 0, &c), 0);
+	CHECK_EQ(c.n, 0);
+
+	/* A deleted one leaves its views. */
+	CHECK_EQ(store_delete(s, "r2"), 0);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_SUCCESS, -1), 0, &c), 0);
+	CHECK_NAMES(&c, "r1");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, -1, DAY0), 0, &c), 0);
+	CHECK_NAMES(&c, "r1", "r6");
+	collect_reset(&c);
+	store_close(s);
+}
+
+/*
+ * list_resume_concurrent: KEEP and DEL executions are made first, interleaved.
+ * A pager walks the log in pages of PAGE, resuming after the last id it saw,
+ * while one writer starts (and sometimes deletes) new executions and another
+ * deletes the DEL ones. The writers are paced so that both make progress
+ * between every two pages, and may run up to two windows ahead of the pager.
+ */
+#define RC_KEEP 2000
+#define RC_DEL 2000
+#define RC_NEW 1000
+#define RC_PAGE 50
+#define RC_OPS 20 /* writer operations per page */
+
+struct rc_state {
+	struct store *s;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int pages;
+	bool done;
+	int ops[2];
+	bool writer_done[2];
+	bool del_deleted[RC_DEL];
+	/* The pager's view. */
+	int keep_seen[RC_KEEP];
+	int del_seen[RC_DEL];
+	int new_seen[RC_NEW];
+	int64_t last_id;
+	size_t page_n;
+};
+
+/* Waits until writer @w may do its next operation; false when it should stop. */
+static bool rc_writer_wait(struct rc_state *st, int w)
+{
+	bool go;
+
+	pthread_mutex_lock(&st->lock);
+	while (!st->done && st->ops[w] >= (st->pages + 2) * RC_OPS)
+		pthread_cond_wait(&st->cond, &st->lock);
+	go = !st->done;
+	pthread_mutex_unlock(&st->lock);
+	return go;
+}
+
+static void rc_writer_did(struct rc_state *st, int w, bool finished)
+{
+	pthread_mutex_lock(&st->lock);
+	if (finished)
+		st->writer_done[w] = true;
+	else
+		st->ops[w]++;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static void *rc_starter(void *arg)
+{
+	struct rc_state *st = arg;
+	char name[32];
+
+	for (int i = 0; i < RC_NEW && rc_writer_wait(st, 0); i++) {
+		snprintf(name, sizeof(name), "new-%04d", i);
+		start_one(st->s, name, T0_MS + DAY_MS + i);
+		finish_one(st->s, name, STORE_SUCCESS, T0_MS + DAY_MS + i + 5);
+		/* Delete a recent one now and then, near the end of the log. */
+		if (i % 4 == 3) {
+			snprintf(name, sizeof(name), "new-%04d", i - 2);
+			CHECK_EQ(store_delete(st->s, name), 0);
+		}
+		rc_writer_did(st, 0, false);
+	}
+	rc_writer_did(st, 0, true);
+	return NULL;
+}
+
+static void *rc_deleter(void *arg)
+{
+	struct rc_state *st = arg;
+	char name[32];
+
+	for (int j = 0; j < RC_DEL && rc_writer_wait(st, 1); j++) {
+		/* 7919 is prime to RC_DEL: a scattered order over all of them. */
+		int victim = (int)(((long)j * 7919) % RC_DEL);
+
+		snprintf(name, sizeof(name), "del-%04d", victim);
+		CHECK_EQ(store_delete(st->s, name), 0);
+		st->del_deleted[victim] = true;
+		rc_writer_did(st, 1, false);
+	}
+	rc_writer_did(st, 1, true);
+	return NULL;
+}
+
+static int rc_page_fn(void *ctx, const struct store_record *rec)
+{
+	struct rc_state *st = ctx;
+	int i;
+	char tail;
+
+	if (rec->id <= st->last_id)
+		fail(__FILE__, __LINE__, "ids ascending across pages",
+		     "%s has id %" PRId64 " after %" PRId64, rec->execution_id, rec->id,
+		     st->last_id);
+	st->last_id = rec->id;
+	if (sscanf(rec->execution_id, "keep-%d%c", &i, &tail) == 1 && i >= 0 && i < RC_KEEP)
+		st->keep_seen[i]++;
+	else if (sscanf(rec->execution_id, "del-%d%c", &i, &tail) == 1 && i >= 0 && i < RC_DEL)
+		st->del_seen[i]++;
+	else if (sscanf(rec->execution_id, "new-%d%c", &i, &tail) == 1 && i >= 0 && i < RC_NEW)
+		st->new_seen[i]++;
+	else
+		fail(__FILE__, __LINE__, "a known name", "listed %s", rec->execution_id);
+	return ++st->page_n == RC_PAGE ? 1 : 0;
+}
+
+static void case_list_resume_concurrent(void)
+{
+	static struct rc_state st;
+	pthread_t starter, deleter;
+	char name[32];
+	int pages_run = 0;
+
+	st.s = open_store();
+	pthread_mutex_init(&st.lock, NULL);
+	pthread_cond_init(&st.cond, NULL);
+	for (int i = 0; i < RC_KEEP; i++) {
+		snprintf(name, sizeof(name), "keep-%04d", i);
+		start_one(st.s, name, T0_MS + i);
+		finish_one(st.s, name, STORE_SUCCESS, T0_MS + i + 1);
+		snprintf(name, sizeof(name), "del-%04d", i);
+		start_one(st.s, name, T0_MS + i);
+		finish_one(st.s, name, STORE_ERROR, T0_MS + i + 1);
+	}
+
+	CHECK_EQ(pthread_create(&starter, NULL, rc_starter, &st), 0);
+	CHECK_EQ(pthread_create(&deleter, NULL, rc_deleter, &st), 0);
+	for (;;) {
+		int rc;
+
+		/* Both writers have done their share since the last page. */
+		pthread_mutex_lock(&st.lock);
+		for (int w = 0; w < 2; w++)
+			while (!st.writer_done[w] && st.ops[w] < st.pages * RC_OPS)
+				pthread_cond_wait(&st.cond, &st.lock);
+		pthread_mutex_unlock(&st.lock);
+
+		st.page_n = 0;
+		rc = store_list(st.s, NULL, st.last_id, rc_page_fn, &st);
+		CHECK_EQ(rc, 0);
+		pages_run++;
+
+		pthread_mutex_lock(&st.lock);
+		st.pages++;
+		pthread_cond_broadcast(&st.cond);
+		pthread_mutex_unlock(&st.lock);
+		if (st.page_n < RC_PAGE)
+			break;
+	}
+	pthread_mutex_lock(&st.lock);
+	st.done = true;
+	pthread_cond_broadcast(&st.cond);
+	pthread_mutex_unlock(&st.lock);
+	CHECK_EQ(pthread_join(starter, NULL), 0);
+	CHECK_EQ(pthread_join(deleter, NULL), 0);
+
+	/* The writers really ran alongside. */
+	CHECK(st.ops[0] >= RC_OPS && st.ops[1] >= RC_OPS);
+	CHECK(pages_run >= RC_KEEP / RC_PAGE);
+
+	for (int i = 0; i < RC_KEEP; i++)
+		if (st.keep_seen[i] != 1)
+			fail(__FILE__, __LINE__, "every kept execution seen once",
+			     "keep-%04d seen %d times", i, st.keep_seen[i]);
+	for (int i = 0; i < RC_DEL; i++)
+		if (st.del_seen[i] > 1 || (!st.del_deleted[i] && st.del_seen[i] != 1))
+			fail(__FILE__, __LINE__, "deleted ones seen at most once, others once",
+			     "del-%04d seen %d times (deleted: %d)", i, st.del_seen[i],
+			     st.del_deleted[i]);
+	for (int i = 0; i < RC_NEW; i++)
+		if (st.new_seen[i] > 1)
+			fail(__FILE__, __LINE__, "new ones seen at most once",
+			     "new-%04d seen %d times", i, st.new_seen[i]);
+	fprintf(stderr, "%d pages; %d start ops, %d deletes during the walk\n", pages_run,
+		st.ops[0], st.ops[1]);
+
+	pthread_cond_destroy(&st.cond);
+	pthread_mutex_destroy(&st.lock);
+	store_close(st.s);
+}
+
+static void case_latest_days(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	struct days d = { 0 };
+	int64_t id_d;
+
+	/* Empty. */
+	CHECK_EQ(store_latest(s, &rec), -ENOENT);
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), 0);
+	CHECK_EQ(d.n, 0);
+
+	start_one(s, "a", T0_MS + 2 * DAY_MS + 5 * HOUR_MS);
+	start_one(s, "b", T0_MS);
+	start_one(s, "c", T0_MS + DAY_MS);
+	id_d = start_one(s, "d", T0_MS + DAY_MS - 1);
+	start_one(s, "e", T0_MS - 1); /* the latest started, the earliest in time */
+
+	CHECK_EQ(store_latest(s, &rec), 0);
+	CHECK_STR(rec.execution_id, "e");
+	CHECK(rec.id > id_d);
+	check_running(&rec, "e", T0_MS - 1);
+
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0 - 1, DAY0, DAY0 + 1, DAY0 + 2);
+	d.n = 0;
+	CHECK_EQ(store_list_days(s, DAY0, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0 + 1, DAY0 + 2);
+	d.n = 0;
+	CHECK_EQ(store_list_days(s, DAY0 - 1, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0, DAY0 + 1, DAY0 + 2);
+	d.n = 0;
+	CHECK_EQ(store_list_days(s, DAY0 + 2, days_fn, &d), 0);
+	CHECK_EQ(d.n, 0);
+
+	/* Stopping and failing, as store_list(). */
+	d.stop_after = 2;
+	d.stop_ret = 1;
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0 - 1, DAY0);
+	d.n = 0;
+	d.stop_ret = -ECANCELED;
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), -ECANCELED);
+	CHECK_EQ(d.n, 2);
+	d.n = 0;
+	d.stop_after = 0;
+
+	/* A day goes when its last execution goes. */
+	finish_one(s, "e", STORE_SUCCESS, T0_MS);
+	CHECK_EQ(store_delete(s, "e"), 0);
+	CHECK_EQ(store_latest(s, &rec), 0);
+	CHECK_STR(rec.execution_id, "d");
+	CHECK_EQ(rec.id, id_d);
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0, DAY0 + 1, DAY0 + 2);
+	d.n = 0;
+
+	finish_one(s, "c", STORE_ERROR, T0_MS + 2 * DAY_MS);
+	CHECK_EQ(store_delete(s, "c"), 0);
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0, DAY0 + 2);
+	d.n = 0;
+
+	/* ...and stays while another one has it. */
+	finish_one(s, "b", STORE_SUCCESS, T0_MS + 1);
+	CHECK_EQ(store_delete(s, "b"), 0);
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0, DAY0 + 2);
+	d.n = 0;
+
+	/* The newest start is the latest again. */
+	start_one(s, "f", T0_MS + 10 * DAY_MS);
+	CHECK_EQ(store_latest(s, &rec), 0);
+	CHECK_STR(rec.execution_id, "f");
+	CHECK_EQ(store_list_days(s, DAY0, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0 + 2, DAY0 + 10);
+	d.n = 0;
+
+	/* Empty again. */
+	finish_one(s, "a", STORE_SUCCESS, T0_MS + 3 * DAY_MS);
+	finish_one(s, "d", STORE_SUCCESS, T0_MS + 3 * DAY_MS);
+	finish_one(s, "f", STORE_SUCCESS, T0_MS + 11 * DAY_MS);
+	CHECK_EQ(store_delete(s, "a"), 0);
+	CHECK_EQ(store_delete(s, "d"), 0);
+	CHECK_EQ(store_delete(s, "f"), 0);
+	CHECK_EQ(store_latest(s, &rec), -ENOENT);
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), 0);
+	CHECK_EQ(d.n, 0);
+
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+static int64_t heartbeat_of(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	int64_t hb;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	hb = rec.heartbeat_ms;
+	store_record_clear(&rec);
+	return hb;
+}
+
+/* The record of @name with heartbeat_ms left out, to see nothing else moved. */
+static char *snapshot_without_heartbeat(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	char *out;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	rec.heartbeat_ms = 0;
+	out = snapshot_rec(&rec);
+	store_record_clear(&rec);
+	return out;
+}
+
+static void case_heartbeat(void)
+{
+	struct store *s = open_store();
+	char *before, *now;
+
+	start_one(s, "h", T0_MS);
+	start_one(s, "other", T0_MS + 1);
+	CHECK_EQ(heartbeat_of(s, "h"), T0_MS);
+	before = snapshot_without_heartbeat(s, "h");
+
+	CHECK_EQ(store_heartbeat(s, "h", T0_MS + 5000), 0);
+	CHECK_EQ(heartbeat_of(s, "h"), T0_MS + 5000);
+	CHECK_EQ(store_heartbeat(s, "h", T0_MS + 9001), 0);
+	CHECK_EQ(heartbeat_of(s, "h"), T0_MS + 9001);
+	now = snapshot_without_heartbeat(s, "h");
+	CHECK_STR(now, before);
+	free(now);
+	free(before);
+	/* Only that one. */
+	CHECK_EQ(heartbeat_of(s, "other"), T0_MS + 1);
+
+	/* A heartbeat survives a reopen. */
+	store_close(s);
+	s = open_store();
+	CHECK_EQ(heartbeat_of(s, "h"), T0_MS + 9001);
+
+	/* A finish is the last sign of life; after it, no heartbeat. */
+	finish_one(s, "h", STORE_SUCCESS, T0_MS + 10000);
+	CHECK_EQ(heartbeat_of(s, "h"), T0_MS + 10000);
+	before = snapshot(s, "h");
+	CHECK_EQ(store_heartbeat(s, "h", T0_MS + 20000), -EPERM);
+	CHECK(store_reason()[0] != '\0');
+	CHECK_SNAPSHOT(s, "h", before);
+	free(before);
+
+	store_close(s);
+}
+
+/* Every record, listed, as snapshots; also checks get and get_by_id agree. */
+static void snapshot_all(struct store *s, struct collect *c)
+{
+	struct store_record rec = { 0 };
+	char *snap;
+
+	c->want_snaps = true;
+	CHECK_EQ(list_into(s, NULL, 0, c), 0);
+	for (size_t i = 0; i < c->n; i++) {
+		CHECK_EQ(store_get(s, c->names[i], &rec), 0);
+		snap = snapshot_rec(&rec);
+		CHECK_STR(snap, c->snaps[i]);
+		free(snap);
+		CHECK_EQ(store_get_by_id(s, c->ids[i], &rec), 0);
+		snap = snapshot_rec(&rec);
+		CHECK_STR(snap, c->snaps[i]);
+		free(snap);
+	}
+	store_record_clear(&rec);
+}
+
+static void check_same_records(const struct collect *a, const struct collect *b)
+{
+	CHECK_EQ(b->n, a->n);
+	for (size_t i = 0; i < a->n; i++)
+		CHECK_STR(b->snaps[i], a->snaps[i]);
+}
+
+static void case_persistence(void)
+{
+	struct store *s = open_store();
+	struct store_finish fin;
+	struct collect before = { 0 }, after = { 0 };
+	int64_t tail_id, id;
+
+	CHECK_EQ(try_start(s, "full", "magellan 2.0", ARGS_FULL, "/src/p", "/src/p/db",
+			   T0_MS + 123, NULL), 0);
+	start_one(s, "running-null-root", T0_MS + 456);
+	start_one(s, "gone", T0_MS + 500);
+	CHECK_EQ(try_start(s, "ok", "v", "[\"x\"]", "", "d", T0_MS + 1000, NULL), 0);
+	start_one(s, "err", T0_MS + 2000);
+	start_one(s, "part", T0_MS + DAY_MS + 3);
+	start_one(s, "beat", T0_MS + 4000);
+	fin = finish_of(STORE_SUCCESS, NULL, 1, INT64_C(3000000000), 3);
+	CHECK_EQ(store_finish(s, "ok", &fin, T0_MS + 1250), 0);
+	fin = finish_of(STORE_ERROR, "line 1\nline \"2\" caf\xc3\xa9", 0, 0, 0);
+	CHECK_EQ(store_finish(s, "err", &fin, T0_MS + 2999), 0);
+	fin = finish_of(STORE_PARTIAL, NULL, 5, 6, 7);
+	CHECK_EQ(store_finish(s, "part", &fin, T0_MS + 2 * DAY_MS), 0);
+	CHECK_EQ(store_heartbeat(s, "beat", T0_MS + 7777), 0);
+	finish_one(s, "gone", STORE_SUCCESS, T0_MS + 600);
+	CHECK_EQ(store_delete(s, "gone"), 0);
+	/* The latest is deleted too: its id must not come back after a reopen. */
+	tail_id = start_one(s, "tail", T0_MS + 9000);
+	finish_one(s, "tail", STORE_SUCCESS, T0_MS + 9001);
+	CHECK_EQ(store_delete(s, "tail"), 0);
+
+	snapshot_all(s, &before);
+	CHECK_EQ(before.n, 6);
+	store_close(s);
+
+	s = open_store();
+	snapshot_all(s, &after);
+	check_same_records(&before, &after);
+	collect_reset(&after);
+	{
+		struct store_record rec = { 0 };
+
+		CHECK_EQ(store_get(s, "gone", &rec), -ENOENT);
+		CHECK_EQ(store_get(s, "tail", &rec), -ENOENT);
+		CHECK_EQ(store_latest(s, &rec), 0);
+		CHECK_STR(rec.execution_id, "beat");
+		store_record_clear(&rec);
+	}
+
+	/* The sequence goes on where it was. */
+	id = start_one(s, "after-reopen", T0_MS + 10000);
+	CHECK(id > tail_id);
+	finish_one(s, "running-null-root", STORE_SUCCESS, T0_MS + 11000);
+	collect_reset(&before);
+	snapshot_all(s, &before);
+	CHECK_EQ(before.n, 7);
+	store_close(s);
+
+	s = open_store();
+	snapshot_all(s, &after);
+	check_same_records(&before, &after);
+	collect_reset(&before);
+	collect_reset(&after);
+	store_close(s);
+}
+
+static int64_t duration_of(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	int64_t d;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	d = rec.duration_ms;
+	store_record_clear(&rec);
+	return d;
+}
+
+static void case_duration_precision(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	struct timespec pause = { 0, 250 * 1000 * 1000 };
+	int64_t start_real, end_real, d;
+
+	/* Explicit times, within one open. */
+	start_one(s, "a", T0_MS + 123);
+	finish_one(s, "a", STORE_SUCCESS, T0_MS + 123 + 250);
+	CHECK_EQ(duration_of(s, "a"), 250);
+
+	/* Across a second boundary: 2 ms, not 0 and not 1000. */
+	start_one(s, "b", T0_MS + 999);
+	finish_one(s, "b", STORE_SUCCESS, T0_MS + 1001);
+	CHECK_EQ(duration_of(s, "b"), 2);
+	CHECK_EQ(store_get(s, "b", &rec), 0);
+	CHECK_EQ(rec.started_at, T0_MS / 1000);
+	CHECK_EQ(rec.finished_at, T0_MS / 1000 + 1);
+
+	/* Within one second: 998 ms, not 0. */
+	start_one(s, "c", T0_MS + 1);
+	finish_one(s, "c", STORE_SUCCESS, T0_MS + 999);
+	CHECK_EQ(duration_of(s, "c"), 998);
+
+	/* Explicit times with a reopen between start and finish. */
+	start_one(s, "reopened", T0_MS + 1500);
+	start_one(s, "reopened-2", T0_MS + 2999);
+	store_close(s);
+	s = open_store();
+	CHECK_EQ(store_get(s, "reopened", &rec), 0);
+	CHECK_EQ(rec.started_ms, T0_MS + 1500);
+	CHECK_EQ(rec.started_at, T0_MS / 1000 + 1);
+	finish_one(s, "reopened", STORE_SUCCESS, T0_MS + 1750);
+	CHECK_EQ(duration_of(s, "reopened"), 250);
+	finish_one(s, "reopened-2", STORE_ERROR, T0_MS + 3000);
+	CHECK_EQ(duration_of(s, "reopened-2"), 1);
+
+	/* Real time, with a reopen between start and finish. */
+	start_real = store_now_ms();
+	start_one(s, "real", start_real);
+	store_close(s);
+	while (nanosleep(&pause, &pause) != 0)
+		CHECK(errno == EINTR);
+	end_real = store_now_ms();
+	s = open_store();
+	finish_one(s, "real", STORE_SUCCESS, end_real);
+	d = duration_of(s, "real");
+	CHECK_EQ(d, end_real - start_real);
+	CHECK(d >= 250 && d <= 300);
+
+	/* Durations stay exact across another reopen. */
+	store_close(s);
+	s = open_store();
+	CHECK_EQ(duration_of(s, "a"), 250);
+	CHECK_EQ(duration_of(s, "b"), 2);
+	CHECK_EQ(duration_of(s, "c"), 998);
+	CHECK_EQ(duration_of(s, "reopened"), 250);
+	CHECK_EQ(duration_of(s, "real"), d);
+
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+static void case_same_ms_ids(void)
+{
+	struct store *s = open_store();
+	struct store_record a = { 0 }, b = { 0 };
+	struct collect c = { 0 };
+	int64_t id1, id2, id3;
+
+	id1 = start_one(s, "same-1", T0_MS + 42);
+	id2 = start_one(s, "same-2", T0_MS + 42);
+	id3 = start_one(s, "same-3", T0_MS + 42);
+	CHECK(id1 != id2 && id2 != id3 && id1 != id3);
+	CHECK(id1 < id2 && id2 < id3);
+
+	CHECK_EQ(store_get_by_id(s, id1, &a), 0);
+	CHECK_EQ(store_get_by_id(s, id2, &b), 0);
+	CHECK_STR(a.execution_id, "same-1");
+	CHECK_STR(b.execution_id, "same-2");
+	CHECK_EQ(a.started_ms, b.started_ms);
+
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_NAMES(&c, "same-1", "same-2", "same-3");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, NULL, id1, &c), 0);
+	CHECK_NAMES(&c, "same-2", "same-3");
+	collect_reset(&c);
+
+	store_record_clear(&a);
+	store_record_clear(&b);
+	store_close(s);
+}
+
+#define TH_THREADS 4
+#define TH_RUNS 1000
+
+struct th_arg {
+	struct store *s;
+	int t;
+	int64_t ids[TH_RUNS];
+};
+
+static void *th_worker(void *p)
+{
+	struct th_arg *arg = p;
+	struct store_finish fin;
+	char name[32];
+
+	for (int i = 0; i < TH_RUNS; i++) {
+		snprintf(name, sizeof(name), "t%d-%04d", arg->t, i);
+		arg->ids[i] = start_one(arg->s, name, store_now_ms());
+		fin = finish_of(STORE_SUCCESS, NULL, i, arg->t, 0);
+		CHECK_EQ(store_finish(arg->s, name, &fin, store_now_ms()), 0);
+	}
+	return NULL;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static void case_threads_4x1000(void)
+{
+	static struct th_arg args[TH_THREADS];
+	static int64_t all[TH_THREADS * TH_RUNS];
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	struct store_filter f;
+	struct collect c = { 0 };
+	pthread_t th[TH_THREADS];
+	char name[32];
+	size_t n = 0;
+
+	for (int t = 0; t < TH_THREADS; t++) {
+		args[t].s = s;
+		args[t].t = t;
+		CHECK_EQ(pthread_create(&th[t], NULL, th_worker, &args[t]), 0);
+	}
+	for (int t = 0; t < TH_THREADS; t++)
+		CHECK_EQ(pthread_join(th[t], NULL), 0);
+
+	for (int t = 0; t < TH_THREADS; t++) {
+		for (int i = 0; i < TH_RUNS; i++) {
+			snprintf(name, sizeof(name), "t%d-%04d", t, i);
+			CHECK_EQ(store_get(s, name, &rec), 0);
+			CHECK_EQ(rec.id, args[t].ids[i]);
+			CHECK_STR(rec.outcome, "success");
+			CHECK_EQ(rec.files_indexed, i);
+			CHECK_EQ(rec.symbols_indexed, t);
+			CHECK(rec.duration_ms != STORE_NULL && rec.duration_ms >= 0);
+			all[n++] = rec.id;
+			/* Each thread's own starts got growing ids. */
+			if (i > 0)
+				CHECK(args[t].ids[i] > args[t].ids[i - 1]);
+		}
+	}
+	qsort(all, n, sizeof(all[0]), compare_ids);
+	for (size_t i = 1; i < n; i++)
+		if (all[i] == all[i - 1])
+			fail(__FILE__, __LINE__, "ids distinct", "id %" PRId64 " twice", all[i]);
+
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_EQ(c.n, TH_THREADS * TH_RUNS);
+	for (size_t i = 0; i < c.n; i++)
+		CHECK_EQ(c.ids[i], all[i]);
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_RUNNING, -1), 0, &c), 0);
+	CHECK_EQ(c.n, 0);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_SUCCESS, -1), 0, &c), 0);
+	CHECK_EQ(c.n, TH_THREADS * TH_RUNS);
+	collect_reset(&c);
+
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+/*
+ * list_100k_memory: the anonymous memory of the process (heap and anonymous
+ * maps, not the store's file pages that LMDB or SQLite map in) and the bytes
+ * malloc() has handed out are sampled during each walk. Their growth must
+ * stay under a bound that does not depend on the count, and a second walk of
+ * everything must cost no more than the first: that catches a per-record
+ * leak too small for the bound. VmHWM or ru_maxrss would count the mapped
+ * file, which for LMDB is the whole store.
+ */
+#define MEM_COUNT 100000
+#define MEM_SAMPLE 1000
+#define MEM_BOUND (16 * MIB)
+#define MEM_AGAIN_BOUND (1 * MIB)
+
+static int64_t rss_anon_bytes(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long long kb = -1;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %lld kB", &kb) == 1)
+			break;
+	fclose(f);
+	CHECK(kb >= 0);
+	return (int64_t)kb * 1024;
+}
+
+static int64_t heap_bytes(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+
+	return (int64_t)(mi.uordblks + mi.hblkhd);
+}
+
+/* Memory in use, or its peak growth over a base. */
+struct mem_use {
+	int64_t rss, heap;
+};
+
+static struct mem_use mem_now(void)
+{
+	struct mem_use m = { rss_anon_bytes(), heap_bytes() };
+
+	return m;
+}
+
+struct mem_walk {
+	size_t n;
+	int64_t last_id;
+	int outcome; /* expected outcome, or -1 */
+	struct mem_use base, peak;
+};
+
+static void mem_sample(struct mem_walk *w)
+{
+	struct mem_use now = mem_now();
+
+	if (now.rss - w->base.rss > w->peak.rss)
+		w->peak.rss = now.rss - w->base.rss;
+	if (now.heap - w->base.heap > w->peak.heap)
+		w->peak.heap = now.heap - w->base.heap;
+}
+
+static int mem_fn(void *ctx, const struct store_record *rec)
+{
+	struct mem_walk *w = ctx;
+
+	if (rec->id <= w->last_id)
+		fail(__FILE__, __LINE__, "ids ascending", "id %" PRId64 " after %" PRId64,
+		     rec->id, w->last_id);
+	w->last_id = rec->id;
+	if (w->outcome >= 0)
+		CHECK_STR(rec->outcome, store_outcome_name(w->outcome));
+	if (++w->n % MEM_SAMPLE == 0)
+		mem_sample(w);
+	return 0;
+}
+
+/* Walks, checks the count and the bound; returns the peak growth over @base. */
+static struct mem_use mem_walk(struct store *s, const struct store_filter *filter,
+			       int outcome, size_t expected, const char *what,
+			       struct mem_use base)
+{
+	struct mem_walk w = { .outcome = outcome, .base = base };
+	struct timespec t0, t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_EQ(store_list(s, filter, 0, mem_fn, &w), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	mem_sample(&w);
+	fprintf(stderr, "%s: %zu listed in %.2f s; growth: anon RSS %" PRId64 " KiB, heap %"
+		PRId64 " KiB\n", what, w.n,
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+		w.peak.rss / 1024, w.peak.heap / 1024);
+	CHECK_EQ(w.n, expected);
+	if (w.peak.rss >= MEM_BOUND || w.peak.heap >= MEM_BOUND)
+		fail(__FILE__, __LINE__, "memory does not grow with the count",
+		     "%s: anon RSS grew %" PRId64 " bytes, heap %" PRId64 " bytes, bound %d",
+		     what, w.peak.rss, w.peak.heap, MEM_BOUND);
+	return w.peak;
+}
+
+static void case_list_100k_memory(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	struct store_filter f;
+	struct timespec t0, t1;
+	struct mem_use base, first, again;
+	char name[32];
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < MEM_COUNT; i++) {
+		snprintf(name, sizeof(name), "m-%06d", i);
+		/* One a second from T0: 86,400 on DAY0, the rest on the next day. */
+		CHECK_EQ(try_start(s, name, "", "[\"magellan\",\"index\"]", NULL, "",
+				   T0_MS + (int64_t)i * 1000, NULL), 0);
+	}
+	for (int i = 999; i < MEM_COUNT; i += 1000) {
+		snprintf(name, sizeof(name), "m-%06d", i);
+		finish_one(s, name, STORE_ERROR, T0_MS + (int64_t)i * 1000 + 1);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	fprintf(stderr, "%d starts and %d finishes in %.2f s\n", MEM_COUNT,
+		MEM_COUNT / 1000,
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+
+	/* A fresh open, so the first walk starts from cold caches. */
+	store_close(s);
+	s = open_store();
+	base = mem_now();
+	first = mem_walk(s, NULL, -1, MEM_COUNT, "all", base);
+	again = mem_walk(s, NULL, -1, MEM_COUNT, "all again", base);
+	if (again.rss - first.rss >= MEM_AGAIN_BOUND || again.heap - first.heap >= MEM_AGAIN_BOUND)
+		fail(__FILE__, __LINE__, "a second walk costs no more than the first",
+		     "anon RSS %" PRId64 " then %" PRId64 ", heap %" PRId64 " then %" PRId64
+		     " bytes over the base", first.rss, again.rss, first.heap, again.heap);
+	mem_walk(s, filter_of(&f, STORE_RUNNING, -1), STORE_RUNNING,
+		 MEM_COUNT - MEM_COUNT / 1000, "running", mem_now());
+	mem_walk(s, filter_of(&f, STORE_ERROR, -1), STORE_ERROR, MEM_COUNT / 1000, "error",
+		 mem_now());
+	mem_walk(s, filter_of(&f, -1, DAY0), -1, 86400, "day", mem_now());
+
+	CHECK_EQ(store_latest(s, &rec), 0);
+	CHECK_STR(rec.execution_id, "m-099999");
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+/*
+ * processes: two other processes write to the store while this one writes
+ * through its own open handle; each sees the others' executions, and ids stay
+ * distinct and growing (a sequence is never cached per process).
+ */
+#define PR_CHILDREN 2
+#define PR_RUNS 300
+
+static void pr_child(int go_fd, int c)
+{
+	struct store *s;
+	char name[32], byte;
+
+	g_child = true;
+	CHECK_EQ(read(go_fd, &byte, 1), 0); /* the parent closed its end: go */
+	s = open_store();
+	for (int i = 0; i < PR_RUNS; i++) {
+		snprintf(name, sizeof(name), "c%d-%03d", c, i);
+		start_one(s, name, T0_MS + i);
+		finish_one(s, name, STORE_SUCCESS, T0_MS + i + 1);
+	}
+	store_close(s);
+	exit(0);
+}
+
+/* In a child: checks it sees what the parent wrote. */
+static void pr_reader(int64_t expected_count, int64_t latest_id)
+{
+	struct store *s;
+	struct store_record rec = { 0 };
+	struct collect c = { 0 };
+
+	g_child = true;
+	s = open_store();
+	CHECK_EQ(store_get(s, "p-299", &rec), 0);
+	CHECK_STR(rec.outcome, "partial");
+	CHECK_EQ(store_latest(s, &rec), 0);
+	CHECK_EQ(rec.id, latest_id);
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_EQ(c.n, expected_count);
+	collect_reset(&c);
+	store_record_clear(&rec);
+	store_close(s);
+	exit(0);
+}
+
+static void pr_wait(pid_t pid)
+{
+	int status = 0;
+
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail(__FILE__, __LINE__, "child succeeded", "status 0x%x", status);
+}
+
+static void case_processes(void)
+{
+	static int64_t ids[(PR_CHILDREN + 1) * PR_RUNS];
+	struct store_record rec = { 0 };
+	struct collect c = { 0 };
+	pid_t pids[PR_CHILDREN], reader;
+	struct store *s;
+	int go[2];
+	char name[32];
+	size_t n = 0;
+	int64_t last;
+
+	/* The store exists before anyone races to create it. */
+	store_close(open_store());
+	CHECK_EQ(pipe(go), 0);
+	fflush(NULL);
+	for (int k = 0; k < PR_CHILDREN; k++) {
+		pids[k] = fork();
+		CHECK(pids[k] >= 0);
+		if (pids[k] == 0) {
+			close(go[1]);
+			pr_child(go[0], k);
+		}
+	}
+	close(go[0]);
+	s = open_store();
+	close(go[1]);
+	for (int i = 0; i < PR_RUNS; i++) {
+		snprintf(name, sizeof(name), "p-%03d", i);
+		start_one(s, name, T0_MS + i);
+		finish_one(s, name, STORE_PARTIAL, T0_MS + i + 2);
+	}
+	for (int k = 0; k < PR_CHILDREN; k++)
+		pr_wait(pids[k]);
+
+	/* This handle sees the children's executions, with distinct ids. */
+	for (int k = -1; k < PR_CHILDREN; k++) {
+		for (int i = 0; i < PR_RUNS; i++) {
+			if (k < 0)
+				snprintf(name, sizeof(name), "p-%03d", i);
+			else
+				snprintf(name, sizeof(name), "c%d-%03d", k, i);
+			CHECK_EQ(store_get(s, name, &rec), 0);
+			CHECK_STR(rec.outcome, k < 0 ? "partial" : "success");
+			ids[n++] = rec.id;
+		}
+	}
+	qsort(ids, n, sizeof(ids[0]), compare_ids);
+	for (size_t i = 1; i < n; i++)
+		if (ids[i] == ids[i - 1])
+			fail(__FILE__, __LINE__, "ids distinct", "id %" PRId64 " twice", ids[i]);
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_EQ(c.n, n);
+	for (size_t i = 0; i < n; i++)
+		CHECK_EQ(c.ids[i], ids[i]);
+	collect_reset(&c);
+	CHECK_EQ(store_latest(s, &rec), 0);
+	CHECK_EQ(rec.id, ids[n - 1]);
+
+	/* The next id here is past every other process's. */
+	last = start_one(s, "p-last", T0_MS);
+	CHECK(last > ids[n - 1]);
+
+	/* And another process sees this one's. */
+	fflush(NULL);
+	reader = fork();
+	CHECK(reader >= 0);
+	if (reader == 0)
+		pr_reader((int64_t)n + 1, last);
+	pr_wait(reader);
+
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+static const char *other_backend(void)
+{
+	return strcmp(g_backend, "sqlite") == 0 ? "lmdb" : "sqlite";
+}
+
+static void case_other_backend_refused(void)
+{
+	const char *other = other_backend(), *found = NULL;
+	char *other_path = tmp_path("other"), *missing = tmp_path("missing");
+	char *keep, *digest;
+	struct store *s;
+
+	/* A store of the other kind, with a record. */
+	s = open_store_at(other, other_path, false);
+	start_one(s, "keep", T0_MS);
+	finish_one(s, "keep", STORE_SUCCESS, T0_MS + 10);
+	start_one(s, "keep-running", T0_MS + 20);
+	keep = snapshot(s, "keep");
+	store_close(s);
+
+	/* This backend refuses it and touches nothing, read-write or read-only. */
+	digest = tree_digest(g_dir);
+	CHECK_EQ(open_rc(g_backend, other_path, false), -EMEDIUMTYPE);
+	CHECK(store_reason()[0] != '\0');
+	CHECK_TREE_UNCHANGED(digest);
+	CHECK_EQ(open_rc(g_backend, other_path, true), -EMEDIUMTYPE);
+	CHECK_TREE_UNCHANGED(digest);
+	free(digest);
+
+	/* A store of this kind, refused the other way round. */
+	s = open_store();
+	start_one(s, "mine", T0_MS);
+	store_close(s);
+	digest = tree_digest(g_dir);
+	CHECK_EQ(open_rc(other, g_db, false), -EMEDIUMTYPE);
+	CHECK_TREE_UNCHANGED(digest);
+
+	/* store_detect names each and changes nothing. */
+	CHECK_EQ(store_detect(other_path, &found), 0);
+	CHECK_STR(found, other);
+	CHECK_EQ(store_detect(g_db, &found), 0);
+	CHECK_STR(found, g_backend);
+	CHECK_EQ(store_detect(missing, &found), -ENOENT);
+	CHECK(!path_exists(missing));
+	CHECK_TREE_UNCHANGED(digest);
+	free(digest);
+
+	/* Both still open with their own backend and keep their records. */
+	s = open_store_at(other, other_path, false);
+	CHECK_SNAPSHOT(s, "keep", keep);
+	{
+		struct store_record rec = { 0 };
+
+		CHECK_EQ(store_get(s, "keep-running", &rec), 0);
+		check_running(&rec, "keep-running", T0_MS + 20);
+		store_record_clear(&rec);
+	}
+	store_close(s);
+	s = open_store();
+	{
+		struct store_record rec = { 0 };
+
+		CHECK_EQ(store_get(s, "mine", &rec), 0);
+		check_running(&rec, "mine", T0_MS);
+		store_record_clear(&rec);
+	}
+	store_close(s);
+
+	free(keep);
+	free(other_path);
+	free(missing);
+}
+
+/* The file that holds the records, whose bytes a read-only open must keep. */
+static char *main_file(void)
+{
+	if (strcmp(g_backend, "lmdb") == 0)
+		return xasprintf("%s/data.mdb", g_db);
+	return xstrdup(g_db);
+}
+
+static void case_read_only(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	struct store_finish fin = finish_of(STORE_SUCCESS, NULL, 0, 0, 0);
+	struct collect c = { 0 }, before = { 0 }, after = { 0 };
+	struct days d = { 0 };
+	struct store_filter f;
+	char *missing = tmp_path("missing"), *file;
+	uint64_t file_before;
+	const char *found = NULL;
+
+	start_one(s, "run", T0_MS);
+	start_one(s, "fin", T0_MS + DAY_MS);
+	finish_one(s, "fin", STORE_PARTIAL, T0_MS + DAY_MS + 5);
+	snapshot_all(s, &before);
+	store_close(s);
+	file = main_file();
+	CHECK(path_exists(file));
+	file_before = file_hash(file);
+
+	s = open_store_at(g_backend, g_db, true);
+	/* Reads work. */
+	CHECK_EQ(store_get(s, "run", &rec), 0);
+	check_running(&rec, "run", T0_MS);
+	CHECK_EQ(store_get_by_id(s, rec.id, &rec), 0);
+	CHECK_STR(rec.execution_id, "run");
+	CHECK_EQ(store_latest(s, &rec), 0);
+	CHECK_STR(rec.execution_id, "fin");
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_NAMES(&c, "run", "fin");
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, filter_of(&f, STORE_PARTIAL, -1), 0, &c), 0);
+	CHECK_NAMES(&c, "fin");
+	collect_reset(&c);
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0, DAY0 + 1);
+	snapshot_all(s, &after);
+	check_same_records(&before, &after);
+	collect_reset(&after);
+
+	/* Changes do not. */
+	CHECK_EQ(try_start(s, "new", "", "[]", NULL, "", T0_MS, NULL), -EROFS);
+	CHECK(store_reason()[0] != '\0');
+	CHECK_EQ(store_finish(s, "run", &fin, T0_MS + 1), -EROFS);
+	CHECK_EQ(store_heartbeat(s, "run", T0_MS + 1), -EROFS);
+	CHECK_EQ(store_delete(s, "fin"), -EROFS);
+	CHECK_EQ(store_get(s, "new", &rec), -ENOENT);
+	snapshot_all(s, &after);
+	check_same_records(&before, &after);
+	collect_reset(&after);
+	store_close(s);
+	CHECK(file_hash(file) == file_before);
+
+	/* Read-write again: all as it was. */
+	s = open_store();
+	snapshot_all(s, &after);
+	check_same_records(&before, &after);
+	store_close(s);
+
+	/* A missing store is not created read-only. */
+	{
+		int rc = open_rc(g_backend, missing, true);
+
+		if (rc != -ENOENT && rc != -EROFS)
+			fail(__FILE__, __LINE__, "read-only open of a missing path refused",
+			     "got %d", rc);
+	}
+	CHECK(!path_exists(missing));
+	CHECK_EQ(store_detect(missing, &found), -ENOENT);
+
+	collect_reset(&before);
+	collect_reset(&after);
+	store_record_clear(&rec);
+	free(file);
+	free(missing);
+}
+
+/*
+ * Checks both modes of this backend refuse @path as foreign and leave it be.
+ * store_detect() must say -EMEDIUMTYPE, or may name @looks_like: a corrupt
+ * store that carries a backend's mark may be named for it, as long as opening
+ * it is refused.
+ */
+static void check_foreign(const char *path, bool dir, const char *looks_like)
+{
+	const char *found = NULL;
+	char *digest = tree_digest(g_dir);
+	int rc;
+
+	rc = open_rc(g_backend, path, false);
+	if (rc != -EMEDIUMTYPE && !(dir && strcmp(g_backend, "sqlite") == 0 && rc == -EISDIR))
+		fail(__FILE__, __LINE__, "store_open refuses a foreign path",
+		     "%s: got %d, expected %d (-EMEDIUMTYPE)", path, rc, -EMEDIUMTYPE);
+	CHECK(store_reason()[0] != '\0');
+	CHECK_TREE_UNCHANGED(digest);
+	rc = open_rc(g_backend, path, true);
+	if (rc != -EMEDIUMTYPE && !(dir && strcmp(g_backend, "sqlite") == 0 && rc == -EISDIR))
+		fail(__FILE__, __LINE__, "read-only store_open refuses a foreign path",
+		     "%s: got %d, expected %d (-EMEDIUMTYPE)", path, rc, -EMEDIUMTYPE);
+	CHECK_TREE_UNCHANGED(digest);
+	rc = store_detect(path, &found);
+	if (rc != -EMEDIUMTYPE && !(rc == 0 && looks_like && str_equal(found, looks_like)))
+		fail(__FILE__, __LINE__, "store_detect finds no store",
+		     "%s: got %d (%s), expected %d (-EMEDIUMTYPE)%s%s", path, rc,
+		     rc == 0 ? found : "", -EMEDIUMTYPE, looks_like ? " or " : "",
+		     looks_like ? looks_like : "");
+	CHECK_TREE_UNCHANGED(digest);
+	free(digest);
+}
+
+static void case_foreign_file_refused(void)
+{
+	static const char sqlite_magic[16] = "SQLite format 3";
+	unsigned char garbage[8192];
+	uint64_t x = UINT64_C(0x9E3779B97F4A7C15);
+	char *path, *inner;
+
+	for (size_t i = 0; i < sizeof(garbage); i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		garbage[i] = (unsigned char)x;
+	}
+
+	/* Random bytes. */
+	write_file(g_db, garbage, sizeof(garbage));
+	check_foreign(g_db, false, NULL);
+
+	/* A text file. */
+	path = tmp_path("notes.txt");
+	write_file(path, "hello, world\n", 13);
+	check_foreign(path, false, NULL);
+	free(path);
+
+	/* A SQLite header over garbage: a corrupt database. */
+	path = tmp_path("corrupt.sqlite");
+	memcpy(garbage, sqlite_magic, sizeof(sqlite_magic));
+	write_file(path, garbage, sizeof(garbage));
+	check_foreign(path, false, "sqlite");
+	free(path);
+
+	/* A directory with an unrelated file in it. */
+	path = tmp_path("somedir");
+	CHECK_EQ(mkdir(path, 0755), 0);
+	inner = xasprintf("%s/readme.txt", path);
+	write_file(inner, "not a store\n", 12);
+	check_foreign(path, true, NULL);
+	free(inner);
+	free(path);
+
+	/* A directory whose data.mdb is garbage: a corrupt LMDB store. */
+	path = tmp_path("corrupt-lmdb");
+	CHECK_EQ(mkdir(path, 0755), 0);
+	inner = xasprintf("%s/data.mdb", path);
+	garbage[0] ^= 0xff;
+	write_file(inner, garbage, sizeof(garbage));
+	check_foreign(path, true, "lmdb");
+	free(inner);
+	free(path);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} cases[] = {
+	{ "roundtrip", case_roundtrip },
+	{ "duplicate", case_duplicate },
+	{ "outcomes", case_outcomes },
+	{ "finish_twice", case_finish_twice },
+	{ "unknown", case_unknown },
+	{ "delete", case_delete },
+	{ "list_order", case_list_order },
+	{ "list_filter", case_list_filter },
+	{ "list_resume_concurrent", case_list_resume_concurrent },
+	{ "latest_days", case_latest_days },
+	{ "heartbeat", case_heartbeat },
+	{ "persistence", case_persistence },
+	{ "duration_precision", case_duration_precision },
+	{ "same_ms_ids", case_same_ms_ids },
+	{ "threads_4x1000", case_threads_4x1000 },
+	{ "list_100k_memory", case_list_100k_memory },
+	{ "processes", case_processes },
+	{ "other_backend_refused", case_other_backend_refused },
+	{ "read_only", case_read_only },
+	{ "foreign_file_refused", case_foreign_file_refused },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s BACKEND CASE\n", argv[0]);
+		return 2;
+	}
+	g_backend = argv[1];
+	g_case = argv[2];
+	if (strcmp(g_backend, "sqlite") != 0 && strcmp(g_backend, "lmdb") != 0) {
+		fprintf(stderr, "%s: unknown backend %s (sqlite, lmdb)\n", argv[0], g_backend);
+		return 2;
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(cases[i].name, g_case) == 0) {
+			make_tmpdir();
+			cases[i].run();
+			remove_tmpdir();
+			printf("ok - %s %s\n", g_backend, g_case);
+			return 0;
+		}
+	}
+	fprintf(stderr, "%s: unknown case %s\n", argv[0], g_case);
+	return 2;
+}
