@@ -139,9 +139,10 @@ static void lifecycle_reap(struct fs *fs)
 }
 
 /* Deletes one batch; the kernel may hold the names for a second: tell it. */
-static void lifecycle_delete(struct fs *fs, struct lifecycle_batch *b, const char *why)
+static size_t lifecycle_delete(struct fs *fs, struct lifecycle_batch *b, const char *why)
 {
 	char entry[RECORD_NAME_MAX + 8];
+	size_t deleted = 0;
 
 	for (size_t i = 0; i < b->n; i++) {
 		int err = store_delete(fs->store, b->names[i]);
@@ -154,22 +155,27 @@ static void lifecycle_delete(struct fs *fs, struct lifecycle_batch *b, const cha
 		fs_log(LOG_INFO, "pruned %s (%s)", b->names[i], why);
 		snprintf(entry, sizeof(entry), "%s.json", b->names[i]);
 		fuse_lowlevel_notify_inval_entry(fs->se, INO_ROOT, entry, strlen(entry));
+		deleted++;
 	}
+	return deleted;
 }
 
 /* One walk of the log from the oldest, deleting what @gather picks, batch by batch. */
 static void lifecycle_prune_walk(struct fs *fs, store_list_fn gather, struct lifecycle_batch *b,
 				 const char *why)
 {
+	size_t deleted = 0;
 	int err;
 
 	do {
 		lifecycle_batch_reset(b);
 		err = store_list(fs->store, NULL, b->after_id, gather, b);
-		lifecycle_delete(fs, b, why);
+		deleted += lifecycle_delete(fs, b, why);
 	} while (err == 0 && b->full && !b->done);
 	if (err < 0)
 		fs_log(LOG_WARNING, "pruning (%s): %s: %s", why, strerror(-err), store_reason());
+	if (deleted)
+		fs_log(LOG_NOTICE, "pruned %zu finished runs (%s)", deleted, why);
 	lifecycle_batch_reset(b);
 }
 

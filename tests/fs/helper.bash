@@ -35,7 +35,8 @@ teardown() {
 mount_fs() {
   local opts="store=$STORE,db=$DB"
   for o in "$@"; do opts="$opts,$o"; done
-  "$EXECLOGFS" -f -o "$opts" "$M" >>"$LOG" 2>&1 &
+  # FS_WRAP runs the daemon under a wrapper, e.g. faketime for a chosen clock.
+  ${FS_WRAP:-} "$EXECLOGFS" -f -o "$opts" "$M" >>"$LOG" 2>&1 &
   PID=$!
   wait_mounted
 }
@@ -96,4 +97,52 @@ assert_alive() {
 # start NAME [JSON]: starts an execution through the mount.
 start() {
   if [ $# -ge 2 ]; then printf '%s' "$2" >"$M/new/$1"; else touch "$M/new/$1"; fi
+}
+
+# --- shared by 02-browse, 03-start, 04-finish, 07-listing ---
+
+# poll SECONDS CMD [ARG...]: runs CMD until it succeeds, for up to SECONDS
+# (fractions allowed); fails if it never did.
+poll() {
+  local end=$(( $(date +%s%N) + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1e9 }') ))
+  shift
+  while :; do
+    "$@" && return 0
+    [ "$(date +%s%N)" -lt "$end" ] || return 1
+    sleep 0.02
+  done
+}
+
+# hold_open PATH [DATA]: a background process opens PATH for writing (with
+# O_CREAT), writes DATA if given, and keeps it open until release_hold (or
+# 60 s). Returns once the file is open and written.
+hold_open() {
+  rm -f "$T/hold.ready" "$T/hold.go" "$T/hold.err"
+  python3 - "$1" "${2-}" "$T/hold" 3>&- <<'PY' &
+import os, sys, time
+path, data, base = sys.argv[1:]
+try:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    if data:
+        os.write(fd, data.encode())
+except OSError as e:
+    open(base + ".err", "w").write(str(e))
+    sys.exit(1)
+open(base + ".ready", "w").close()
+end = time.time() + 60
+while not os.path.exists(base + ".go") and time.time() < end:
+    time.sleep(0.01)
+os.close(fd)
+PY
+  HOLD_PID=$!
+  poll 10 test -e "$T/hold.ready" -o -e "$T/hold.err"
+  [ -e "$T/hold.ready" ] || { cat "$T/hold.err" >&2; return 1; }
+}
+
+# release_hold: closes the file hold_open keeps open; close(2) has returned
+# when this returns.
+release_hold() {
+  touch "$T/hold.go"
+  wait "$HOLD_PID"
+  HOLD_PID=
 }

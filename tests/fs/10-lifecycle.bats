@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# Lifecycle: heartbeats, abandoned runs (stale_after), retention (keep_days, keep_count).
+load helper
+
+# poll_until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds.
+poll_until() {
+  local limit=$1 i
+  shift
+  for i in $(seq $((limit * 10))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  "$@"
+}
+
+outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
+
+@test "touch status/<id> is a heartbeat: it moves the status file's mtime, not the record's" {
+  mount_fs
+  start beat
+  record_before=$(stat -c %.3Y "$M/beat.json")
+  status_before=$(stat -c %.3Y "$M/status/beat")
+  sleep 1.1
+  touch "$M/status/beat"
+  status_after=$(stat -c %.3Y "$M/status/beat")
+  [ "$(echo "$status_after > $status_before" | bc)" = 1 ]
+  assert_equal "$(stat -c %.3Y "$M/beat.json")" "$record_before"
+  run cat "$M/status/beat"
+  assert_output running
+}
+
+@test "a finish moves the status file's mtime too" {
+  mount_fs
+  start fin
+  before=$(stat -c %.3Y "$M/status/fin")
+  sleep 1.1
+  echo success >"$M/status/fin"
+  after=$(stat -c %.3Y "$M/status/fin")
+  [ "$(echo "$after > $before" | bc)" = 1 ]
+  assert_equal "$(stat -c %Y "$M/fin.json")" "$(stat -c %Y "$M/status/fin")"
+}
+
+@test "stale_after finishes a run with no heartbeat as error \"abandoned:\"" {
+  mount_fs stale_after=1
+  start lost
+  poll_until 5 outcome_is lost error
+  run jq -r .error_message "$M/lost.json"
+  assert_output --regexp '^abandoned:'
+  run jq -r '.finished_at != null and .duration_ms >= 1000' "$M/lost.json"
+  assert_output true
+  run ls "$M/by-outcome/error"
+  assert_output lost.json
+  assert_logged "abandoned lost"
+}
+
+@test "stale_after leaves alone a run that heartbeats, and runs that finished" {
+  mount_fs stale_after=2
+  start alive
+  start done
+  echo success >"$M/status/done"
+  for i in $(seq 20); do touch "$M/status/alive"; sleep 0.25; done
+  run cat "$M/status/alive"
+  assert_output running
+  run cat "$M/status/done"
+  assert_output success
+}
+
+@test "stale_after reaps at mount the runs abandoned while unmounted" {
+  mount_fs
+  start orphan
+  unmount_fs
+  sleep 1.2
+  mount_fs stale_after=1
+  poll_until 3 outcome_is orphan error
+  run jq -r .error_message "$M/orphan.json"
+  assert_output --regexp '^abandoned:'
+}
+
+@test "without stale_after a silent run stays running" {
+  mount_fs
+  start quiet
+  sleep 2
+  run cat "$M/status/quiet"
+  assert_output running
+}
+
+@test "keep_count keeps the N most recently started finished runs, never a running one" {
+  mount_fs
+  start old-running
+  for i in 1 2 3 4 5; do start "r$i"; echo success >"$M/status/r$i"; done
+  unmount_fs
+  mount_fs keep_count=2
+  poll_until 3 test ! -e "$M/r3.json"
+  run ls "$M"
+  assert_output "$(printf '%s\n' by-day by-outcome latest new old-running.json r4.json r5.json status)"
+}
+
+@test "keep_days deletes finished runs started more than N days ago, never a running one" {
+  FS_WRAP="faketime 2020-01-01T12:00:00Z" mount_fs
+  start ancient-done
+  echo success >"$M/status/ancient-done"
+  start ancient-running
+  unmount_fs
+  mount_fs
+  start fresh
+  echo error >"$M/status/fresh"
+  unmount_fs
+  mount_fs keep_days=1
+  poll_until 3 test ! -e "$M/ancient-done.json"
+  run ls "$M"
+  assert_line ancient-running.json
+  assert_line fresh.json
+  refute_line ancient-done.json
+  assert_logged "pruned 1 finished runs (keep_days=1)"
+}
+
+@test "retention runs periodically, not only at mount" {
+  # The daemon's clock runs 600 times fast: its 10-minute period passes in a second.
+  FS_WRAP="faketime -f +0x600" mount_fs keep_count=1
+  for i in 1 2 3; do start "p$i"; echo success >"$M/status/p$i"; done
+  poll_until 5 test ! -e "$M/p2.json"
+  run ls "$M"
+  refute_line p1.json
+  assert_line p3.json
+}
+
+@test "bad lifecycle options are refused with one line" {
+  for opt in stale_after=0 stale_after=-5 keep_days=x keep_count=1.5; do
+    run "$EXECLOGFS" -f -o "store=$STORE,db=$DB,$opt" "$M"
+    assert_failure
+    assert_equal "${#lines[@]}" 1
+    assert_output --partial "bad option"
+    [ ! -e "$DB" ]
+  done
+}
