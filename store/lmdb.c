@@ -50,8 +50,9 @@
 #define LMDB_NAME_MAX (LMDB_KEY_MAX - (sizeof("execlog:") - 1))
 /* The id: value: two le64 times, then the name. */
 #define LMDB_TIMES_LEN 16
-/* Each remap either grows the map, adopts another process's size or fails,
- * so this bound is only a guard against a library that misbehaves. */
+/* Each retry follows a remap that grew the map or adopted another process's
+ * size, or a reader check that freed a slot: this bound only guards against
+ * a library that misbehaves. */
 #define LMDB_ATTEMPTS 100
 #define LMDB_SECONDS_PER_DAY 86400
 /* Free space under which a failed write is taken for a full disk: a write
@@ -315,11 +316,26 @@ static int lmdb_commit(struct lmdb_store *st, MDB_txn *txn)
 }
 
 /*
+ * Frees the reader slots of processes that died holding them: 0 if any was
+ * freed (worth trying again), MDB_READERS_FULL if every slot is in use.
+ */
+static int lmdb_free_readers(struct lmdb_store *st)
+{
+	int dead = 0;
+	int rc = mdb_reader_check(st->env, &dead);
+
+	if (rc == 0 && dead == 0)
+		rc = MDB_READERS_FULL;
+	return rc;
+}
+
+/*
  * Runs @body in one transaction (a write transaction if @write), committing
- * when it returns 0. A full map is grown and a map grown by another process
- * adopted, and the body run again from the start, so a body must depend on
- * nothing but the transaction and its argument. Returns 0 or a negative
- * errno; @what names the operation in the reason.
+ * when it returns 0. A full map is grown, a map grown by another process
+ * adopted, or the reader slots of dead processes freed, and the body run
+ * again from the start: a body must depend on nothing but the transaction
+ * and its argument. Returns 0 or a negative errno; @what names the
+ * operation in the reason.
  */
 static int lmdb_run(struct lmdb_store *st, bool write, const char *what,
 		    lmdb_body_fn body, void *arg)
@@ -342,11 +358,15 @@ static int lmdb_run(struct lmdb_store *st, bool write, const char *what,
 		}
 		pthread_rwlock_unlock(&st->resize);
 
-		if (rc != MDB_MAP_FULL && rc != MDB_MAP_RESIZED)
+		/* Done, or failed in a way no retry mends? */
+		if (rc != MDB_MAP_FULL && rc != MDB_MAP_RESIZED && rc != MDB_READERS_FULL)
 			break;
 		if (attempt == LMDB_ATTEMPTS)
 			break;
-		rc = lmdb_remap(st, rc, seen);
+		if (rc == MDB_READERS_FULL)
+			rc = lmdb_free_readers(st);
+		else
+			rc = lmdb_remap(st, rc, seen);
 		if (rc != 0)
 			break;
 	}

@@ -309,6 +309,16 @@ static struct store *open_store(void)
 	return open_store_at(g_backend, g_db, false);
 }
 
+static struct store *open_store_sync_full(void)
+{
+	struct store_options opts = { .read_only = false, .sync = STORE_SYNC_FULL };
+	struct store *s = NULL;
+
+	CHECK_EQ(store_open(g_backend, g_db, &opts, &s), 0);
+	CHECK(s != NULL);
+	return s;
+}
+
 static int open_rc(const char *backend, const char *path, bool read_only)
 {
 	struct store_options opts = { .read_only = read_only, .sync = STORE_SYNC_NORMAL };
@@ -566,6 +576,14 @@ static void case_roundtrip(void)
 	CHECK_EQ(open_rc("nosuch", path, false), -EINVAL);
 	CHECK(strstr(store_reason(), "sqlite") != NULL);
 	CHECK(strstr(store_reason(), "lmdb") != NULL);
+	CHECK(!path_exists(path));
+	free(path);
+
+	/* A place that does not exist is not made. */
+	path = tmp_path("no-such-dir/db");
+	CHECK_EQ(open_rc(g_backend, path, false), -ENOENT);
+	free(path);
+	path = tmp_path("no-such-dir");
 	CHECK(!path_exists(path));
 	free(path);
 
@@ -1503,7 +1521,9 @@ static void case_persistence(void)
 		store_record_clear(&rec);
 	}
 
-	/* The sequence goes on where it was. */
+	/* The sequence goes on where it was, also with sync=full. */
+	store_close(s);
+	s = open_store_sync_full();
 	id = start_one(s, "after-reopen", T0_MS + 10000);
 	CHECK(id > tail_id);
 	finish_one(s, "running-null-root", STORE_SUCCESS, T0_MS + 11000);
@@ -1741,12 +1761,37 @@ static int64_t rss_anon_bytes(void)
 	return (int64_t)kb * 1024;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+#ifdef TEST_ASAN
+/*
+ * Under AddressSanitizer malloc() is ASan's, and the anonymous memory holds
+ * its quarantine and the shadow of every page touched, the store's mapped
+ * file included: only its count of live allocations means anything.
+ */
+#define MEM_RSS_MEANINGFUL 0
+size_t __sanitizer_get_current_allocated_bytes(void);
+
+static int64_t heap_bytes(void)
+{
+	return (int64_t)__sanitizer_get_current_allocated_bytes();
+}
+#else
+#define MEM_RSS_MEANINGFUL 1
+
 static int64_t heap_bytes(void)
 {
 	struct mallinfo2 mi = mallinfo2();
 
 	return (int64_t)(mi.uordblks + mi.hblkhd);
 }
+#endif
 
 /* Memory in use, or its peak growth over a base. */
 struct mem_use {
@@ -1809,7 +1854,7 @@ static struct mem_use mem_walk(struct store *s, const struct store_filter *filte
 		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
 		w.peak.rss / 1024, w.peak.heap / 1024);
 	CHECK_EQ(w.n, expected);
-	if (w.peak.rss >= MEM_BOUND || w.peak.heap >= MEM_BOUND)
+	if ((MEM_RSS_MEANINGFUL && w.peak.rss >= MEM_BOUND) || w.peak.heap >= MEM_BOUND)
 		fail(__FILE__, __LINE__, "memory does not grow with the count",
 		     "%s: anon RSS grew %" PRId64 " bytes, heap %" PRId64 " bytes, bound %d",
 		     what, w.peak.rss, w.peak.heap, MEM_BOUND);
@@ -1847,7 +1892,8 @@ static void case_list_100k_memory(void)
 	base = mem_now();
 	first = mem_walk(s, NULL, -1, MEM_COUNT, "all", base);
 	again = mem_walk(s, NULL, -1, MEM_COUNT, "all again", base);
-	if (again.rss - first.rss >= MEM_AGAIN_BOUND || again.heap - first.heap >= MEM_AGAIN_BOUND)
+	if ((MEM_RSS_MEANINGFUL && again.rss - first.rss >= MEM_AGAIN_BOUND) ||
+	    again.heap - first.heap >= MEM_AGAIN_BOUND)
 		fail(__FILE__, __LINE__, "a second walk costs no more than the first",
 		     "anon RSS %" PRId64 " then %" PRId64 ", heap %" PRId64 " then %" PRId64
 		     " bytes over the base", first.rss, again.rss, first.heap, again.heap);
