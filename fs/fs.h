@@ -128,6 +128,13 @@ int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs
 /* Resolves an inode number; -ENOENT when its execution is gone. */
 int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n);
 
+/*
+ * Waits (briefly) for the starts that closed files are about to commit, so
+ * that what lists or picks among all executions sees every start whose
+ * close has returned.
+ */
+void fs_wait_closing_starts(struct fs *fs);
+
 /* Fills the attributes of an execution's node of @kind from n->rec. */
 void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n);
 
@@ -153,10 +160,14 @@ void fs_pending_closing(struct fs_pending *p, const char *name, bool closing);
 void fs_pending_drop(struct fs_pending *p, const char *name);
 
 /*
- * Waits (up to @timeout_ms) while @name is claimed and closing: its start
- * may be committed by a release that FUSE has not delivered yet.
+ * Waits while @name is claimed and closing: its start may be committed by
+ * a release that FUSE has not delivered yet. A claim flushed more than
+ * @window_ms ago is held open by someone (a dup) and is not waited for.
  */
-void fs_pending_wait(struct fs_pending *p, const char *name, int timeout_ms);
+void fs_pending_wait(struct fs_pending *p, const char *name, int window_ms);
+
+/* The same for every claim: waits for the releases of files just closed. */
+void fs_pending_settle(struct fs_pending *p, int window_ms);
 
 /* Waits (up to @timeout_ms) until no claim is closing; false on timeout. */
 bool fs_pending_drain(struct fs_pending *p, int timeout_ms);

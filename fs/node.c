@@ -147,6 +147,12 @@ static void fs_fill_latest(struct fs *fs, struct fs_node *n)
 	n->timeout = 0;
 }
 
+void fs_wait_closing_starts(struct fs *fs)
+{
+	if (fs->multithreaded)
+		fs_pending_settle(fs->pending, FS_PENDING_WAIT_MS);
+}
+
 /* Reads execution @name; if a release is about to commit its start, waits for it. */
 static int fs_get_execution(struct fs *fs, const char *name, struct store_record *rec)
 {
@@ -207,6 +213,7 @@ static int fs_lookup_root(struct fs *fs, const char *name, struct fs_node *n)
 		if (strcmp(name, fs_fixed_names[i]) != 0)
 			continue;
 		if (i == INO_LATEST) {
+			fs_wait_closing_starts(fs);
 			err = store_latest(fs->store, &n->rec);
 			if (err == 0)
 				fs_fill_latest(fs, n);
@@ -302,6 +309,7 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 		} else if (ino == INO_NEW || ino == INO_STATUS) {
 			fs_fill_dir(fs, n, ino, 0755);
 		} else if (ino == INO_LATEST) {
+			fs_wait_closing_starts(fs);
 			err = store_latest(fs->store, &n->rec);
 			if (err == 0)
 				fs_fill_latest(fs, n);

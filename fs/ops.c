@@ -399,6 +399,8 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	if (off == 0)
+		fs_wait_closing_starts(fs);
 	if (kind == KIND_OUTCOME_DIR || kind == KIND_DAY_DIR) {
 		if (!fs_dirbuf_fixed(fs, &d, ino, off, NULL, 0))
 			goto reply;

@@ -21,6 +21,7 @@
 struct pending_entry {
 	struct pending_entry *next;
 	bool closing;
+	struct timespec closing_since; /* CLOCK_MONOTONIC, when it was flushed */
 	char name[];
 };
 
@@ -121,6 +122,7 @@ void fs_pending_closing(struct fs_pending *p, const char *name, bool closing)
 	e = *pending_find(p, name);
 	if (e && e->closing != closing) {
 		e->closing = closing;
+		clock_gettime(CLOCK_MONOTONIC, &e->closing_since);
 		if (closing)
 			p->closing++;
 		else
@@ -148,13 +150,11 @@ void fs_pending_drop(struct fs_pending *p, const char *name)
 	pthread_mutex_unlock(&p->lock);
 }
 
-static struct timespec pending_deadline(int timeout_ms)
+/* @t plus @ms milliseconds. */
+static struct timespec pending_after(struct timespec t, int ms)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += timeout_ms / 1000;
-	t.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
 	if (t.tv_nsec >= 1000000000) {
 		t.tv_sec++;
 		t.tv_nsec -= 1000000000;
@@ -162,23 +162,70 @@ static struct timespec pending_deadline(int timeout_ms)
 	return t;
 }
 
-void fs_pending_wait(struct fs_pending *p, const char *name, int timeout_ms)
+static bool pending_before(struct timespec a, struct timespec b)
 {
-	struct timespec deadline = pending_deadline(timeout_ms);
+	return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
+/*
+ * A release follows its last close within moments. A file flushed long ago
+ * and still not released is held open by someone else (a dup): waiting for
+ * it any longer than @window_ms after its flush would only stall the caller.
+ */
+static bool pending_worth_waiting(const struct pending_entry *e, int window_ms,
+				  struct timespec now, struct timespec *until)
+{
+	if (!e->closing)
+		return false;
+	*until = pending_after(e->closing_since, window_ms);
+	return pending_before(now, *until);
+}
+
+void fs_pending_wait(struct fs_pending *p, const char *name, int window_ms)
+{
+	struct timespec now, until;
 	struct pending_entry *e;
 
 	pthread_mutex_lock(&p->lock);
-	while ((e = *pending_find(p, name)) != NULL && e->closing)
-		if (pthread_cond_timedwait(&p->changed, &p->lock, &deadline) == ETIMEDOUT)
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		e = *pending_find(p, name);
+		if (e == NULL || !pending_worth_waiting(e, window_ms, now, &until))
 			break;
+		pthread_cond_timedwait(&p->changed, &p->lock, &until);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+void fs_pending_settle(struct fs_pending *p, int window_ms)
+{
+	struct timespec now, until, latest;
+	bool wait;
+
+	pthread_mutex_lock(&p->lock);
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		wait = false;
+		for (int i = 0; p->closing > 0 && i < PENDING_BUCKETS; i++)
+			for (struct pending_entry *e = p->bucket[i]; e; e = e->next)
+				if (pending_worth_waiting(e, window_ms, now, &until) &&
+				    (!wait || pending_before(latest, until))) {
+					latest = until;
+					wait = true;
+				}
+		if (wait)
+			pthread_cond_timedwait(&p->changed, &p->lock, &latest);
+	} while (wait);
 	pthread_mutex_unlock(&p->lock);
 }
 
 bool fs_pending_drain(struct fs_pending *p, int timeout_ms)
 {
-	struct timespec deadline = pending_deadline(timeout_ms);
+	struct timespec deadline;
 	bool drained;
 
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline = pending_after(deadline, timeout_ms);
 	pthread_mutex_lock(&p->lock);
 	while (p->closing > 0)
 		if (pthread_cond_timedwait(&p->changed, &p->lock, &deadline) == ETIMEDOUT)

@@ -731,6 +731,7 @@ static void lmdb_close(struct store *s)
 
 static int lmdb_detect(const char *path)
 {
+	bool empty = false;
 	struct stat sb;
 	char *data = NULL;
 	int rc = 0;
@@ -741,8 +742,12 @@ static int lmdb_detect(const char *path)
 		rc = store_fail(-EMEDIUMTYPE, "%s is not a directory", path);
 	else if (asprintf(&data, "%s/data.mdb", path) < 0)
 		rc = store_fail(-ENOMEM, "lmdb: out of memory");
-	else if (stat(data, &sb) != 0 || !S_ISREG(sb.st_mode))
-		rc = store_fail(-EMEDIUMTYPE, "%s holds no data.mdb", path);
+	else if (stat(data, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		/* An empty directory is an LMDB store yet to be made (LMDB's convention). */
+		rc = lmdb_dir_is_empty(path, &empty);
+		if (rc == 0 && !empty)
+			rc = store_fail(-EMEDIUMTYPE, "%s holds no data.mdb", path);
+	}
 	else if (sb.st_size > 0)
 		rc = lmdb_check_data(path);
 	free(data);
