@@ -26,6 +26,9 @@ struct fs_options {
 	char *sync;         /* "normal" or "full" */
 	bool read_only;     /* -o ro */
 	bool allow_other;   /* -o allow_other: enforce permissions */
+	bool fsname_given;  /* -o fsname=: the user's, not ours */
+	bool default_store; /* no db=: the store under the user's data directory */
+	unsigned max_read;  /* -o max_read=, which init() must repeat to libfuse */
 	char *map_max_text; /* -o map_max=BYTES for LMDB, as given */
 	uint64_t map_max;   /* ... and as a number, 0: unlimited */
 	char *stale_after_text, *keep_days_text, *keep_count_text;
@@ -46,6 +49,9 @@ int fs_options_parse(struct fuse_args *args, struct fs_options *o);
 int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen);
 
 void fs_options_free(struct fs_options *o);
+
+/* mkdir -p of @path's directories (not of @path itself); 0 or -errno. */
+int fs_make_parents(const char *path);
 
 /* Prints execlogfs's part of --help. */
 void fs_usage(const char *prog);

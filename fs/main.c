@@ -174,6 +174,7 @@ int main(int argc, char *argv[])
 	}
 	if (cl.show_version) {
 		printf("execlogfs %s\n", EXECLOG_VERSION);
+		fflush(stdout); /* before libfuse's lines, which fusermount3 prints */
 		fuse_lowlevel_version();
 		ret = 0;
 		goto args_free;
@@ -193,7 +194,8 @@ int main(int argc, char *argv[])
 	}
 	if (fs.opts.allow_other)
 		fuse_opt_add_arg(&args, "-odefault_permissions");
-	fuse_opt_add_arg(&args, "-ofsname=execlogfs,subtype=execlogfs");
+	fuse_opt_add_arg(&args, fs.opts.fsname_given ? "-osubtype=execlogfs"
+						      : "-ofsname=execlogfs,subtype=execlogfs");
 
 	fs.uid = getuid();
 	fs.gid = getgid();
@@ -210,6 +212,11 @@ int main(int argc, char *argv[])
 	if (fs.se == NULL) {
 		ret = 2;
 		goto pending_free;
+	}
+	if (fs.opts.default_store && !fs.opts.read_only &&
+	    (ret = fs_make_parents(fs.opts.db)) != 0) {
+		ret = fs_die(1, "cannot create the directory of %s: %s", fs.opts.db, strerror(-ret));
+		goto session_destroy;
 	}
 	if (fs_open_store(&fs) != 0) {
 		ret = fs_die(1, "cannot open the %s store %s: %s", fs.opts.store, fs.opts.db,

@@ -564,20 +564,27 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	err = record_name_check(name);
 	if (err)
 		goto refuse;
-	err = store_get(fs->store, name, &rec);
-	store_record_clear(&rec);
-	if (err == 0)
-		err = fs_because(-EEXIST, "execution %s exists", name);
-	if (err != -ENOENT)
-		goto refuse;
+	/*
+	 * Claim first, then ask the store: a start that commits between the two
+	 * is then seen by the store, and one still in progress holds the claim.
+	 */
 	err = fs_pending_claim(fs->pending, name);
 	if (err) {
 		fs_because(err, err == -EEXIST ? "execution %s is being started" :
 			   "too many starts in progress (starting %s)", name);
 		goto refuse;
 	}
+	err = store_get(fs->store, name, &rec);
+	store_record_clear(&rec);
+	if (err == 0)
+		err = fs_because(-EEXIST, "execution %s exists", name);
+	if (err != -ENOENT) {
+		fs_pending_drop(fs->pending, name);
+		goto refuse;
+	}
 	nf = calloc(1, sizeof(*nf));
 	if (nf == NULL || (nf->scan = record_scan_new()) == NULL) {
+		free(nf);
 		fs_pending_drop(fs->pending, name);
 		err = fs_because(-ENOMEM, "out of memory");
 		goto refuse;
@@ -599,7 +606,10 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fs_newfile_free(fs, nf); /* interrupted: no release will come */
 	return;
 refuse:
-	fs_refuse(req, err, "start of new/%s", name);
+	if (parent == INO_NEW)
+		fs_refuse(req, err, "start of new/%s", name);
+	else
+		fs_refuse(req, err, "creation of %s", name);
 }
 
 /* Commits the start that @nf's document describes; the caller holds nf->lock. */
@@ -950,7 +960,10 @@ static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct fs *fs = userdata;
+
+	if (fs->opts.max_read)
+		conn->max_read = fs->opts.max_read;
 	/* O_TRUNC comes with open, so that status files accept it without a truncate. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;

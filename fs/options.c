@@ -17,6 +17,8 @@
 enum {
 	KEY_RO,
 	KEY_ALLOW_OTHER,
+	KEY_MAX_READ,
+	KEY_FSNAME,
 };
 
 #define FS_OPT(t, field) { t, offsetof(struct fs_options, field), 1 }
@@ -31,6 +33,8 @@ static const struct fuse_opt fs_opt_spec[] = {
 	FS_OPT("keep_count=%s", keep_count_text),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
+	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
+	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	FUSE_OPT_END
 };
 
@@ -38,12 +42,16 @@ static int fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *o
 {
 	struct fs_options *o = data;
 
-	(void)arg;
 	(void)outargs;
 	if (key == KEY_RO)
 		o->read_only = true;
 	else if (key == KEY_ALLOW_OTHER)
 		o->allow_other = true;
+	else if (key == KEY_MAX_READ)
+		/* libfuse wants init() to ask for the max_read it was given. */
+		o->max_read = (unsigned)strtoul(arg + strlen("max_read="), NULL, 10);
+	else if (key == KEY_FSNAME)
+		o->fsname_given = true;
 	return 1; /* keep everything for libfuse */
 }
 
@@ -70,8 +78,7 @@ static int fs_data_home(char *buf, size_t size)
 	return snprintf(buf, size, "%s/.local/share", home) < (int)size ? 0 : -ENAMETOOLONG;
 }
 
-/* mkdir -p of @path's directories (not of @path itself). */
-static int fs_make_parents(const char *path)
+int fs_make_parents(const char *path)
 {
 	char dir[PATH_MAX];
 
@@ -147,14 +154,7 @@ int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen)
 			snprintf(msg, msglen, "the default store's path is too long");
 			return -ENAMETOOLONG;
 		}
-		if (!o->read_only) {
-			err = fs_make_parents(path);
-			if (err) {
-				snprintf(msg, msglen, "cannot create the directory of %s: %s", path,
-					 strerror(-err));
-				return err;
-			}
-		}
+		o->default_store = true;
 	} else {
 		err = fs_absolute(o->db, path, sizeof(path));
 		if (err) {

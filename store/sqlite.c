@@ -275,30 +275,64 @@ static int sqlstore_columns(sqlite3 *db, bool *has_table, bool *has_ms)
 	return 0;
 }
 
-/* Creates magellan's table if missing and adds our nullable columns. */
-static int sqlstore_migrate(sqlite3 *db, bool has_table, bool has_ms)
+/*
+ * Creates magellan's table if missing and adds our nullable columns, under
+ * a write lock taken first: another process may be doing the same right
+ * now, so what is missing is read again inside the transaction.
+ */
+static int sqlstore_migrate(sqlite3 *db)
 {
-	int rc = SQLITE_OK;
+	bool has_table, has_ms;
+	int rc, err;
 
-	(void)has_table;
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, sqlstore_schema, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "lock the database to create the table");
+	err = sqlstore_columns(db, &has_table, &has_ms);
+	if (err)
+		goto rollback;
+	rc = sqlite3_exec(db, sqlstore_schema, NULL, NULL, NULL);
 	if (rc == SQLITE_OK && !has_ms)
 		rc = sqlite3_exec(db,
 				  "ALTER TABLE execution_log ADD COLUMN started_at_ms INTEGER;"
 				  "ALTER TABLE execution_log ADD COLUMN heartbeat_at_ms INTEGER;",
 				  NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		int err = sqlstore_fail(db, rc, "create the table");
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		return 0;
+	err = sqlstore_fail(db, rc, "create the table");
+rollback:
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
 
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		return err;
+/*
+ * Switches to WAL. Only one connection can make the switch; when another
+ * process is making it at the same moment, ours sees SQLITE_BUSY, and what
+ * matters is only that the database ends up in WAL mode.
+ */
+static int sqlstore_wal(sqlite3 *db)
+{
+	int rc = SQLITE_BUSY;
+
+	for (int attempt = 0; attempt < 50 && rc != SQLITE_OK; attempt++) {
+		sqlite3_stmt *st;
+
+		rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &st, NULL);
+		if (rc == SQLITE_OK) {
+			rc = sqlite3_step(st);
+			if (rc == SQLITE_ROW)
+				rc = strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0
+					? SQLITE_OK : SQLITE_BUSY;
+			sqlite3_finalize(st);
+		}
+		if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			sqlite3_sleep(100);
+		else if (rc != SQLITE_OK)
+			break;
 	}
-	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return sqlstore_fail(db, rc, "create the table");
-	return 0;
+	return rc == SQLITE_OK ? 0 : sqlstore_fail(db, rc, "switch to WAL");
 }
 
 static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
@@ -374,7 +408,7 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 	struct sqlstore_conn *first = NULL;
 	bool has_table, has_ms;
 	struct sqlstore *s;
-	int err, rc;
+	int err;
 
 	err = sqlstore_detect(path);
 	if (err == -EMEDIUMTYPE)
@@ -403,12 +437,9 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 	if (err)
 		goto store_free;
 	if (!opts->read_only) {
-		rc = sqlite3_exec(first->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-		if (rc != SQLITE_OK) {
-			err = sqlstore_fail(first->db, rc, "switch to WAL");
-			goto store_free;
-		}
-		err = sqlstore_migrate(first->db, has_table, has_ms);
+		err = sqlstore_wal(first->db);
+		if (err == 0)
+			err = sqlstore_migrate(first->db);
 		if (err)
 			goto store_free;
 		has_ms = true;

@@ -146,3 +146,33 @@ release_hold() {
   wait "$HOLD_PID"
   HOLD_PID=
 }
+
+# mount_fs_raw ARGS...: runs execlogfs -f ARGS $M (the caller gives every
+# option, e.g. only -o db=), logging to $LOG, and waits until it answers.
+mount_fs_raw() {
+  "$EXECLOGFS" -f "$@" "$M" >>"$LOG" 2>&1 &
+  PID=$!
+  wait_mounted
+}
+
+# store_sum [PATH]: checksums of every file of the store at PATH ($DB by
+# default; a SQLite file with its -wal/-shm/-journal, or an LMDB directory),
+# or "absent" when nothing is there.
+store_sum() {
+  local p=${1:-$DB}
+  [ -e "$p" ] || { echo absent; return 0; }
+  find "$p" "$p-wal" "$p-shm" "$p-journal" -type f 2>/dev/null | sort | xargs -r sha256sum
+}
+
+# The store at $DB (of backend $STORE) passes its own integrity check.
+assert_store_intact() {
+  if [ "$STORE" = sqlite ]; then
+    run sqlite3 "$DB" 'PRAGMA integrity_check'
+    assert_success
+    assert_output ok
+  else
+    run mdb_stat "$DB"
+    assert_success
+    assert_output --partial 'Entries:'
+  fi
+}
