@@ -67,6 +67,8 @@ struct fs {
 	struct timespec mounted; /* times of the fixed directories */
 	/* Starts in progress in new/, by name (see pending.c). */
 	struct fs_pending *pending;
+	/* Open files, by fi->fh (handles.c). */
+	struct fs_handles *handles;
 	/* The lifecycle thread (lifecycle.c). */
 	struct fs_lifecycle *lifecycle;
 };
@@ -177,6 +179,34 @@ void fs_pending_settle(struct fs_pending *p, int window_ms);
 
 /* Waits (up to @timeout_ms) until no claim is closing; false on timeout. */
 bool fs_pending_drain(struct fs_pending *p, int timeout_ms);
+
+/* --- open files (handles.c) --- */
+
+struct fs_file;
+struct fs_handles;
+
+struct fs_handles *fs_handles_new(void);
+
+/* Frees the table and every file still in it. */
+void fs_handles_free(struct fs_handles *t);
+
+/* Registers @file, with one reference held until its release; sets *fh. */
+int fs_handles_add(struct fs_handles *t, struct fs_file *file, uint64_t *fh);
+
+/* Takes a reference to the file @fh names; NULL once it is released. */
+struct fs_file *fs_handles_get(struct fs_handles *t, uint64_t fh);
+
+/* Drops a reference; the last one destroys the file. */
+void fs_handles_put(struct fs_handles *t, uint64_t fh);
+
+/*
+ * The release: returns the file with a reference for the caller (drop it
+ * with fs_handles_put) and drops the one open took; NULL if already gone.
+ */
+struct fs_file *fs_handles_release(struct fs_handles *t, uint64_t fh);
+
+/* Frees an open file of any kind (ops.c). */
+void fs_file_destroy(struct fs_file *f);
 
 /* --- the callbacks (ops.c) --- */
 

@@ -203,7 +203,8 @@ int main(int argc, char *argv[])
 	fs.multithreaded = !cl.singlethread;
 	clock_gettime(CLOCK_REALTIME, &fs.mounted);
 	fs.pending = fs_pending_new();
-	if (fs.pending == NULL) {
+	fs.handles = fs_handles_new();
+	if (fs.pending == NULL || fs.handles == NULL) {
 		ret = fs_die(1, "out of memory");
 		goto args_free;
 	}
@@ -247,6 +248,7 @@ store_close:
 session_destroy:
 	fuse_session_destroy(fs.se);
 pending_free:
+	fs_handles_free(fs.handles);
 	fs_pending_free(fs.pending);
 args_free:
 	free(cl.mountpoint);

@@ -89,8 +89,13 @@ enum fs_handle_kind {
 	HANDLE_NEW,      /* a start being written in new/ */
 };
 
-struct fs_snapshot {
+/* What fi->fh names (through handles.c): the common head of every open file. */
+struct fs_file {
 	enum fs_handle_kind kind;
+};
+
+struct fs_snapshot {
+	struct fs_file base;
 	int64_t id;          /* the execution's store id */
 	char *execution_id;  /* for HANDLE_STATUS */
 	size_t len;
@@ -105,7 +110,7 @@ enum fs_new_state {
 };
 
 struct fs_newfile {
-	enum fs_handle_kind kind;
+	struct fs_file base;
 	pthread_mutex_t lock;
 	enum fs_new_state state;
 	bool claimed;            /* holds the name in the pending table */
@@ -123,14 +128,73 @@ static void fs_snapshot_free(struct fs_snapshot *h)
 	free(h);
 }
 
-static void fs_newfile_free(struct fs *fs, struct fs_newfile *nf)
+/* Frees a start's file; its claim on the name was dropped before. */
+static void fs_newfile_free(struct fs_newfile *nf)
 {
-	if (nf->claimed)
-		fs_pending_drop(fs->pending, nf->name);
 	record_scan_free(nf->scan);
 	free(nf->buf);
 	pthread_mutex_destroy(&nf->lock);
 	free(nf);
+}
+
+void fs_file_destroy(struct fs_file *f)
+{
+	if (f->kind == HANDLE_NEW)
+		fs_newfile_free((struct fs_newfile *)f);
+	else
+		fs_snapshot_free((struct fs_snapshot *)f);
+}
+
+/* Gives back a start's name, unless the store has it already (or it was given back). */
+static void fs_newfile_unclaim(struct fs *fs, struct fs_newfile *nf)
+{
+	if (nf->claimed) {
+		fs_pending_drop(fs->pending, nf->name);
+		nf->claimed = false;
+	}
+}
+
+/* Forgets an open file for good: its release, or an open that never completed. */
+static void fs_file_forget(struct fs *fs, struct fs_file *f)
+{
+	if (f->kind == HANDLE_NEW)
+		fs_newfile_unclaim(fs, (struct fs_newfile *)f);
+}
+
+/*
+ * Registers a file just opened and replies with it; when the open was
+ * interrupted, no release will come, so the file goes at once.
+ */
+static void fs_reply_opened(fuse_req_t req, struct fs_file *f, struct fuse_file_info *fi,
+			    const struct fuse_entry_param *created)
+{
+	struct fs *fs = fs_of(req);
+	int err = fs_handles_add(fs->handles, f, &fi->fh);
+
+	if (err) {
+		fs_file_forget(fs, f);
+		fs_file_destroy(f);
+		fuse_reply_err(req, -err);
+		return;
+	}
+	err = created ? fuse_reply_create(req, created, fi) : fuse_reply_open(req, fi);
+	if (err == -ENOENT) {
+		f = fs_handles_release(fs->handles, fi->fh);
+		if (f) {
+			fs_file_forget(fs, f);
+			fs_handles_put(fs->handles, fi->fh);
+		}
+	}
+}
+
+/* The open file of @fi, referenced until fs_handles_put(); NULL after its release. */
+static struct fs_file *fs_file_get(fuse_req_t req, struct fuse_file_info *fi)
+{
+	struct fs_file *f = fs_handles_get(fs_of(req)->handles, fi->fh);
+
+	if (f == NULL)
+		fuse_reply_err(req, EBADF);
+	return f;
 }
 
 /* --- lookup and attributes --- */
@@ -496,7 +560,7 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -ENOMEM;
 		goto refuse;
 	}
-	h->kind = writing ? HANDLE_STATUS : HANDLE_SNAPSHOT;
+	h->base.kind = writing ? HANDLE_STATUS : HANDLE_SNAPSHOT;
 	h->id = n.rec.id;
 	h->data = kind == KIND_RECORD ? record_to_json(&n.rec, &h->len)
 				      : fs_status_text(&n.rec, &h->len);
@@ -505,12 +569,10 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -ENOMEM;
 		goto refuse;
 	}
-	fi->fh = (uint64_t)(uintptr_t)h;
 	/* Reads come to us, from the snapshot, whatever size the kernel last saw. */
 	fi->direct_io = 1;
 	fs_node_clear(&n);
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		fs_snapshot_free(h); /* interrupted: no release will come */
+	fs_reply_opened(req, &h->base, fi, NULL);
 	return;
 refuse:
 	if (h)
@@ -522,20 +584,21 @@ refuse:
 static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct fs_snapshot *h = (struct fs_snapshot *)(uintptr_t)fi->fh;
+	struct fs *fs = fs_of(req); /* req is gone once replied to */
+	struct fs_file *f = fs_file_get(req, fi);
+	struct fs_snapshot *h = (struct fs_snapshot *)f;
 
 	(void)ino;
-	if (h->kind == HANDLE_NEW) {
+	if (f == NULL)
+		return;
+	if (f->kind == HANDLE_NEW)
 		fs_refuse(req, -EBADF, "read of a start being written");
-		return;
-	}
-	if (off < 0 || (size_t)off >= h->len) {
+	else if (off < 0 || (size_t)off >= h->len)
 		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
-	if (size > h->len - (size_t)off)
-		size = h->len - (size_t)off;
-	fuse_reply_buf(req, h->data + off, size);
+	else
+		fuse_reply_buf(req, h->data + off,
+			       size < h->len - (size_t)off ? size : h->len - (size_t)off);
+	fs_handles_put(fs->handles, fi->fh);
 }
 
 /* --- starting: new/<execution_id> --- */
@@ -589,7 +652,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = fs_because(-ENOMEM, "out of memory");
 		goto refuse;
 	}
-	nf->kind = HANDLE_NEW;
+	nf->base.kind = HANDLE_NEW;
 	nf->claimed = true;
 	pthread_mutex_init(&nf->lock, NULL);
 	strcpy(nf->name, name);
@@ -599,11 +662,9 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	e.ino = n.ino;
 	e.attr = n.st;
 	/* Zero timeouts: new/ must keep looking empty, so no dentry may outlive the call. */
-	fi->fh = (uint64_t)(uintptr_t)nf;
 	fi->direct_io = 1;
 	fs_node_clear(&n);
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		fs_newfile_free(fs, nf); /* interrupted: no release will come */
+	fs_reply_opened(req, &nf->base, fi, &e);
 	return;
 refuse:
 	if (parent == INO_NEW)
@@ -632,8 +693,7 @@ static int fs_newfile_commit(struct fs *fs, struct fs_newfile *nf)
 	nf->buf = NULL;
 	nf->len = nf->cap = 0;
 	/* The name is the store's now (or free again): later starts get EEXIST from it. */
-	fs_pending_drop(fs->pending, nf->name);
-	nf->claimed = false;
+	fs_newfile_unclaim(fs, nf);
 	return err;
 }
 
@@ -674,8 +734,7 @@ static int fs_newfile_write(struct fs *fs, struct fs_newfile *nf, const char *bu
 		/* After a start, only white space may follow, and the start stands. */
 		if (nf->state != NEW_STARTED) {
 			nf->state = NEW_FAILED;
-			fs_pending_drop(fs->pending, nf->name);
-			nf->claimed = false;
+			fs_newfile_unclaim(fs, nf);
 		}
 		return scan;
 	}
@@ -718,14 +777,16 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		     off_t off, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct fs_snapshot *h = (struct fs_snapshot *)(uintptr_t)fi->fh;
-	struct fs_newfile *nf;
+	struct fs_file *f = fs_file_get(req, fi);
+	struct fs_snapshot *h = (struct fs_snapshot *)f;
+	struct fs_newfile *nf = (struct fs_newfile *)f;
 	int err;
 
 	(void)ino;
+	if (f == NULL)
+		return;
 	fs_clear_reason();
-	if (h->kind == HANDLE_NEW) {
-		nf = (struct fs_newfile *)h;
+	if (f->kind == HANDLE_NEW) {
 		pthread_mutex_lock(&nf->lock);
 		err = fs_newfile_write(fs, nf, buf, size, off);
 		pthread_mutex_unlock(&nf->lock);
@@ -733,52 +794,51 @@ static void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 			fs_refuse(req, err, "write to new/%s", nf->name);
 		else
 			fuse_reply_write(req, size);
-		return;
-	}
-	if (h->kind == HANDLE_STATUS) {
+	} else if (f->kind == HANDLE_STATUS) {
 		err = fs_finish(fs, h->execution_id, h->id, buf, size);
 		if (err)
 			fs_refuse(req, err, "finish of %s", h->execution_id);
 		else
 			fuse_reply_write(req, size);
-		return;
+	} else {
+		fs_refuse(req, -EBADF, "write to a file opened for reading");
 	}
-	fs_refuse(req, -EBADF, "write to a file opened for reading");
+	fs_handles_put(fs->handles, fi->fh);
 }
 
 static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct fs_newfile *nf = (struct fs_newfile *)(uintptr_t)fi->fh;
+	struct fs_file *f = fs_file_get(req, fi);
+	struct fs_newfile *nf = (struct fs_newfile *)f;
 
 	(void)ino;
+	if (f == NULL)
+		return;
 	/*
 	 * A close. The start is not committed here: a shell closes a dup of the
 	 * file before it writes. Lookups of the name now wait for the release.
 	 */
-	if (nf->kind == HANDLE_NEW) {
+	if (f->kind == HANDLE_NEW) {
 		pthread_mutex_lock(&nf->lock);
 		if (nf->claimed)
 			fs_pending_closing(fs->pending, nf->name, true);
 		pthread_mutex_unlock(&nf->lock);
 	}
 	fuse_reply_err(req, 0);
+	fs_handles_put(fs->handles, fi->fh);
 }
 
 static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	struct fs_snapshot *h = (struct fs_snapshot *)(uintptr_t)fi->fh;
-	struct fs_newfile *nf;
+	struct fs_file *f = fs_handles_release(fs->handles, fi->fh);
+	struct fs_newfile *nf = (struct fs_newfile *)f;
 	int err;
 
 	(void)ino;
-	if (h->kind != HANDLE_NEW) {
-		fs_snapshot_free(h);
-		fuse_reply_err(req, 0);
-		return;
-	}
-	nf = (struct fs_newfile *)h;
+	if (f == NULL || f->kind != HANDLE_NEW)
+		goto done;
 	pthread_mutex_lock(&nf->lock);
 	fs_clear_reason();
 	if (nf->state == NEW_BLANK) {
@@ -790,8 +850,11 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fs_log(LOG_NOTICE, "refused start of new/%s: closed with an incomplete document "
 		       "(%llu bytes); nothing started", nf->name, (unsigned long long)nf->written);
 	}
+	fs_newfile_unclaim(fs, nf);
 	pthread_mutex_unlock(&nf->lock);
-	fs_newfile_free(fs, nf);
+done:
+	if (f)
+		fs_handles_put(fs->handles, fi->fh);
 	fuse_reply_err(req, 0);
 }
 

@@ -2,38 +2,6 @@
 # The tree: records, status files, ls, cat, stat, and what tools see.
 load helper
 
-M2=
-PID2=
-
-teardown() {
-  # A second mount of the same store, if a test made one.
-  if [ -n "$M2" ] && mountpoint -q "$M2"; then
-    fusermount3 -u "$M2" 2>/dev/null || fusermount3 -uz "$M2" 2>/dev/null || true
-  fi
-  if [ -n "$PID2" ]; then
-    kill "$PID2" 2>/dev/null || true
-    wait "$PID2" 2>/dev/null || true
-  fi
-  unmount_all
-  rm -rf "$T"
-}
-
-# mount_second: mounts the same store ($DB) a second time, on $M2.
-mount_second() {
-  M2=$T/mnt2
-  mkdir -p "$M2"
-  "$EXECLOGFS" -f -o "store=$STORE,db=$DB" "$M2" >>"$T/daemon2.log" 2>&1 &
-  PID2=$!
-  local i
-  for i in $(seq 200); do
-    mountpoint -q "$M2" && return 0
-    kill -0 "$PID2" 2>/dev/null || { cat "$T/daemon2.log" >&2; return 1; }
-    sleep 0.05
-  done
-  cat "$T/daemon2.log" >&2
-  return 1
-}
-
 # The entries of $M other than the fixed ones, sorted, on one line.
 records_listed() {
   ls -A "$1" | grep -vxE 'new|status|by-outcome|by-day|latest|index\.html|metrics\.prom' |

@@ -5,8 +5,7 @@ load helper
 teardown() {
   # A file hold_open keeps open would keep the mount busy.
   if [ -n "${HOLD_PID:-}" ]; then release_hold || true; fi
-  unmount_all
-  rm -rf "$T"
+  teardown_mount
 }
 
 # Nothing named $1 exists: no record, no status file.

@@ -11,8 +11,7 @@ bats_require_minimum_version 1.5.0
 # does not leave it (and its command) running.
 teardown() {
   if [ -n "${BG:-}" ]; then kill "$BG" 2>/dev/null || true; fi
-  unmount_all
-  rm -rf "$T"
+  teardown_mount
 }
 
 # rec ID FILTER: a field of a record, through jq -c.
@@ -20,16 +19,6 @@ rec() {
   jq -c "$2" "$M/$1.json"
 }
 
-# wait_for PATH: polls until PATH exists (10 s at most).
-wait_for() {
-  local i
-  for i in $(seq 200); do
-    [ -e "$1" ] && return 0
-    sleep 0.05
-  done
-  echo "$1 did not appear" >&2
-  return 1
-}
 
 @test "a command that succeeds is recorded with its args, root, tool_version and id" {
   mount_fs
@@ -145,7 +134,7 @@ wait_for() {
   mount_fs
   "$EXECLOG_RUN" -m "$M" -i fwd -- sleep 30 3>&- &
   BG=$!
-  wait_for "$M/fwd.json"
+  poll 10 test -e "$M/fwd.json"
   local start=$SECONDS rc=0
   kill -TERM "$BG"
   wait "$BG" || rc=$?
@@ -162,7 +151,7 @@ wait_for() {
   # ignored, and execlog-run rightly keeps it so: undo that for this test.
   env --default-signal=INT "$EXECLOG_RUN" -m "$M" -i fwdint -- sleep 30 3>&- &
   BG=$!
-  wait_for "$M/fwdint.json"
+  poll 10 test -e "$M/fwdint.json"
   local rc=0
   kill -INT "$BG"
   wait "$BG" || rc=$?
@@ -218,7 +207,7 @@ running"
   mount_fs
   "$EXECLOG_RUN" -m "$M" -i hb -- sleep 3 3>&- &
   BG=$!
-  wait_for "$M/hb.json"
+  poll 10 test -e "$M/hb.json"
   local seen=() mtime
   while kill -0 "$BG" 2>/dev/null; do
     mtime=$(stat -c %Y "$M/status/hb")

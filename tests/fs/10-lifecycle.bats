@@ -2,16 +2,6 @@
 # Lifecycle: heartbeats, abandoned runs (stale_after), retention (keep_days, keep_count).
 load helper
 
-# poll_until SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds.
-poll_until() {
-  local limit=$1 i
-  shift
-  for i in $(seq $((limit * 10))); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  "$@"
-}
 
 outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
 
@@ -43,7 +33,7 @@ outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
 @test "stale_after finishes a run with no heartbeat as error \"abandoned:\"" {
   mount_fs stale_after=1
   start lost
-  poll_until 5 outcome_is lost error
+  poll 5 outcome_is lost error
   run jq -r .error_message "$M/lost.json"
   assert_output --regexp '^abandoned:'
   run jq -r '.finished_at != null and .duration_ms >= 1000' "$M/lost.json"
@@ -71,7 +61,7 @@ outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
   unmount_fs
   sleep 1.2
   mount_fs stale_after=1
-  poll_until 3 outcome_is orphan error
+  poll 3 outcome_is orphan error
   run jq -r .error_message "$M/orphan.json"
   assert_output --regexp '^abandoned:'
 }
@@ -90,7 +80,7 @@ outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
   for i in 1 2 3 4 5; do start "r$i"; echo success >"$M/status/r$i"; done
   unmount_fs
   mount_fs keep_count=2
-  poll_until 3 test ! -e "$M/r3.json"
+  poll 3 test ! -e "$M/r3.json"
   run ls "$M"
   assert_output "$(printf '%s\n' by-day by-outcome latest new old-running.json r4.json r5.json status)"
 }
@@ -106,7 +96,7 @@ outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
   echo error >"$M/status/fresh"
   unmount_fs
   mount_fs keep_days=1
-  poll_until 3 test ! -e "$M/ancient-done.json"
+  poll 3 test ! -e "$M/ancient-done.json"
   run ls "$M"
   assert_line ancient-running.json
   assert_line fresh.json
@@ -118,7 +108,7 @@ outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
   # The daemon's clock runs 600 times fast: its 10-minute period passes in a second.
   FS_WRAP="faketime -f +0x600" mount_fs keep_count=1
   for i in 1 2 3; do start "p$i"; echo success >"$M/status/p$i"; done
-  poll_until 5 test ! -e "$M/p2.json"
+  poll 5 test ! -e "$M/p2.json"
   run ls "$M"
   refute_line p1.json
   assert_line p3.json

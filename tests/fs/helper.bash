@@ -26,7 +26,17 @@ setup() {
 }
 
 teardown() {
+  teardown_mount
+}
+
+# What every teardown must do; a file that needs more calls it last.
+teardown_mount() {
   unmount_all
+  # A failed test shows the daemon's last words.
+  if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -s "$LOG" ]; then
+    echo "--- daemon log (last ${DAEMON_LOG_LINES:=40} lines) ---"
+    tail -n "$DAEMON_LOG_LINES" "$LOG"
+  fi
   rm -rf "$T"
 }
 
@@ -71,6 +81,15 @@ kill9_fs() {
 }
 
 unmount_all() {
+  # A second mount of the same store, if a test made one (mount_second).
+  if [ -n "${M2:-}" ] && mountpoint -q "$M2" 2>/dev/null; then
+    fusermount3 -u "$M2" 2>/dev/null || fusermount3 -uz "$M2" 2>/dev/null || true
+  fi
+  if [ -n "${PID2:-}" ]; then
+    kill "$PID2" 2>/dev/null || true
+    wait "$PID2" 2>/dev/null || true
+    PID2=
+  fi
   if mountpoint -q "$M" 2>/dev/null; then
     fusermount3 -u "$M" 2>/dev/null || fusermount3 -uz "$M" 2>/dev/null || true
   fi
@@ -175,4 +194,14 @@ assert_store_intact() {
     assert_success
     assert_output --partial 'Entries:'
   fi
+}
+
+# mount_second: mounts the same store ($DB) a second time, on $M2
+# (unmount_all unmounts it too).
+mount_second() {
+  M2=$T/mnt2
+  mkdir -p "$M2"
+  "$EXECLOGFS" -f -o "store=$STORE,db=$DB" "$M2" >>"$T/daemon2.log" 2>&1 &
+  PID2=$!
+  poll 10 mountpoint -q "$M2" || { cat "$T/daemon2.log" >&2; return 1; }
 }
