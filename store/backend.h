@@ -46,7 +46,14 @@ struct store_ops {
 struct store {
 	const struct store_ops *ops;
 	struct store_options opts;
+	uint64_t visits; /* work of listings (atomic): see store_visits() */
 };
+
+/* Counts @n steps of a listing's work. */
+static inline void store_count_visits(struct store *s, uint64_t n)
+{
+	__atomic_add_fetch(&s->visits, n, __ATOMIC_RELAXED);
+}
 
 extern const struct store_ops sqlstore_ops;
 extern const struct store_ops lmdb_ops;

@@ -1226,6 +1226,7 @@ static int lmdb_walk_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 		int64_t id;
 
+		store_count_visits(&st->base, 1);
 		if (key.mv_size != plen + 8 || memcmp(key.mv_data, w->prefix.data, plen) != 0) {
 			rc = MDB_NOTFOUND; /* past the end of this index */
 			break;

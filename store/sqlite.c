@@ -774,6 +774,8 @@ static int sqlstore_list(struct store *base, const struct store_filter *filter,
 		if (err)
 			break;
 	}
+	/* The steps of SQLite's machine: they grow with every row the plan visits. */
+	store_count_visits(base, (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1));
 	if (err > 0)
 		err = 0;
 	else if (err == 0 && rc != SQLITE_DONE)

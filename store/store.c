@@ -212,6 +212,11 @@ int store_latest(struct store *s, struct store_record *out)
 	return s->ops->latest(s, out);
 }
 
+uint64_t store_visits(struct store *s)
+{
+	return __atomic_load_n(&s->visits, __ATOMIC_RELAXED);
+}
+
 static const char *const store_outcome_names[STORE_OUTCOMES] = {
 	[STORE_RUNNING] = "running",
 	[STORE_SUCCESS] = "success",

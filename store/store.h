@@ -165,6 +165,14 @@ int store_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *c
 /* Reads the execution with the greatest id (the latest started); -ENOENT if none. */
 int store_latest(struct store *s, struct store_record *out);
 
+/*
+ * The work the store's listings have done since it was opened, in steps of
+ * the backend's own (SQLite machine steps, LMDB cursor steps), matching or
+ * not: it grows with every row or key a listing visits, so comparing two
+ * listings shows whether a filtered one scanned every record.
+ */
+uint64_t store_visits(struct store *s);
+
 /* "running", "success", ... for an outcome; NULL out of range. */
 const char *store_outcome_name(int outcome);
 
