@@ -219,9 +219,17 @@ int main(int argc, char *argv[])
 		ret = fs_die(1, "cannot create the directory of %s: %s", fs.opts.db, strerror(-ret));
 		goto session_destroy;
 	}
-	if (fs_open_store(&fs) != 0) {
-		ret = fs_die(1, "cannot open the %s store %s: %s", fs.opts.store, fs.opts.db,
-			     store_reason());
+	ret = fs_open_store(&fs);
+	if (ret != 0) {
+		const char *other = NULL;
+
+		/* A store of the other kind: say which, that is what the user needs. */
+		if (ret == -EMEDIUMTYPE && store_detect(fs.opts.db, &other) == 0)
+			ret = fs_die(1, "%s is a store of backend %s, not %s: mount it with -o store=%s",
+				     fs.opts.db, other, fs.opts.store, other);
+		else
+			ret = fs_die(1, "cannot open the %s store %s: %s", fs.opts.store,
+				     fs.opts.db, store_reason());
 		goto session_destroy;
 	}
 	if (fuse_session_mount(fs.se, cl.mountpoint) != 0) {

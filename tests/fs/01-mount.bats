@@ -172,6 +172,8 @@ gone() {
   before=$(store_sum)
   cp -a "$DB" "$T/copy"
   refused "$DB" -o "store=$(other_store),db=$DB" "$M"
+  # The line says what the store is and how to mount it.
+  [[ "$stderr" == *"mount it with -o store=$STORE"* ]] || fail "no hint in: $stderr"
   [ "$(store_sum)" = "$before" ]
   diff -r "$T/copy" "$DB"
   # It still mounts as what it is.
