@@ -129,10 +129,12 @@ static void fs_snapshot_free(struct fs_snapshot *h)
 }
 
 /* Frees a start's file; its claim on the name was dropped before. */
+static void fs_newfile_drop_buffer(struct fs_newfile *nf);
+
 static void fs_newfile_free(struct fs_newfile *nf)
 {
 	record_scan_free(nf->scan);
-	free(nf->buf);
+	fs_newfile_drop_buffer(nf);
 	pthread_mutex_destroy(&nf->lock);
 	free(nf);
 }
@@ -689,12 +691,44 @@ static int fs_newfile_commit(struct fs *fs, struct fs_newfile *nf)
 		fs_log(LOG_INFO, "started %s (id %lld)", nf->name, (long long)rec.id);
 	store_record_clear(&rec);
 	nf->state = err ? NEW_FAILED : NEW_STARTED;
-	free(nf->buf);
-	nf->buf = NULL;
-	nf->len = nf->cap = 0;
+	fs_newfile_drop_buffer(nf);
 	/* The name is the store's now (or free again): later starts get EEXIST from it. */
 	fs_newfile_unclaim(fs, nf);
 	return err;
+}
+
+/*
+ * Start documents being written are buffered until complete. Each is at most
+ * 1 MiB, but thousands may be open at once: all of them together get this
+ * much memory, and a write past it fails with ENOSPC rather than letting a
+ * writer grow the daemon without bound.
+ */
+#define FS_START_BUDGET ((size_t)256 << 20)
+
+static size_t fs_start_buffered;
+
+static bool fs_budget_take(size_t bytes)
+{
+	size_t now = __atomic_add_fetch(&fs_start_buffered, bytes, __ATOMIC_RELAXED);
+
+	if (now <= FS_START_BUDGET)
+		return true;
+	__atomic_sub_fetch(&fs_start_buffered, bytes, __ATOMIC_RELAXED);
+	return false;
+}
+
+static void fs_budget_give(size_t bytes)
+{
+	__atomic_sub_fetch(&fs_start_buffered, bytes, __ATOMIC_RELAXED);
+}
+
+/* Frees the document buffer of @nf and gives its memory back to the budget. */
+static void fs_newfile_drop_buffer(struct fs_newfile *nf)
+{
+	fs_budget_give(nf->cap);
+	free(nf->buf);
+	nf->buf = NULL;
+	nf->len = nf->cap = 0;
 }
 
 static int fs_newfile_append(struct fs_newfile *nf, const char *buf, size_t size)
@@ -705,9 +739,14 @@ static int fs_newfile_append(struct fs_newfile *nf, const char *buf, size_t size
 
 		while (cap < nf->len + size)
 			cap *= 2;
+		if (!fs_budget_take(cap - nf->cap))
+			return fs_because(-ENOSPC, "%zu MiB of start documents are being written at once; "
+					  "try again when some are done", FS_START_BUDGET >> 20);
 		grown = realloc(nf->buf, cap);
-		if (grown == NULL)
+		if (grown == NULL) {
+			fs_budget_give(cap - nf->cap);
 			return fs_because(-ENOMEM, "out of memory");
+		}
 		nf->buf = grown;
 		nf->cap = cap;
 	}
@@ -720,7 +759,7 @@ static int fs_newfile_append(struct fs_newfile *nf, const char *buf, size_t size
 static int fs_newfile_write(struct fs *fs, struct fs_newfile *nf, const char *buf,
 			    size_t size, off_t off)
 {
-	int scan;
+	int scan, err;
 
 	if (nf->claimed)
 		fs_pending_closing(fs->pending, nf->name, false);
@@ -741,9 +780,12 @@ static int fs_newfile_write(struct fs *fs, struct fs_newfile *nf, const char *bu
 	nf->written += size;
 	if (nf->state == NEW_STARTED)
 		return 0;
-	if (fs_newfile_append(nf, buf, size) != 0) {
+	err = fs_newfile_append(nf, buf, size);
+	if (err) {
 		nf->state = NEW_FAILED;
-		return -ENOMEM;
+		fs_newfile_unclaim(fs, nf);
+		fs_newfile_drop_buffer(nf);
+		return err;
 	}
 	if (scan == RECORD_SCAN_DONE)
 		return fs_newfile_commit(fs, nf);
