@@ -59,6 +59,13 @@ static int fs_die(int status, const char *fmt, ...)
 
 static pthread_mutex_t fs_unmount_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool fs_unmounted;
+static pthread_t fs_loop_thread; /* the thread that runs the FUSE loop */
+
+/* SIGUSR1 only interrupts the loop thread's wait, so that it sees the exit. */
+static void fs_wake(int sig)
+{
+	(void)sig;
+}
 
 /* Unmounts once, whoever asks first (the signal thread or main). */
 static void fs_unmount_once(struct fs *fs)
@@ -94,6 +101,12 @@ static void *fs_signal_thread(void *arg)
 	if (!fs_pending_drain(fs->pending, FS_DRAIN_MS))
 		fs_log(LOG_WARNING, "unmounting with starts still being written");
 	fs_unmount_once(fs);
+	/*
+	 * libfuse unmounts lazily: while some process still holds a file open,
+	 * the connection lives on and the loop's reads do not fail. Interrupt
+	 * the loop thread so that it sees the exit and stops its workers.
+	 */
+	pthread_kill(fs_loop_thread, SIGUSR1);
 	return NULL;
 }
 
@@ -123,6 +136,8 @@ static int fs_serve(struct fs *fs, struct fuse_cmdline_opts *cl)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	fs_loop_thread = pthread_self();
+	sigaction(SIGUSR1, &(struct sigaction){ .sa_handler = fs_wake }, NULL); /* no SA_RESTART */
 	if (pthread_create(&sig_thread, NULL, fs_signal_thread, fs) != 0)
 		return fs_die(1, "cannot start the signal thread");
 	pthread_detach(sig_thread);

@@ -512,3 +512,21 @@ touched_at_least() {
   run jq -r .outcome "$M/n.json"
   assert_output partial
 }
+
+@test "SIGTERM while a process holds a record open: the daemon still exits 0 at once" {
+  mount_fs
+  start held
+  # libfuse unmounts lazily: the open file keeps the connection alive.
+  sleep 30 <"$M/held.json" &
+  local holder=$!
+  kill -TERM "$PID"
+  poll 10 bash -c "! kill -0 $PID 2>/dev/null" || fail "the daemon still runs 10 s after SIGTERM"
+  local status=0
+  wait "$PID" || status=$?
+  PID=
+  kill "$holder" 2>/dev/null || true
+  wait "$holder" 2>/dev/null || true
+  assert_equal "$status" 0
+  run mountpoint -q "$M"
+  assert_failure
+}
