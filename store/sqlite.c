@@ -240,6 +240,23 @@ static int sqlstore_stmt(struct sqlstore *s, struct sqlstore_conn *c,
 	return 0;
 }
 
+/*
+ * Borrows a connection and its prepared statement @id, ready to bind: what
+ * every call below begins with. On error nothing is held.
+ */
+static int sqlstore_begin(struct sqlstore *s, enum sqlstore_stmt_id id,
+			  struct sqlstore_conn **c, sqlite3_stmt **st)
+{
+	int err = sqlstore_take(s, c);
+
+	if (err)
+		return err;
+	err = sqlstore_stmt(s, *c, id, st);
+	if (err)
+		sqlstore_put(s, *c);
+	return err;
+}
+
 /* Reads whether the table has magellan's columns and ours. */
 static int sqlstore_columns(sqlite3 *db, bool *has_table, bool *has_ms)
 {
@@ -517,12 +534,9 @@ static int sqlstore_start(struct store *base, struct store_record *rec)
 	sqlite3_stmt *st;
 	int err, rc;
 
-	err = sqlstore_take(s, &c);
+	err = sqlstore_begin(s, ST_INSERT, &c, &st);
 	if (err)
 		return err;
-	err = sqlstore_stmt(s, c, ST_INSERT, &st);
-	if (err)
-		goto conn_put;
 	rec->started_at = rec->started_ms / 1000;
 	sqlstore_bind_text(st, 1, rec->execution_id);
 	sqlstore_bind_text(st, 2, rec->tool_version);
@@ -552,7 +566,6 @@ static int sqlstore_start(struct store *base, struct store_record *rec)
 		err = store_fail(-ENOMEM, "sqlite: out of memory");
 stmt_reset:
 	sqlite3_reset(st);
-conn_put:
 	sqlstore_put(s, c);
 	return err;
 }
@@ -608,21 +621,18 @@ static int sqlstore_finish(struct store *base, const char *execution_id,
 	sqlite3_stmt *st;
 	int err;
 
-	err = sqlstore_take(s, &c);
+	err = sqlstore_begin(s, ST_FINISH, &c, &st);
 	if (err)
 		return err;
-	err = sqlstore_stmt(s, c, ST_FINISH, &st);
-	if (err == 0) {
-		sqlite3_bind_int64(st, 1, now_ms);
-		sqlstore_bind_text(st, 2, store_outcome_name(fin->outcome));
-		sqlstore_bind_text(st, 3, fin->error_message);
-		sqlite3_bind_int64(st, 4, fin->files_indexed);
-		sqlite3_bind_int64(st, 5, fin->symbols_indexed);
-		sqlite3_bind_int64(st, 6, fin->references_indexed);
-		sqlstore_bind_text(st, 7, execution_id);
-		/* The running case cannot happen: the update only skips finished rows. */
-		err = sqlstore_change(s, c, st, execution_id, -EIO, -EPERM);
-	}
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlstore_bind_text(st, 2, store_outcome_name(fin->outcome));
+	sqlstore_bind_text(st, 3, fin->error_message);
+	sqlite3_bind_int64(st, 4, fin->files_indexed);
+	sqlite3_bind_int64(st, 5, fin->symbols_indexed);
+	sqlite3_bind_int64(st, 6, fin->references_indexed);
+	sqlstore_bind_text(st, 7, execution_id);
+	/* The running case cannot happen: the update only skips finished rows. */
+	err = sqlstore_change(s, c, st, execution_id, -EIO, -EPERM);
 	sqlstore_put(s, c);
 	return err;
 }
@@ -634,15 +644,12 @@ static int sqlstore_heartbeat(struct store *base, const char *execution_id, int6
 	sqlite3_stmt *st;
 	int err;
 
-	err = sqlstore_take(s, &c);
+	err = sqlstore_begin(s, ST_HEARTBEAT, &c, &st);
 	if (err)
 		return err;
-	err = sqlstore_stmt(s, c, ST_HEARTBEAT, &st);
-	if (err == 0) {
-		sqlite3_bind_int64(st, 1, now_ms);
-		sqlstore_bind_text(st, 2, execution_id);
-		err = sqlstore_change(s, c, st, execution_id, 0, -EPERM);
-	}
+	sqlite3_bind_int64(st, 1, now_ms);
+	sqlstore_bind_text(st, 2, execution_id);
+	err = sqlstore_change(s, c, st, execution_id, 0, -EPERM);
 	sqlstore_put(s, c);
 	return err;
 }
@@ -654,14 +661,11 @@ static int sqlstore_delete(struct store *base, const char *execution_id)
 	sqlite3_stmt *st;
 	int err;
 
-	err = sqlstore_take(s, &c);
+	err = sqlstore_begin(s, ST_DELETE, &c, &st);
 	if (err)
 		return err;
-	err = sqlstore_stmt(s, c, ST_DELETE, &st);
-	if (err == 0) {
-		sqlstore_bind_text(st, 1, execution_id);
-		err = sqlstore_change(s, c, st, execution_id, -EBUSY, -EIO);
-	}
+	sqlstore_bind_text(st, 1, execution_id);
+	err = sqlstore_change(s, c, st, execution_id, -EBUSY, -EIO);
 	sqlstore_put(s, c);
 	return err;
 }
@@ -689,14 +693,11 @@ static int sqlstore_get(struct store *base, const char *execution_id, struct sto
 	sqlite3_stmt *st;
 	int err;
 
-	err = sqlstore_take(s, &c);
+	err = sqlstore_begin(s, ST_GET, &c, &st);
 	if (err)
 		return err;
-	err = sqlstore_stmt(s, c, ST_GET, &st);
-	if (err == 0) {
-		sqlstore_bind_text(st, 1, execution_id);
-		err = sqlstore_one(c, st, out, execution_id);
-	}
+	sqlstore_bind_text(st, 1, execution_id);
+	err = sqlstore_one(c, st, out, execution_id);
 	sqlstore_put(s, c);
 	return err;
 }
@@ -709,15 +710,12 @@ static int sqlstore_get_by_id(struct store *base, int64_t id, struct store_recor
 	char what[32];
 	int err;
 
-	err = sqlstore_take(s, &c);
+	err = sqlstore_begin(s, ST_GET_BY_ID, &c, &st);
 	if (err)
 		return err;
-	err = sqlstore_stmt(s, c, ST_GET_BY_ID, &st);
-	if (err == 0) {
-		sqlite3_bind_int64(st, 1, id);
-		snprintf(what, sizeof(what), "with id %lld", (long long)id);
-		err = sqlstore_one(c, st, out, what);
-	}
+	sqlite3_bind_int64(st, 1, id);
+	snprintf(what, sizeof(what), "with id %lld", (long long)id);
+	err = sqlstore_one(c, st, out, what);
 	sqlstore_put(s, c);
 	return err;
 }
@@ -729,12 +727,10 @@ static int sqlstore_latest(struct store *base, struct store_record *out)
 	sqlite3_stmt *st;
 	int err;
 
-	err = sqlstore_take(s, &c);
+	err = sqlstore_begin(s, ST_LATEST, &c, &st);
 	if (err)
 		return err;
-	err = sqlstore_stmt(s, c, ST_LATEST, &st);
-	if (err == 0)
-		err = sqlstore_one(c, st, out, "at all");
+	err = sqlstore_one(c, st, out, "at all");
 	sqlstore_put(s, c);
 	return err;
 }
@@ -753,12 +749,9 @@ static int sqlstore_list(struct store *base, const struct store_filter *filter,
 		id = filter->day >= 0 ? ST_LIST_OUTCOME_DAY : ST_LIST_OUTCOME;
 	else
 		id = filter->day >= 0 ? ST_LIST_DAY : ST_LIST_ALL;
-	err = sqlstore_take(s, &c);
+	err = sqlstore_begin(s, id, &c, &st);
 	if (err)
 		return err;
-	err = sqlstore_stmt(s, c, id, &st);
-	if (err)
-		goto conn_put;
 	sqlite3_bind_int64(st, 1, after_id);
 	if (filter->outcome >= 0)
 		sqlstore_bind_text(st, 2, store_outcome_name(filter->outcome));
@@ -781,7 +774,6 @@ static int sqlstore_list(struct store *base, const struct store_filter *filter,
 	else if (err == 0 && rc != SQLITE_DONE)
 		err = sqlstore_fail(c->db, rc, "list");
 	sqlite3_reset(st);
-conn_put:
 	sqlstore_put(s, c);
 	return err;
 }
@@ -800,10 +792,9 @@ static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_f
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
-	err = sqlstore_take(s, &c);
+	err = sqlstore_begin(s, ST_NEXT_DAY, &c, &st);
 	if (err)
 		return err;
-	err = sqlstore_stmt(s, c, ST_NEXT_DAY, &st);
 	/* One index seek a day: the cost is the number of days, not of executions. */
 	while (err == 0) {
 		int64_t day;
@@ -824,8 +815,7 @@ static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_f
 	}
 	if (err > 0)
 		err = 0;
-	if (st)
-		sqlite3_reset(st);
+	sqlite3_reset(st);
 	sqlstore_put(s, c);
 	return err;
 }
