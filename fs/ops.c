@@ -378,6 +378,16 @@ static int fs_dirbuf_add_record(void *ctx, const struct store_record *rec)
 	return 0;
 }
 
+/* Adds the executions matching @filter after id @after, one entry each, until full. */
+static int fs_dirbuf_records(struct fs *fs, struct fs_dirbuf *d, const struct store_filter *filter,
+			     int64_t after, const char *suffix, enum fs_kind kind, mode_t mode)
+{
+	d->suffix = suffix;
+	d->kind = kind;
+	d->mode = mode;
+	return store_list(fs->store, filter, after, fs_dirbuf_add_record, d);
+}
+
 static int fs_dirbuf_add_day(void *ctx, int64_t day)
 {
 	struct fs_dirbuf *d = ctx;
@@ -474,10 +484,9 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			filter.outcome = (int)fs_ino_value(ino);
 		else
 			filter.day = (int64_t)fs_ino_value(ino);
-		d.suffix = ".json";
-		d.kind = kind == KIND_OUTCOME_DIR ? KIND_OUTCOME_LINK : KIND_DAY_LINK;
-		d.mode = S_IFLNK;
-		err = store_list(fs->store, &filter, after, fs_dirbuf_add_record, &d);
+		err = fs_dirbuf_records(fs, &d, &filter, after, ".json",
+					kind == KIND_OUTCOME_DIR ? KIND_OUTCOME_LINK : KIND_DAY_LINK,
+					S_IFLNK);
 		goto reply;
 	}
 	switch (ino) {
@@ -485,18 +494,12 @@ static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (!fs_dirbuf_fixed(fs, &d, ino, off, fs_root_entries,
 				     sizeof(fs_root_entries) / sizeof(fs_root_entries[0])))
 			break;
-		d.suffix = ".json";
-		d.kind = KIND_RECORD;
-		d.mode = S_IFREG;
-		err = store_list(fs->store, NULL, after, fs_dirbuf_add_record, &d);
+		err = fs_dirbuf_records(fs, &d, NULL, after, ".json", KIND_RECORD, S_IFREG);
 		break;
 	case INO_STATUS:
 		if (!fs_dirbuf_fixed(fs, &d, ino, off, NULL, 0))
 			break;
-		d.suffix = "";
-		d.kind = KIND_STATUS_FILE;
-		d.mode = S_IFREG;
-		err = store_list(fs->store, NULL, after, fs_dirbuf_add_record, &d);
+		err = fs_dirbuf_records(fs, &d, NULL, after, "", KIND_STATUS_FILE, S_IFREG);
 		break;
 	case INO_NEW:
 		fs_dirbuf_fixed(fs, &d, ino, off, NULL, 0);
