@@ -27,19 +27,22 @@ static bool fs_log_to_stderr = true;
 
 void fs_log(int priority, const char *fmt, ...)
 {
+	char line[1024];
 	va_list ap;
 
+	if (fs_log_to_stderr && priority > LOG_NOTICE && !getenv("EXECLOGFS_VERBOSE"))
+		return;
 	va_start(ap, fmt);
-	if (fs_log_to_stderr) {
-		if (priority <= LOG_NOTICE || getenv("EXECLOGFS_VERBOSE")) {
-			fputs("execlogfs: ", stderr);
-			vfprintf(stderr, fmt, ap);
-			fputc('\n', stderr);
-		}
-	} else {
-		vsyslog(priority, fmt, ap);
-	}
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* Names and values come from writers: no control byte may forge a line. */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	if (fs_log_to_stderr)
+		fprintf(stderr, "execlogfs: %s\n", line);
+	else
+		syslog(priority, "%s", line);
 }
 
 /* One line on stderr, the way every refusal of the command line looks. */

@@ -113,6 +113,7 @@ struct fs_newfile {
 	struct fs_file base;
 	pthread_mutex_t lock;
 	enum fs_new_state state;
+	int failed_err;          /* NEW_FAILED: the errno of the refusal, repeated to later writes */
 	bool claimed;            /* holds the name in the pending table */
 	struct record_scan *scan;
 	char *buf;               /* the document so far, until it is started */
@@ -646,7 +647,13 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	store_record_clear(&rec);
 	if (err == 0)
 		err = fs_because(-EEXIST, "execution %s exists", name);
-	if (err != -ENOENT) {
+	/*
+	 * A full or unwritable store is refused here, at the open: an empty
+	 * start is committed by the release, which cannot report an error.
+	 */
+	if (err == -ENOENT)
+		err = store_check_room(fs->store);
+	if (err) {
 		fs_pending_drop(fs->pending, name);
 		goto refuse;
 	}
@@ -694,6 +701,7 @@ static int fs_newfile_commit(struct fs *fs, struct fs_newfile *nf)
 		fs_log(LOG_INFO, "started %s (id %lld)", nf->name, (long long)rec.id);
 	store_record_clear(&rec);
 	nf->state = err ? NEW_FAILED : NEW_STARTED;
+	nf->failed_err = err;
 	fs_newfile_drop_buffer(nf);
 	/* The name is the store's now (or free again): later starts get EEXIST from it. */
 	fs_newfile_unclaim(fs, nf);
@@ -766,8 +774,13 @@ static int fs_newfile_write(struct fs *fs, struct fs_newfile *nf, const char *bu
 
 	if (nf->claimed)
 		fs_pending_closing(fs->pending, nf->name, false);
+	/*
+	 * The kernel splits a large write(2) into pieces: the caller learns of a
+	 * refused piece only from its next write, which must say the same.
+	 */
 	if (nf->state == NEW_FAILED)
-		return fs_because(-EINVAL, "an earlier write to this start was refused");
+		return fs_because(nf->failed_err, "an earlier write to this start was refused (%s)",
+				  strerror(-nf->failed_err));
 	if ((uint64_t)off != nf->written)
 		return fs_because(-EINVAL, "a start document is written in order (offset %lld, expected %llu)",
 				  (long long)off, (unsigned long long)nf->written);
@@ -776,6 +789,7 @@ static int fs_newfile_write(struct fs *fs, struct fs_newfile *nf, const char *bu
 		/* After a start, only white space may follow, and the start stands. */
 		if (nf->state != NEW_STARTED) {
 			nf->state = NEW_FAILED;
+			nf->failed_err = scan;
 			fs_newfile_unclaim(fs, nf);
 		}
 		return scan;
@@ -786,6 +800,7 @@ static int fs_newfile_write(struct fs *fs, struct fs_newfile *nf, const char *bu
 	err = fs_newfile_append(nf, buf, size);
 	if (err) {
 		nf->state = NEW_FAILED;
+		nf->failed_err = err;
 		fs_newfile_unclaim(fs, nf);
 		fs_newfile_drop_buffer(nf);
 		return err;

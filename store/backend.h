@@ -40,6 +40,8 @@ struct store_ops {
 	int (*list_days)(struct store *s, int64_t after_day, store_day_fn fn, void *ctx);
 	/* Reads the execution with the greatest id. */
 	int (*latest)(struct store *s, struct store_record *out);
+	/* 0 if a start looks committable now (writable, room left); -ENOSPC, -EROFS, -EPERM... */
+	int (*check_room)(struct store *s);
 };
 
 /* The generic handle every backend embeds first. */
@@ -63,6 +65,13 @@ extern const struct store_ops lmdb_ops;
  * a refusal reads: return store_fail(-EEXIST, "execution %s exists", id);
  */
 int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * What check_room shares: 0 if the file @path is writable and its
+ * filesystem has room for a few records, else -ENOSPC, -EROFS, -EACCES or
+ * -EPERM (an immutable file) with the reason set.
+ */
+int store_room_at(const char *path);
 
 /* Duplicates a string that may be NULL; sets *ok to false on allocation failure. */
 char *store_strdup_null(const char *s, bool *ok);

@@ -55,6 +55,8 @@
  * a library that misbehaves. */
 #define LMDB_ATTEMPTS 100
 #define LMDB_SECONDS_PER_DAY 86400
+/* How far past map_max a delete may grow the map (see lmdb_delete). */
+#define LMDB_DELETE_RESERVE ((size_t)1 << 20)
 /* Free space under which a failed write is taken for a full disk: a write
  * cut short leaves less than a page, this allows for filesystem reserves. */
 #define LMDB_DISK_SLACK ((uint64_t)1 << 20)
@@ -257,10 +259,13 @@ static int lmdb_fail(int rc, const char *what)
 
 /*
  * Makes the next transaction possible after @why (MDB_MAP_FULL or
- * MDB_MAP_RESIZED) ended one begun with the map at @seen bytes.
+ * MDB_MAP_RESIZED) ended one begun with the map at @seen bytes; the map may
+ * grow @reserve bytes past map_max.
  */
-static int lmdb_remap(struct lmdb_store *st, int why, size_t seen)
+static int lmdb_remap(struct lmdb_store *st, int why, size_t seen, size_t reserve)
 {
+	size_t limit = st->map_max != 0 && st->map_max <= SIZE_MAX - reserve ? st->map_max + reserve
+									   : st->map_max;
 	MDB_envinfo info;
 	size_t size;
 	int rc = 0;
@@ -273,14 +278,14 @@ static int lmdb_remap(struct lmdb_store *st, int why, size_t seen)
 		/* Another process grew the map: adopt its size. */
 		size = 0;
 	} else {
-		if ((st->map_max != 0 && seen >= st->map_max) || seen > SIZE_MAX / 2) {
+		if ((limit != 0 && seen >= limit) || seen > SIZE_MAX / 2) {
 			rc = store_fail(-ENOSPC, "lmdb: the map is full at its limit of %zu bytes",
 					seen);
 			goto unlock;
 		}
 		size = seen * 2;
-		if (st->map_max != 0 && size > st->map_max)
-			size = st->map_max;
+		if (limit != 0 && size > limit)
+			size = limit;
 	}
 	rc = mdb_env_set_mapsize(st->env, size);
 	if (rc != 0) {
@@ -337,8 +342,8 @@ static int lmdb_free_readers(struct lmdb_store *st)
  * and its argument. Returns 0 or a negative errno; @what names the
  * operation in the reason.
  */
-static int lmdb_run(struct lmdb_store *st, bool write, const char *what,
-		    lmdb_body_fn body, void *arg)
+static int lmdb_run_reserving(struct lmdb_store *st, bool write, const char *what,
+			      lmdb_body_fn body, void *arg, size_t reserve)
 {
 	int rc;
 
@@ -366,13 +371,19 @@ static int lmdb_run(struct lmdb_store *st, bool write, const char *what,
 		if (rc == MDB_READERS_FULL)
 			rc = lmdb_free_readers(st);
 		else
-			rc = lmdb_remap(st, rc, seen);
+			rc = lmdb_remap(st, rc, seen, reserve);
 		if (rc != 0)
 			break;
 	}
 	if (lmdb_is_raw(rc))
 		rc = lmdb_fail(rc, what);
 	return rc;
+}
+
+static int lmdb_run(struct lmdb_store *st, bool write, const char *what,
+		    lmdb_body_fn body, void *arg)
+{
+	return lmdb_run_reserving(st, write, what, body, arg, 0);
 }
 
 /* Fills the times of @rec, which the document does not hold, from its id: key. */
@@ -1058,7 +1069,12 @@ static int lmdb_delete(struct store *s, const char *execution_id)
 		.name_len = strlen(execution_id),
 	};
 
-	return lmdb_run(lmdb_of(s), true, "delete", lmdb_delete_body, &a);
+	/*
+	 * Copy-on-write: even a delete needs fresh pages. It may grow the map
+	 * past map_max by a reserve, so that a full map can always be emptied.
+	 */
+	return lmdb_run_reserving(lmdb_of(s), true, "delete", lmdb_delete_body, &a,
+				  LMDB_DELETE_RESERVE);
 }
 
 /* Reading one execution. */
@@ -1368,6 +1384,57 @@ static int lmdb_list_days(struct store *s, int64_t after_day, store_day_fn fn, v
 	return rc > 0 ? 0 : rc;
 }
 
+/*
+ * A trial, not a guess: the very start an empty file would commit (a name of
+ * the longest length, the default document), in a write transaction that is
+ * then aborted. Pages freed by deletes are reused, and copy-on-write touches
+ * a path of pages per key, so only LMDB itself can tell whether the map has
+ * room; an abort writes nothing. A start with a document is committed by a
+ * write(2), which reports ENOSPC itself.
+ */
+#define LMDB_COMMIT_ROOM ((size_t)16 * 1024)
+
+static int lmdb_check_room(struct store *s)
+{
+	struct lmdb_store *st = lmdb_of(s);
+	char name[RECORD_NAME_MAX + 1], data[4096], empty[] = "", args[] = "[]";
+	struct store_record probe = {
+		.execution_id = name, .tool_version = empty, .args = args, .db_path = empty,
+		.started_ms = store_now_ms(),
+	};
+	struct lmdb_start_arg a = { .rec = &probe, .name_len = RECORD_NAME_MAX };
+	const char *dir = NULL;
+	MDB_txn *txn;
+	bool can_grow;
+	int rc;
+
+	if (mdb_env_get_path(st->env, &dir) == 0) {
+		snprintf(data, sizeof(data), "%s/data.mdb", dir);
+		rc = store_room_at(data);
+		if (rc)
+			return rc;
+	}
+	memset(name, '~', RECORD_NAME_MAX); /* no execution's name: '~' is not allowed in one */
+	name[RECORD_NAME_MAX] = '\0';
+	pthread_rwlock_rdlock(&st->resize);
+	can_grow = st->map_max == 0 || st->map_size < st->map_max;
+	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	if (rc == 0) {
+		rc = lmdb_start_body(st, txn, &a);
+		/* A commit also writes the free list: allow it a few pages. */
+		if (rc == 0)
+			rc = mdb_put(txn, st->dbi, &(MDB_val){ .mv_size = 15, .mv_data = "meta:room-check" },
+				     &(MDB_val){ .mv_size = LMDB_COMMIT_ROOM }, MDB_RESERVE);
+		mdb_txn_abort(txn);
+	}
+	pthread_rwlock_unlock(&st->resize);
+	if (rc == MDB_MAP_FULL && !can_grow)
+		return store_fail(-ENOSPC, "lmdb: the map is full at its limit of %zu bytes",
+				  st->map_max);
+	/* Anything else is for the start itself to meet (and to grow the map for). */
+	return 0;
+}
+
 const struct store_ops lmdb_ops = {
 	.name = "lmdb",
 	/* Opens or creates the store directory at path; refuses foreign data untouched. */
@@ -1394,4 +1461,6 @@ const struct store_ops lmdb_ops = {
 	.list_days = lmdb_list_days,
 	/* Reads the record of the last id: key. */
 	.latest = lmdb_latest,
+	/* data.mdb is writable, its disk not full, and the map below its limit. */
+	.check_room = lmdb_check_room,
 };

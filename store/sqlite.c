@@ -820,6 +820,11 @@ static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_f
 	return err;
 }
 
+static int sqlstore_check_room(struct store *base)
+{
+	return store_room_at(((struct sqlstore *)base)->path);
+}
+
 const struct store_ops sqlstore_ops = {
 	.name = "sqlite",
 	.open = sqlstore_open,             /* a database file, created if missing */
@@ -834,4 +839,5 @@ const struct store_ops sqlstore_ops = {
 	.list = sqlstore_list,             /* keyset paging on id, by index for a filter */
 	.list_days = sqlstore_list_days,   /* one seek of the started_at index per day */
 	.latest = sqlstore_latest,         /* the greatest rowid */
+	.check_room = sqlstore_check_room, /* the database file is writable, its disk not full */
 };

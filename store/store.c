@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend.h"
 
@@ -178,6 +180,31 @@ int store_get_by_id(struct store *s, int64_t id, struct store_record *out)
 {
 	store_record_clear(out);
 	return s->ops->get_by_id(s, id, out);
+}
+
+/* Room for a few records, and the pages their indexes may split into. */
+#define STORE_ROOM_MIN (64 * 1024)
+
+int store_room_at(const char *path)
+{
+	struct statvfs sv;
+
+	if (access(path, W_OK) != 0 && errno != ENOENT)
+		return store_fail(-errno, "%s is not writable: %s", path, strerror(errno));
+	if (statvfs(path, &sv) != 0)
+		return 0; /* nothing to tell: let the write itself say */
+	if (sv.f_flag & ST_RDONLY)
+		return store_fail(-EROFS, "%s is on a read-only filesystem", path);
+	if ((uint64_t)sv.f_bavail * sv.f_frsize < STORE_ROOM_MIN)
+		return store_fail(-ENOSPC, "the disk of %s is full", path);
+	return 0;
+}
+
+int store_check_room(struct store *s)
+{
+	int err = store_writable(s);
+
+	return err ? err : s->ops->check_room(s);
 }
 
 int store_delete(struct store *s, const char *execution_id)

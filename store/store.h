@@ -146,6 +146,14 @@ int store_get(struct store *s, const char *execution_id, struct store_record *ou
 /* Reads one execution by id into @out (cleared first); -ENOENT. */
 int store_get_by_id(struct store *s, int64_t id, struct store_record *out);
 
+/*
+ * Tells, cheaply and without writing, whether a start could be committed
+ * now: 0, or -ENOSPC (the disk, or an LMDB map at its limit), -EROFS,
+ * -EACCES or -EPERM. For a caller that must refuse early, at an open,
+ * what would otherwise fail only later where no error can be returned.
+ */
+int store_check_room(struct store *s);
+
 /* Deletes a finished execution; -ENOENT unknown, -EBUSY while running. */
 int store_delete(struct store *s, const char *execution_id);
 

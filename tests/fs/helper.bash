@@ -123,7 +123,8 @@ start() {
 # poll SECONDS CMD [ARG...]: runs CMD until it succeeds, for up to SECONDS
 # (fractions allowed); fails if it never did.
 poll() {
-  local end=$(( $(date +%s%N) + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1e9 }') ))
+  # %.0f, not %d: mawk's %d stops at 2^31 - 1 (about 2.1 s in nanoseconds).
+  local end=$(( $(date +%s%N) + $(awk -v s="$1" 'BEGIN { printf "%.0f", s * 1e9 }') ))
   shift
   while :; do
     "$@" && return 0
@@ -204,4 +205,17 @@ mount_second() {
   "$EXECLOGFS" -f -o "store=$STORE,db=$DB" "$M2" >>"$T/daemon2.log" 2>&1 &
   PID2=$!
   poll 10 mountpoint -q "$M2" || { cat "$T/daemon2.log" >&2; return 1; }
+}
+
+# --- shared by 11-faults, 12-hostile, 13-permissions ---
+
+
+# rss_kib [PID]: the resident set (VmRSS) of the daemon ($PID), in KiB.
+rss_kib() {
+  awk '/^VmRSS:/ { print $2 }' "/proc/${1:-$PID}/status"
+}
+
+# hwm_kib [PID]: the peak resident set (VmHWM) of the daemon ($PID), in KiB.
+hwm_kib() {
+  awk '/^VmHWM:/ { print $2 }' "/proc/${1:-$PID}/status"
 }
