@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "record.h"
 #include "store.h"
@@ -828,12 +827,23 @@ static void test_start_scan(void)
 /* ---------------------------------------------------------------------- */
 /* start documents, sizes */
 
-static double seconds_since(const struct timespec *t0)
+/*
+ * Feeds @len bytes of @doc one byte per call to a new scan and returns it
+ * with the last result in *ret. A scan that rescanned what it had seen would
+ * take hours over 1 MiB this way: the test's timeout, not a clock, catches it.
+ */
+static struct record_scan *feed_bytewise(const char *doc, size_t len, int *ret)
 {
-	struct timespec t1;
+	struct record_scan *sc = record_scan_new();
 
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+	CHECK(sc != NULL);
+	*ret = RECORD_SCAN_MORE;
+	for (size_t i = 0; i < len; i++) {
+		*ret = record_scan_feed(sc, doc + i, 1);
+		if (*ret < 0)
+			break;
+	}
+	return sc;
 }
 
 /* A valid start document of exactly @len bytes: many args. */
@@ -860,7 +870,6 @@ static void test_start_sizes(void)
 {
 	struct store_record rec;
 	struct record_scan *sc;
-	struct timespec t0;
 	char *doc;
 	int ret = RECORD_SCAN_MORE;
 
@@ -871,16 +880,8 @@ static void test_start_sizes(void)
 	CHECK(strncmp(rec.args, "[\"x\",\"ab\",\"ab\",", 15) == 0);
 	store_record_clear(&rec);
 
-	sc = record_scan_new();
-	CHECK(sc != NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (size_t i = 0; i < RECORD_START_MAX; i++) {
-		ret = record_scan_feed(sc, doc + i, 1);
-		if (ret < 0)
-			break;
-	}
+	sc = feed_bytewise(doc, RECORD_START_MAX, &ret);
 	CHECK(ret == RECORD_SCAN_DONE);
-	CHECK(seconds_since(&t0) < 2.0);
 	/* One more byte, even white space, is past the cap. */
 	CHECK(record_scan_feed(sc, " ", 1) == -EFBIG);
 	CHECK(record_scan_feed(sc, "", 0) == -EFBIG);
@@ -927,16 +928,8 @@ static void test_start_sizes(void)
 	for (size_t i = 10; i < RECORD_START_MAX - 2; i += 2)
 		memcpy(doc + i, "\xc3\xa9", 2);
 	memcpy(doc + RECORD_START_MAX - 2, "\"}", 2);
-	sc = record_scan_new();
-	CHECK(sc != NULL);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (size_t i = 0; i < RECORD_START_MAX; i++) {
-		ret = record_scan_feed(sc, doc + i, 1);
-		if (ret < 0)
-			break;
-	}
+	sc = feed_bytewise(doc, RECORD_START_MAX, &ret);
 	CHECK(ret == RECORD_SCAN_DONE);
-	CHECK(seconds_since(&t0) < 2.0);
 	record_scan_free(sc);
 	memset(&rec, 0, sizeof(rec));
 	CHECK(record_parse_start(doc, RECORD_START_MAX, &rec) == 0);
