@@ -324,29 +324,18 @@ gone() {
 @test "SIGTERM unmounts a -f daemon cleanly with exit status 0" {
   mount_fs
   start t '{"tool_version":"term"}'
-  kill -TERM "$PID"
-  local status=0
-  wait "$PID" || status=$?
-  PID=
-  [ "$status" -eq 0 ] || fail "the daemon exited $status on SIGTERM"
-  run mountpoint -q "$M"
-  assert_failure
+  sigterm_fs
   mount_fs
   run jq -r .tool_version "$M/t.json"
   assert_output term
 }
 
 @test "SIGTERM right after touch new/x: exit status 0 and x is there after a remount (20 times)" {
-  local i status
+  local i
   for i in $(seq 20); do
     mount_fs
-    touch "$M/new/x$i" && kill -TERM "$PID"
-    status=0
-    wait "$PID" || status=$?
-    PID=
-    [ "$status" -eq 0 ] || fail "round $i: the daemon exited $status on SIGTERM"
-    run mountpoint -q "$M"
-    assert_failure
+    touch "$M/new/x$i"
+    sigterm_fs "round $i"
   done
   mount_fs
   for i in $(seq 20); do
@@ -392,12 +381,8 @@ touched_at_least() {
       pids+=($!)
     done
     poll 30 touched_at_least $((round * 100))
-    kill -TERM "$PID"
-    status=0
-    wait "$PID" || status=$?
-    PID=
+    sigterm_fs "round $round"
     wait "${pids[@]}"
-    [ "$status" -eq 0 ] || fail "round $round: the daemon exited $status on SIGTERM"
   done
   mount_fs
   local name missing=0
@@ -519,14 +504,7 @@ touched_at_least() {
   # libfuse unmounts lazily: the open file keeps the connection alive.
   sleep 30 <"$M/held.json" &
   local holder=$!
-  kill -TERM "$PID"
-  poll 10 bash -c "! kill -0 $PID 2>/dev/null" || fail "the daemon still runs 10 s after SIGTERM"
-  local status=0
-  wait "$PID" || status=$?
-  PID=
+  sigterm_fs
   kill "$holder" 2>/dev/null || true
   wait "$holder" 2>/dev/null || true
-  assert_equal "$status" 0
-  run mountpoint -q "$M"
-  assert_failure
 }

@@ -230,11 +230,7 @@ for n in os.listdir(sys.argv[1]):
   LOAD_T0=$(date +%s%N)
   start_writers 4 1000000 mixed
   poll 60 loaded 2 300 || fail "the writers acknowledged only $(acked) calls"
-  kill -TERM "$PID"
-  local status=0
-  wait "$PID" || status=$?
-  PID=
-  [ "$status" -eq 0 ] || fail "the daemon exited $status on SIGTERM"
+  sigterm_fs
   wait_writers || true
   assert_writers_stopped_by_unmount
   run mountpoint -q "$M"

@@ -219,3 +219,15 @@ rss_kib() {
 hwm_kib() {
   awk '/^VmHWM:/ { print $2 }' "/proc/${1:-$PID}/status"
 }
+
+# sigterm_fs [WHAT]: sends SIGTERM to the daemon and checks that it exits
+# within 10 s with status 0 and leaves $M unmounted (WHAT names the round).
+sigterm_fs() {
+  local status=0 pid=$PID
+  kill -TERM "$pid"
+  poll 10 bash -c "! kill -0 $pid 2>/dev/null" || fail "${1:+$1: }the daemon still runs 10 s after SIGTERM"
+  wait "$pid" || status=$?
+  PID=
+  [ "$status" -eq 0 ] || fail "${1:+$1: }the daemon exited $status on SIGTERM"
+  if mountpoint -q "$M"; then fail "${1:+$1: }$M is still mounted after SIGTERM"; fi
+}
