@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,7 @@ static int fs_die(int status, const char *fmt, ...)
 static pthread_mutex_t fs_unmount_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool fs_unmounted;
 static pthread_t fs_loop_thread; /* the thread that runs the FUSE loop */
+static atomic_bool fs_loop_over;  /* the loop has returned: signals change nothing */
 
 /* SIGUSR1 only interrupts the loop thread's wait, so that it sees the exit. */
 static void fs_wake(int sig)
@@ -98,7 +100,7 @@ static void *fs_signal_thread(void *arg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
-	if (sigwait(&set, &sig) != 0)
+	if (sigwait(&set, &sig) != 0 || atomic_load(&fs_loop_over))
 		return NULL;
 	fs_log(LOG_INFO, "unmounting on signal %d", sig);
 	if (!fs_pending_drain(fs->pending, FS_DRAIN_MS))
@@ -143,10 +145,11 @@ static int fs_serve(struct fs *fs, struct fuse_cmdline_opts *cl)
 	sigaction(SIGUSR1, &(struct sigaction){ .sa_handler = fs_wake }, NULL); /* no SA_RESTART */
 	if (pthread_create(&sig_thread, NULL, fs_signal_thread, fs) != 0)
 		return fs_die(1, "cannot start the signal thread");
-	pthread_detach(sig_thread);
 	ret = fs_lifecycle_start(fs);
-	if (ret != 0)
-		return fs_die(1, "cannot start the lifecycle thread: %s", strerror(-ret));
+	if (ret != 0) {
+		ret = fs_die(1, "cannot start the lifecycle thread: %s", strerror(-ret));
+		goto stop_signals;
+	}
 
 	if (cl->singlethread) {
 		ret = fuse_session_loop(fs->se);
@@ -162,6 +165,15 @@ static int fs_serve(struct fs *fs, struct fuse_cmdline_opts *cl)
 		fuse_loop_cfg_destroy(config);
 	}
 	fs_lifecycle_stop(fs);
+stop_signals:
+	/*
+	 * The loop has returned (an unmount, or a signal): the signal thread
+	 * must be gone before main frees what it uses, even if a SIGTERM
+	 * arrives now. If it is draining for a signal, that ends in 5 s.
+	 */
+	atomic_store(&fs_loop_over, true);
+	pthread_kill(sig_thread, SIGTERM);
+	pthread_join(sig_thread, NULL);
 	return ret;
 }
 

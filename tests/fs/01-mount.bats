@@ -357,6 +357,26 @@ gone() {
   done
 }
 
+@test "a SIGTERM that arrives while fusermount3 -u ends the daemon is harmless: exit status 0 (20 times)" {
+  # main joins the signal thread before it frees what that thread drains.
+  local i status
+  for i in $(seq 20); do
+    mount_fs
+    touch "$M/new/z$i"
+    fusermount3 -u "$M"
+    # At a different moment of the daemon's exit each round.
+    sleep "0.0$((i % 10))"
+    kill -TERM "$PID" 2>/dev/null || true
+    status=0
+    wait_daemon "$PID" 10 || status=$?
+    PID=
+    [ "$status" -eq 0 ] || fail "round $i: the daemon exited $status"
+  done
+  mount_fs
+  run ls "$M"
+  assert_line z20.json
+}
+
 # toucher W: touches new/W-1, new/W-2, ... until a touch fails, appending
 # the name of each touch that returned success to $T/touched.
 toucher() {

@@ -63,11 +63,26 @@ wait_mounted() {
   return 1
 }
 
+# wait_daemon PID [SECONDS]: waits for the daemon PID to exit and returns
+# its status; one that still runs after SECONDS (20) is killed with SIGKILL
+# and the wait fails, so a hang names its test instead of stalling the suite.
+wait_daemon() {
+  local pid=$1 status=0
+  if ! poll "${2:-20}" bash -c "! kill -0 $pid 2>/dev/null"; then
+    echo "the daemon $pid still runs ${2:-20} s on; killed" >&2
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    return 124
+  fi
+  wait "$pid" || status=$?
+  return $status
+}
+
 # Unmounts $M and waits for the daemon; fails if it does not exit 0.
 unmount_fs() {
   fusermount3 -u "$M"
   local status=0
-  wait "$PID" || status=$?
+  wait_daemon "$PID" || status=$?
   PID=
   return $status
 }
@@ -87,7 +102,7 @@ unmount_all() {
   fi
   if [ -n "${PID2:-}" ]; then
     kill "$PID2" 2>/dev/null || true
-    wait "$PID2" 2>/dev/null || true
+    wait_daemon "$PID2" 2>/dev/null || true
     PID2=
   fi
   if mountpoint -q "$M" 2>/dev/null; then
@@ -95,7 +110,7 @@ unmount_all() {
   fi
   if [ -n "${PID:-}" ]; then
     kill "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
+    wait_daemon "$PID" || true
     PID=
   fi
 }
@@ -225,9 +240,9 @@ hwm_kib() {
 sigterm_fs() {
   local status=0 pid=$PID
   kill -TERM "$pid"
-  poll 10 bash -c "! kill -0 $pid 2>/dev/null" || fail "${1:+$1: }the daemon still runs 10 s after SIGTERM"
-  wait "$pid" || status=$?
+  wait_daemon "$pid" 10 || status=$?
   PID=
+  [ "$status" -ne 124 ] || fail "${1:+$1: }the daemon still ran 10 s after SIGTERM"
   [ "$status" -eq 0 ] || fail "${1:+$1: }the daemon exited $status on SIGTERM"
   if mountpoint -q "$M"; then fail "${1:+$1: }$M is still mounted after SIGTERM"; fi
 }
