@@ -42,6 +42,10 @@ struct store_ops {
 	int (*latest)(struct store *s, struct store_record *out);
 	/* 0 if a start looks committable now (writable, room left); -ENOSPC, -EROFS, -EPERM... */
 	int (*check_room)(struct store *s);
+	/* Counts executions matching filter (never NULL here). */
+	int (*count)(struct store *s, const struct store_filter *filter, uint64_t *count);
+	/* Optional (NULL: -EOPNOTSUPP): reports changes made elsewhere through fn. */
+	int (*watch)(struct store *s, store_change_fn fn, void *ctx);
 };
 
 /* The generic handle every backend embeds first. */

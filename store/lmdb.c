@@ -1279,28 +1279,34 @@ out:
 	return rc;
 }
 
-static int lmdb_list(struct store *s, const struct store_filter *filter,
-		     int64_t after_id, store_list_fn fn, void *ctx)
+/*
+ * Points @w at the narrowest index for @filter: a day, an outcome, or every
+ * id. A day and an outcome walk the day and check the outcome.
+ */
+static void lmdb_walk_index(struct lmdb_walk *w, const struct store_filter *filter)
 {
 	const char *outcome = NULL;
-	struct lmdb_walk w = { 0 };
-	int rc = 0;
 
-	/*
-	 * Walk the narrowest index: a day, an outcome, or every id. A day
-	 * and an outcome walk the day and check the outcome.
-	 */
 	if (filter->outcome >= 0)
 		outcome = store_outcome_name(filter->outcome);
 	if (filter->day >= 0) {
-		lmdb_prefix_day(&w.prefix, filter->day);
-		w.outcome = outcome;
+		lmdb_prefix_day(&w->prefix, filter->day);
+		w->outcome = outcome;
 	} else if (outcome != NULL) {
-		lmdb_prefix_outcome(&w.prefix, outcome);
+		lmdb_prefix_outcome(&w->prefix, outcome);
 	} else {
-		lmdb_buf_add_str(&w.prefix, "id:");
-		w.id_index = true;
+		lmdb_buf_add_str(&w->prefix, "id:");
+		w->id_index = true;
 	}
+}
+
+static int lmdb_list(struct store *s, const struct store_filter *filter,
+		     int64_t after_id, store_list_fn fn, void *ctx)
+{
+	struct lmdb_walk w = { 0 };
+	int rc = 0;
+
+	lmdb_walk_index(&w, filter);
 	if (after_id == INT64_MAX)
 		w.exhausted = true;
 	else
@@ -1318,6 +1324,55 @@ static int lmdb_list(struct store *s, const struct store_filter *filter,
 	/* A step that failed after loading may leave a record behind. */
 	store_record_clear(&w.rec);
 	return rc > 0 ? 0 : rc;
+}
+
+struct lmdb_count {
+	struct lmdb_walk w;
+	uint64_t n;
+};
+
+/* Counts the keys of one index in one read transaction: no value is read. */
+static int lmdb_count_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_count *c = arg;
+	const struct lmdb_buf *prefix = &c->w.prefix;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	c->n = 0;
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	if (rc != 0)
+		return rc;
+	key = lmdb_val(prefix);
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (key.mv_size != prefix->len + 8 || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
+			break;
+		if (c->w.outcome != NULL) {
+			rc = lmdb_has_outcome(st, txn, c->w.outcome,
+					      (int64_t)lmdb_be64_decode((const char *)key.mv_data + prefix->len));
+			if (rc == MDB_NOTFOUND)
+				continue;
+			if (rc != 0)
+				break;
+		}
+		c->n++;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int lmdb_count(struct store *s, const struct store_filter *filter, uint64_t *count)
+{
+	struct lmdb_count c = { 0 };
+	int rc;
+
+	lmdb_walk_index(&c.w, filter);
+	rc = lmdb_run(lmdb_of(s), false, "count", lmdb_count_body, &c);
+	if (rc == 0)
+		*count = c.n;
+	return rc;
 }
 
 struct lmdb_days {
@@ -1463,4 +1518,6 @@ const struct store_ops lmdb_ops = {
 	.latest = lmdb_latest,
 	/* data.mdb is writable, its disk not full, and the map below its limit. */
 	.check_room = lmdb_check_room,
+	/* Counts the keys of the narrowest index, in one read transaction. */
+	.count = lmdb_count,
 };

@@ -39,6 +39,10 @@ enum sqlstore_stmt_id {
 	ST_LIST_OUTCOME_DAY,
 	ST_NEXT_DAY,
 	ST_LATEST,
+	ST_COUNT_ALL,
+	ST_COUNT_OUTCOME,
+	ST_COUNT_DAY,
+	ST_COUNT_OUTCOME_DAY,
 	ST_COUNT
 };
 
@@ -398,6 +402,15 @@ static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
 	n += asprintf(&s->sql[ST_NEXT_DAY],
 		      "SELECT started_at FROM execution_log WHERE started_at >= ?1"
 		      " ORDER BY started_at LIMIT 1") < 0;
+	/* Counts read the indexes only (id, outcome, started_at). */
+	n += asprintf(&s->sql[ST_COUNT_ALL], "SELECT count(*) FROM execution_log") < 0;
+	n += asprintf(&s->sql[ST_COUNT_OUTCOME],
+		      "SELECT count(*) FROM execution_log WHERE outcome = ?2") < 0;
+	n += asprintf(&s->sql[ST_COUNT_DAY],
+		      "SELECT count(*) FROM execution_log WHERE started_at >= ?3 AND started_at < ?4") < 0;
+	n += asprintf(&s->sql[ST_COUNT_OUTCOME_DAY],
+		      "SELECT count(*) FROM execution_log WHERE outcome = ?2 AND started_at >= ?3"
+		      " AND started_at < ?4") < 0;
 	n += asprintf(&s->sql[ST_LATEST],
 		      "SELECT %s FROM execution_log ORDER BY id DESC LIMIT 1", cols) < 0;
 	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
@@ -735,6 +748,43 @@ static int sqlstore_latest(struct store *base, struct store_record *out)
 	return err;
 }
 
+/* Binds a filter's outcome as ?2 and its day as [?3, ?4). */
+static void sqlstore_bind_filter(sqlite3_stmt *st, const struct store_filter *filter)
+{
+	if (filter->outcome >= 0)
+		sqlstore_bind_text(st, 2, store_outcome_name(filter->outcome));
+	if (filter->day >= 0) {
+		sqlite3_bind_int64(st, 3, filter->day * 86400);
+		sqlite3_bind_int64(st, 4, (filter->day + 1) * 86400);
+	}
+}
+
+static int sqlstore_count(struct store *base, const struct store_filter *filter, uint64_t *count)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	enum sqlstore_stmt_id id;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	if (filter->outcome >= 0)
+		id = filter->day >= 0 ? ST_COUNT_OUTCOME_DAY : ST_COUNT_OUTCOME;
+	else
+		id = filter->day >= 0 ? ST_COUNT_DAY : ST_COUNT_ALL;
+	err = sqlstore_begin(s, id, &c, &st);
+	if (err)
+		return err;
+	sqlstore_bind_filter(st, filter);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*count = (uint64_t)sqlite3_column_int64(st, 0);
+	else
+		err = sqlstore_fail(c->db, rc, "count");
+	sqlite3_reset(st);
+	sqlstore_put(s, c);
+	return err;
+}
+
 static int sqlstore_list(struct store *base, const struct store_filter *filter,
 			 int64_t after_id, store_list_fn fn, void *ctx)
 {
@@ -753,12 +803,7 @@ static int sqlstore_list(struct store *base, const struct store_filter *filter,
 	if (err)
 		return err;
 	sqlite3_bind_int64(st, 1, after_id);
-	if (filter->outcome >= 0)
-		sqlstore_bind_text(st, 2, store_outcome_name(filter->outcome));
-	if (filter->day >= 0) {
-		sqlite3_bind_int64(st, 3, filter->day * 86400);
-		sqlite3_bind_int64(st, 4, (filter->day + 1) * 86400);
-	}
+	sqlstore_bind_filter(st, filter);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		err = sqlstore_row(st, &rec);
 		if (err == 0)
@@ -840,4 +885,5 @@ const struct store_ops sqlstore_ops = {
 	.list_days = sqlstore_list_days,   /* one seek of the started_at index per day */
 	.latest = sqlstore_latest,         /* the greatest rowid */
 	.check_room = sqlstore_check_room, /* the database file is writable, its disk not full */
+	.count = sqlstore_count,           /* count(*) by the narrowest index */
 };

@@ -216,15 +216,23 @@ int store_delete(struct store *s, const char *execution_id)
 	return err ? err : s->ops->delete(s, execution_id);
 }
 
+/* A NULL filter: every execution. */
+static const struct store_filter store_filter_all = { .outcome = -1, .day = -1 };
+
+static int store_filter_check(const struct store_filter *filter)
+{
+	if (filter->outcome >= STORE_OUTCOMES || filter->outcome < -1)
+		return store_fail(-EINVAL, "no such outcome");
+	return 0;
+}
+
 int store_list(struct store *s, const struct store_filter *filter,
 	       int64_t after_id, store_list_fn fn, void *ctx)
 {
-	static const struct store_filter all = { .outcome = -1, .day = -1 };
-
 	if (filter == NULL)
-		filter = &all;
-	if (filter->outcome >= STORE_OUTCOMES || filter->outcome < -1)
-		return store_fail(-EINVAL, "no such outcome");
+		filter = &store_filter_all;
+	if (store_filter_check(filter))
+		return -EINVAL;
 	return s->ops->list(s, filter, after_id < 0 ? 0 : after_id, fn, ctx);
 }
 
@@ -237,6 +245,23 @@ int store_latest(struct store *s, struct store_record *out)
 {
 	store_record_clear(out);
 	return s->ops->latest(s, out);
+}
+
+int store_count(struct store *s, const struct store_filter *filter, uint64_t *count)
+{
+	*count = 0;
+	if (filter == NULL)
+		filter = &store_filter_all;
+	if (store_filter_check(filter))
+		return -EINVAL;
+	return s->ops->count(s, filter, count);
+}
+
+int store_watch(struct store *s, store_change_fn fn, void *ctx)
+{
+	if (s->ops->watch == NULL)
+		return store_fail(-EOPNOTSUPP, "%s: other writers are local", s->ops->name);
+	return s->ops->watch(s, fn, ctx);
 }
 
 uint64_t store_visits(struct store *s)

@@ -174,6 +174,28 @@ int store_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *c
 int store_latest(struct store *s, struct store_record *out);
 
 /*
+ * Counts the executions matching @filter (NULL for all) into *count, from
+ * the store's indexes: the cost grows with the matches, never with rows
+ * read in full.
+ */
+int store_count(struct store *s, const struct store_filter *filter, uint64_t *count);
+
+/*
+ * Called by a backend whose log others change too (a shared server) when
+ * an execution changed or appeared there: @execution_id names it, or is
+ * NULL when anything may have changed (after a reconnect). Runs on the
+ * backend's own thread; it must not block on the store.
+ */
+typedef void (*store_change_fn)(void *ctx, const char *execution_id);
+
+/*
+ * Asks to hear of changes made by other writers, through @fn. -EOPNOTSUPP
+ * for a backend that has no way to tell (a local file: its other writers
+ * are on this host and the caller's caches expire on their own).
+ */
+int store_watch(struct store *s, store_change_fn fn, void *ctx);
+
+/*
  * The work the store's listings have done since it was opened, in steps of
  * the backend's own (SQLite machine steps, LMDB cursor steps), matching or
  * not: it grows with every row or key a listing visits, so comparing two

@@ -1022,6 +1022,50 @@ static void case_list_order(void)
 	store_close(s);
 }
 
+/* store_count() of @f, which must equal what a listing of @f yields. */
+static uint64_t count_checked(struct store *s, const struct store_filter *f)
+{
+	struct collect c = { 0 };
+	uint64_t n = UINT64_MAX;
+
+	CHECK_EQ(store_count(s, f, &n), 0);
+	CHECK_EQ(list_into(s, f, 0, &c), 0);
+	CHECK_EQ(n, (uint64_t)c.n);
+	collect_reset(&c);
+	return n;
+}
+
+static void case_count(void)
+{
+	struct store *s = open_store();
+	struct store_filter f;
+	uint64_t n;
+
+	CHECK_EQ(count_checked(s, NULL), 0);
+	CHECK_EQ(count_checked(s, filter_of(&f, STORE_RUNNING, -1)), 0);
+	start_one(s, "c1", T0_MS);
+	start_one(s, "c2", T0_MS + DAY_MS - 1);
+	start_one(s, "c3", T0_MS + DAY_MS);
+	start_one(s, "c4", T0_MS - 1);
+	finish_one(s, "c2", STORE_SUCCESS, T0_MS + 2 * DAY_MS);
+	finish_one(s, "c3", STORE_ERROR, T0_MS + 2 * DAY_MS);
+	CHECK_EQ(count_checked(s, NULL), 4);
+	CHECK_EQ(count_checked(s, filter_of(&f, STORE_RUNNING, -1)), 2);
+	CHECK_EQ(count_checked(s, filter_of(&f, STORE_SUCCESS, -1)), 1);
+	CHECK_EQ(count_checked(s, filter_of(&f, STORE_PARTIAL, -1)), 0);
+	CHECK_EQ(count_checked(s, filter_of(&f, -1, DAY0)), 2);
+	CHECK_EQ(count_checked(s, filter_of(&f, -1, DAY0 - 1)), 1);
+	CHECK_EQ(count_checked(s, filter_of(&f, STORE_SUCCESS, DAY0)), 1);
+	CHECK_EQ(count_checked(s, filter_of(&f, STORE_ERROR, DAY0)), 0);
+	CHECK_EQ(store_delete(s, "c2"), 0);
+	CHECK_EQ(count_checked(s, NULL), 3);
+	CHECK_EQ(count_checked(s, filter_of(&f, STORE_SUCCESS, -1)), 0);
+	CHECK_EQ(count_checked(s, filter_of(&f, -1, DAY0)), 1);
+	/* An outcome out of range is refused, not counted. */
+	CHECK_EQ(store_count(s, filter_of(&f, STORE_OUTCOMES, -1), &n), -EINVAL);
+	store_close(s);
+}
+
 static void case_list_filter(void)
 {
 	struct store *s = open_store();
@@ -2335,6 +2379,7 @@ static const struct {
 	{ "delete", case_delete },
 	{ "list_order", case_list_order },
 	{ "list_filter", case_list_filter },
+	{ "count", case_count },
 	{ "list_visits", case_list_visits },
 	{ "list_resume_concurrent", case_list_resume_concurrent },
 	{ "latest_days", case_latest_days },
