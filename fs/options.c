@@ -199,6 +199,7 @@ void fs_usage(const char *prog)
 	       "\n"
 	       "Mounts an execution log: each run of a tool is MOUNTPOINT/<id>.json;\n"
 	       "create new/<id> to start one, write status/<id> to finish it.\n"
+	       "See execlogfs(1).\n"
 	       "\n"
 	       "execlogfs options:\n"
 	       "    -o store=sqlite|lmdb   the store's backend (default: what db= holds, else sqlite)\n"

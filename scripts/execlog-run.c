@@ -493,7 +493,8 @@ static void usage(FILE *out)
 		"COMMAND sees EXECLOG_ID and EXECLOG_STATUS; what it writes to $EXECLOG_STATUS\n"
 		"finishes the execution instead. Without a usable mount it runs unrecorded.\n"
 		"Exit status: COMMAND's, 128+N if it was killed by signal N, 126 or 127 if it\n"
-		"could not be run, 125 if execlog-run itself failed.\n");
+		"could not be run, 125 if execlog-run itself failed.\n"
+		"See execlog-run(1).\n");
 }
 
 int main(int argc, char **argv)
