@@ -10,6 +10,8 @@
 #ifndef EXECLOG_BACKEND_H
 #define EXECLOG_BACKEND_H
 
+#include <pthread.h>
+
 #include "store.h"
 
 struct store_ops {
@@ -48,19 +50,6 @@ struct store_ops {
 	int (*watch)(struct store *s, store_change_fn fn, void *ctx);
 };
 
-/* The generic handle every backend embeds first. */
-struct store {
-	const struct store_ops *ops;
-	struct store_options opts;
-	uint64_t visits; /* work of listings (atomic): see store_visits() */
-};
-
-/* Counts @n steps of a listing's work. */
-static inline void store_count_visits(struct store *s, uint64_t n)
-{
-	__atomic_add_fetch(&s->visits, n, __ATOMIC_RELAXED);
-}
-
 extern const struct store_ops sqlstore_ops;
 extern const struct store_ops lmdb_ops;
 
@@ -76,6 +65,54 @@ int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * -EPERM (an immutable file) with the reason set.
  */
 int store_room_at(const char *path);
+
+/*
+ * Group commit (batch.c). A backend embeds struct store_batch_op first in
+ * its own description of one change and hands it to store_batch_run(),
+ * which returns the change's result once a transaction carrying it has
+ * committed or failed. @commit gets every change queued meanwhile (a list
+ * of @n through next, never empty) and must set the result of each that
+ * fails with store_batch_fail() (which keeps store_reason() for it).
+ */
+struct store_batch_op {
+	struct store_batch_op *next;
+	int result;       /* 0, or the negative errno the change failed with */
+	bool done;
+	char reason[256]; /* store_reason() of a failed change */
+};
+
+struct store_batch {
+	pthread_mutex_t lock;
+	pthread_cond_t done;
+	struct store_batch_op *head, **tail; /* changes waiting for a leader */
+	bool leading;     /* a transaction is being committed */
+	uint64_t commits; /* transactions committed (atomic), for tests */
+};
+
+typedef void (*store_batch_fn)(struct store *s, struct store_batch_op *ops, size_t n);
+
+/* Call from open() before any change, and from close(). */
+void store_batch_init(struct store_batch *b);
+void store_batch_destroy(struct store_batch *b);
+int store_batch_run(struct store *s, struct store_batch_op *op, store_batch_fn commit);
+/* Marks @op failed with @err and this thread's store_reason(). */
+void store_batch_fail(struct store_batch_op *op, int err);
+/* Fails with @err every change of @ops that has not failed yet. */
+void store_batch_fail_all(struct store_batch_op *ops, int err);
+
+/* The generic handle every backend embeds first. */
+struct store {
+	const struct store_ops *ops;
+	struct store_options opts;
+	uint64_t visits;          /* work of listings (atomic): see store_visits() */
+	struct store_batch batch; /* the group commit of changes, for backends that use it */
+};
+
+/* Counts @n steps of a listing's work. */
+static inline void store_count_visits(struct store *s, uint64_t n)
+{
+	__atomic_add_fetch(&s->visits, n, __ATOMIC_RELAXED);
+}
 
 /* Duplicates a string that may be NULL; sets *ok to false on allocation failure. */
 char *store_strdup_null(const char *s, bool *ok);

@@ -334,6 +334,12 @@ static int lmdb_free_readers(struct lmdb_store *st)
 	return rc;
 }
 
+/* What only a transaction of its own can mend (by growing or adopting the map, freeing readers). */
+static bool lmdb_needs_alone(int rc)
+{
+	return rc == MDB_MAP_FULL || rc == MDB_MAP_RESIZED || rc == MDB_READERS_FULL;
+}
+
 /*
  * Runs @body in one transaction (a write transaction if @write), committing
  * when it returns 0. A full map is grown, a map grown by another process
@@ -342,8 +348,8 @@ static int lmdb_free_readers(struct lmdb_store *st)
  * and its argument. Returns 0 or a negative errno; @what names the
  * operation in the reason.
  */
-static int lmdb_run_reserving(struct lmdb_store *st, bool write, const char *what,
-			      lmdb_body_fn body, void *arg, size_t reserve)
+static int lmdb_run_alone(struct lmdb_store *st, bool write, const char *what,
+			  lmdb_body_fn body, void *arg, size_t reserve)
 {
 	int rc;
 
@@ -364,7 +370,7 @@ static int lmdb_run_reserving(struct lmdb_store *st, bool write, const char *wha
 		pthread_rwlock_unlock(&st->resize);
 
 		/* Done, or failed in a way no retry mends? */
-		if (rc != MDB_MAP_FULL && rc != MDB_MAP_RESIZED && rc != MDB_READERS_FULL)
+		if (!lmdb_needs_alone(rc))
 			break;
 		if (attempt == LMDB_ATTEMPTS)
 			break;
@@ -378,6 +384,100 @@ static int lmdb_run_reserving(struct lmdb_store *st, bool write, const char *wha
 	if (lmdb_is_raw(rc))
 		rc = lmdb_fail(rc, what);
 	return rc;
+}
+
+/* One change, as the group commit carries it (see batch.c). */
+struct lmdb_op {
+	struct store_batch_op base;
+	const char *what;
+	lmdb_body_fn body;
+	void *arg;
+	size_t reserve;
+	bool alone; /* to run in a transaction of its own, which may grow the map */
+};
+
+
+static void lmdb_op_fail(struct lmdb_op *op, int rc)
+{
+	store_batch_fail(&op->base, lmdb_is_raw(rc) ? lmdb_fail(rc, op->what) : rc);
+}
+
+/*
+ * Commits the changes @ops in one write transaction, each in a nested one
+ * so that a refused change is undone alone. A change that met a full map
+ * (or a map grown by another process) runs again after the commit, in a
+ * transaction of its own that grows the map as lmdb_run() does.
+ */
+static void lmdb_commit_batch(struct store *s, struct store_batch_op *ops, size_t n)
+{
+	struct lmdb_store *st = lmdb_of(s);
+	MDB_txn *txn;
+	int rc;
+
+	if (n == 1) {
+		((struct lmdb_op *)ops)->alone = true;
+		goto alone;
+	}
+	pthread_rwlock_rdlock(&st->resize);
+	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	if (rc == 0) {
+		for (struct store_batch_op *o = ops; o; o = o->next) {
+			struct lmdb_op *op = (struct lmdb_op *)o;
+			MDB_txn *child;
+			int crc = mdb_txn_begin(st->env, txn, 0, &child);
+
+			if (crc == 0) {
+				crc = op->body(st, child, op->arg);
+				if (crc == 0)
+					crc = mdb_txn_commit(child);
+				else
+					mdb_txn_abort(child);
+			}
+			if (lmdb_needs_alone(crc))
+				op->alone = true;
+			else if (crc != 0)
+				lmdb_op_fail(op, crc);
+		}
+		rc = lmdb_commit(st, txn);
+	}
+	pthread_rwlock_unlock(&st->resize);
+	if (rc != 0) {
+		/* Nothing of the transaction stands. */
+		for (struct store_batch_op *o = ops; o; o = o->next) {
+			struct lmdb_op *op = (struct lmdb_op *)o;
+
+			if (o->result != 0 || op->alone)
+				continue;
+			if (lmdb_needs_alone(rc))
+				op->alone = true;
+			else
+				lmdb_op_fail(op, rc);
+		}
+	}
+alone:
+	for (struct store_batch_op *o = ops; o; o = o->next) {
+		struct lmdb_op *op = (struct lmdb_op *)o;
+
+		if (op->alone) {
+			rc = lmdb_run_alone(st, true, op->what, op->body, op->arg, op->reserve);
+			if (rc != 0)
+				store_batch_fail(o, rc);
+		}
+	}
+}
+
+/*
+ * Runs @body as lmdb_run_alone() does; a write transaction goes through
+ * the group commit, so that concurrent writers share commits (and syncs).
+ */
+static int lmdb_run_reserving(struct lmdb_store *st, bool write, const char *what,
+			      lmdb_body_fn body, void *arg, size_t reserve)
+{
+	struct lmdb_op op = { .what = what, .body = body, .arg = arg, .reserve = reserve };
+
+	if (!write)
+		return lmdb_run_alone(st, false, what, body, arg, reserve);
+	return store_batch_run(&st->base, &op.base, lmdb_commit_batch);
 }
 
 static int lmdb_run(struct lmdb_store *st, bool write, const char *what,
@@ -650,6 +750,7 @@ static int lmdb_open(const char *path, const struct store_options *opts, struct 
 	}
 	st->base.ops = &lmdb_ops;
 	st->base.opts = *opts;
+	store_batch_init(&st->base.batch);
 	st->map_max = opts->map_max_bytes > SIZE_MAX ? SIZE_MAX : (size_t)opts->map_max_bytes;
 
 	/*
@@ -722,6 +823,7 @@ env_close:
 lock_destroy:
 	pthread_rwlock_destroy(&st->resize);
 free_store:
+	store_batch_destroy(&st->base.batch);
 	free(st);
 out:
 	return rc;
@@ -737,6 +839,7 @@ static void lmdb_close(struct store *s)
 		mdb_env_sync(st->env, 1);
 	mdb_env_close(st->env);
 	pthread_rwlock_destroy(&st->resize);
+	store_batch_destroy(&st->base.batch);
 	free(st);
 }
 

@@ -429,6 +429,7 @@ static void sqlstore_close(struct store *base)
 	for (int i = 0; i < ST_COUNT; i++)
 		free(s->sql[i]);
 	pthread_mutex_destroy(&s->pool_lock);
+	store_batch_destroy(&s->base.batch);
 	free(s->path);
 	free(s);
 }
@@ -451,6 +452,7 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 	if (s == NULL)
 		return store_fail(-ENOMEM, "sqlite: out of memory");
 	pthread_mutex_init(&s->pool_lock, NULL);
+	store_batch_init(&s->base.batch);
 	s->base.opts = *opts;
 	s->path = strdup(path);
 	s->open_flags = SQLITE_OPEN_NOMUTEX |
@@ -540,14 +542,72 @@ static int sqlstore_bind_text(sqlite3_stmt *st, int i, const char *text)
 	return text ? sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
-static int sqlstore_start(struct store *base, struct store_record *rec)
+/* One change, as the group commit carries it (see batch.c). */
+struct sqlstore_op {
+	struct store_batch_op base;
+	int (*apply)(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op);
+	struct store_record *rec;       /* start */
+	const char *execution_id;       /* finish, heartbeat, delete */
+	const struct store_finish *fin; /* finish */
+	int64_t now_ms;                 /* finish, heartbeat */
+};
+
+/*
+ * Commits the changes @ops in one transaction. Each is one statement, which
+ * SQLite undoes alone when it fails (a UNIQUE conflict, a finished row); an
+ * error that ends the transaction (a full disk) fails the whole batch.
+ */
+static void sqlstore_commit(struct store *base, struct store_batch_op *ops, size_t n)
 {
 	struct sqlstore *s = (struct sqlstore *)base;
 	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
 	int err, rc;
 
-	err = sqlstore_begin(s, ST_INSERT, &c, &st);
+	(void)n;
+	err = sqlstore_take(s, &c);
+	if (err) {
+		store_batch_fail_all(ops, err);
+		return;
+	}
+	rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		store_batch_fail_all(ops, sqlstore_fail(c->db, rc, "begin"));
+		goto put;
+	}
+	for (struct store_batch_op *o = ops; o; o = o->next) {
+		struct sqlstore_op *op = (struct sqlstore_op *)o;
+
+		err = op->apply(s, c, op);
+		if (err == 0)
+			continue;
+		store_batch_fail(o, err);
+		if (sqlite3_get_autocommit(c->db)) {
+			/* SQLite rolled the transaction back: nothing of it stands. */
+			store_batch_fail_all(ops, err);
+			goto put;
+		}
+	}
+	rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		store_batch_fail_all(ops, sqlstore_fail(c->db, rc, "commit"));
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+put:
+	sqlstore_put(s, c);
+}
+
+static int sqlstore_write(struct sqlstore *s, struct sqlstore_op *op)
+{
+	return store_batch_run(&s->base, &op->base, sqlstore_commit);
+}
+
+static int sqlstore_start_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
+{
+	struct store_record *rec = op->rec;
+	sqlite3_stmt *st = NULL;
+	int err, rc;
+
+	err = sqlstore_stmt(s, c, ST_INSERT, &st);
 	if (err)
 		return err;
 	rec->started_at = rec->started_ms / 1000;
@@ -559,28 +619,38 @@ static int sqlstore_start(struct store *base, struct store_record *rec)
 	sqlite3_bind_int64(st, 6, rec->started_at);
 	sqlite3_bind_int64(st, 7, rec->started_ms);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		err = store_fail(-EEXIST, "execution %s exists", rec->execution_id);
-		goto stmt_reset;
-	}
-	if (rc != SQLITE_DONE) {
+	else if (rc != SQLITE_DONE)
 		err = sqlstore_fail(c->db, rc, "start");
-		goto stmt_reset;
+	else
+		rec->id = sqlite3_last_insert_rowid(c->db);
+	sqlite3_reset(st);
+	return err;
+}
+
+static int sqlstore_start(struct store *base, struct store_record *rec)
+{
+	struct sqlstore_op op = { .apply = sqlstore_start_apply, .rec = rec };
+	/* Allocated before the commit: once the start is committed, nothing may fail. */
+	char *running = strdup("running");
+	int err;
+
+	if (running == NULL)
+		return store_fail(-ENOMEM, "sqlite: out of memory");
+	err = sqlstore_write((struct sqlstore *)base, &op);
+	if (err) {
+		free(running);
+		return err;
 	}
-	rec->id = sqlite3_last_insert_rowid(c->db);
 	free(rec->outcome);
-	rec->outcome = strdup("running");
+	rec->outcome = running;
 	free(rec->error_message);
 	rec->error_message = NULL;
 	rec->finished_at = rec->duration_ms = STORE_NULL;
 	rec->files_indexed = rec->symbols_indexed = rec->references_indexed = 0;
 	rec->heartbeat_ms = rec->started_ms;
-	if (rec->outcome == NULL)
-		err = store_fail(-ENOMEM, "sqlite: out of memory");
-stmt_reset:
-	sqlite3_reset(st);
-	sqlstore_put(s, c);
-	return err;
+	return 0;
 }
 
 /* After a change matched no row: -ENOENT, or @busy_err if the row is running, else @done_err. */
@@ -626,61 +696,70 @@ static int sqlstore_change(struct sqlstore *s, struct sqlstore_conn *c, sqlite3_
 	return sqlstore_why_unchanged(s, c, execution_id, running_err, done_err);
 }
 
+static int sqlstore_finish_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
+{
+	sqlite3_stmt *st = NULL;
+	int err = sqlstore_stmt(s, c, ST_FINISH, &st);
+
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 1, op->now_ms);
+	sqlstore_bind_text(st, 2, store_outcome_name(op->fin->outcome));
+	sqlstore_bind_text(st, 3, op->fin->error_message);
+	sqlite3_bind_int64(st, 4, op->fin->files_indexed);
+	sqlite3_bind_int64(st, 5, op->fin->symbols_indexed);
+	sqlite3_bind_int64(st, 6, op->fin->references_indexed);
+	sqlstore_bind_text(st, 7, op->execution_id);
+	/* The running case cannot happen: the update only skips finished rows. */
+	return sqlstore_change(s, c, st, op->execution_id, -EIO, -EPERM);
+}
+
 static int sqlstore_finish(struct store *base, const char *execution_id,
 			   const struct store_finish *fin, int64_t now_ms)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err;
+	struct sqlstore_op op = { .apply = sqlstore_finish_apply, .execution_id = execution_id,
+				  .fin = fin, .now_ms = now_ms };
 
-	err = sqlstore_begin(s, ST_FINISH, &c, &st);
+	return sqlstore_write((struct sqlstore *)base, &op);
+}
+
+static int sqlstore_heartbeat_apply(struct sqlstore *s, struct sqlstore_conn *c,
+				    struct sqlstore_op *op)
+{
+	sqlite3_stmt *st = NULL;
+	int err = sqlstore_stmt(s, c, ST_HEARTBEAT, &st);
+
 	if (err)
 		return err;
-	sqlite3_bind_int64(st, 1, now_ms);
-	sqlstore_bind_text(st, 2, store_outcome_name(fin->outcome));
-	sqlstore_bind_text(st, 3, fin->error_message);
-	sqlite3_bind_int64(st, 4, fin->files_indexed);
-	sqlite3_bind_int64(st, 5, fin->symbols_indexed);
-	sqlite3_bind_int64(st, 6, fin->references_indexed);
-	sqlstore_bind_text(st, 7, execution_id);
-	/* The running case cannot happen: the update only skips finished rows. */
-	err = sqlstore_change(s, c, st, execution_id, -EIO, -EPERM);
-	sqlstore_put(s, c);
-	return err;
+	sqlite3_bind_int64(st, 1, op->now_ms);
+	sqlstore_bind_text(st, 2, op->execution_id);
+	return sqlstore_change(s, c, st, op->execution_id, 0, -EPERM);
 }
 
 static int sqlstore_heartbeat(struct store *base, const char *execution_id, int64_t now_ms)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err;
+	struct sqlstore_op op = { .apply = sqlstore_heartbeat_apply, .execution_id = execution_id,
+				  .now_ms = now_ms };
 
-	err = sqlstore_begin(s, ST_HEARTBEAT, &c, &st);
+	return sqlstore_write((struct sqlstore *)base, &op);
+}
+
+static int sqlstore_delete_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
+{
+	sqlite3_stmt *st = NULL;
+	int err = sqlstore_stmt(s, c, ST_DELETE, &st);
+
 	if (err)
 		return err;
-	sqlite3_bind_int64(st, 1, now_ms);
-	sqlstore_bind_text(st, 2, execution_id);
-	err = sqlstore_change(s, c, st, execution_id, 0, -EPERM);
-	sqlstore_put(s, c);
-	return err;
+	sqlstore_bind_text(st, 1, op->execution_id);
+	return sqlstore_change(s, c, st, op->execution_id, -EBUSY, -EIO);
 }
 
 static int sqlstore_delete(struct store *base, const char *execution_id)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err;
+	struct sqlstore_op op = { .apply = sqlstore_delete_apply, .execution_id = execution_id };
 
-	err = sqlstore_begin(s, ST_DELETE, &c, &st);
-	if (err)
-		return err;
-	sqlstore_bind_text(st, 1, execution_id);
-	err = sqlstore_change(s, c, st, execution_id, -EBUSY, -EIO);
-	sqlstore_put(s, c);
-	return err;
+	return sqlstore_write((struct sqlstore *)base, &op);
 }
 
 /* Runs a bound one-row query into @out; -ENOENT with @what when no row. */

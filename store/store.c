@@ -264,6 +264,11 @@ int store_watch(struct store *s, store_change_fn fn, void *ctx)
 	return s->ops->watch(s, fn, ctx);
 }
 
+uint64_t store_commits(struct store *s)
+{
+	return __atomic_load_n(&s->batch.commits, __ATOMIC_RELAXED);
+}
+
 uint64_t store_visits(struct store *s)
 {
 	return __atomic_load_n(&s->visits, __ATOMIC_RELAXED);

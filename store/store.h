@@ -203,6 +203,13 @@ int store_watch(struct store *s, store_change_fn fn, void *ctx);
  */
 uint64_t store_visits(struct store *s);
 
+/*
+ * The transactions that changes have been committed in since the store was
+ * opened, on backends with group commit: fewer than the changes when
+ * concurrent writers shared commits.
+ */
+uint64_t store_commits(struct store *s);
+
 /* "running", "success", ... for an outcome; NULL out of range. */
 const char *store_outcome_name(int outcome);
 

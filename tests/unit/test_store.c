@@ -1813,6 +1813,86 @@ static void case_threads_4x1000(void)
 }
 
 /*
+ * group_commit: 8 threads race to start and then finish the same 150
+ * names on a sync=full store. Whatever batches the writes shared, each
+ * change keeps its own result and its own reason: one start and one
+ * finish win per name, every other start gets -EEXIST naming it, every
+ * other finish -EPERM (or -ENOENT when it ran before the start); and the
+ * commits are fewer than the changes.
+ */
+#define GC_THREADS 8
+#define GC_NAMES 150
+
+struct gc_arg {
+	struct store *s;
+	int start_rc[GC_NAMES], finish_rc[GC_NAMES];
+};
+
+static void *gc_worker(void *p)
+{
+	struct gc_arg *arg = p;
+	struct store_record rec = { 0 };
+	struct store_finish fin = finish_of(STORE_SUCCESS, NULL, 1, 2, 3);
+	char name[32];
+
+	for (int i = 0; i < GC_NAMES; i++) {
+		snprintf(name, sizeof(name), "g%03d", i);
+		arg->start_rc[i] = try_start(arg->s, name, "", "[]", NULL, "", store_now_ms(), &rec);
+		if (arg->start_rc[i] == -EEXIST)
+			CHECK(strstr(store_reason(), name) != NULL);
+		arg->finish_rc[i] = store_finish(arg->s, name, &fin, store_now_ms());
+		if (arg->finish_rc[i] == -EPERM)
+			CHECK(strstr(store_reason(), name) != NULL);
+	}
+	store_record_clear(&rec);
+	return NULL;
+}
+
+static void case_group_commit(void)
+{
+	static struct gc_arg args[GC_THREADS];
+	struct store *s = open_store_sync_full();
+	struct store_record rec = { 0 };
+	pthread_t th[GC_THREADS];
+	char name[32];
+	uint64_t before = store_commits(s);
+
+	for (int t = 0; t < GC_THREADS; t++) {
+		args[t].s = s;
+		CHECK_EQ(pthread_create(&th[t], NULL, gc_worker, &args[t]), 0);
+	}
+	for (int t = 0; t < GC_THREADS; t++)
+		CHECK_EQ(pthread_join(th[t], NULL), 0);
+	for (int i = 0; i < GC_NAMES; i++) {
+		int started = 0, finished = 0;
+
+		for (int t = 0; t < GC_THREADS; t++) {
+			if (args[t].start_rc[i] == 0)
+				started++;
+			else
+				CHECK_EQ(args[t].start_rc[i], -EEXIST);
+			if (args[t].finish_rc[i] == 0)
+				finished++;
+			else
+				CHECK(args[t].finish_rc[i] == -EPERM || args[t].finish_rc[i] == -ENOENT);
+		}
+		CHECK_EQ(started, 1);
+		CHECK_EQ(finished, 1);
+		snprintf(name, sizeof(name), "g%03d", i);
+		CHECK_EQ(store_get(s, name, &rec), 0);
+		CHECK_STR(rec.outcome, "success");
+		CHECK_EQ(rec.references_indexed, 3);
+	}
+	/* Every one of the 2,400 changes went through a commit: fewer commits means shared ones. */
+	CHECK(store_commits(s) - before > 0);
+	CHECK(store_commits(s) - before < 2u * GC_THREADS * GC_NAMES);
+	printf("# %" PRIu64 " commits for %d changes\n", store_commits(s) - before,
+	       2 * GC_THREADS * GC_NAMES);
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+/*
  * list_100k_memory: the anonymous memory of the process (heap and anonymous
  * maps, not the store's file pages that LMDB or SQLite map in) and the bytes
  * malloc() has handed out are sampled during each walk. Their growth must
@@ -2388,6 +2468,7 @@ static const struct {
 	{ "duration_precision", case_duration_precision },
 	{ "same_ms_ids", case_same_ms_ids },
 	{ "threads_4x1000", case_threads_4x1000 },
+	{ "group_commit", case_group_commit },
 	{ "list_100k_memory", case_list_100k_memory },
 	{ "processes", case_processes },
 	{ "other_backend_refused", case_other_backend_refused },
