@@ -334,8 +334,8 @@ static int lmdb_free_readers(struct lmdb_store *st)
 	return rc;
 }
 
-/* What only a transaction of its own can mend (by growing or adopting the map, freeing readers). */
-static bool lmdb_needs_alone(int rc)
+/* What a retry can mend, after growing or adopting the map or freeing reader slots. */
+static bool lmdb_retryable(int rc)
 {
 	return rc == MDB_MAP_FULL || rc == MDB_MAP_RESIZED || rc == MDB_READERS_FULL;
 }
@@ -370,7 +370,7 @@ static int lmdb_run_alone(struct lmdb_store *st, bool write, const char *what,
 		pthread_rwlock_unlock(&st->resize);
 
 		/* Done, or failed in a way no retry mends? */
-		if (!lmdb_needs_alone(rc))
+		if (!lmdb_retryable(rc))
 			break;
 		if (attempt == LMDB_ATTEMPTS)
 			break;
@@ -393,76 +393,54 @@ struct lmdb_op {
 	lmdb_body_fn body;
 	void *arg;
 	size_t reserve;
-	bool alone; /* to run in a transaction of its own, which may grow the map */
 };
 
 
-static void lmdb_op_fail(struct lmdb_op *op, int rc)
-{
-	store_batch_fail(&op->base, lmdb_is_raw(rc) ? lmdb_fail(rc, op->what) : rc);
-}
-
 /*
- * Commits the changes @ops in one write transaction, each in a nested one
- * so that a refused change is undone alone. A change that met a full map
- * (or a map grown by another process) runs again after the commit, in a
- * transaction of its own that grows the map as lmdb_run() does.
+ * Commits the changes @ops in one write transaction. A body refuses (a
+ * negative errno of ours: -EEXIST, -EPERM...) only before its first write,
+ * so a refused change leaves the transaction as it was. An LMDB failure
+ * (a full map, a map grown by another process, I/O) spoils the transaction
+ * instead: it is dropped and every change runs again in a transaction of
+ * its own, which grows the map as lmdb_run() does. (Nested transactions
+ * would undo one change alone, but each costs LMDB a 2 MiB dirty list.)
  */
 static void lmdb_commit_batch(struct store *s, struct store_batch_op *ops, size_t n)
 {
 	struct lmdb_store *st = lmdb_of(s);
-	MDB_txn *txn;
+	bool alone = n == 1;
+	MDB_txn *txn = NULL;
 	int rc;
 
-	if (n == 1) {
-		((struct lmdb_op *)ops)->alone = true;
-		goto alone;
-	}
-	pthread_rwlock_rdlock(&st->resize);
-	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
-	if (rc == 0) {
-		for (struct store_batch_op *o = ops; o; o = o->next) {
+	if (!alone) {
+		pthread_rwlock_rdlock(&st->resize);
+		rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+		for (struct store_batch_op *o = ops; rc == 0 && o; o = o->next) {
 			struct lmdb_op *op = (struct lmdb_op *)o;
-			MDB_txn *child;
-			int crc = mdb_txn_begin(st->env, txn, 0, &child);
+			int orc = op->body(st, txn, op->arg);
 
-			if (crc == 0) {
-				crc = op->body(st, child, op->arg);
-				if (crc == 0)
-					crc = mdb_txn_commit(child);
-				else
-					mdb_txn_abort(child);
-			}
-			if (lmdb_needs_alone(crc))
-				op->alone = true;
-			else if (crc != 0)
-				lmdb_op_fail(op, crc);
+			if (orc != 0 && !lmdb_is_raw(orc))
+				store_batch_fail(o, orc);
+			else if (orc != 0)
+				rc = orc;
 		}
-		rc = lmdb_commit(st, txn);
+		if (rc == 0)
+			rc = lmdb_commit(st, txn);
+		else if (txn != NULL)
+			mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&st->resize);
+		alone = rc != 0;
 	}
-	pthread_rwlock_unlock(&st->resize);
-	if (rc != 0) {
-		/* Nothing of the transaction stands. */
-		for (struct store_batch_op *o = ops; o; o = o->next) {
-			struct lmdb_op *op = (struct lmdb_op *)o;
-
-			if (o->result != 0 || op->alone)
-				continue;
-			if (lmdb_needs_alone(rc))
-				op->alone = true;
-			else
-				lmdb_op_fail(op, rc);
-		}
-	}
-alone:
+	if (!alone)
+		return;
+	/* Nothing of a batch stands: each change again, on its own. */
 	for (struct store_batch_op *o = ops; o; o = o->next) {
 		struct lmdb_op *op = (struct lmdb_op *)o;
 
-		if (op->alone) {
-			rc = lmdb_run_alone(st, true, op->what, op->body, op->arg, op->reserve);
-			if (rc != 0)
-				store_batch_fail(o, rc);
-		}
+		o->result = 0;
+		rc = lmdb_run_alone(st, true, op->what, op->body, op->arg, op->reserve);
+		if (rc != 0)
+			store_batch_fail(o, rc);
 	}
 }
 

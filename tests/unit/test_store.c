@@ -1838,6 +1838,7 @@ static void *gc_worker(void *p)
 	for (int i = 0; i < GC_NAMES; i++) {
 		snprintf(name, sizeof(name), "g%03d", i);
 		arg->start_rc[i] = try_start(arg->s, name, "", "[]", NULL, "", store_now_ms(), &rec);
+		store_record_clear(&rec);
 		if (arg->start_rc[i] == -EEXIST)
 			CHECK(strstr(store_reason(), name) != NULL);
 		arg->finish_rc[i] = store_finish(arg->s, name, &fin, store_now_ms());
@@ -1888,6 +1889,79 @@ static void case_group_commit(void)
 	CHECK(store_commits(s) - before < 2u * GC_THREADS * GC_NAMES);
 	printf("# %" PRIu64 " commits for %d changes\n", store_commits(s) - before,
 	       2 * GC_THREADS * GC_NAMES);
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+/*
+ * full_concurrent (LMDB): 8 threads start executions with 4 KiB of
+ * arguments into a map capped at 1 MiB until each is refused. Batches that
+ * meet the full map are replayed change by change: every start gets 0 or
+ * -ENOSPC, every acknowledged one is there afterwards, and the count
+ * matches them exactly.
+ */
+#define FC_THREADS 8
+
+struct fc_arg {
+	struct store *s;
+	int t, ok, full;
+};
+
+static void *fc_worker(void *p)
+{
+	static char args[4200];
+	struct fc_arg *arg = p;
+	struct store_record rec = { 0 };
+	char name[32];
+	int rc;
+
+	if (args[0] == '\0') /* the same text on every thread: a benign race */
+		snprintf(args, sizeof(args), "[\"%04000d\"]", 0);
+	for (int i = 0; i < 100000; i++) {
+		snprintf(name, sizeof(name), "f%d-%05d", arg->t, i);
+		rc = try_start(arg->s, name, "", args, NULL, "", store_now_ms(), &rec);
+		store_record_clear(&rec);
+		if (rc == -ENOSPC) {
+			arg->full++;
+			break;
+		}
+		CHECK_EQ(rc, 0);
+		arg->ok++;
+	}
+	store_record_clear(&rec);
+	return NULL;
+}
+
+static void case_full_concurrent(void)
+{
+	static struct fc_arg args[FC_THREADS];
+	struct store_options opts = { .sync = STORE_SYNC_NORMAL, .map_max_bytes = 1 << 20 };
+	struct store_record rec = { 0 };
+	struct store *s = NULL;
+	pthread_t th[FC_THREADS];
+	uint64_t n = 0, ok = 0;
+	char name[32];
+
+	CHECK_EQ(store_open(g_backend, g_db, &opts, &s), 0);
+	for (int t = 0; t < FC_THREADS; t++) {
+		args[t].s = s;
+		args[t].t = t;
+		CHECK_EQ(pthread_create(&th[t], NULL, fc_worker, &args[t]), 0);
+	}
+	for (int t = 0; t < FC_THREADS; t++)
+		CHECK_EQ(pthread_join(th[t], NULL), 0);
+	for (int t = 0; t < FC_THREADS; t++) {
+		CHECK_EQ(args[t].full, 1);
+		CHECK(args[t].ok > 0 || t > 0);
+		ok += (uint64_t)args[t].ok;
+		for (int i = 0; i < args[t].ok; i++) {
+			snprintf(name, sizeof(name), "f%d-%05d", t, i);
+			CHECK_EQ(store_get(s, name, &rec), 0);
+		}
+	}
+	CHECK_EQ(store_count(s, NULL, &n), 0);
+	CHECK_EQ(n, ok);
+	CHECK(ok > 50); /* 1 MiB holds well over 50 of them */
 	store_record_clear(&rec);
 	store_close(s);
 }
@@ -2469,6 +2543,7 @@ static const struct {
 	{ "same_ms_ids", case_same_ms_ids },
 	{ "threads_4x1000", case_threads_4x1000 },
 	{ "group_commit", case_group_commit },
+	{ "full_concurrent", case_full_concurrent },
 	{ "list_100k_memory", case_list_100k_memory },
 	{ "processes", case_processes },
 	{ "other_backend_refused", case_other_backend_refused },
