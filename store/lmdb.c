@@ -85,7 +85,8 @@ struct lmdb_buf {
  * The body of a transaction. Returns 0 (a write is then committed), a
  * negative errno refusal with its reason set, or the raw return code of a
  * failed mdb_ call (an MDB_* code or a positive errno), which lmdb_run()
- * retries or translates.
+ * retries or translates. A write body refuses only before its first write:
+ * the group commit keeps the transaction of a refused change for others.
  */
 typedef int (*lmdb_body_fn)(struct lmdb_store *st, MDB_txn *txn, void *arg);
 
