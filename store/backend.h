@@ -16,6 +16,8 @@
 
 struct store_ops {
 	const char *name;
+	/* The store is named by a connection string, passed on as written, not by a path here. */
+	bool connection_string;
 	/* Opens or creates the store at path; sets *out to its base. */
 	int (*open)(const char *path, const struct store_options *opts, struct store **out);
 	/* Frees everything open() made. */
@@ -52,6 +54,7 @@ struct store_ops {
 
 extern const struct store_ops sqlstore_ops;
 extern const struct store_ops lmdb_ops;
+extern const struct store_ops pgstore_ops;
 
 /*
  * Sets this thread's store_reason() (printf format). Returns @err, so that

@@ -26,6 +26,9 @@ static const struct store_ops *const store_registry[] = {
 #if HAVE_LMDB
 	&lmdb_ops,
 #endif
+#if HAVE_POSTGRES
+	&pgstore_ops,
+#endif
 };
 
 #define REGISTRY_SIZE (sizeof(store_registry) / sizeof(store_registry[0]))
@@ -68,6 +71,13 @@ static const struct store_ops *store_ops_by_name(const char *name)
 	return NULL;
 }
 
+bool store_takes_path(const char *backend)
+{
+	const struct store_ops *ops = backend ? store_ops_by_name(backend) : NULL;
+
+	return ops == NULL || !ops->connection_string;
+}
+
 int store_open(const char *backend, const char *path,
 	       const struct store_options *opts, struct store **out)
 {
@@ -104,18 +114,26 @@ const char *store_backend(const struct store *s)
 
 int store_detect(const char *path, const char **backend)
 {
-	int err = -ENOENT;
+	bool missing = false;
+	int err = -EMEDIUMTYPE, rc;
 
 	*backend = NULL;
+	/*
+	 * Every backend is asked: a path missing for a file backend may be a
+	 * connection string another one names (without the network).
+	 */
 	for (size_t i = 0; i < REGISTRY_SIZE; i++) {
-		err = store_registry[i]->detect(path);
-		if (err == 0) {
+		rc = store_registry[i]->detect(path);
+		if (rc == 0) {
 			*backend = store_registry[i]->name;
 			return 0;
 		}
-		if (err == -ENOENT)
-			return store_fail(-ENOENT, "%s does not exist", path);
+		missing = missing || rc == -ENOENT;
+		if (err == -EMEDIUMTYPE)
+			err = rc; /* the first error that says more than "not mine" */
 	}
+	if (missing)
+		return store_fail(-ENOENT, "%s does not exist", path);
 	return store_fail(err, "%s holds no store of a known kind (%s)", path, store_backends());
 }
 

@@ -114,6 +114,13 @@ const char *store_backend(const struct store *s);
  */
 int store_detect(const char *path, const char **backend);
 
+/*
+ * Whether the stores of @backend are named by a path on this host (sqlite,
+ * lmdb), which a caller may make absolute, rather than by a connection
+ * string (postgres), to be passed on as written. True for an unknown name.
+ */
+bool store_takes_path(const char *backend);
+
 /* The built-in backends, as one comma-separated string, for messages. */
 const char *store_backends(void);
 

@@ -11,6 +11,13 @@
  * It leaves out what needs another user or a full disk (the tests run as
  * root, so permission refusals cannot be provoked), and everything above
  * the store: names, documents and FUSE are tested elsewhere.
+ *
+ * For postgres, DIR still holds what a case writes to files, and the store
+ * is a database of its own, created for the case on the server named by
+ * $EXECLOG_PG_CONNINFO (a key=value connection string to a maintenance
+ * database, as a role that may create databases), or else on the
+ * throw-away server that `$EXECLOG_PG_SERVER conninfo` starts; it is
+ * dropped when the case exits. Neither set is a failure, not a skip.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,6 +53,8 @@ static const char *g_case;
 static char g_dir[PATH_MAX];
 static char g_db[PATH_MAX + 8];
 static bool g_child; /* a forked child leaves the directory to its parent */
+static char *g_pg_admin;  /* postgres: the connection string of the maintenance database */
+static char g_pg_name[96]; /* postgres: the case's database */
 
 /* ---- checks ------------------------------------------------------------ */
 
@@ -181,6 +190,108 @@ static void make_tmpdir(void)
 	}
 	atexit(remove_tmpdir);
 	snprintf(g_db, sizeof(g_db), "%s/db", g_dir);
+}
+
+/* ---- postgres: a database per case ----------------------------------------- */
+
+static bool is_pg(void)
+{
+	return strcmp(g_backend, "postgres") == 0;
+}
+
+/* Runs @sql on the maintenance database through psql; its exit status. */
+static int pg_admin_sql(const char *sql)
+{
+	char *cmd = xasprintf("psql -X -q -v ON_ERROR_STOP=1 -d \"%s\" -c \"%s\" >/dev/null",
+			      g_pg_admin, sql);
+	int rc = system(cmd);
+
+	free(cmd);
+	return rc;
+}
+
+/* The connection string of database @name on the server of the maintenance database. */
+static char *pg_conninfo_of(const char *name)
+{
+	return xasprintf("%s dbname=%s", g_pg_admin, name);
+}
+
+/* Creates an empty database; its name is execlog_<case>_<pid>_<tag>. */
+static char *pg_create_db(const char *tag, char *name, size_t size)
+{
+	snprintf(name, size, "execlog_%s_%d_%s", g_case, (int)getpid(), tag);
+	{
+		char *sql = xasprintf("CREATE DATABASE %s", name);
+
+		CHECK_EQ(pg_admin_sql(sql), 0);
+		free(sql);
+	}
+	return pg_conninfo_of(name);
+}
+
+static void pg_drop_db(const char *name)
+{
+	char *sql = xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+
+	pg_admin_sql(sql);
+	free(sql);
+}
+
+static void pg_drop_case_db(void)
+{
+	if (g_pg_name[0] == '\0' || g_child)
+		return;
+	if (getenv("EXECLOG_TEST_KEEP")) {
+		fprintf(stderr, "keeping database %s\n", g_pg_name);
+		return;
+	}
+	pg_drop_db(g_pg_name);
+	g_pg_name[0] = '\0';
+}
+
+/* The server: $EXECLOG_PG_CONNINFO, or the throw-away one of $EXECLOG_PG_SERVER. */
+static void pg_find_server(void)
+{
+	const char *given = getenv("EXECLOG_PG_CONNINFO"), *server = getenv("EXECLOG_PG_SERVER");
+	char line[1024] = "";
+	FILE *out;
+
+	if (given && given[0]) {
+		g_pg_admin = xstrdup(given);
+		return;
+	}
+	if (server == NULL || server[0] == '\0') {
+		fprintf(stderr, "postgres: set EXECLOG_PG_CONNINFO or EXECLOG_PG_SERVER\n");
+		exit(1);
+	}
+	{
+		char *cmd = xasprintf("'%s' conninfo", server);
+
+		out = popen(cmd, "r");
+		free(cmd);
+	}
+	CHECK(out != NULL);
+	if (fgets(line, sizeof(line), out) == NULL)
+		line[0] = '\0';
+	if (pclose(out) != 0 || line[0] == '\0') {
+		fprintf(stderr, "postgres: %s conninfo failed\n", server);
+		exit(1);
+	}
+	line[strcspn(line, "\n")] = '\0';
+	g_pg_admin = xstrdup(line);
+}
+
+/* The case's store: a fresh database, dropped at exit. */
+static void make_pg_db(void)
+{
+	char *conninfo;
+
+	pg_find_server();
+	conninfo = pg_create_db("db", g_pg_name, sizeof(g_pg_name));
+	atexit(pg_drop_case_db);
+	CHECK(strlen(conninfo) < sizeof(g_db));
+	snprintf(g_db, sizeof(g_db), "%s", conninfo);
+	free(conninfo);
 }
 
 /* DIR/name, malloc'd. */
@@ -580,9 +691,21 @@ static void case_roundtrip(void)
 	free(path);
 
 	/* A place that does not exist is not made. */
-	path = tmp_path("no-such-dir/db");
-	CHECK_EQ(open_rc(g_backend, path, false), -ENOENT);
-	free(path);
+	if (is_pg()) {
+		/* A database is the server's to create: one that is missing is refused. */
+		path = pg_conninfo_of("execlog_no_such_database");
+		CHECK(open_rc(g_backend, path, false) < 0);
+		CHECK(strstr(store_reason(), "execlog_no_such_database") != NULL);
+		free(path);
+		/* A path is no connection string: refused without a server asked. */
+		path = tmp_path("no-such-dir/db");
+		CHECK(open_rc(g_backend, path, false) < 0);
+		free(path);
+	} else {
+		path = tmp_path("no-such-dir/db");
+		CHECK_EQ(open_rc(g_backend, path, false), -ENOENT);
+		free(path);
+	}
 	path = tmp_path("no-such-dir");
 	CHECK(!path_exists(path));
 	free(path);
@@ -2376,9 +2499,10 @@ static void case_read_only(void)
 	finish_one(s, "fin", STORE_PARTIAL, T0_MS + DAY_MS + 5);
 	snapshot_all(s, &before);
 	store_close(s);
-	file = main_file();
-	CHECK(path_exists(file));
-	file_before = file_hash(file);
+	/* A server's files are not ours to hash: the snapshots compare its rows. */
+	file = is_pg() ? NULL : main_file();
+	CHECK(file == NULL || path_exists(file));
+	file_before = file ? file_hash(file) : 0;
 
 	s = open_store_at(g_backend, g_db, true);
 	/* Reads work. */
@@ -2411,7 +2535,7 @@ static void case_read_only(void)
 	check_same_records(&before, &after);
 	collect_reset(&after);
 	store_close(s);
-	CHECK(file_hash(file) == file_before);
+	CHECK(file == NULL || file_hash(file) == file_before);
 
 	/* Read-write again: all as it was. */
 	s = open_store();
@@ -2419,8 +2543,21 @@ static void case_read_only(void)
 	check_same_records(&before, &after);
 	store_close(s);
 
-	/* A missing store is not created read-only. */
-	{
+	/* A missing store is not created read-only: for postgres, a database without the table. */
+	if (is_pg()) {
+		char name[96];
+
+		free(missing);
+		missing = pg_create_db("empty", name, sizeof(name));
+		CHECK_EQ(open_rc(g_backend, missing, true), -ENOENT);
+		CHECK_EQ(open_rc(g_backend, missing, true), -ENOENT); /* still no table */
+		CHECK_EQ(store_detect(missing, &found), 0);
+		CHECK_STR(found, "postgres");
+		pg_drop_db(name);
+		free(missing);
+		missing = tmp_path("missing");
+		CHECK_EQ(store_detect(missing, &found), -ENOENT);
+	} else {
 		int rc = open_rc(g_backend, missing, true);
 
 		if (rc != -ENOENT && rc != -EROFS)
@@ -2521,6 +2658,147 @@ static void case_foreign_file_refused(void)
 	free(path);
 }
 
+/*
+ * watch: a backend whose other writers are all on this host says so
+ * (-EOPNOTSUPP); postgres names each change another store of the same
+ * database makes (start, heartbeat, finish, delete), and after its listener
+ * lost the server and came back, calls with NULL: anything may have changed.
+ */
+struct watch_seen {
+	pthread_mutex_t lock;
+	char names[64][32];
+	int n, nulls;
+};
+
+static void watch_fn(void *ctx, const char *execution_id)
+{
+	struct watch_seen *w = ctx;
+
+	pthread_mutex_lock(&w->lock);
+	if (execution_id == NULL)
+		w->nulls++;
+	else if (w->n < 64)
+		snprintf(w->names[w->n++], sizeof(w->names[0]), "%s", execution_id);
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* How many times @name was reported (NULL: how many NULLs). */
+static int watch_count(struct watch_seen *w, const char *name)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&w->lock);
+	if (name == NULL)
+		n = w->nulls;
+	for (int i = 0; name && i < w->n; i++)
+		n += strcmp(w->names[i], name) == 0;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+/* Waits up to 10 s for @name to have been reported @count times. */
+#define CHECK_WATCHED(w, name, count)                                           \
+	do {                                                                    \
+		struct timespec tick_ = { 0, 10 * 1000 * 1000 };                \
+		int i_;                                                         \
+		for (i_ = 0; i_ < 1000 && watch_count((w), (name)) < (count); i_++) \
+			nanosleep(&tick_, NULL);                                \
+		CHECK_EQ(watch_count((w), (name)), (count));                    \
+	} while (0)
+
+/* Ends every session of the case's database whose query starts with @query ("" for all). */
+static void pg_terminate(const char *query)
+{
+	char *sql = xasprintf("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+			      " WHERE datname = '%s' AND pid <> pg_backend_pid()"
+			      " AND application_name = 'execlogfs' AND query LIKE '%s%%'",
+			      g_pg_name, query);
+
+	CHECK_EQ(pg_admin_sql(sql), 0);
+	free(sql);
+}
+
+static void case_watch(void)
+{
+	static struct watch_seen w = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct store *a = open_store(), *b;
+	struct store_finish fin = finish_of(STORE_SUCCESS, NULL, 0, 0, 0);
+
+	if (!is_pg()) {
+		CHECK_EQ(store_watch(a, watch_fn, &w), -EOPNOTSUPP);
+		CHECK(store_reason()[0] != '\0');
+		store_close(a);
+		return;
+	}
+	CHECK_EQ(store_watch(a, watch_fn, &w), 0);
+	CHECK_EQ(store_watch(a, watch_fn, &w), -EBUSY);
+	b = open_store();
+	start_one(b, "w1", T0_MS);
+	CHECK_WATCHED(&w, "w1", 1);
+	CHECK_EQ(store_heartbeat(b, "w1", T0_MS + 1), 0);
+	CHECK_WATCHED(&w, "w1", 2);
+	CHECK_EQ(store_finish(b, "w1", &fin, T0_MS + 2), 0);
+	CHECK_WATCHED(&w, "w1", 3);
+	/* A refused change announces nothing; the next one shows it did not. */
+	CHECK_EQ(store_finish(b, "w1", &fin, T0_MS + 3), -EPERM);
+	CHECK_EQ(try_start(b, "w1", "", "[]", NULL, "", T0_MS, NULL), -EEXIST);
+	CHECK_EQ(store_delete(b, "w1"), 0);
+	CHECK_WATCHED(&w, "w1", 4);
+	/* A change of this store's own is announced too. */
+	start_one(a, "w2", T0_MS);
+	CHECK_WATCHED(&w, "w2", 1);
+	CHECK_EQ(watch_count(&w, "w1"), 4);
+	CHECK_EQ(watch_count(&w, NULL), 0);
+
+	/* The listener's session ends, as in a restart: it comes back, says NULL, listens on. */
+	pg_terminate("LISTEN");
+	CHECK_WATCHED(&w, NULL, 1);
+	start_one(b, "w3", T0_MS);
+	CHECK_WATCHED(&w, "w3", 1);
+	store_close(b);
+	store_close(a);
+}
+
+/*
+ * reconnect (postgres): every session of the store ends, as when the server
+ * restarts between two calls. The next read runs again on a new connection;
+ * so does the next write, since the server said it ended the session before
+ * anything was committed. Nothing acknowledged is lost.
+ */
+static void case_reconnect(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	struct collect c = { 0 };
+	uint64_t n = 0;
+
+	CHECK(is_pg());
+	start_one(s, "before", T0_MS);
+	pg_terminate("");
+	CHECK_EQ(store_get(s, "before", &rec), 0);
+	check_running(&rec, "before", T0_MS);
+	pg_terminate("");
+	start_one(s, "after", T0_MS + 1);
+	pg_terminate("");
+	finish_one(s, "before", STORE_SUCCESS, T0_MS + 2);
+	pg_terminate("");
+	CHECK_EQ(store_heartbeat(s, "after", T0_MS + 3), 0);
+	pg_terminate("");
+	CHECK_EQ(store_check_room(s), 0);
+	pg_terminate("");
+	CHECK_EQ(list_into(s, NULL, 0, &c), 0);
+	CHECK_NAMES(&c, "before", "after");
+	collect_reset(&c);
+	pg_terminate("");
+	CHECK_EQ(store_count(s, NULL, &n), 0);
+	CHECK_EQ(n, 2);
+	pg_terminate("");
+	CHECK_EQ(store_delete(s, "before"), 0);
+	CHECK_EQ(store_get(s, "before", &rec), -ENOENT);
+	store_record_clear(&rec);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -2549,6 +2827,8 @@ static const struct {
 	{ "other_backend_refused", case_other_backend_refused },
 	{ "read_only", case_read_only },
 	{ "foreign_file_refused", case_foreign_file_refused },
+	{ "watch", case_watch },
+	{ "reconnect", case_reconnect },
 };
 
 int main(int argc, char **argv)
@@ -2559,13 +2839,15 @@ int main(int argc, char **argv)
 	}
 	g_backend = argv[1];
 	g_case = argv[2];
-	if (strcmp(g_backend, "sqlite") != 0 && strcmp(g_backend, "lmdb") != 0) {
-		fprintf(stderr, "%s: unknown backend %s (sqlite, lmdb)\n", argv[0], g_backend);
+	if (strcmp(g_backend, "sqlite") != 0 && strcmp(g_backend, "lmdb") != 0 && !is_pg()) {
+		fprintf(stderr, "%s: unknown backend %s (sqlite, lmdb, postgres)\n", argv[0], g_backend);
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strcmp(cases[i].name, g_case) == 0) {
 			make_tmpdir();
+			if (is_pg())
+				make_pg_db();
 			cases[i].run();
 			remove_tmpdir();
 			printf("ok - %s %s\n", g_backend, g_case);
