@@ -351,32 +351,65 @@ struct fs_dirbuf {
 	enum fs_kind kind;  /* of the entries listed from the store */
 	mode_t mode;
 	off_t base;         /* offset of an entry = base + its key */
+	struct fs *fs;      /* for readdirplus: the attributes of records */
+	bool plus;          /* a readdirplus reply */
 };
 
-/* Adds one entry; false when the reply buffer is full. */
-static bool fs_dirbuf_add(struct fs_dirbuf *d, const char *name, fuse_ino_t ino,
-			  mode_t mode, off_t next)
+/*
+ * Adds one entry; false when the reply buffer is full. In a readdirplus
+ * reply @e (if given) carries the entry's attributes, and the kernel then
+ * caches them as a lookup would; without @e the entry goes without (a zero
+ * nodeid), for what a lookup must ask afresh anyway.
+ */
+static bool fs_dirbuf_add_entry(struct fs_dirbuf *d, const char *name, fuse_ino_t ino,
+				mode_t mode, off_t next, const struct fuse_entry_param *e)
 {
-	struct stat st = { .st_ino = ino, .st_mode = mode };
-	size_t need = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used,
-					name, &st, next);
+	struct fuse_entry_param bare = { .attr = { .st_ino = ino, .st_mode = mode } };
+	size_t need;
 
+	if (!d->plus)
+		need = fuse_add_direntry(d->req, d->buf + d->used, d->size - d->used, name,
+					 &bare.attr, next);
+	else
+		need = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name,
+					      e ? e : &bare, next);
 	if (need > d->size - d->used)
 		return false;
 	d->used += need;
 	return true;
 }
 
+static bool fs_dirbuf_add(struct fs_dirbuf *d, const char *name, fuse_ino_t ino,
+			  mode_t mode, off_t next)
+{
+	return fs_dirbuf_add_entry(d, name, ino, mode, next, NULL);
+}
+
+/* A record with its attributes (readdirplus): the kernel caches them for a second. */
 static int fs_dirbuf_add_record(void *ctx, const struct store_record *rec)
 {
 	struct fs_dirbuf *d = ctx;
 	char name[RECORD_NAME_MAX + 16];
+	struct fuse_entry_param e;
+	struct fs_node n;
 
 	snprintf(name, sizeof(name), "%s%s", rec->execution_id, d->suffix);
-	if (!fs_dirbuf_add(d, name, fs_ino(d->kind, (uint64_t)rec->id), d->mode,
-			   d->base + rec->id))
-		return 1;
-	return 0;
+	memset(&n, 0, sizeof(n));
+	n.rec = *rec; /* borrowed, never cleared */
+	fs_node_fill(d->fs, KIND_RECORD, &n);
+	e = (struct fuse_entry_param){ .ino = n.ino, .attr = n.st, .attr_timeout = n.timeout,
+				       .entry_timeout = n.timeout };
+	return fs_dirbuf_add_entry(d, name, n.ino, d->mode, d->base + rec->id, &e) ? 0 : 1;
+}
+
+/* An entry by its name alone. */
+static int fs_dirbuf_add_name(void *ctx, int64_t id, const char *execution_id)
+{
+	struct fs_dirbuf *d = ctx;
+	char name[RECORD_NAME_MAX + 16];
+
+	snprintf(name, sizeof(name), "%s%s", execution_id, d->suffix);
+	return fs_dirbuf_add(d, name, fs_ino(d->kind, (uint64_t)id), d->mode, d->base + id) ? 0 : 1;
 }
 
 /* Adds the executions matching @filter after id @after, one entry each, until full. */
@@ -386,7 +419,10 @@ static int fs_dirbuf_records(struct fs *fs, struct fs_dirbuf *d, const struct st
 	d->suffix = suffix;
 	d->kind = kind;
 	d->mode = mode;
-	return store_list(fs->store, filter, after, fs_dirbuf_add_record, d);
+	/* Names alone come from the store's indexes; only records are worth attributes. */
+	if (d->plus && kind == KIND_RECORD)
+		return store_list(fs->store, filter, after, fs_dirbuf_add_record, d);
+	return store_list_names(fs->store, filter, after, fs_dirbuf_add_name, d);
 }
 
 static int fs_dirbuf_add_day(void *ctx, int64_t day)
@@ -455,22 +491,21 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
-static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		       struct fuse_file_info *fi)
+static void fs_list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
 {
 	static const struct fs_fixed_entry outcomes[] = {
 		{ "running", 0, S_IFDIR }, { "success", 0, S_IFDIR },
 		{ "error", 0, S_IFDIR }, { "partial", 0, S_IFDIR },
 	};
 	struct fs *fs = fs_of(req);
-	struct fs_dirbuf d = { .req = req, .size = size, .base = FS_DIR_BASE };
+	struct fs_dirbuf d = { .req = req, .size = size, .base = FS_DIR_BASE, .fs = fs,
+			       .plus = plus };
 	struct fs_fixed_entry by_outcome[STORE_OUTCOMES];
 	struct store_filter filter = { .outcome = -1, .day = -1 };
 	int64_t after = off > FS_DIR_BASE ? off - FS_DIR_BASE : 0;
 	enum fs_kind kind = fs_ino_kind(ino);
 	int err = 0;
 
-	(void)fi;
 	d.buf = malloc(size);
 	if (d.buf == NULL) {
 		fuse_reply_err(req, ENOMEM);
@@ -529,6 +564,21 @@ reply:
 	else
 		fuse_reply_buf(req, d.buf, d.used);
 	free(d.buf);
+}
+
+static void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	(void)fi;
+	fs_list(req, ino, size, off, false);
+}
+
+/* ls -l: the records come with their attributes, which spares a lookup each. */
+static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	(void)fi;
+	fs_list(req, ino, size, off, true);
 }
 
 /* --- reading --- */
@@ -1117,6 +1167,7 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.fsync = fs_fsync,               /* nothing to do: writes commit */
 	.opendir = fs_opendir,           /* directories only */
 	.readdir = fs_readdir,           /* streams from the store's cursor */
+	.readdirplus = fs_readdirplus,   /* the same, with the records' attributes */
 	.statfs = fs_statfs,             /* for df */
 	.setxattr = fs_setxattr,         /* refused */
 	.getxattr = fs_getxattr,         /* none */

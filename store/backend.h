@@ -40,6 +40,9 @@ struct store_ops {
 	/* Streams executions matching filter (never NULL here) with id > after_id. */
 	int (*list)(struct store *s, const struct store_filter *filter,
 		    int64_t after_id, store_list_fn fn, void *ctx);
+	/* Optional (NULL: through list): streams ids and names, filter never NULL. */
+	int (*list_names)(struct store *s, const struct store_filter *filter,
+			  int64_t after_id, store_name_fn fn, void *ctx);
 	/* Streams the days that have executions, after after_day. */
 	int (*list_days)(struct store *s, int64_t after_day, store_day_fn fn, void *ctx);
 	/* Reads the execution with the greatest id. */

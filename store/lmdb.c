@@ -1408,6 +1408,115 @@ static int lmdb_list(struct store *s, const struct store_filter *filter,
 	return rc > 0 ? 0 : rc;
 }
 
+/*
+ * A names-only listing reads up to LMDB_NAMES_STEP index entries per read
+ * transaction (the names are in the index values: no record is loaded),
+ * then hands them to the caller outside the transaction.
+ */
+#define LMDB_NAMES_STEP 256
+
+struct lmdb_names {
+	struct lmdb_walk w;
+	size_t n;
+	int64_t ids[LMDB_NAMES_STEP];
+	size_t at[LMDB_NAMES_STEP];     /* offset of each name in text */
+	char text[LMDB_NAMES_STEP * (LMDB_NAME_MAX + 1)];
+};
+
+static int lmdb_names_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_names *nm = arg;
+	struct lmdb_walk *w = &nm->w;
+	const size_t plen = w->prefix.len;
+	struct lmdb_buf kb = w->prefix;
+	size_t used = 0;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	nm->n = 0;
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	if (rc != 0)
+		return rc;
+	lmdb_buf_add_be64(&kb, (uint64_t)w->next_id);
+	key = lmdb_val(&kb);
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0 && nm->n < LMDB_NAMES_STEP;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		const char *name = val.mv_data;
+		size_t len = val.mv_size;
+		int64_t id;
+
+		store_count_visits(&st->base, 1);
+		if (key.mv_size != plen + 8 || memcmp(key.mv_data, w->prefix.data, plen) != 0) {
+			w->exhausted = true; /* past the end of this index */
+			break;
+		}
+		id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + plen);
+		if (id == INT64_MAX)
+			w->exhausted = true;
+		else
+			w->next_id = id + 1;
+		if (w->outcome != NULL) {
+			rc = lmdb_has_outcome(st, txn, w->outcome, id);
+			if (rc == MDB_NOTFOUND)
+				continue;
+			if (rc != 0)
+				break;
+		}
+		/* id: values hold the times before the name. */
+		if (w->id_index) {
+			if (len < LMDB_TIMES_LEN) {
+				rc = store_fail(-EIO, "lmdb: an id: entry is damaged");
+				break;
+			}
+			name += LMDB_TIMES_LEN;
+			len -= LMDB_TIMES_LEN;
+		}
+		if (len > LMDB_NAME_MAX) {
+			rc = store_fail(-EIO, "lmdb: an index entry is damaged");
+			break;
+		}
+		nm->ids[nm->n] = id;
+		nm->at[nm->n] = used;
+		memcpy(nm->text + used, name, len);
+		used += len;
+		nm->text[used++] = '\0';
+		nm->n++;
+		if (w->exhausted)
+			break;
+	}
+	if (rc == MDB_NOTFOUND) {
+		w->exhausted = true;
+		rc = 0;
+	}
+	mdb_cursor_close(cur);
+	return rc;
+}
+
+static int lmdb_list_names(struct store *s, const struct store_filter *filter,
+			   int64_t after_id, store_name_fn fn, void *ctx)
+{
+	struct lmdb_names *nm = calloc(1, sizeof(*nm));
+	int rc = 0;
+
+	if (nm == NULL)
+		return store_fail(-ENOMEM, "lmdb: out of memory");
+	lmdb_walk_index(&nm->w, filter);
+	if (after_id == INT64_MAX)
+		nm->w.exhausted = true;
+	else
+		nm->w.next_id = after_id < 0 ? 0 : after_id + 1;
+	while (rc == 0 && !nm->w.exhausted) {
+		rc = lmdb_run(lmdb_of(s), false, "list", lmdb_names_step, nm);
+		for (size_t i = 0; rc == 0 && i < nm->n; i++)
+			rc = fn(ctx, nm->ids[i], nm->text + nm->at[i]);
+		if (rc == 0 && nm->n == 0)
+			break;
+	}
+	free(nm);
+	return rc > 0 ? 0 : rc;
+}
+
 struct lmdb_count {
 	struct lmdb_walk w;
 	uint64_t n;
@@ -1594,6 +1703,8 @@ const struct store_ops lmdb_ops = {
 	.delete = lmdb_delete,
 	/* Walks the id:, outcome: or day: index, one record per read transaction. */
 	.list = lmdb_list,
+	/* Names from the index values, many per read transaction. */
+	.list_names = lmdb_list_names,
 	/* Seeks from day to day along the day: index. */
 	.list_days = lmdb_list_days,
 	/* Reads the record of the last id: key. */

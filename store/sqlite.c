@@ -39,6 +39,10 @@ enum sqlstore_stmt_id {
 	ST_LIST_OUTCOME_DAY,
 	ST_NEXT_DAY,
 	ST_LATEST,
+	ST_NAMES_ALL,
+	ST_NAMES_OUTCOME,
+	ST_NAMES_DAY,
+	ST_NAMES_OUTCOME_DAY,
 	ST_COUNT_ALL,
 	ST_COUNT_OUTCOME,
 	ST_COUNT_DAY,
@@ -388,17 +392,23 @@ static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
 		      "SELECT outcome FROM execution_log WHERE execution_id = ?1") < 0;
 	n += asprintf(&s->sql[ST_GET], "SELECT %s FROM execution_log WHERE execution_id = ?1", cols) < 0;
 	n += asprintf(&s->sql[ST_GET_BY_ID], "SELECT %s FROM execution_log WHERE id = ?1", cols) < 0;
-	n += asprintf(&s->sql[ST_LIST_ALL],
-		      "SELECT %s FROM execution_log WHERE id > ?1 ORDER BY id", cols) < 0;
-	n += asprintf(&s->sql[ST_LIST_OUTCOME],
-		      "SELECT %s FROM execution_log WHERE outcome = ?2 AND id > ?1 ORDER BY id",
-		      cols) < 0;
-	n += asprintf(&s->sql[ST_LIST_DAY],
-		      "SELECT %s FROM execution_log WHERE started_at >= ?3 AND started_at < ?4"
-		      " AND id > ?1 ORDER BY id", cols) < 0;
-	n += asprintf(&s->sql[ST_LIST_OUTCOME_DAY],
-		      "SELECT %s FROM execution_log WHERE outcome = ?2 AND started_at >= ?3"
-		      " AND started_at < ?4 AND id > ?1 ORDER BY id", cols) < 0;
+	/* Listings: every column, or (names) only what a directory entry needs. */
+	for (int names = 0; names < 2; names++) {
+		const char *c = names ? "id, execution_id" : cols;
+		enum sqlstore_stmt_id at = names ? ST_NAMES_ALL : ST_LIST_ALL;
+
+		n += asprintf(&s->sql[at],
+			      "SELECT %s FROM execution_log WHERE id > ?1 ORDER BY id", c) < 0;
+		n += asprintf(&s->sql[at + 1],
+			      "SELECT %s FROM execution_log WHERE outcome = ?2 AND id > ?1"
+			      " ORDER BY id", c) < 0;
+		n += asprintf(&s->sql[at + 2],
+			      "SELECT %s FROM execution_log WHERE started_at >= ?3"
+			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c) < 0;
+		n += asprintf(&s->sql[at + 3],
+			      "SELECT %s FROM execution_log WHERE outcome = ?2 AND started_at >= ?3"
+			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c) < 0;
+	}
 	n += asprintf(&s->sql[ST_NEXT_DAY],
 		      "SELECT started_at FROM execution_log WHERE started_at >= ?1"
 		      " ORDER BY started_at LIMIT 1") < 0;
@@ -864,21 +874,39 @@ static int sqlstore_count(struct store *base, const struct store_filter *filter,
 	return err;
 }
 
+/* The listing statement for @filter: ST_LIST_* or, for names only, ST_NAMES_*. */
+static enum sqlstore_stmt_id sqlstore_list_stmt(const struct store_filter *filter, bool names)
+{
+	int which = (filter->outcome >= 0 ? 1 : 0) + (filter->day >= 0 ? 2 : 0);
+
+	return (enum sqlstore_stmt_id)((names ? ST_NAMES_ALL : ST_LIST_ALL) + which);
+}
+
+/* Ends a listing: counts its work, resets the statement, gives back the connection. */
+static int sqlstore_list_end(struct sqlstore *s, struct sqlstore_conn *c, sqlite3_stmt *st,
+			     int err, int rc)
+{
+	/* The steps of SQLite's machine: they grow with every row the plan visits. */
+	store_count_visits(&s->base, (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1));
+	if (err > 0)
+		err = 0;
+	else if (err == 0 && rc != SQLITE_DONE)
+		err = sqlstore_fail(c->db, rc, "list");
+	sqlite3_reset(st);
+	sqlstore_put(s, c);
+	return err;
+}
+
 static int sqlstore_list(struct store *base, const struct store_filter *filter,
 			 int64_t after_id, store_list_fn fn, void *ctx)
 {
 	struct sqlstore *s = (struct sqlstore *)base;
 	struct store_record rec = { 0 };
-	enum sqlstore_stmt_id id;
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
 	int err, rc;
 
-	if (filter->outcome >= 0)
-		id = filter->day >= 0 ? ST_LIST_OUTCOME_DAY : ST_LIST_OUTCOME;
-	else
-		id = filter->day >= 0 ? ST_LIST_DAY : ST_LIST_ALL;
-	err = sqlstore_begin(s, id, &c, &st);
+	err = sqlstore_begin(s, sqlstore_list_stmt(filter, false), &c, &st);
 	if (err)
 		return err;
 	sqlite3_bind_int64(st, 1, after_id);
@@ -891,15 +919,30 @@ static int sqlstore_list(struct store *base, const struct store_filter *filter,
 		if (err)
 			break;
 	}
-	/* The steps of SQLite's machine: they grow with every row the plan visits. */
-	store_count_visits(base, (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1));
-	if (err > 0)
-		err = 0;
-	else if (err == 0 && rc != SQLITE_DONE)
-		err = sqlstore_fail(c->db, rc, "list");
-	sqlite3_reset(st);
-	sqlstore_put(s, c);
-	return err;
+	return sqlstore_list_end(s, c, st, err, rc);
+}
+
+static int sqlstore_list_names(struct store *base, const struct store_filter *filter,
+			       int64_t after_id, store_name_fn fn, void *ctx)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	err = sqlstore_begin(s, sqlstore_list_stmt(filter, true), &c, &st);
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlstore_bind_filter(st, filter);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+
+		err = fn(ctx, sqlite3_column_int64(st, 0), name ? name : "");
+		if (err)
+			break;
+	}
+	return sqlstore_list_end(s, c, st, err, rc);
 }
 
 /* Floors a Unix time to its UTC day, also before 1970. */
@@ -961,6 +1004,7 @@ const struct store_ops sqlstore_ops = {
 	.get_by_id = sqlstore_get_by_id,   /* by rowid */
 	.delete = sqlstore_delete,         /* one DELETE guarded by outcome <> 'running' */
 	.list = sqlstore_list,             /* keyset paging on id, by index for a filter */
+	.list_names = sqlstore_list_names, /* the same, reading id and execution_id only */
 	.list_days = sqlstore_list_days,   /* one seek of the started_at index per day */
 	.latest = sqlstore_latest,         /* the greatest rowid */
 	.check_room = sqlstore_check_room, /* the database file is writable, its disk not full */

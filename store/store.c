@@ -254,6 +254,34 @@ int store_list(struct store *s, const struct store_filter *filter,
 	return s->ops->list(s, filter, after_id < 0 ? 0 : after_id, fn, ctx);
 }
 
+struct store_names_ctx {
+	store_name_fn fn;
+	void *ctx;
+};
+
+static int store_names_of_records(void *ctx, const struct store_record *rec)
+{
+	struct store_names_ctx *n = ctx;
+
+	return n->fn(n->ctx, rec->id, rec->execution_id);
+}
+
+int store_list_names(struct store *s, const struct store_filter *filter,
+		     int64_t after_id, store_name_fn fn, void *ctx)
+{
+	struct store_names_ctx n = { .fn = fn, .ctx = ctx };
+
+	if (filter == NULL)
+		filter = &store_filter_all;
+	if (store_filter_check(filter))
+		return -EINVAL;
+	if (after_id < 0)
+		after_id = 0;
+	if (s->ops->list_names == NULL)
+		return s->ops->list(s, filter, after_id, store_names_of_records, &n);
+	return s->ops->list_names(s, filter, after_id, fn, ctx);
+}
+
 int store_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *ctx)
 {
 	return s->ops->list_days(s, after_day, fn, ctx);

@@ -174,6 +174,17 @@ int store_delete(struct store *s, const char *execution_id);
 int store_list(struct store *s, const struct store_filter *filter,
 	       int64_t after_id, store_list_fn fn, void *ctx);
 
+/* Called for each execution of a names-only listing; @execution_id is borrowed. */
+typedef int (*store_name_fn)(void *ctx, int64_t id, const char *execution_id);
+
+/*
+ * As store_list(), with only the id and the execution_id of each: what a
+ * plain directory listing needs, read from the indexes where the backend
+ * can, without loading records.
+ */
+int store_list_names(struct store *s, const struct store_filter *filter,
+		     int64_t after_id, store_name_fn fn, void *ctx);
+
 /* Calls @fn for each UTC day > @after_day that has executions, ascending. */
 int store_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *ctx);
 
