@@ -583,6 +583,20 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 /* --- reading --- */
 
+/*
+ * A record finished long enough ago that the kernel holds no attributes of
+ * it from before the finish (they expire after a second; reads refresh
+ * expired ones), and never cached its pages while it ran (direct_io then).
+ * It is final: ids are never given again, and only a delete removes it.
+ */
+#define FS_SETTLED_MS 2000
+
+static bool fs_record_settled(enum fs_kind kind, const struct store_record *rec, bool writing)
+{
+	return kind == KIND_RECORD && !writing && rec->finished_at != STORE_NULL &&
+	       store_now_ms() - rec->heartbeat_ms > FS_SETTLED_MS;
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -625,8 +639,14 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -ENOMEM;
 		goto refuse;
 	}
-	/* Reads come to us, from the snapshot, whatever size the kernel last saw. */
-	fi->direct_io = 1;
+	if (fs_record_settled(kind, &n.rec, writing)) {
+		/* It can no longer change: the page cache serves it, kept across opens. */
+		fi->keep_cache = 1;
+		fi->noflush = 1;
+	} else {
+		/* Reads come to us, from the snapshot, whatever size the kernel last saw. */
+		fi->direct_io = 1;
+	}
 	fs_node_clear(&n);
 	fs_reply_opened(req, &h->base, fi, NULL);
 	return;

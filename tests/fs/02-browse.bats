@@ -204,6 +204,22 @@ ls_sizes() {
   assert_equal "$got" "$expect"
 }
 
+@test "a record finished over 2 s ago reads the same from the page cache, and rm still removes it" {
+  mount_fs
+  start old '{"args":["kept"]}'
+  echo "error: $(printf 'k%.0s' $(seq 500))" >"$M/status/old"
+  cat "$M/old.json" >"$T/fresh"
+  sleep 2.2
+  local i
+  for i in 1 2 3; do
+    cmp "$T/fresh" "$M/old.json" || fail "read $i of the settled record differs"
+  done
+  [ "$(stat -c %s "$M/old.json")" -eq "$(wc -c <"$T/fresh")" ]
+  rm "$M/old.json"
+  run fsop open "$M/old.json" r
+  assert_output ENOENT
+}
+
 @test "cp, tar, rsync and jq see the whole record" {
   mount_fs
   big_doc >"$T/big.json"
