@@ -235,24 +235,17 @@ static int pgstore_session(struct pgstore *s, PGconn *pg)
 }
 
 /*
- * Whether an idle connection still has its server. An idle session has
- * nothing to say, so anything readable is the server ending it (a FATAL
- * message, then end of file): found here, before a statement is sent, the
- * loss is no doubt about a commit.
+ * Whether an idle connection still has its server. A pooled session never
+ * LISTENs and has nothing to say between statements, so anything readable
+ * is taken for the server ending it (a FATAL message, then end of file)
+ * and the connection is reset: found here, before a statement is sent, the
+ * loss leaves no doubt about a commit.
  */
 static bool pgstore_alive(PGconn *pg)
 {
 	struct pollfd pfd = { .fd = PQsocket(pg), .events = POLLIN };
 
-	for (int i = 0; i < 4 && PQstatus(pg) == CONNECTION_OK; i++) {
-		if (pfd.fd < 0 || poll(&pfd, 1, 0) < 0)
-			return false;
-		if (pfd.revents == 0)
-			return true;
-		if ((pfd.revents & (POLLHUP | POLLERR)) || !PQconsumeInput(pg))
-			return false;
-	}
-	return PQstatus(pg) == CONNECTION_OK;
+	return pfd.fd >= 0 && poll(&pfd, 1, 0) == 0;
 }
 
 /* Makes @c's connection usable: connects or resets it as needed. */

@@ -2778,7 +2778,8 @@ static int watch_count(struct watch_seen *w, const char *name)
 /* Ends every session of the case's database whose query starts with @query ("" for all). */
 static void pg_terminate(const char *query)
 {
-	char *sql = xasprintf("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+	/* With a timeout, pg_terminate_backend() returns once the session has ended. */
+	char *sql = xasprintf("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
 			      " WHERE datname = '%s' AND pid <> pg_backend_pid()"
 			      " AND application_name = 'execlogfs' AND query LIKE '%s%%'",
 			      g_pg_name, query);
