@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "report.h"
 #include "store.h"
 
 /* Options of the mount, as parsed from the command line. */
@@ -71,6 +72,8 @@ struct fs {
 	struct fs_handles *handles;
 	/* The lifecycle thread (lifecycle.c). */
 	struct fs_lifecycle *lifecycle;
+	/* The last renderings of index.html and metrics.prom (report.c). */
+	struct report_cache *reports;
 };
 
 /* --- nodes (node.c) --- */
@@ -88,6 +91,8 @@ enum fs_fixed_ino {
 	INO_BY_OUTCOME,
 	INO_BY_DAY,
 	INO_LATEST,
+	INO_INDEX_HTML, /* index.html, rendered at each open (report.c) */
+	INO_METRICS,    /* metrics.prom, likewise */
 	INO_FIXED_END
 };
 
@@ -145,6 +150,12 @@ void fs_wait_closing_starts(struct fs *fs);
 
 /* Fills the attributes of an execution's node of @kind from n->rec. */
 void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n);
+
+/*
+ * The text of index.html or metrics.prom (@ino), malloc'd: the rendering a
+ * stat just sized, or a fresh one (see report_get()).
+ */
+int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len);
 
 /* The text of a status file: the outcome and a newline (malloc'd). */
 char *fs_status_text(const struct store_record *rec, size_t *len);

@@ -234,7 +234,8 @@ int main(int argc, char *argv[])
 	clock_gettime(CLOCK_REALTIME, &fs.mounted);
 	fs.pending = fs_pending_new();
 	fs.handles = fs_handles_new();
-	if (fs.pending == NULL || fs.handles == NULL) {
+	fs.reports = report_cache_new();
+	if (fs.pending == NULL || fs.handles == NULL || fs.reports == NULL) {
 		ret = fs_die(1, "out of memory");
 		goto args_free;
 	}
@@ -286,6 +287,7 @@ store_close:
 session_destroy:
 	fuse_session_destroy(fs.se);
 pending_free:
+	report_cache_free(fs.reports);
 	fs_handles_free(fs.handles);
 	fs_pending_free(fs.pending);
 args_free:

@@ -26,6 +26,8 @@ static const char *const fs_fixed_names[INO_FIXED_END] = {
 	[INO_BY_OUTCOME] = "by-outcome",
 	[INO_BY_DAY] = "by-day",
 	[INO_LATEST] = "latest",
+	[INO_INDEX_HTML] = "index.html",
+	[INO_METRICS] = "metrics.prom",
 };
 
 void fs_node_clear(struct fs_node *n)
@@ -147,6 +149,39 @@ static void fs_fill_latest(struct fs *fs, struct fs_node *n)
 	n->timeout = 0;
 }
 
+int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len)
+{
+	return report_get(fs->reports, fs->store, ino == INO_INDEX_HTML ? REPORT_HTML : REPORT_METRICS,
+			  text, len);
+}
+
+/*
+ * index.html and metrics.prom: the size is that of a rendering, which the
+ * open that follows serves again (report.c caches it while the store looks
+ * the same, for up to a second), so cp and rsync see all of it. The kernel
+ * must ask each time: the next rendering may differ.
+ */
+static int fs_fill_report(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
+{
+	struct timespec now;
+	char *text;
+	size_t len;
+	int err;
+
+	fs_wait_closing_starts(fs);
+	err = fs_report_text(fs, ino, &text, &len);
+	if (err)
+		return err;
+	free(text);
+	clock_gettime(CLOCK_REALTIME, &now);
+	n->ino = ino;
+	fs_fill_common(fs, n, S_IFREG | 0444, now);
+	n->st.st_size = (off_t)len;
+	n->st.st_blocks = (n->st.st_size + 511) / 512;
+	n->timeout = 0;
+	return 0;
+}
+
 void fs_wait_closing_starts(struct fs *fs)
 {
 	if (fs->multithreaded)
@@ -219,6 +254,8 @@ static int fs_lookup_root(struct fs *fs, const char *name, struct fs_node *n)
 				fs_fill_latest(fs, n);
 			return err;
 		}
+		if (i == INO_INDEX_HTML || i == INO_METRICS)
+			return fs_fill_report(fs, (fuse_ino_t)i, n);
 		fs_fill_dir(fs, n, (fuse_ino_t)i, i == INO_NEW || i == INO_STATUS ? 0755 : 0555);
 		return 0;
 	}
@@ -313,6 +350,8 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 			err = store_latest(fs->store, &n->rec);
 			if (err == 0)
 				fs_fill_latest(fs, n);
+		} else if (ino == INO_INDEX_HTML || ino == INO_METRICS) {
+			err = fs_fill_report(fs, ino, n);
 		} else {
 			err = -ENOENT;
 		}

@@ -450,6 +450,8 @@ static const struct fs_fixed_entry fs_root_entries[] = {
 	{ "by-outcome", INO_BY_OUTCOME, S_IFDIR },
 	{ "by-day", INO_BY_DAY, S_IFDIR },
 	{ "latest", INO_LATEST, S_IFLNK },
+	{ "index.html", INO_INDEX_HTML, S_IFREG },
+	{ "metrics.prom", INO_METRICS, S_IFREG },
 };
 
 /* Lists . and .., then @n fixed entries, from offset @off; false when full. */
@@ -482,7 +484,7 @@ static void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	enum fs_kind kind = fs_ino_kind(ino);
 
-	if (kind == KIND_FIXED ? (ino == INO_LATEST || ino >= INO_FIXED_END)
+	if (kind == KIND_FIXED ? (ino >= INO_LATEST)
 			       : (kind != KIND_OUTCOME_DIR && kind != KIND_DAY_DIR)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
@@ -597,6 +599,39 @@ static bool fs_record_settled(enum fs_kind kind, const struct store_record *rec,
 	       store_now_ms() - rec->heartbeat_ms > FS_SETTLED_MS;
 }
 
+/* index.html and metrics.prom: a snapshot of the rendering the last stat sized, or a fresh one. */
+static void fs_open_report(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_snapshot *h;
+	int err;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		err = fs_because(fs->opts.read_only ? -EROFS : -EACCES, "%s is read-only",
+				 ino == INO_INDEX_HTML ? "index.html" : "metrics.prom");
+		goto refuse;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		err = -ENOMEM;
+		goto refuse;
+	}
+	h->base.kind = HANDLE_SNAPSHOT;
+	fs_wait_closing_starts(fs);
+	err = fs_report_text(fs, ino, &h->data, &h->len);
+	if (err) {
+		fs_snapshot_free(h);
+		goto refuse;
+	}
+	/* Reads come to us, from the snapshot, whatever size the kernel last saw. */
+	fi->direct_io = 1;
+	fi->noflush = 1;
+	fs_reply_opened(req, &h->base, fi, NULL);
+	return;
+refuse:
+	fs_refuse(req, err, "open of inode %llu", (unsigned long long)ino);
+}
+
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -608,6 +643,10 @@ static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	fs_clear_reason();
 	memset(&n, 0, sizeof(n));
+	if (ino == INO_INDEX_HTML || ino == INO_METRICS) {
+		fs_open_report(req, ino, fi);
+		return;
+	}
 	if (kind != KIND_RECORD && kind != KIND_STATUS_FILE) {
 		err = kind == KIND_NEW_FILE
 			? fs_because(-EACCES, "a start in progress cannot be opened again")

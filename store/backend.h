@@ -51,6 +51,10 @@ struct store_ops {
 	int (*check_room)(struct store *s);
 	/* Counts executions matching filter (never NULL here). */
 	int (*count)(struct store *s, const struct store_filter *filter, uint64_t *count);
+	/* Optional (NULL: through list_names and get_by_id): the n greatest ids, descending. */
+	int (*list_recent)(struct store *s, size_t n, store_list_fn fn, void *ctx);
+	/* Optional (NULL or -EOPNOTSUPP: by walking the finished executions): the aggregates. */
+	int (*summary)(struct store *s, struct store_summary *out);
 	/* Optional (NULL: -EOPNOTSUPP): reports changes made elsewhere through fn. */
 	int (*watch)(struct store *s, store_change_fn fn, void *ctx);
 };
@@ -119,6 +123,18 @@ static inline void store_count_visits(struct store *s, uint64_t n)
 {
 	__atomic_add_fetch(&s->visits, n, __ATOMIC_RELAXED);
 }
+
+/*
+ * Calls @fn for the executions of @ids (@n of them, in that order) read by
+ * get_by_id; an id deleted meanwhile is skipped. Returns as store_list().
+ */
+int store_list_ids(struct store *s, const int64_t *ids, size_t n, store_list_fn fn, void *ctx);
+
+/* The index in store_duration_bounds_ms (or the last bucket) of a duration. */
+int store_duration_bucket(int64_t duration_ms);
+
+/* Adds (@sign 1) or takes away (-1) one finished execution to or from @sum. */
+void store_summary_add(struct store_summary *sum, int64_t duration_ms, int64_t finished_at, int sign);
 
 /* Duplicates a string that may be NULL; sets *ok to false on allocation failure. */
 char *store_strdup_null(const char *s, bool *ok);

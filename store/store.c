@@ -303,6 +303,117 @@ int store_count(struct store *s, const struct store_filter *filter, uint64_t *co
 	return s->ops->count(s, filter, count);
 }
 
+int store_list_ids(struct store *s, const int64_t *ids, size_t n, store_list_fn fn, void *ctx)
+{
+	struct store_record rec = { 0 };
+	int err = 0;
+
+	for (size_t i = 0; i < n && err == 0; i++) {
+		err = s->ops->get_by_id(s, ids[i], &rec);
+		if (err == 0)
+			err = fn(ctx, &rec);
+		else if (err == -ENOENT)
+			err = 0; /* deleted since its id was read */
+		store_record_clear(&rec);
+	}
+	return err > 0 ? 0 : err;
+}
+
+/* The last @n ids of a names listing, kept in a ring. */
+struct store_recent_ring {
+	int64_t *ids;
+	size_t n, seen;
+};
+
+static int store_recent_keep(void *ctx, int64_t id, const char *execution_id)
+{
+	struct store_recent_ring *r = ctx;
+
+	(void)execution_id;
+	r->ids[r->seen++ % r->n] = id;
+	return 0;
+}
+
+int store_list_recent(struct store *s, size_t n, store_list_fn fn, void *ctx)
+{
+	struct store_recent_ring r = { .n = n };
+	int64_t *desc;
+	size_t have;
+	int err;
+
+	if (n == 0)
+		return 0;
+	if (s->ops->list_recent)
+		return s->ops->list_recent(s, n, fn, ctx);
+	/* Without the op: the ids from the names listing (an index walk), then each record. */
+	r.ids = calloc(n, sizeof(*r.ids));
+	desc = calloc(n, sizeof(*desc));
+	err = r.ids && desc ? 0 : store_fail(-ENOMEM, "out of memory");
+	if (err == 0)
+		err = store_list_names(s, NULL, 0, store_recent_keep, &r);
+	if (err == 0) {
+		have = r.seen < n ? r.seen : n;
+		for (size_t i = 0; i < have; i++)
+			desc[i] = r.ids[(r.seen - 1 - i) % n];
+		err = store_list_ids(s, desc, have, fn, ctx);
+	}
+	free(desc);
+	free(r.ids);
+	return err;
+}
+
+const int64_t store_duration_bounds_ms[STORE_DURATION_BUCKETS - 1] = {
+	100, 500, 1000, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+};
+
+int store_duration_bucket(int64_t duration_ms)
+{
+	int i = 0;
+
+	while (i < STORE_DURATION_BUCKETS - 1 && duration_ms > store_duration_bounds_ms[i])
+		i++;
+	return i;
+}
+
+void store_summary_add(struct store_summary *sum, int64_t duration_ms, int64_t finished_at, int sign)
+{
+	if (duration_ms == STORE_NULL || duration_ms < 0)
+		duration_ms = 0;
+	sum->finished[store_duration_bucket(duration_ms)] += (uint64_t)(int64_t)sign;
+	sum->duration_sum_ms += sign * duration_ms;
+	if (sign > 0 && finished_at != STORE_NULL &&
+	    (sum->last_finished_at == STORE_NULL || finished_at > sum->last_finished_at))
+		sum->last_finished_at = finished_at;
+}
+
+static int store_summary_walk(void *ctx, const struct store_record *rec)
+{
+	store_summary_add(ctx, rec->duration_ms, rec->finished_at, 1);
+	return 0;
+}
+
+int store_summary(struct store *s, struct store_summary *out)
+{
+	int err = -EOPNOTSUPP;
+
+	memset(out, 0, sizeof(*out));
+	out->last_finished_at = STORE_NULL;
+	if (s->ops->summary)
+		err = s->ops->summary(s, out);
+	if (err != -EOPNOTSUPP)
+		return err;
+	/* No aggregates kept: every finished execution, outcome by outcome. */
+	memset(out, 0, sizeof(*out));
+	out->last_finished_at = STORE_NULL;
+	err = 0;
+	for (int o = STORE_SUCCESS; o < STORE_OUTCOMES && err == 0; o++) {
+		struct store_filter f = { .outcome = o, .day = -1 };
+
+		err = s->ops->list(s, &f, 0, store_summary_walk, out);
+	}
+	return err;
+}
+
 int store_watch(struct store *s, store_change_fn fn, void *ctx)
 {
 	if (s->ops->watch == NULL)

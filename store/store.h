@@ -199,6 +199,34 @@ int store_latest(struct store *s, struct store_record *out);
 int store_count(struct store *s, const struct store_filter *filter, uint64_t *count);
 
 /*
+ * Calls @fn for the @n most recent executions (the greatest ids), in
+ * descending id order. Streams from the store's id index where the backend
+ * can; memory does not grow with the number of executions.
+ */
+int store_list_recent(struct store *s, size_t n, store_list_fn fn, void *ctx);
+
+/* The buckets finished executions are counted in by duration: upper bounds in ms, then one unbounded. */
+#define STORE_DURATION_BUCKETS 12
+extern const int64_t store_duration_bounds_ms[STORE_DURATION_BUCKETS - 1];
+
+/* What store_summary() tells of the finished executions. */
+struct store_summary {
+	uint64_t finished[STORE_DURATION_BUCKETS]; /* per bucket, not cumulative */
+	int64_t duration_sum_ms;
+	int64_t last_finished_at; /* Unix seconds of the latest finish, STORE_NULL if none */
+};
+
+/*
+ * Fills @out for the finished executions: how many, by duration bucket, the
+ * sum of their durations, and the time of the latest finish. SQLite and
+ * LMDB read aggregates kept up to date by every finish and delete, so the
+ * cost does not grow with the log (the latest finish there is the latest
+ * ever recorded: a delete does not move it back); a backend without them
+ * walks the finished executions.
+ */
+int store_summary(struct store *s, struct store_summary *out);
+
+/*
  * Called by a backend whose log others change too (a shared server) when
  * an execution changed or appeared there: @execution_id names it, or is
  * NULL when anything may have changed (after a reconnect). Runs on the

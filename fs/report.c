@@ -1,0 +1,923 @@
+/*
+ * report.c - index.html and metrics.prom, rendered from the store.
+ *
+ * index.html is one self-contained page: inline CSS, SVG drawn here (so
+ * that the charts are there with JavaScript off) and a small inline script
+ * that only sorts, filters and shows times in the reader's zone. Every
+ * string from the store is HTML-escaped and cut to a bounded length; the
+ * script reads the table from the DOM, so no store data is ever inside a
+ * <script>. metrics.prom is the Prometheus text format, from counts and the
+ * store's duration aggregates.
+ *
+ * Left out: FUSE (fs/node.c and fs/ops.c serve these), and anything fetched
+ * from the network (a Content-Security-Policy forbids it, too).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "report.h"
+
+/* The longest text of one field a table cell shows, in bytes; longer is cut with an ellipsis. */
+#define REPORT_CELL_MAX 400
+
+/* The outcomes' colors, shared by the table, the charts and the legends. */
+static const char *const report_colors[STORE_OUTCOMES] = {
+	[STORE_RUNNING] = "#2f6fdb",
+	[STORE_SUCCESS] = "#1f883d",
+	[STORE_ERROR] = "#d1242f",
+	[STORE_PARTIAL] = "#c77c02",
+};
+
+/* --- a growing buffer; once out of memory it stays failed --- */
+
+struct report_buf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static bool report_room(struct report_buf *b, size_t more)
+{
+	size_t cap;
+	char *grown;
+
+	if (b->failed)
+		return false;
+	if (b->len + more + 1 <= b->cap)
+		return true;
+	cap = b->cap ? b->cap : 16384;
+	while (cap < b->len + more + 1)
+		cap *= 2;
+	grown = realloc(b->p, cap);
+	if (grown == NULL) {
+		b->failed = true;
+		return false;
+	}
+	b->p = grown;
+	b->cap = cap;
+	return true;
+}
+
+static void report_put_n(struct report_buf *b, const char *s, size_t n)
+{
+	if (!report_room(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void report_put(struct report_buf *b, const char *s)
+{
+	report_put_n(b, s, strlen(s));
+}
+
+static void report_printf(struct report_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void report_printf(struct report_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || !report_room(b, (size_t)n))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* Appends @n bytes of @s escaped for HTML text and attribute values (quoted with "). */
+static void report_html_n(struct report_buf *b, const char *s, size_t n)
+{
+	size_t from = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *rep;
+
+		switch (s[i]) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		case '\0': rep = "\xef\xbf\xbd"; break; /* U+FFFD: HTML has no NUL */
+		default: continue;
+		}
+		report_put_n(b, s + from, i - from);
+		report_put(b, rep);
+		from = i + 1;
+	}
+	report_put_n(b, s + from, n - from);
+}
+
+/* The length of @s cut to at most @max bytes, at a UTF-8 character boundary. */
+static size_t report_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+		max--;
+	return max;
+}
+
+/* Appends @s escaped, cut to REPORT_CELL_MAX bytes with an ellipsis; NULL as @null_text. */
+static void report_html_cell(struct report_buf *b, const char *s, const char *null_text)
+{
+	size_t len, cut;
+
+	if (s == NULL) {
+		report_put(b, null_text);
+		return;
+	}
+	len = strlen(s);
+	cut = report_cut(s, len, REPORT_CELL_MAX);
+	report_html_n(b, s, cut);
+	if (cut < len)
+		report_put(b, "\xe2\x80\xa6");
+}
+
+/* --- what is shown of a record --- */
+
+static int report_outcome_of(const struct store_record *rec)
+{
+	int o = store_outcome_from_name(rec->outcome);
+
+	return o < 0 ? STORE_RUNNING : o;
+}
+
+/* "340 ms", "12.3 s", "4 min 05 s", "2 h 03 min". */
+static void report_duration_text(int64_t ms, char *buf, size_t size)
+{
+	if (ms < 1000)
+		snprintf(buf, size, "%" PRId64 " ms", ms < 0 ? 0 : ms);
+	else if (ms < 60000)
+		snprintf(buf, size, "%.1f s", (double)ms / 1000);
+	else if (ms < 3600000)
+		snprintf(buf, size, "%" PRId64 " min %02" PRId64 " s", ms / 60000, ms / 1000 % 60);
+	else
+		snprintf(buf, size, "%" PRId64 " h %02" PRId64 " min", ms / 3600000, ms / 60000 % 60);
+}
+
+/* The shapes of UTC times shown. */
+enum report_time_shape {
+	UTC_FULL,  /* 2026-01-05 13:45:02 */
+	UTC_SHORT, /* 01-05 13:45 */
+	UTC_DAY,   /* 2026-01-05 */
+	UTC_MONTH_DAY, /* 01-05 */
+};
+
+static void report_utc(int64_t t, enum report_time_shape shape, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL) {
+		snprintf(buf, size, "%" PRId64, t);
+		return;
+	}
+	switch (shape) {
+	case UTC_FULL:
+		snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		break;
+	case UTC_SHORT:
+		snprintf(buf, size, "%02d-%02d %02d:%02d", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min);
+		break;
+	case UTC_DAY:
+		snprintf(buf, size, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+		break;
+	case UTC_MONTH_DAY:
+		snprintf(buf, size, "%02d-%02d", tm.tm_mon + 1, tm.tm_mday);
+		break;
+	}
+}
+
+/* Appends a UTF-8 code point (from a JSON \u escape). */
+static void report_put_code_point(struct report_buf *b, unsigned long cp)
+{
+	char u[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		u[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		u[0] = (char)(0xc0 | (cp >> 6));
+		u[1] = (char)(0x80 | (cp & 0x3f));
+		n = 2;
+	} else if (cp < 0x10000) {
+		u[0] = (char)(0xe0 | (cp >> 12));
+		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[2] = (char)(0x80 | (cp & 0x3f));
+		n = 3;
+	} else {
+		u[0] = (char)(0xf0 | (cp >> 18));
+		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		u[3] = (char)(0x80 | (cp & 0x3f));
+		n = 4;
+	}
+	report_put_n(b, u, n);
+}
+
+/* The value of the 4 hex digits at @p (before @end), or -1. */
+static long report_hex4(const char *p, const char *end)
+{
+	long v = 0;
+
+	if (end - p < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v |= c - 'A' + 10;
+		else
+			return -1;
+	}
+	return v;
+}
+
+/* Decodes the JSON string body [@p, @end) into @out; display only. */
+static void report_json_string(const char *p, const char *end, struct report_buf *out)
+{
+	while (p < end) {
+		long cp, lo;
+
+		if (*p != '\\' || p + 1 >= end) {
+			report_put_n(out, p++, 1);
+			continue;
+		}
+		p++;
+		switch (*p++) {
+		case 'n': report_put(out, "\\n"); break;
+		case 't': report_put(out, "\\t"); break;
+		case 'r': report_put(out, "\\r"); break;
+		case 'b': case 'f': report_put(out, " "); break;
+		case 'u':
+			cp = report_hex4(p, end);
+			if (cp < 0) {
+				report_put(out, "\\u");
+				break;
+			}
+			p += 4;
+			if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+			    (lo = report_hex4(p + 2, end)) >= 0xdc00 && lo < 0xe000) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				p += 6;
+			}
+			if (cp == 0 || (cp >= 0xd800 && cp < 0xe000))
+				cp = 0xfffd;
+			report_put_code_point(out, (unsigned long)cp);
+			break;
+		default: report_put_n(out, p - 1, 1); break;
+		}
+	}
+}
+
+/*
+ * The arguments (a JSON array of strings) as a command line: each string
+ * decoded, quoted with '' when it is empty or holds a space or a quote.
+ * Display only: what is not a string is skipped.
+ */
+static void report_args_text(const char *json, struct report_buf *out)
+{
+	const char *p = json ? json : "";
+	bool first = true;
+
+	for (p = strchr(p, '"'); p; p = *p ? strchr(p + 1, '"') : NULL) {
+		const char *start = ++p, *end = p;
+		bool quote = false;
+
+		while (*end && *end != '"') {
+			if (*end == ' ' || *end == '\'' || *end == '\\')
+				quote = true;
+			end += *end == '\\' && end[1] ? 2 : 1;
+		}
+		quote = quote || end == start;
+		if (!first)
+			report_put(out, " ");
+		first = false;
+		if (quote)
+			report_put(out, "'");
+		report_json_string(start, end, out);
+		if (quote)
+			report_put(out, "'");
+		p = end;
+	}
+}
+
+/* --- index.html --- */
+
+/* One finished execution on the durations chart. */
+struct report_point {
+	int64_t started_ms;
+	int64_t duration_ms;
+	int outcome;
+	int64_t row; /* its row in the table, for the tooltip */
+};
+
+struct report_page {
+	struct report_buf rows;      /* the table's <tr>s */
+	struct report_buf scratch;   /* one field decoded, before escaping */
+	struct report_point *points; /* finished ones, REPORT_HTML_ROWS at most */
+	size_t npoints, nrows;
+};
+
+static int report_add_row(void *ctx, const struct store_record *rec)
+{
+	struct report_page *pg = ctx;
+	struct report_buf *b = &pg->rows;
+	int outcome = report_outcome_of(rec);
+	bool finished = rec->duration_ms != STORE_NULL && outcome != STORE_RUNNING;
+	char when[64], dur[32];
+
+	report_utc(rec->started_at, UTC_FULL, when, sizeof(when));
+	if (finished)
+		report_duration_text(rec->duration_ms, dur, sizeof(dur));
+	report_printf(b, "<tr class=\"o-%s\"><td class=\"id\">", store_outcome_name(outcome));
+	report_html_cell(b, rec->execution_id, "");
+	report_printf(b, "</td><td><span class=\"badge\">%s</span></td>", store_outcome_name(outcome));
+	report_printf(b, "<td data-v=\"%" PRId64 "\"><time data-t=\"%" PRId64 "\">%s UTC</time></td>",
+		      rec->started_ms, rec->started_ms, when);
+	if (finished)
+		report_printf(b, "<td class=\"num\" data-v=\"%" PRId64 "\">%s</td>", rec->duration_ms, dur);
+	else
+		report_put(b, "<td class=\"num\" data-v=\"-1\"><span class=\"muted\">running</span></td>");
+	report_put(b, "<td>");
+	report_html_cell(b, rec->tool_version, "");
+	report_put(b, "</td><td class=\"args\">");
+	pg->scratch.len = 0;
+	report_args_text(rec->args, &pg->scratch);
+	report_html_cell(b, pg->scratch.failed || pg->scratch.p == NULL ? "" : pg->scratch.p, "");
+	report_put(b, "</td><td class=\"err\">");
+	report_html_cell(b, rec->error_message, "");
+	report_put(b, "</td></tr>\n");
+	if (finished && pg->npoints < REPORT_HTML_ROWS)
+		pg->points[pg->npoints++] = (struct report_point){
+			.started_ms = rec->started_ms, .duration_ms = rec->duration_ms,
+			.outcome = outcome, .row = (int64_t)pg->nrows,
+		};
+	pg->nrows++;
+	return b->failed || pg->scratch.failed ? -ENOMEM : 0;
+}
+
+static const char report_style[] =
+	"<style>\n"
+	":root{--fg:#1f2328;--muted:#656d76;--line:#d0d7de;--bg:#ffffff;--panel:#f6f8fa;"
+	"--running:#2f6fdb;--success:#1f883d;--error:#d1242f;--partial:#c77c02}\n"
+	"*{box-sizing:border-box}\n"
+	"body{margin:0;font:14px/1.45 system-ui,-apple-system,\"Segoe UI\",Roboto,\"Noto Sans\","
+	"\"DejaVu Sans\",sans-serif;color:var(--fg);background:var(--bg)}\n"
+	"header{padding:18px 28px 10px;border-bottom:1px solid var(--line);background:var(--panel)}\n"
+	"h1{margin:0 0 4px;font-size:22px;font-weight:600}\n"
+	"h2{margin:0 0 8px;font-size:15px;font-weight:600}\n"
+	"main{padding:16px 28px 40px}\n"
+	".sub{color:var(--muted)}\n"
+	".cards{display:flex;gap:10px;flex-wrap:wrap;margin:12px 0 4px}\n"
+	".card{border:1px solid var(--line);border-radius:8px;padding:6px 14px;background:var(--bg);"
+	"min-width:110px}\n"
+	".card b{display:block;font-size:20px;font-variant-numeric:tabular-nums}\n"
+	".card span{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}\n"
+	".card.running b{color:var(--running)}.card.success b{color:var(--success)}"
+	".card.error b{color:var(--error)}.card.partial b{color:var(--partial)}\n"
+	".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:16px;"
+	"margin-bottom:18px}\n"
+	"figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:12px 14px}\n"
+	"svg{width:100%;height:auto;display:block;font:11px system-ui,sans-serif}\n"
+	"svg .axis{stroke:var(--line)}svg .lbl{fill:var(--muted)}svg .empty{fill:var(--muted);"
+	"font-size:14px}\n"
+	".legend{display:flex;gap:14px;margin-top:6px;color:var(--muted);font-size:12px}\n"
+	".legend i{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px;"
+	"vertical-align:-1px}\n"
+	".tools{display:flex;gap:12px;align-items:center;margin:6px 0 10px}\n"
+	"#filter{font:inherit;padding:6px 10px;border:1px solid var(--line);border-radius:6px;"
+	"width:min(420px,100%)}\n"
+	"table{border-collapse:collapse;width:100%}\n"
+	"th,td{text-align:left;padding:5px 10px;border-bottom:1px solid var(--line);vertical-align:top}\n"
+	"th{position:sticky;top:0;background:var(--panel);font-weight:600;white-space:nowrap;"
+	"user-select:none}\n"
+	"th.sortable{cursor:pointer}th.sortable:after{content:\" \\2195\";color:var(--muted)}\n"
+	"th[aria-sort=ascending]:after{content:\" \\2191\"}th[aria-sort=descending]:after{content:\" \\2193\"}\n"
+	"tbody tr:hover{background:var(--panel)}\n"
+	"td.id{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace;font-size:13px}\n"
+	"td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
+	"td time{white-space:nowrap}\n"
+	"td.args{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace;font-size:12px;"
+	"word-break:break-all}\n"
+	"td.err{color:var(--error);word-break:break-word}\n"
+	".badge{display:inline-block;padding:0 8px;border-radius:10px;color:#fff;font-size:12px;"
+	"font-weight:600}\n"
+	".o-running .badge{background:var(--running)}.o-success .badge{background:var(--success)}"
+	".o-error .badge{background:var(--error)}.o-partial .badge{background:var(--partial)}\n"
+	".muted{color:var(--muted)}\n"
+	".empty-state{padding:30px;text-align:center;color:var(--muted);border:1px dashed var(--line);"
+	"border-radius:8px}\n"
+	"</style>\n";
+
+/*
+ * The script: static text, never store data. It sorts by a column's
+ * data-v (numbers) or text, filters rows by a text box, and shows every
+ * <time data-t> and SVG label data-t in the reader's local time.
+ */
+static const char report_script[] =
+	"<script>\n"
+	"(function(){\n"
+	"'use strict';\n"
+	"function pad(n){return (n<10?'0':'')+n;}\n"
+	"function local(ms,short){var d=new Date(ms);var day=d.getFullYear()+'-'+pad(d.getMonth()+1)+"
+	"'-'+pad(d.getDate());if(short)return pad(d.getMonth()+1)+'-'+pad(d.getDate())+' '+"
+	"pad(d.getHours())+':'+pad(d.getMinutes());return day+' '+pad(d.getHours())+':'+"
+	"pad(d.getMinutes())+':'+pad(d.getSeconds());}\n"
+	"var zone='';try{zone=Intl.DateTimeFormat().resolvedOptions().timeZone||'';}catch(e){}\n"
+	"document.querySelectorAll('time[data-t]').forEach(function(t){var ms=+t.getAttribute('data-t');"
+	"t.title=t.textContent;t.textContent=local(ms,false);});\n"
+	"document.querySelectorAll('svg text[data-t]').forEach(function(t){"
+	"t.textContent=local(+t.getAttribute('data-t'),true);});\n"
+	"var z=document.getElementById('zone');if(z)z.textContent='Times in '+(zone||'local time')+'.';\n"
+	"var table=document.getElementById('runs');if(!table)return;\n"
+	"var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);\n"
+	"var count=document.getElementById('shown'),input=document.getElementById('filter');\n"
+	"input.hidden=false;\n"
+	"function key(r,i){var c=r.cells[i],v=c.getAttribute('data-v');return v!==null?+v:"
+	"c.textContent.toLowerCase();}\n"
+	"var ths=table.tHead.rows[0].cells;\n"
+	"Array.prototype.forEach.call(ths,function(th,i){th.classList.add('sortable');th.tabIndex=0;"
+	"function sort(){var asc=th.getAttribute('aria-sort')!=='ascending';"
+	"Array.prototype.forEach.call(ths,function(o){o.removeAttribute('aria-sort');});"
+	"th.setAttribute('aria-sort',asc?'ascending':'descending');"
+	"rows.sort(function(a,b){var x=key(a,i),y=key(b,i);return (x<y?-1:x>y?1:0)*(asc?1:-1);});"
+	"rows.forEach(function(r){body.appendChild(r);});}\n"
+	"th.addEventListener('click',sort);th.addEventListener('keydown',function(e){"
+	"if(e.key==='Enter'||e.key===' '){e.preventDefault();sort();}});});\n"
+	"function filter(){var q=input.value.trim().toLowerCase(),n=0;rows.forEach(function(r){"
+	"var hit=!q||r.textContent.toLowerCase().indexOf(q)>=0;r.hidden=!hit;if(hit)n++;});"
+	"count.textContent=n+' of '+rows.length+' shown';}\n"
+	"input.addEventListener('input',filter);filter();\n"
+	"})();\n"
+	"</script>\n";
+
+static void report_legend(struct report_buf *b, bool with_running)
+{
+	report_put(b, "<div class=\"legend\">");
+	for (int o = with_running ? STORE_RUNNING : STORE_SUCCESS; o < STORE_OUTCOMES; o++)
+		report_printf(b, "<span><i style=\"background:%s\"></i>%s</span>", report_colors[o],
+			      store_outcome_name(o));
+	report_put(b, "</div>");
+}
+
+/* The chart's plot area in SVG units: 720 x 240 with room for axes. */
+#define CH_W 720
+#define CH_H 240
+#define CH_L 64
+#define CH_R 12
+#define CH_T 12
+#define CH_B 28
+
+/* Durations over time: a point per finished execution, log scale. */
+static void report_scatter(struct report_buf *b, const struct report_page *pg)
+{
+	static const int64_t ticks[] = { 1, 10, 100, 1000, 10000, 60000, 600000, 3600000, 36000000 };
+	int64_t tmin = INT64_MAX, tmax = INT64_MIN, dmin = INT64_MAX, dmax = 1;
+	double lmin, lmax, pw = CH_W - CH_L - CH_R, ph = CH_H - CH_T - CH_B;
+
+	report_printf(b, "<figure id=\"durations\"><h2>Duration of each run</h2>"
+		      "<svg viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"Duration of each run over time\">",
+		      CH_W, CH_H);
+	if (pg->npoints == 0) {
+		report_printf(b, "<text class=\"empty\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">"
+			      "No finished runs yet</text></svg>", CH_W / 2, CH_H / 2);
+		report_legend(b, false);
+		report_put(b, "</figure>\n");
+		return;
+	}
+	for (size_t i = 0; i < pg->npoints; i++) {
+		const struct report_point *p = &pg->points[i];
+		int64_t d = p->duration_ms < 1 ? 1 : p->duration_ms;
+
+		tmin = p->started_ms < tmin ? p->started_ms : tmin;
+		tmax = p->started_ms > tmax ? p->started_ms : tmax;
+		dmin = d < dmin ? d : dmin;
+		dmax = d > dmax ? d : dmax;
+	}
+	if (tmax - tmin < 60000) {
+		tmin -= 30000;
+		tmax += 30000;
+	}
+	lmin = floor(log10((double)dmin));
+	lmax = ceil(log10((double)dmax));
+	if (lmax - lmin < 1)
+		lmax = lmin + 1;
+	/* Axes, then a label and a grid line per tick in range. */
+	report_printf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>", CH_L,
+		      CH_H - CH_B, CH_W - CH_R, CH_H - CH_B);
+	for (size_t i = 0; i < sizeof(ticks) / sizeof(ticks[0]); i++) {
+		double l = log10((double)ticks[i]), y;
+		char label[64];
+
+		if (l < lmin - 1e-9 || l > lmax + 1e-9)
+			continue;
+		y = CH_T + ph - (l - lmin) / (lmax - lmin) * ph;
+		report_duration_text(ticks[i], label, sizeof(label));
+		if (ticks[i] >= 1000 && ticks[i] < 60000)
+			snprintf(label, sizeof(label), "%" PRId64 " s", ticks[i] / 1000);
+		else if (ticks[i] >= 60000 && ticks[i] < 3600000)
+			snprintf(label, sizeof(label), "%" PRId64 " min", ticks[i] / 60000);
+		else if (ticks[i] >= 3600000)
+			snprintf(label, sizeof(label), "%" PRId64 " h", ticks[i] / 3600000);
+		report_printf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
+			      "stroke-dasharray=\"2 3\"/><text class=\"lbl\" x=\"%d\" y=\"%.1f\" "
+			      "text-anchor=\"end\">%s</text>",
+			      CH_L, y, CH_W - CH_R, y, CH_L - 6, y + 4, label);
+	}
+	for (int i = 0; i < 4; i++) {
+		int64_t t = tmin + (tmax - tmin) * i / 3;
+		double x = CH_L + pw * i / 3;
+		char label[64];
+
+		report_utc(t / 1000, UTC_SHORT, label, sizeof(label));
+		report_printf(b, "<text class=\"lbl\" x=\"%.1f\" y=\"%d\" text-anchor=\"%s\" "
+			      "data-t=\"%" PRId64 "\">%s</text>",
+			      x, CH_H - 8, i == 0 ? "start" : i == 3 ? "end" : "middle", t, label);
+	}
+	for (size_t i = 0; i < pg->npoints; i++) {
+		const struct report_point *p = &pg->points[i];
+		int64_t d = p->duration_ms < 1 ? 1 : p->duration_ms;
+		double x = CH_L + pw * (double)(p->started_ms - tmin) / (double)(tmax - tmin);
+		double y = CH_T + ph - (log10((double)d) - lmin) / (lmax - lmin) * ph;
+		char dur[32];
+
+		report_duration_text(p->duration_ms, dur, sizeof(dur));
+		report_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\" "
+			      "fill-opacity=\"0.8\"><title>%s, %s</title></circle>",
+			      x, y, report_colors[p->outcome], store_outcome_name(p->outcome), dur);
+	}
+	report_put(b, "</svg>");
+	report_legend(b, false);
+	report_put(b, "</figure>\n");
+}
+
+/* Outcome counts per UTC day, stacked, for the last REPORT_HTML_DAYS days. */
+static int report_days(struct report_buf *b, struct store *s, int64_t today)
+{
+	static const int order[] = { STORE_SUCCESS, STORE_PARTIAL, STORE_ERROR, STORE_RUNNING };
+	uint64_t counts[REPORT_HTML_DAYS][STORE_OUTCOMES], most = 0;
+	double pw = CH_W - CH_L - CH_R, ph = CH_H - CH_T - CH_B, bw = pw / REPORT_HTML_DAYS;
+	int err = 0;
+
+	for (int d = 0; d < REPORT_HTML_DAYS && err == 0; d++) {
+		uint64_t total = 0;
+
+		for (int o = 0; o < STORE_OUTCOMES && err == 0; o++) {
+			struct store_filter f = { .outcome = o, .day = today - (REPORT_HTML_DAYS - 1) + d };
+
+			err = store_count(s, &f, &counts[d][o]);
+			total += counts[d][o];
+		}
+		most = total > most ? total : most;
+	}
+	if (err)
+		return err;
+	report_printf(b, "<figure id=\"per-day\"><h2>Runs per day (UTC), last %d days</h2>"
+		      "<svg viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"Outcomes per day\">",
+		      REPORT_HTML_DAYS, CH_W, CH_H);
+	report_printf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>", CH_L,
+		      CH_H - CH_B, CH_W - CH_R, CH_H - CH_B);
+	if (most == 0) {
+		report_printf(b, "<text class=\"empty\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">"
+			      "No runs in the last %d days</text>", CH_W / 2, CH_H / 2, REPORT_HTML_DAYS);
+	} else {
+		/* A round top for the scale: 2, 4, 10 or 20 times a power of ten, even. */
+		uint64_t top = 2;
+
+		for (uint64_t pow = 1; top < most; pow *= 10)
+			top = most <= 2 * pow ? 2 * pow : most <= 4 * pow ? 4 * pow : most <= 10 * pow ? 10 * pow : 20 * pow;
+		for (int i = 0; i <= 2; i++) {
+			double y = CH_T + ph - ph * i / 2;
+
+			report_printf(b, "<line class=\"axis\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
+				      "stroke-dasharray=\"2 3\"/><text class=\"lbl\" x=\"%d\" y=\"%.1f\" "
+				      "text-anchor=\"end\">%" PRIu64 "</text>",
+				      CH_L, y, CH_W - CH_R, y, CH_L - 6, y + 4, top * (uint64_t)i / 2);
+		}
+		for (int d = 0; d < REPORT_HTML_DAYS; d++) {
+			double x = CH_L + bw * d + bw * 0.15, y = CH_T + ph;
+			char day[64];
+
+			report_utc((today - (REPORT_HTML_DAYS - 1) + d) * 86400, UTC_DAY, day, sizeof(day));
+			for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+				uint64_t n = counts[d][order[k]];
+				double h = ph * (double)n / (double)top;
+
+				if (n == 0)
+					continue;
+				y -= h;
+				report_printf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+					      "fill=\"%s\"><title>%s: %" PRIu64 " %s</title></rect>",
+					      x, y, bw * 0.7, h, report_colors[order[k]], day, n,
+					      store_outcome_name(order[k]));
+			}
+		}
+	}
+	for (int d = 0; d < REPORT_HTML_DAYS; d += 7) {
+		int at = REPORT_HTML_DAYS - 1 - d; /* today, and a week before each */
+		char day[64];
+
+		report_utc((today - d) * 86400, UTC_MONTH_DAY, day, sizeof(day));
+		report_printf(b, "<text class=\"lbl\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>",
+			      CH_L + bw * at + bw / 2, CH_H - 8, day);
+	}
+	report_put(b, "</svg>");
+	report_legend(b, true);
+	report_put(b, "</figure>\n");
+	return 0;
+}
+
+int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
+{
+	struct report_page pg = { 0 };
+	struct report_buf b = { 0 };
+	uint64_t counts[STORE_OUTCOMES] = { 0 }, total = 0;
+	int64_t today = now_ms / 1000 / 86400;
+	char now_text[64];
+	int err = 0;
+
+	*out = NULL;
+	*len = 0;
+	for (int o = 0; o < STORE_OUTCOMES && err == 0; o++) {
+		struct store_filter f = { .outcome = o, .day = -1 };
+
+		err = store_count(s, &f, &counts[o]);
+		total += counts[o];
+	}
+	pg.points = calloc(REPORT_HTML_ROWS, sizeof(*pg.points));
+	if (err == 0 && pg.points == NULL)
+		err = -ENOMEM;
+	if (err == 0)
+		err = store_list_recent(s, REPORT_HTML_ROWS, report_add_row, &pg);
+	if (err)
+		goto out;
+
+	report_utc(now_ms / 1000, UTC_FULL, now_text, sizeof(now_text));
+	report_put(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+		   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+		   "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
+		   "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+		   "<title>execlogfs: execution log</title>\n");
+	report_put(&b, report_style);
+	report_put(&b, "</head><body>\n<header><h1>Execution log</h1><div class=\"sub\">");
+	report_printf(&b, "%" PRIu64 " execution%s; the table shows the most recent %zu. "
+		      "Generated <time data-t=\"%" PRId64 "\">%s UTC</time>. <span id=\"zone\">"
+		      "Times in UTC.</span></div>\n<div class=\"cards\">",
+		      total, total == 1 ? "" : "s", pg.nrows, now_ms, now_text);
+	for (int o = 0; o < STORE_OUTCOMES; o++)
+		report_printf(&b, "<div class=\"card %s\"><b>%" PRIu64 "</b><span>%s</span></div>",
+			      store_outcome_name(o), counts[o], store_outcome_name(o));
+	report_put(&b, "</div></header>\n<main>\n<div class=\"charts\">\n");
+	report_scatter(&b, &pg);
+	err = report_days(&b, s, today);
+	if (err)
+		goto out;
+	report_put(&b, "</div>\n");
+	if (pg.nrows == 0) {
+		report_put(&b, "<div class=\"empty-state\" id=\"no-runs\">No executions yet. Start one "
+			   "by creating a file in <code>new/</code>, or with <code>execlog-run</code>."
+			   "</div>\n");
+	} else {
+		report_put(&b, "<div class=\"tools\"><input id=\"filter\" type=\"search\" hidden "
+			   "placeholder=\"Filter: id, outcome, version, arguments, message\" "
+			   "aria-label=\"Filter the table\"><span id=\"shown\" class=\"muted\"></span></div>\n"
+			   "<table id=\"runs\"><thead><tr><th>execution_id</th><th>outcome</th>"
+			   "<th>started</th><th>duration</th><th>tool_version</th><th>args</th>"
+			   "<th>error message</th></tr></thead>\n<tbody>\n");
+		report_put_n(&b, pg.rows.p, pg.rows.len);
+		report_put(&b, "</tbody></table>\n");
+	}
+	report_put(&b, "</main>\n");
+	report_put(&b, report_script);
+	report_put(&b, "</body></html>\n");
+	if (b.failed || pg.rows.failed)
+		err = -ENOMEM;
+out:
+	free(pg.points);
+	free(pg.rows.p);
+	free(pg.scratch.p);
+	if (err) {
+		free(b.p);
+		return err;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
+
+/* --- metrics.prom --- */
+
+/* Appends a label value escaped as the text format wants: \\, \" and \n. */
+static void report_label(struct report_buf *b, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\')
+			report_put(b, "\\\\");
+		else if (*v == '"')
+			report_put(b, "\\\"");
+		else if (*v == '\n')
+			report_put(b, "\\n");
+		else
+			report_put_n(b, v, 1);
+	}
+}
+
+int report_metrics(struct store *s, char **out, size_t *len)
+{
+	struct store_record latest = { 0 };
+	struct store_summary sum;
+	struct report_buf b = { 0 };
+	uint64_t counts[STORE_OUTCOMES], cumulative = 0;
+	int err = 0;
+
+	*out = NULL;
+	*len = 0;
+	for (int o = 0; o < STORE_OUTCOMES && err == 0; o++) {
+		struct store_filter f = { .outcome = o, .day = -1 };
+
+		err = store_count(s, &f, &counts[o]);
+	}
+	if (err == 0)
+		err = store_summary(s, &sum);
+	if (err == 0) {
+		err = store_latest(s, &latest);
+		if (err == -ENOENT) {
+			err = 0;
+			latest.started_ms = 0;
+		}
+	}
+	if (err)
+		goto out;
+	report_put(&b, "# HELP execlog_executions Executions in the log, by outcome.\n"
+		   "# TYPE execlog_executions gauge\n");
+	for (int o = 0; o < STORE_OUTCOMES; o++) {
+		report_put(&b, "execlog_executions{outcome=\"");
+		report_label(&b, store_outcome_name(o));
+		report_printf(&b, "\"} %" PRIu64 "\n", counts[o]);
+	}
+	report_printf(&b, "# HELP execlog_running Executions running now.\n"
+		      "# TYPE execlog_running gauge\n"
+		      "execlog_running %" PRIu64 "\n", counts[STORE_RUNNING]);
+	report_printf(&b, "# HELP execlog_last_start_timestamp_seconds When the most recently "
+		      "started execution started (0: none yet).\n"
+		      "# TYPE execlog_last_start_timestamp_seconds gauge\n"
+		      "execlog_last_start_timestamp_seconds %" PRId64 ".%03" PRId64 "\n",
+		      latest.started_ms / 1000, latest.started_ms % 1000);
+	report_printf(&b, "# HELP execlog_last_finish_timestamp_seconds When the latest finish "
+		      "happened (0: none yet).\n"
+		      "# TYPE execlog_last_finish_timestamp_seconds gauge\n"
+		      "execlog_last_finish_timestamp_seconds %" PRId64 "\n",
+		      sum.last_finished_at == STORE_NULL ? 0 : sum.last_finished_at);
+	report_put(&b, "# HELP execlog_duration_seconds How long finished executions ran.\n"
+		   "# TYPE execlog_duration_seconds histogram\n");
+	for (int i = 0; i < STORE_DURATION_BUCKETS; i++) {
+		char le[32];
+
+		cumulative += sum.finished[i];
+		if (i < STORE_DURATION_BUCKETS - 1)
+			snprintf(le, sizeof(le), "%g", (double)store_duration_bounds_ms[i] / 1000);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		report_put(&b, "execlog_duration_seconds_bucket{le=\"");
+		report_label(&b, le);
+		report_printf(&b, "\"} %" PRIu64 "\n", cumulative);
+	}
+	report_printf(&b, "execlog_duration_seconds_sum %" PRId64 ".%03" PRId64 "\n"
+		      "execlog_duration_seconds_count %" PRIu64 "\n",
+		      sum.duration_sum_ms / 1000, sum.duration_sum_ms % 1000, cumulative);
+	if (b.failed)
+		err = -ENOMEM;
+out:
+	store_record_clear(&latest);
+	if (err) {
+		free(b.p);
+		return err;
+	}
+	*out = b.p;
+	*len = b.len;
+	return 0;
+}
+
+/* --- the cache --- */
+
+/* What the store looked like for a rendering: changes through any writer move it. */
+struct report_fingerprint {
+	uint64_t counts[STORE_OUTCOMES];
+	int64_t latest_id;
+};
+
+struct report_cached {
+	char *data;
+	size_t len;
+	int64_t made_ms;
+	struct report_fingerprint fp;
+};
+
+struct report_cache {
+	pthread_mutex_t lock;
+	struct report_cached kinds[REPORT_KINDS];
+};
+
+struct report_cache *report_cache_new(void)
+{
+	struct report_cache *c = calloc(1, sizeof(*c));
+
+	if (c)
+		pthread_mutex_init(&c->lock, NULL);
+	return c;
+}
+
+void report_cache_free(struct report_cache *c)
+{
+	if (c == NULL)
+		return;
+	for (int k = 0; k < REPORT_KINDS; k++)
+		free(c->kinds[k].data);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static int report_fingerprint(struct store *s, struct report_fingerprint *fp)
+{
+	struct store_record latest = { 0 };
+	int err = 0;
+
+	memset(fp, 0, sizeof(*fp));
+	for (int o = 0; o < STORE_OUTCOMES && err == 0; o++) {
+		struct store_filter f = { .outcome = o, .day = -1 };
+
+		err = store_count(s, &f, &fp->counts[o]);
+	}
+	if (err == 0) {
+		err = store_latest(s, &latest);
+		fp->latest_id = err == 0 ? latest.id : 0;
+		err = err == -ENOENT ? 0 : err;
+	}
+	store_record_clear(&latest);
+	return err;
+}
+
+int report_get(struct report_cache *c, struct store *s, enum report_kind kind,
+	       char **out, size_t *len)
+{
+	struct report_cached *r = &c->kinds[kind];
+	struct report_fingerprint fp;
+	int64_t now = store_now_ms();
+	int err;
+
+	*out = NULL;
+	*len = 0;
+	/* One rendering at a time: a burst of stats waits for it rather than repeating it. */
+	pthread_mutex_lock(&c->lock);
+	err = report_fingerprint(s, &fp);
+	if (err)
+		goto unlock;
+	if (r->data == NULL || now - r->made_ms >= REPORT_CACHE_MS || now < r->made_ms ||
+	    memcmp(&fp, &r->fp, sizeof(fp)) != 0) {
+		char *data;
+		size_t n;
+
+		err = kind == REPORT_HTML ? report_html(s, now, &data, &n) : report_metrics(s, &data, &n);
+		if (err)
+			goto unlock;
+		free(r->data);
+		r->data = data;
+		r->len = n;
+		r->made_ms = now;
+		r->fp = fp;
+	}
+	*out = malloc(r->len ? r->len : 1);
+	if (*out == NULL) {
+		err = -ENOMEM;
+		goto unlock;
+	}
+	memcpy(*out, r->data, r->len);
+	*len = r->len;
+unlock:
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}

@@ -1,0 +1,59 @@
+/*
+ * report.h - the log as a page (index.html) and as Prometheus metrics
+ * (metrics.prom), rendered from the store.
+ *
+ * The renderers know the store and nothing of FUSE, so that they can be
+ * tested and timed on their own; the cache serves one rendering to the
+ * stat and the open that follow each other, so that st_size is the length
+ * of what a read returns.
+ */
+#ifndef EXECLOG_REPORT_H
+#define EXECLOG_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* How many executions index.html lists. */
+#define REPORT_HTML_ROWS 1000
+
+/* How many UTC days, today included, the outcome chart of index.html covers. */
+#define REPORT_HTML_DAYS 30
+
+enum report_kind {
+	REPORT_HTML,    /* index.html */
+	REPORT_METRICS, /* metrics.prom */
+	REPORT_KINDS
+};
+
+/*
+ * Renders index.html of @s as seen at @now_ms into a malloc'd *out of
+ * *len bytes. 0 or a negative errno from the store (-ENOMEM).
+ */
+int report_html(struct store *s, int64_t now_ms, char **out, size_t *len);
+
+/* Renders metrics.prom of @s into a malloc'd *out of *len bytes; as report_html(). */
+int report_metrics(struct store *s, char **out, size_t *len);
+
+/*
+ * The last rendering of each kind, with what the store looked like then
+ * (counts by outcome, latest id). A rendering is served again while the
+ * store looks the same and it is younger than REPORT_CACHE_MS; otherwise a
+ * fresh one replaces it.
+ */
+#define REPORT_CACHE_MS 1000
+
+struct report_cache;
+
+struct report_cache *report_cache_new(void);
+void report_cache_free(struct report_cache *c);
+
+/*
+ * A copy of the rendering of @kind (malloc'd, *len bytes), from the cache
+ * or fresh. 0 or a negative errno.
+ */
+int report_get(struct report_cache *c, struct store *s, enum report_kind kind,
+	       char **out, size_t *len);
+
+#endif
