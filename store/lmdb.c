@@ -1278,19 +1278,23 @@ static int lmdb_latest(struct store *s, struct store_record *out)
 
 /*
  * A walk along one index whose keys are a prefix and a be64 id. Each step
- * is its own read transaction and finds one record, so the walk holds no
- * transaction (and no lock) while the caller's callback runs; ids only
- * grow, so resuming after the last id seen shows nothing twice and misses
- * nothing that existed throughout.
+ * is its own read transaction and loads up to LMDB_LIST_STEP records (about
+ * LMDB_LIST_BYTES at most), so the walk holds no transaction (and no lock)
+ * while the caller's callback runs; ids only grow, so resuming after the
+ * last id seen shows nothing twice and misses nothing that existed
+ * throughout.
  */
+#define LMDB_LIST_STEP 64
+#define LMDB_LIST_BYTES (256 * 1024)
+
 struct lmdb_walk {
 	struct lmdb_buf prefix;
 	bool id_index;           /* values are id: values (times, then the name) */
 	const char *outcome;     /* checked on each entry; NULL for any */
 	int64_t next_id;         /* the least id still to visit */
 	bool exhausted;          /* no id is left past the last one found */
-	bool found;              /* the last step found rec */
-	struct store_record rec;
+	size_t n;                /* records the last step loaded */
+	struct store_record recs[LMDB_LIST_STEP];
 };
 
 /* 0 if execution @id has @outcome, MDB_NOTFOUND if not. */
@@ -1305,23 +1309,36 @@ static int lmdb_has_outcome(struct lmdb_store *st, MDB_txn *txn, const char *out
 	return mdb_get(txn, st->dbi, &key, &val);
 }
 
+static void lmdb_walk_clear(struct lmdb_walk *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		store_record_clear(&w->recs[i]);
+	w->n = 0;
+}
+
 static int lmdb_walk_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 {
 	struct lmdb_walk *w = arg;
 	const size_t plen = w->prefix.len;
 	struct lmdb_buf kb = w->prefix;
+	int64_t next = w->next_id;
+	bool exhausted = false;
+	size_t bytes = 0;
 	MDB_cursor *cur;
 	MDB_val key, val;
 	int rc;
 
-	w->found = false;
+	/* A step run again (after a remap) starts afresh. */
+	lmdb_walk_clear(w);
 	rc = mdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
-		goto out;
-	lmdb_buf_add_be64(&kb, (uint64_t)w->next_id);
+		return rc;
+	lmdb_buf_add_be64(&kb, (uint64_t)next);
 	key = lmdb_val(&kb);
-	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	     rc == 0 && w->n < LMDB_LIST_STEP && bytes < LMDB_LIST_BYTES;
 	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		struct store_record *rec = &w->recs[w->n];
 		int64_t id;
 
 		store_count_visits(&st->base, 1);
@@ -1330,35 +1347,41 @@ static int lmdb_walk_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 			break;
 		}
 		id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + plen);
-		/* The outcome index answers without parsing the document. */
-		if (w->outcome != NULL) {
-			rc = lmdb_has_outcome(st, txn, w->outcome, id);
-			if (rc == MDB_NOTFOUND)
-				continue;
-			if (rc != 0)
-				break;
-		}
-		if (w->id_index)
-			rc = lmdb_load_indexed(st, txn, &val, &w->rec);
-		else
-			rc = lmdb_load(st, txn, val.mv_data, val.mv_size, &w->rec);
-		/* An index entry without its record is skipped, not fatal. */
-		if (rc == MDB_NOTFOUND)
-			continue;
-		if (rc != 0)
-			break;
-		w->found = true;
 		if (id == INT64_MAX)
-			w->exhausted = true;
+			exhausted = true;
 		else
-			w->next_id = id + 1;
-		break;
+			next = id + 1;
+		/* The outcome index answers without parsing the document. */
+		if (w->outcome != NULL)
+			rc = lmdb_has_outcome(st, txn, w->outcome, id);
+		if (rc == 0 && w->id_index)
+			rc = lmdb_load_indexed(st, txn, &val, rec);
+		else if (rc == 0)
+			rc = lmdb_load(st, txn, val.mv_data, val.mv_size, rec);
+		if (rc == 0) {
+			w->n++;
+			bytes += strlen(rec->args) + strlen(rec->tool_version);
+		} else if (rc != MDB_NOTFOUND) {
+			break;
+		}
+		/* Another outcome, or an index entry without its record: skipped. */
+		if (exhausted) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
 	}
-	if (rc == MDB_NOTFOUND)
+	if (rc == MDB_NOTFOUND || rc == 0) {
+		exhausted = exhausted || rc == MDB_NOTFOUND;
 		rc = 0;
+	}
 	mdb_cursor_close(cur);
-out:
-	return rc;
+	if (rc != 0) {
+		lmdb_walk_clear(w);
+		return rc;
+	}
+	w->next_id = next;
+	w->exhausted = exhausted;
+	return 0;
 }
 
 /*
@@ -1385,26 +1408,23 @@ static void lmdb_walk_index(struct lmdb_walk *w, const struct store_filter *filt
 static int lmdb_list(struct store *s, const struct store_filter *filter,
 		     int64_t after_id, store_list_fn fn, void *ctx)
 {
-	struct lmdb_walk w = { 0 };
+	struct lmdb_walk *w = calloc(1, sizeof(*w));
 	int rc = 0;
 
-	lmdb_walk_index(&w, filter);
+	if (w == NULL)
+		return store_fail(-ENOMEM, "lmdb: out of memory");
+	lmdb_walk_index(w, filter);
 	if (after_id == INT64_MAX)
-		w.exhausted = true;
+		w->exhausted = true;
 	else
-		w.next_id = after_id < 0 ? 0 : after_id + 1;
-
-	while (!w.exhausted) {
-		rc = lmdb_run(lmdb_of(s), false, "list", lmdb_walk_step, &w);
-		if (rc != 0 || !w.found)
-			break;
-		rc = fn(ctx, &w.rec);
-		store_record_clear(&w.rec);
-		if (rc != 0)
-			break;
+		w->next_id = after_id < 0 ? 0 : after_id + 1;
+	while (rc == 0 && !w->exhausted) {
+		rc = lmdb_run(lmdb_of(s), false, "list", lmdb_walk_step, w);
+		for (size_t i = 0; rc == 0 && i < w->n; i++)
+			rc = fn(ctx, &w->recs[i]);
+		lmdb_walk_clear(w);
 	}
-	/* A step that failed after loading may leave a record behind. */
-	store_record_clear(&w.rec);
+	free(w);
 	return rc > 0 ? 0 : rc;
 }
 
