@@ -1,0 +1,231 @@
+#!/usr/bin/env bats
+# index.html and metrics.prom: what promtool, node_exporter's textfile
+# collector and a headless Chromium make of them.
+
+load helper
+
+teardown() {
+  if [ -n "${EXPORTER_PID:-}" ]; then
+    kill "$EXPORTER_PID" 2>/dev/null || true
+    wait "$EXPORTER_PID" 2>/dev/null || true
+    EXPORTER_PID=
+  fi
+  teardown_mount
+}
+
+# A small log: 3 success, 1 error, 1 partial, 1 running.
+populate() {
+  local i
+  for i in 1 2 3; do
+    start "ok-$i" '{"tool_version": "1.0", "args": ["make", "-j4"]}'
+    echo success >"$M/status/ok-$i"
+  done
+  start bad-1 '{"args": ["lint", "--strict"]}'
+  echo 'error: 2 files failed' >"$M/status/bad-1"
+  start half-1
+  echo '{"outcome": "partial", "files_indexed": 3}' >"$M/status/half-1"
+  start still-1
+}
+
+# metric NAME: the value of the sample NAME (with its labels, as written).
+metric() {
+  awk -v n="$1" '$1 == n { print $2 }' "$T/metrics.prom"
+}
+
+@test "the root lists index.html and metrics.prom, read-only regular files" {
+  mount_fs
+  run ls "$M"
+  assert_success
+  assert_line index.html
+  assert_line metrics.prom
+  run stat -c '%F %a' "$M/index.html" "$M/metrics.prom"
+  assert_output $'regular file 444\nregular file 444'
+  run fsop open "$M/index.html" w
+  assert_output EACCES
+  run fsop unlink "$M/metrics.prom"
+  assert_output EACCES
+  assert_alive
+}
+
+@test "st_size is what cat and cp read, on an empty log and on a busy one" {
+  mount_fs
+  for round in empty busy; do
+    [ "$round" = empty ] || populate
+    for f in index.html metrics.prom; do
+      size=$(stat -c %s "$M/$f")
+      cp "$M/$f" "$T/$f"
+      [ "$(wc -c <"$T/$f")" -eq "$size" ] || fail "$round: $f: stat says $size, cp copied $(wc -c <"$T/$f")"
+      [ "$size" -gt 0 ]
+    done
+  done
+  # A start through the mount shows at once.
+  before=$(grep -c '<tr class="o-' "$T/index.html")
+  start new-1
+  run grep -c '<tr class="o-' "$M/index.html"
+  assert_output $((before + 1))
+}
+
+@test "metrics.prom passes promtool and counts what was done" {
+  mount_fs
+  populate
+  cp "$M/metrics.prom" "$T/metrics.prom"
+  run promtool check metrics <"$T/metrics.prom"
+  assert_success
+  [ "$(metric 'execlog_executions{outcome="running"}')" = 1 ]
+  [ "$(metric 'execlog_executions{outcome="success"}')" = 3 ]
+  [ "$(metric 'execlog_executions{outcome="error"}')" = 1 ]
+  [ "$(metric 'execlog_executions{outcome="partial"}')" = 1 ]
+  [ "$(metric execlog_running)" = 1 ]
+  [ "$(metric execlog_duration_seconds_count)" = 5 ]
+  [ "$(metric 'execlog_duration_seconds_bucket{le="+Inf"}')" = 5 ]
+  # The durations' sum and the latest start and finish, from the records.
+  sum_ms=$(jq -s 'map(.duration_ms // 0) | add' "$M"/*.json)
+  awk -v s="$(metric execlog_duration_seconds_sum)" -v ms="$sum_ms" \
+    'BEGIN { exit !(s * 1000 > ms - 1 && s * 1000 < ms + 1) }' ||
+    fail "sum $(metric execlog_duration_seconds_sum) s, records say $sum_ms ms"
+  [ "$(metric execlog_last_start_timestamp_seconds | cut -d. -f1)" = \
+    "$(jq .started_at "$M/still-1.json")" ]
+  [ "$(metric execlog_last_finish_timestamp_seconds)" = \
+    "$(jq -s 'map(.finished_at // 0) | max' "$M"/*.json)" ]
+  # Buckets are cumulative, and every short run is in the first ones.
+  awk '/^execlog_duration_seconds_bucket/ { if ($2 < last) exit 1; last = $2 }' "$T/metrics.prom"
+}
+
+@test "an empty log has every series, at zero" {
+  mount_fs
+  cp "$M/metrics.prom" "$T/metrics.prom"
+  run promtool check metrics <"$T/metrics.prom"
+  assert_success
+  for o in running success error partial; do
+    [ "$(metric "execlog_executions{outcome=\"$o\"}")" = 0 ]
+  done
+  [ "$(metric execlog_duration_seconds_count)" = 0 ]
+  [ "$(metric execlog_last_start_timestamp_seconds)" = 0.000 ]
+}
+
+@test "node_exporter's textfile collector exports the mount's metrics" {
+  mount_fs
+  populate
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  prometheus-node-exporter --web.listen-address="127.0.0.1:$port" \
+    --collector.disable-defaults --collector.textfile \
+    --collector.textfile.directory="$M" >"$T/exporter.log" 2>&1 &
+  EXPORTER_PID=$!
+  poll 20 curl -sf -o "$T/scrape" "http://127.0.0.1:$port/metrics" || {
+    cat "$T/exporter.log"
+    fail "node_exporter did not answer"
+  }
+  run grep -F 'execlog_executions{outcome="success"} 3' "$T/scrape"
+  assert_success
+  run grep -F 'execlog_duration_seconds_count 5' "$T/scrape"
+  assert_success
+  run grep -F 'node_textfile_scrape_error 0' "$T/scrape"
+  assert_success
+}
+
+# chromium [FLAGS...] URL: headless Chromium with a profile of the test's own.
+chromium_run() {
+  timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$T/chromium" "$@" 2>>"$T/chromium.log"
+}
+
+# png_colors FILE: how many distinct colors the PNG (8-bit RGB or RGBA) has.
+png_colors() {
+  python3 - "$1" <<'PY'
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+pos, idat = 8, b""
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b"IHDR":
+        w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+    elif kind == b"IDAT":
+        idat += body
+    pos += 12 + n
+assert depth == 8 and ctype in (2, 6), (depth, ctype)
+bpp = 3 if ctype == 2 else 4
+raw, stride = zlib.decompress(idat), w * bpp
+prev, colors, i = bytearray(stride), set(), 0
+for y in range(h):
+    f, line = raw[i], bytearray(raw[i + 1:i + 1 + stride])
+    i += 1 + stride
+    for x in range(stride):
+        a = line[x - bpp] if x >= bpp else 0
+        b, c = prev[x], prev[x - bpp] if x >= bpp else 0
+        if f == 1: line[x] = (line[x] + a) & 255
+        elif f == 2: line[x] = (line[x] + b) & 255
+        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    if y % 3 == 0:
+        colors.update(bytes(line[j:j + 3]) for j in range(0, stride, bpp * 3))
+    prev = line
+print(len(colors))
+PY
+}
+
+# A log with a hostile execution: markup in every string the store keeps.
+populate_hostile() {
+  populate
+  start 'evil:1@x+y' '{"tool_version": "<script>document.title=\"pwned\"</script>", "args": ["</script><script>document.title=\"pwned2\"</script>", "\"><img src=x onerror=document.title=1>"], "root": "<b>root</b>"}'
+  printf '%s' '{"outcome": "error", "error_message": "<script>document.title=\"pwned3\"</script> & \u003c/td\u003e"}' >"$M/status/evil:1@x+y"
+}
+
+# check_dom DOM: one row per execution, both charts, the hostile strings as text.
+check_dom() {
+  local dom=$1
+  [ "$(grep -o '<tr class="o-' "$dom" | wc -l)" -eq 7 ] || fail "$(grep -o '<tr class="o-' "$dom" | wc -l) rows, not 7"
+  grep -q '<figure id="durations"><h2>[^<]*</h2><svg' "$dom" || fail "no durations chart"
+  grep -q '<figure id="per-day"><h2>[^<]*</h2><svg' "$dom" || fail "no per-day chart"
+  [ "$(grep -o '<circle' "$dom" | wc -l)" -eq 6 ] || fail "not one point per finished run"
+  grep -q '<rect' "$dom" || fail "no bars"
+  grep -q '<title>execlogfs: execution log</title>' "$dom" || fail "the title was changed: a script ran"
+  [ "$(grep -o '<script' "$dom" | wc -l)" -eq 1 ] || fail "a <script> element other than the page's own"
+  grep -q '<img' "$dom" && fail "an <img> element was injected"
+  grep -qF '&lt;script&gt;document.title="pwned"&lt;/script&gt;' "$dom" || fail "tool_version not shown as text"
+  grep -qF '&lt;/script&gt;&lt;script&gt;' "$dom" || fail "args not shown as text"
+  grep -qF '&lt;script&gt;document.title="pwned3"&lt;/script&gt; &amp; &lt;/td&gt;' "$dom" || fail "error_message not shown as text"
+  grep -qF 'evil:1@x+y' "$dom" || fail "the hostile execution's row is missing"
+}
+
+@test "Chromium shows the table, both charts and hostile strings as text, with JavaScript" {
+  mount_fs
+  populate_hostile
+  chromium_run --dump-dom "file://$M/index.html" >"$T/dom.html"
+  check_dom "$T/dom.html"
+  # The script ran: sortable headers, the filter's count, local times.
+  grep -qF 'class="sortable"' "$T/dom.html" || fail "the table is not sortable"
+  grep -qF '7 of 7 shown' "$T/dom.html" || fail "the filter did not run"
+  chromium_run --screenshot="$T/page.png" --window-size=1280,900 "file://$M/index.html" >/dev/null
+  colors=$(png_colors "$T/page.png")
+  [ "$colors" -ge 20 ] || fail "the screenshot has $colors colors: blank?"
+  # For the README: EXECLOG_SCREENSHOT=PATH keeps the picture.
+  [ -z "${EXECLOG_SCREENSHOT:-}" ] || cp "$T/page.png" "$EXECLOG_SCREENSHOT"
+}
+
+@test "Chromium without JavaScript still shows the table and both charts" {
+  mount_fs
+  populate_hostile
+  # --dump-dom prints nothing once scripts are off: the helper asks over DevTools.
+  timeout 120 python3 "$HELPERS_DIR/report-browser.py" "$T/chromium" "file://$M/index.html" \
+    "$T/dom.html" "$T/page.png"
+  check_dom "$T/dom.html"
+  grep -qF 'class="sortable"' "$T/dom.html" && fail "the script ran though JavaScript was off"
+  grep -qF ' UTC</time>' "$T/dom.html" || fail "no UTC times without JavaScript"
+  colors=$(png_colors "$T/page.png")
+  [ "$colors" -ge 20 ] || fail "the screenshot has $colors colors: blank?"
+}
+
+@test "index.html of an empty log says so" {
+  mount_fs
+  run cat "$M/index.html"
+  assert_success
+  assert_output --partial 'id="no-runs"'
+  assert_output --partial 'No finished runs yet'
+  assert_output --partial 'No runs in the last 30 days'
+}
