@@ -130,9 +130,6 @@ static inline void store_count_visits(struct store *s, uint64_t n)
  */
 int store_list_ids(struct store *s, const int64_t *ids, size_t n, store_list_fn fn, void *ctx);
 
-/* The index in store_duration_bounds_ms (or the last bucket) of a duration. */
-int store_duration_bucket(int64_t duration_ms);
-
 /* Adds (@sign 1) or takes away (-1) one finished execution to or from @sum. */
 void store_summary_add(struct store_summary *sum, int64_t duration_ms, int64_t finished_at, int sign);
 

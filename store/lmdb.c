@@ -14,6 +14,11 @@
  *   outcome:<outcome>:<be64 id>      execution_id: the by-outcome index
  *   day:<be64 day><be64 id>          execution_id: the by-day index (UTC day of
  *                                    started_at; days before 1970 sort last)
+ *   meta:durations                   be64 finished count per duration bucket, be64
+ *                                    sum of their duration_ms, be64 latest finished_at
+ *                                    (STORE_NULL: none): store_summary()'s aggregates,
+ *                                    moved by every finish and delete, made at open
+ *                                    from the records when missing
  *
  * Every change updates all its keys in one write transaction. The map starts
  * at 16 MiB and doubles when full, up to the configured limit; listings read
@@ -531,6 +536,116 @@ static int lmdb_put(struct lmdb_store *st, MDB_txn *txn, const struct lmdb_buf *
 	return mdb_put(txn, st->dbi, &key, &val, flags);
 }
 
+/* The duration aggregates (meta:durations). */
+
+#define LMDB_DURATIONS_LEN ((STORE_DURATION_BUCKETS + 2) * 8)
+
+static void lmdb_key_durations(struct lmdb_buf *b)
+{
+	b->len = 0;
+	lmdb_buf_add_str(b, "meta:durations");
+}
+
+static void lmdb_durations_decode(const char *p, struct store_summary *sum)
+{
+	for (int i = 0; i < STORE_DURATION_BUCKETS; i++)
+		sum->finished[i] = lmdb_be64_decode(p + 8 * i);
+	sum->duration_sum_ms = (int64_t)lmdb_be64_decode(p + 8 * STORE_DURATION_BUCKETS);
+	sum->last_finished_at = (int64_t)lmdb_be64_decode(p + 8 * (STORE_DURATION_BUCKETS + 1));
+}
+
+static int lmdb_durations_put(struct lmdb_store *st, MDB_txn *txn, const struct store_summary *sum)
+{
+	struct lmdb_buf kb, vb = { 0 };
+
+	lmdb_key_durations(&kb);
+	for (int i = 0; i < STORE_DURATION_BUCKETS; i++)
+		lmdb_buf_add_be64(&vb, sum->finished[i]);
+	lmdb_buf_add_be64(&vb, (uint64_t)sum->duration_sum_ms);
+	lmdb_buf_add_be64(&vb, (uint64_t)sum->last_finished_at);
+	return lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
+}
+
+/* Reads meta:durations into @sum: 0, MDB_NOTFOUND, or a raw code. */
+static int lmdb_durations_get(struct lmdb_store *st, MDB_txn *txn, struct store_summary *sum)
+{
+	struct lmdb_buf kb;
+	MDB_val key, val;
+	int rc;
+
+	lmdb_key_durations(&kb);
+	key = lmdb_val(&kb);
+	rc = mdb_get(txn, st->dbi, &key, &val);
+	if (rc == 0 && val.mv_size != LMDB_DURATIONS_LEN)
+		rc = MDB_NOTFOUND; /* another layout: as if absent, rebuilt at the next open */
+	if (rc == 0)
+		lmdb_durations_decode(val.mv_data, sum);
+	return rc;
+}
+
+/*
+ * Counts one finished execution in (@sign 1) or out of (-1) the
+ * aggregates, in the transaction of its finish or delete. A store without
+ * them (opened read-only since) stays without: store_summary() then walks.
+ */
+static int lmdb_durations_move(struct lmdb_store *st, MDB_txn *txn, int64_t duration_ms,
+			       int64_t finished_at, int sign)
+{
+	struct store_summary sum;
+	int rc = lmdb_durations_get(st, txn, &sum);
+
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc == 0) {
+		store_summary_add(&sum, duration_ms, finished_at, sign);
+		rc = lmdb_durations_put(st, txn, &sum);
+	}
+	return rc;
+}
+
+/* Builds meta:durations from the records, once, when a writable open finds none. */
+static int lmdb_durations_build(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	static const char *const finished[] = { "success", "error", "partial" };
+	struct store_summary sum = { .last_finished_at = STORE_NULL };
+	struct store_record rec = { 0 };
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	(void)arg;
+	rc = lmdb_durations_get(st, txn, &sum);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	memset(&sum, 0, sizeof(sum));
+	sum.last_finished_at = STORE_NULL;
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	for (size_t o = 0; rc == 0 && o < sizeof(finished) / sizeof(finished[0]); o++) {
+		struct lmdb_buf prefix;
+
+		lmdb_prefix_outcome(&prefix, finished[o]);
+		key = lmdb_val(&prefix);
+		for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+		     rc == 0 && key.mv_size >= prefix.len && memcmp(key.mv_data, prefix.data, prefix.len) == 0;
+		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+			rc = lmdb_load(st, txn, val.mv_data, val.mv_size, &rec);
+			if (rc == 0)
+				store_summary_add(&sum, rec.duration_ms, rec.finished_at, 1);
+			store_record_clear(&rec);
+			if (rc == MDB_NOTFOUND)
+				rc = 0; /* a stale index entry: nothing to count */
+			if (rc != 0)
+				break;
+		}
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	mdb_cursor_close(cur);
+	if (rc == 0)
+		rc = lmdb_durations_put(st, txn, &sum);
+	return rc;
+}
+
 /* Opening. */
 
 /* True if @dir holds nothing but perhaps a lock.mdb: a store we may create. */
@@ -792,6 +907,8 @@ static int lmdb_open(const char *path, const struct store_options *opts, struct 
 	st->map_size = info.me_mapsize;
 
 	rc = lmdb_run(st, write, "open", lmdb_mark, &write);
+	if (rc == 0 && write)
+		rc = lmdb_run(st, true, "open", lmdb_durations_build, NULL);
 	if (rc != 0)
 		goto env_close;
 	*out = &st->base;
@@ -1056,6 +1173,8 @@ static int lmdb_finish_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		goto free_json;
 	lmdb_key_outcome(&kb, outcome, rec.id);
 	rc = lmdb_put(st, txn, &kb, a->name, a->name_len, 0);
+	if (rc == 0)
+		rc = lmdb_durations_move(st, txn, doc.duration_ms, doc.finished_at, 1);
 free_json:
 	free(json);
 clear_rec:
@@ -1139,6 +1258,8 @@ static int lmdb_delete_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		goto clear_rec;
 	lmdb_key_day(&kb, lmdb_day_of(rec.started_at), rec.id);
 	rc = lmdb_del(st, txn, &kb);
+	if (rc == 0)
+		rc = lmdb_durations_move(st, txn, rec.duration_ms, rec.finished_at, -1);
 clear_rec:
 	store_record_clear(&rec);
 	return rc;
@@ -1701,6 +1822,68 @@ static int lmdb_check_room(struct store *s)
 	return 0;
 }
 
+/* The aggregates of finished executions, one key read. */
+
+static int lmdb_summary_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	int rc = lmdb_durations_get(st, txn, arg);
+
+	return rc == MDB_NOTFOUND ? store_fail(-EOPNOTSUPP, "lmdb: no meta:durations yet") : rc;
+}
+
+static int lmdb_summary(struct store *s, struct store_summary *out)
+{
+	return lmdb_run(lmdb_of(s), false, "summary", lmdb_summary_body, out);
+}
+
+/* The most recent executions: their ids from the id: index, backwards, then each. */
+
+struct lmdb_recent {
+	int64_t *ids;
+	size_t n, found;
+};
+
+static int lmdb_recent_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_recent *r = arg;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	r->found = 0;
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	if (rc != 0)
+		return rc;
+	/* "id;" is the first key past every "id:" key. */
+	key = (MDB_val){ .mv_size = 3, .mv_data = "id;" };
+	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	rc = rc == 0 ? mdb_cursor_get(cur, &key, &val, MDB_PREV)
+		     : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &key, &val, MDB_LAST) : rc;
+	while (rc == 0 && r->found < r->n && key.mv_size == 3 + 8 &&
+	       memcmp(key.mv_data, "id:", 3) == 0) {
+		r->ids[r->found++] = (int64_t)lmdb_be64_decode((const char *)key.mv_data + 3);
+		rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+	}
+	store_count_visits(&st->base, r->found);
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int lmdb_list_recent(struct store *s, size_t n, store_list_fn fn, void *ctx)
+{
+	struct lmdb_recent r = { .n = n };
+	int rc;
+
+	r.ids = calloc(n, sizeof(*r.ids));
+	if (r.ids == NULL)
+		return store_fail(-ENOMEM, "lmdb: out of memory");
+	rc = lmdb_run(lmdb_of(s), false, "list", lmdb_recent_body, &r);
+	if (rc == 0)
+		rc = store_list_ids(s, r.ids, r.found, fn, ctx);
+	free(r.ids);
+	return rc;
+}
+
 const struct store_ops lmdb_ops = {
 	.name = "lmdb",
 	/* Opens or creates the store directory at path; refuses foreign data untouched. */
@@ -1733,4 +1916,8 @@ const struct store_ops lmdb_ops = {
 	.check_room = lmdb_check_room,
 	/* Counts the keys of the narrowest index, in one read transaction. */
 	.count = lmdb_count,
+	/* Walks the id: index backwards for the ids, then reads each record. */
+	.list_recent = lmdb_list_recent,
+	/* Reads meta:durations, which finish and delete move in their transactions. */
+	.summary = lmdb_summary,
 };

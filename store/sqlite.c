@@ -7,6 +7,13 @@
  * started_at_ms (so that duration_ms keeps millisecond precision across a
  * remount) and heartbeat_at_ms (the last sign of life of a running one).
  *
+ * One table of our own, execlogfs_durations, holds store_summary()'s
+ * aggregates: per duration bucket (le_ms, its upper bound), the finished
+ * executions, the sum of their duration_ms and their latest finished_at.
+ * Three triggers on execution_log keep it in step with every insert, finish
+ * and delete, whoever writes (magellan too); a writable open creates it,
+ * filled once from the rows, when it is missing or of other buckets.
+ *
  * Each calling thread borrows a connection from a small pool, with its
  * prepared statements, so that readers run in parallel under WAL; every
  * change is one statement, so it is atomic without an explicit transaction.
@@ -47,6 +54,8 @@ enum sqlstore_stmt_id {
 	ST_COUNT_OUTCOME,
 	ST_COUNT_DAY,
 	ST_COUNT_OUTCOME_DAY,
+	ST_RECENT,
+	ST_SUMMARY,
 	ST_COUNT
 };
 
@@ -63,6 +72,7 @@ struct sqlstore {
 	char *sql[ST_COUNT];          /* statement texts, fixed at open */
 	pthread_mutex_t pool_lock;
 	struct sqlstore_conn *idle;   /* connections not in use */
+	bool has_durations;           /* execlogfs_durations and its triggers are in place */
 };
 
 /* magellan's schema, verbatim. */
@@ -360,6 +370,130 @@ static int sqlstore_wal(sqlite3 *db)
 	return rc == SQLITE_OK ? 0 : sqlstore_fail(db, rc, "switch to WAL");
 }
 
+/* The bucket of a row's duration, as SQL on the row @r (NEW or OLD), into @b. */
+static void sqlstore_bucket_sql(char *b, size_t size, const char *r)
+{
+	size_t used = (size_t)snprintf(b, size, "CASE");
+
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(b + used, size - used,
+					 " WHEN MAX(COALESCE(%s.duration_ms, 0), 0) <= %lld THEN %lld", r,
+					 (long long)store_duration_bounds_ms[i],
+					 (long long)store_duration_bounds_ms[i]);
+	snprintf(b + used, size - used, " ELSE %lld END", (long long)INT64_MAX);
+}
+
+/* Whether execlogfs_durations has today's buckets and its three triggers. */
+static int sqlstore_durations_ok(sqlite3 *db, bool *ok)
+{
+	sqlite3_stmt *st;
+	int rc, triggers = -1;
+	int64_t rows = -1, matching = -1;
+	char bounds[512];
+	size_t used = 0;
+
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(bounds + used, sizeof(bounds) - used, "%s%lld", i ? "," : "",
+					 (long long)store_duration_bounds_ms[i]);
+	snprintf(bounds + used, sizeof(bounds) - used, ",%lld", (long long)INT64_MAX);
+	*ok = false;
+	rc = sqlite3_prepare_v2(db,
+		"SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN"
+		" ('execlogfs_durations_insert', 'execlogfs_durations_update',"
+		" 'execlogfs_durations_delete')),"
+		" (SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+		" AND name = 'execlogfs_durations')", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "read the schema");
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		triggers = sqlite3_column_int(st, 0);
+		rows = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (triggers != 3 || rows != 1)
+		return 0;
+	rc = sqlite3_prepare_v2(db,
+		"SELECT (SELECT count(*) FROM execlogfs_durations),"
+		" (SELECT count(*) FROM execlogfs_durations WHERE instr(',' || ?1 || ',',"
+		" ',' || le_ms || ',') > 0)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return 0; /* another layout: rebuilt */
+	sqlite3_bind_text(st, 1, bounds, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		rows = sqlite3_column_int64(st, 0);
+		matching = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	*ok = rows == STORE_DURATION_BUCKETS && matching == STORE_DURATION_BUCKETS;
+	return 0;
+}
+
+/*
+ * Creates execlogfs_durations and its triggers when they are missing or of
+ * other buckets, and fills the table from the rows (the only scan, once),
+ * under a write lock: another process may be doing the same right now.
+ */
+static int sqlstore_durations_setup(sqlite3 *db)
+{
+	char add[2048], sub[2048], bucket_new[1024], bucket_old[1024], whens[1024], *sql = NULL;
+	size_t used = 0;
+	bool ok;
+	int rc, err;
+
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "lock the database to create execlogfs_durations");
+	err = sqlstore_durations_ok(db, &ok);
+	if (err || ok)
+		goto end;
+	sqlstore_bucket_sql(bucket_new, sizeof(bucket_new), "NEW");
+	sqlstore_bucket_sql(bucket_old, sizeof(bucket_old), "OLD");
+	/* The bounds of the buckets, as CASE i WHEN 0 THEN 100 ... */
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(whens + used, sizeof(whens) - used, " WHEN %d THEN %lld", i,
+					 (long long)store_duration_bounds_ms[i]);
+	snprintf(add, sizeof(add),
+		 "UPDATE execlogfs_durations SET finished = finished + 1,"
+		 " sum_ms = sum_ms + MAX(COALESCE(NEW.duration_ms, 0), 0),"
+		 " last_finished_at = CASE WHEN NEW.finished_at IS NOT NULL AND (last_finished_at IS NULL"
+		 " OR NEW.finished_at > last_finished_at) THEN NEW.finished_at ELSE last_finished_at END"
+		 " WHERE NEW.outcome <> 'running' AND le_ms = %s;", bucket_new);
+	snprintf(sub, sizeof(sub),
+		 "UPDATE execlogfs_durations SET finished = finished - 1,"
+		 " sum_ms = sum_ms - MAX(COALESCE(OLD.duration_ms, 0), 0)"
+		 " WHERE OLD.outcome <> 'running' AND le_ms = %s;", bucket_old);
+	if (asprintf(&sql,
+		     "DROP TRIGGER IF EXISTS execlogfs_durations_insert;"
+		     "DROP TRIGGER IF EXISTS execlogfs_durations_update;"
+		     "DROP TRIGGER IF EXISTS execlogfs_durations_delete;"
+		     "DROP TABLE IF EXISTS execlogfs_durations;"
+		     "CREATE TABLE execlogfs_durations (le_ms INTEGER PRIMARY KEY,"
+		     " finished INTEGER NOT NULL, sum_ms INTEGER NOT NULL, last_finished_at INTEGER);"
+		     "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < %d)"
+		     " INSERT INTO execlogfs_durations SELECT CASE i %s ELSE %lld END, 0, 0, NULL FROM b;"
+		     "INSERT OR REPLACE INTO execlogfs_durations"
+		     " SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)), max(finished_at)"
+		     " FROM execution_log AS NEW WHERE outcome <> 'running' GROUP BY 1;"
+		     "CREATE TRIGGER execlogfs_durations_insert AFTER INSERT ON execution_log BEGIN %s END;"
+		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF outcome, duration_ms,"
+		     " finished_at ON execution_log BEGIN %s %s END;"
+		     "CREATE TRIGGER execlogfs_durations_delete AFTER DELETE ON execution_log BEGIN %s END;",
+		     STORE_DURATION_BUCKETS - 1, whens, (long long)INT64_MAX, bucket_new, add, sub, add,
+		     sub) < 0) {
+		err = store_fail(-ENOMEM, "sqlite: out of memory");
+		goto end;
+	}
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		err = sqlstore_fail(db, rc, "create execlogfs_durations");
+end:
+	free(sql);
+	rc = sqlite3_exec(db, err ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+	if (err == 0 && rc != SQLITE_OK)
+		err = sqlstore_fail(db, rc, "create execlogfs_durations");
+	return err;
+}
+
 static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
 {
 	const char *ms = has_ms ? "started_at_ms, heartbeat_at_ms" : "NULL, NULL";
@@ -423,6 +557,10 @@ static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
 		      " AND started_at < ?4") < 0;
 	n += asprintf(&s->sql[ST_LATEST],
 		      "SELECT %s FROM execution_log ORDER BY id DESC LIMIT 1", cols) < 0;
+	n += asprintf(&s->sql[ST_RECENT],
+		      "SELECT %s FROM execution_log ORDER BY id DESC LIMIT ?1", cols) < 0;
+	n += asprintf(&s->sql[ST_SUMMARY],
+		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
 	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
 }
 
@@ -482,6 +620,8 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 		err = sqlstore_wal(first->db);
 		if (err == 0)
 			err = sqlstore_migrate(first->db);
+		if (err == 0)
+			err = sqlstore_durations_setup(first->db);
 		if (err)
 			goto store_free;
 		has_ms = true;
@@ -490,6 +630,8 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 		goto store_free;
 	}
 	err = sqlstore_prepare_texts(s, has_ms);
+	if (err == 0)
+		err = sqlstore_durations_ok(first->db, &s->has_durations);
 	if (err)
 		goto store_free;
 	sqlstore_put(s, first);
@@ -987,6 +1129,57 @@ static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_f
 	return err;
 }
 
+static int sqlstore_list_recent(struct store *base, size_t n, store_list_fn fn, void *ctx)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct store_record rec = { 0 };
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	err = sqlstore_begin(s, ST_RECENT, &c, &st);
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 1, n > INT64_MAX ? INT64_MAX : (int64_t)n);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = sqlstore_row(st, &rec);
+		if (err == 0)
+			err = fn(ctx, &rec);
+		store_record_clear(&rec);
+		if (err)
+			break;
+	}
+	return sqlstore_list_end(s, c, st, err, rc);
+}
+
+static int sqlstore_summary(struct store *base, struct store_summary *out)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	if (!s->has_durations)
+		return store_fail(-EOPNOTSUPP, "sqlite: no execlogfs_durations (a read-only mount)");
+	err = sqlstore_begin(s, ST_SUMMARY, &c, &st);
+	if (err)
+		return err;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int b = store_duration_bucket(sqlite3_column_int64(st, 0));
+
+		out->finished[b] += (uint64_t)sqlite3_column_int64(st, 1);
+		out->duration_sum_ms += sqlite3_column_int64(st, 2);
+		if (sqlite3_column_type(st, 3) != SQLITE_NULL &&
+		    (out->last_finished_at == STORE_NULL || sqlite3_column_int64(st, 3) > out->last_finished_at))
+			out->last_finished_at = sqlite3_column_int64(st, 3);
+	}
+	if (rc != SQLITE_DONE)
+		err = sqlstore_fail(c->db, rc, "read execlogfs_durations");
+	sqlite3_reset(st);
+	sqlstore_put(s, c);
+	return err;
+}
+
 static int sqlstore_check_room(struct store *base)
 {
 	return store_room_at(((struct sqlstore *)base)->path);
@@ -1009,4 +1202,6 @@ const struct store_ops sqlstore_ops = {
 	.latest = sqlstore_latest,         /* the greatest rowid */
 	.check_room = sqlstore_check_room, /* the database file is writable, its disk not full */
 	.count = sqlstore_count,           /* count(*) by the narrowest index */
+	.list_recent = sqlstore_list_recent, /* ORDER BY id DESC LIMIT n, by rowid */
+	.summary = sqlstore_summary,       /* execlogfs_durations, kept by triggers */
 };

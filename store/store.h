@@ -209,6 +209,9 @@ int store_list_recent(struct store *s, size_t n, store_list_fn fn, void *ctx);
 #define STORE_DURATION_BUCKETS 12
 extern const int64_t store_duration_bounds_ms[STORE_DURATION_BUCKETS - 1];
 
+/* The bucket of a duration: the first whose bound it does not pass, else the last. */
+int store_duration_bucket(int64_t duration_ms);
+
 /* What store_summary() tells of the finished executions. */
 struct store_summary {
 	uint64_t finished[STORE_DURATION_BUCKETS]; /* per bucket, not cumulative */

@@ -1204,6 +1204,108 @@ static void case_count(void)
 	store_close(s);
 }
 
+/*
+ * list_recent: the n greatest ids, descending, whatever was deleted in
+ * between; a callback may stop it early.
+ */
+static void case_list_recent(void)
+{
+	struct store *s = open_store();
+	struct collect c = { 0 };
+	int64_t ids[10];
+	char name[16];
+
+	CHECK_EQ(store_list_recent(s, 5, collect_fn, &c), 0);
+	CHECK_EQ(c.n, 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(name, sizeof(name), "r%d", i);
+		ids[i] = start_one(s, name, T0_MS + i);
+	}
+	finish_one(s, "r8", STORE_SUCCESS, T0_MS + 100);
+	CHECK_EQ(store_delete(s, "r8"), 0);
+	CHECK_EQ(store_list_recent(s, 5, collect_fn, &c), 0);
+	CHECK_EQ(c.n, 5);
+	CHECK_EQ(c.ids[0], ids[9]);
+	CHECK_STR(c.names[0], "r9");
+	CHECK_EQ(c.ids[1], ids[7]);
+	CHECK_EQ(c.ids[4], ids[4]);
+	collect_reset(&c);
+	CHECK_EQ(store_list_recent(s, 100, collect_fn, &c), 0);
+	CHECK_EQ(c.n, 9);
+	for (size_t i = 1; i < c.n; i++)
+		CHECK(c.ids[i] < c.ids[i - 1]);
+	CHECK_EQ(c.ids[8], ids[0]);
+	collect_reset(&c);
+	c.stop_after = 2;
+	c.stop_ret = 1;
+	CHECK_EQ(store_list_recent(s, 5, collect_fn, &c), 0);
+	CHECK_EQ(c.n, 2);
+	collect_reset(&c);
+	CHECK_EQ(store_list_recent(s, 0, collect_fn, &c), 0);
+	CHECK_EQ(c.n, 0);
+	store_close(s);
+}
+
+/* The summary @s gives equals @want, field by field. */
+static void check_summary(struct store *s, const struct store_summary *want)
+{
+	struct store_summary got;
+
+	CHECK_EQ(store_summary(s, &got), 0);
+	for (int i = 0; i < STORE_DURATION_BUCKETS; i++)
+		CHECK_EQ(got.finished[i], want->finished[i]);
+	CHECK_EQ(got.duration_sum_ms, want->duration_sum_ms);
+	CHECK_EQ(got.last_finished_at, want->last_finished_at);
+}
+
+/*
+ * summary: finished executions by duration bucket, their sum and the
+ * latest finish, moved by finishes and deletes, kept across a reopen.
+ */
+static void case_summary(void)
+{
+	struct store *s = open_store();
+	struct store_summary want = { .last_finished_at = STORE_NULL };
+
+	check_summary(s, &want);
+	CHECK_EQ(store_duration_bucket(0), 0);
+	CHECK_EQ(store_duration_bucket(100), 0);
+	CHECK_EQ(store_duration_bucket(101), 1);
+	CHECK_EQ(store_duration_bucket(INT64_MAX), STORE_DURATION_BUCKETS - 1);
+	for (const char *n = "abcde"; *n; n++)
+		start_one(s, (char[]){ *n, 0 }, T0_MS);
+	finish_one(s, "a", STORE_SUCCESS, T0_MS + 50);
+	finish_one(s, "b", STORE_ERROR, T0_MS + 700);
+	finish_one(s, "c", STORE_PARTIAL, T0_MS + 2 * HOUR_MS);
+	finish_one(s, "d", STORE_SUCCESS, T0_MS + 100);
+	/* e runs: it is in no bucket. */
+	want.finished[0] = 2;
+	want.finished[2] = 1;
+	want.finished[STORE_DURATION_BUCKETS - 1] = 1;
+	want.duration_sum_ms = 50 + 700 + 2 * HOUR_MS + 100;
+	want.last_finished_at = (T0_MS + 2 * HOUR_MS) / 1000;
+	check_summary(s, &want);
+	CHECK_EQ(store_delete(s, "b"), 0);
+	want.finished[2] = 0;
+	want.duration_sum_ms -= 700;
+	check_summary(s, &want);
+	store_close(s);
+	s = open_store();
+	check_summary(s, &want);
+	finish_one(s, "e", STORE_SUCCESS, T0_MS + 3 * HOUR_MS);
+	want.finished[STORE_DURATION_BUCKETS - 1]++;
+	want.duration_sum_ms += 3 * HOUR_MS;
+	want.last_finished_at = (T0_MS + 3 * HOUR_MS) / 1000;
+	check_summary(s, &want);
+	store_close(s);
+	if (!is_pg()) {
+		/* Read-only, the same from what the writable opens kept. */
+		s = open_store_at(g_backend, g_db, true);
+		check_summary(s, &want);
+		store_close(s);
+	}
+}
+
 /* The names-only listing of @f after @after equals the full one, id for id. */
 static void check_names_match(struct store *s, const struct store_filter *f, int64_t after,
 			      size_t stop_after)
@@ -2882,6 +2984,8 @@ static const struct {
 	{ "list_order", case_list_order },
 	{ "list_filter", case_list_filter },
 	{ "count", case_count },
+	{ "list_recent", case_list_recent },
+	{ "summary", case_summary },
 	{ "list_names", case_list_names },
 	{ "list_visits", case_list_visits },
 	{ "list_resume_concurrent", case_list_resume_concurrent },
