@@ -51,6 +51,9 @@
 /* Rows a listing fetches at a time: its memory, whatever the table holds. */
 #define PGSTORE_PAGE 256
 #define PGSTORE_PAGE_TEXT "256"
+/* Rows of a names-only listing page: two short columns each. */
+#define PGSTORE_NAMES_PAGE 1024
+#define PGSTORE_NAMES_PAGE_TEXT "1024"
 /* Connections a store opens at most; a call waits for one beyond that. */
 #define PGSTORE_POOL_MAX 8
 /* Seconds a connection attempt may take, so that no call hangs on a lost server. */
@@ -814,6 +817,116 @@ static int pgstore_list(struct store *base, const struct store_filter *filter,
 	return err > 0 ? 0 : err;
 }
 
+/* As pgstore_list(), reading only id and execution_id (the index on (outcome, id) covers a filter by outcome). */
+static int pgstore_list_names(struct store *base, const struct store_filter *filter,
+			      int64_t after_id, store_name_fn fn, void *ctx)
+{
+	struct pgstore *s = (struct pgstore *)base;
+	char after[24], from[24], to[24];
+	const char *params[4];
+	bool more = true;
+	int err = 0;
+
+	pgstore_filter_params(filter, params, from, to, sizeof(from));
+	while (err == 0 && more) {
+		PGresult *res;
+		int rows;
+
+		params[0] = pgstore_int(after, sizeof(after), after_id);
+		err = pgstore_run(s, PG_READ, "list names",
+				  "SELECT id, execution_id FROM execution_log WHERE id > $1::bigint AND"
+				  PGSTORE_FILTER("$2", "$3", "$4") " ORDER BY id LIMIT " PGSTORE_NAMES_PAGE_TEXT,
+				  4, params, &res);
+		if (err)
+			break;
+		rows = PQntuples(res);
+		store_count_visits(base, (uint64_t)rows + 1);
+		more = rows == PGSTORE_NAMES_PAGE;
+		for (int i = 0; i < rows && err == 0; i++) {
+			after_id = pgstore_get_int(res, i, 0);
+			err = fn(ctx, after_id, PQgetvalue(res, i, 1));
+		}
+		PQclear(res);
+	}
+	return err > 0 ? 0 : err;
+}
+
+/* The @n greatest ids, descending, in pages as pgstore_list(). */
+static int pgstore_list_recent(struct store *base, size_t n, store_list_fn fn, void *ctx)
+{
+	struct pgstore *s = (struct pgstore *)base;
+	char before[24], limit[24];
+	int64_t before_id = INT64_MAX;
+	const char *params[2];
+	int err = 0;
+
+	while (err == 0 && n > 0) {
+		struct store_record rec = { 0 };
+		size_t page = n < PGSTORE_PAGE ? n : PGSTORE_PAGE;
+		PGresult *res;
+		int rows;
+
+		params[0] = pgstore_int(before, sizeof(before), before_id);
+		params[1] = pgstore_int(limit, sizeof(limit), (int64_t)page);
+		err = pgstore_run(s, PG_READ, "list the most recent",
+				  "SELECT " PGSTORE_COLUMNS " FROM execution_log WHERE id < $1::bigint"
+				  " ORDER BY id DESC LIMIT $2::bigint", 2, params, &res);
+		if (err)
+			break;
+		rows = PQntuples(res);
+		n = (size_t)rows < page ? 0 : n - page;
+		for (int i = 0; i < rows && err == 0; i++) {
+			err = pgstore_row(res, i, &rec);
+			if (err == 0) {
+				before_id = rec.id;
+				err = fn(ctx, &rec);
+			}
+			store_record_clear(&rec);
+		}
+		PQclear(res);
+	}
+	return err > 0 ? 0 : err;
+}
+
+/*
+ * The aggregates, computed by the server in one statement over the finished
+ * rows (nothing of them crosses the network). Unlike SQLite's and LMDB's
+ * kept aggregates, the latest finish is that of the rows still there.
+ */
+static int pgstore_summary(struct store *base, struct store_summary *out)
+{
+	char bounds[STORE_DURATION_BUCKETS * 24] = "{";
+	const char *params[1] = { bounds };
+	size_t used = 1;
+	PGresult *res;
+	int err;
+
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(bounds + used, sizeof(bounds) - used, "%s%lld", i ? "," : "",
+					 (long long)store_duration_bounds_ms[i]);
+	snprintf(bounds + used, sizeof(bounds) - used, "}");
+	/* width_bucket() counts lower bounds in; ours are upper bounds, so d - 1. */
+	err = pgstore_run((struct pgstore *)base, PG_READ, "summarize",
+			  "SELECT width_bucket(d - 1, $1::bigint[]), count(*), sum(d), max(finished_at)"
+			  " FROM (SELECT GREATEST(COALESCE(duration_ms, 0), 0) AS d, finished_at"
+			  " FROM execution_log WHERE outcome <> 'running') f GROUP BY 1",
+			  1, params, &res);
+	if (err)
+		return err;
+	for (int i = 0; i < PQntuples(res); i++) {
+		int64_t bucket = pgstore_get_int(res, i, 0), last = pgstore_get_int(res, i, 3);
+
+		if (bucket < 0 || bucket >= STORE_DURATION_BUCKETS)
+			continue;
+		out->finished[bucket] += (uint64_t)pgstore_get_int(res, i, 1);
+		out->duration_sum_ms += pgstore_get_int(res, i, 2);
+		if (last != STORE_NULL && (out->last_finished_at == STORE_NULL || last > out->last_finished_at))
+			out->last_finished_at = last;
+	}
+	PQclear(res);
+	return 0;
+}
+
 /* Floors a Unix time to its UTC day, also before 1970. */
 static int64_t pgstore_day_of(int64_t t)
 {
@@ -1008,9 +1121,12 @@ const struct store_ops pgstore_ops = {
 	.get_by_id = pgstore_get_by_id,   /* by the primary key */
 	.delete = pgstore_delete,         /* one DELETE guarded by outcome <> 'running' */
 	.list = pgstore_list,             /* keyset pages of 256 on id */
+	.list_names = pgstore_list_names, /* keyset pages of 1024 (id, execution_id) */
 	.list_days = pgstore_list_days,   /* one seek of the started_at index per day */
 	.latest = pgstore_latest,         /* the greatest id */
 	.check_room = pgstore_check_room, /* the server answers and the session may insert */
 	.count = pgstore_count,           /* count(*) by the narrowest index */
+	.list_recent = pgstore_list_recent, /* pages of ORDER BY id DESC */
+	.summary = pgstore_summary,       /* one aggregate over the finished rows, on the server */
 	.watch = pgstore_watch,           /* LISTEN execlog on a connection and thread of its own */
 };
