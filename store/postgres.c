@@ -1111,22 +1111,22 @@ static void pgstore_unwatch(struct pgstore *s)
 const struct store_ops pgstore_ops = {
 	.name = "postgres",
 	.connection_string = true,
-	.open = pgstore_open,             /* a libpq connection string; the table made if missing */
-	.close = pgstore_close,           /* stops the listener, closes every pooled connection */
-	.detect = pgstore_detect,         /* a string that reads as a connection string, no network */
-	.start = pgstore_start,           /* one INSERT; unique violation gives -EEXIST */
-	.finish = pgstore_finish,         /* one UPDATE guarded by outcome = 'running' */
-	.heartbeat = pgstore_heartbeat,   /* sets heartbeat_at_ms of a running row */
-	.get = pgstore_get,               /* by the UNIQUE execution_id */
-	.get_by_id = pgstore_get_by_id,   /* by the primary key */
-	.delete = pgstore_delete,         /* one DELETE guarded by outcome <> 'running' */
-	.list = pgstore_list,             /* keyset pages of 256 on id */
-	.list_names = pgstore_list_names, /* keyset pages of 1024 (id, execution_id) */
-	.list_days = pgstore_list_days,   /* one seek of the started_at index per day */
-	.latest = pgstore_latest,         /* the greatest id */
-	.check_room = pgstore_check_room, /* the server answers and the session may insert */
-	.count = pgstore_count,           /* count(*) by the narrowest index */
-	.list_recent = pgstore_list_recent, /* pages of ORDER BY id DESC */
-	.summary = pgstore_summary,       /* one aggregate over the finished rows, on the server */
-	.watch = pgstore_watch,           /* LISTEN execlog on a connection and thread of its own */
+	.open = pgstore_open,                /* a libpq connection string; the table made if missing */
+	.close = pgstore_close,              /* stops the listener, closes every pooled connection */
+	.detect = pgstore_detect,            /* a string that reads as a connection string, no network */
+	.start = pgstore_start,              /* one INSERT; unique violation gives -EEXIST */
+	.finish = pgstore_finish,            /* one UPDATE guarded by outcome = 'running' */
+	.heartbeat = pgstore_heartbeat,      /* sets heartbeat_at_ms of a running row */
+	.get = pgstore_get,                  /* by the UNIQUE execution_id */
+	.get_by_id = pgstore_get_by_id,      /* by the primary key */
+	.delete = pgstore_delete,            /* one DELETE guarded by outcome <> 'running' */
+	.list = pgstore_list,                /* keyset pages of 256 on id */
+	.list_names = pgstore_list_names,    /* keyset pages of 1024 (id, execution_id) */
+	.list_days = pgstore_list_days,      /* one seek of the started_at index per day */
+	.latest = pgstore_latest,            /* the greatest id */
+	.check_room = pgstore_check_room,    /* the server answers and the session may insert */
+	.count = pgstore_count,              /* count(*) by the narrowest index */
+	.list_recent = pgstore_list_recent,  /* pages of ORDER BY id DESC */
+	.summary = pgstore_summary,          /* one aggregate over the finished rows, on the server */
+	.watch = pgstore_watch,              /* LISTEN execlog on a connection and thread of its own */
 };
