@@ -184,9 +184,9 @@ big_doc() {
   done
 }
 
-# ls_sizes DIR: "name size" of each regular file, as ls -l (one readdirplus) gives them.
+# ls_sizes DIR: "name size" of each record, as ls -l (one readdirplus) gives them.
 ls_sizes() {
-  ls -l "$1" | awk '/^-/ { print $NF, $5 }' | sort
+  ls -l "$1" | awk '/^-/ && $NF ~ /\.json$/ { print $NF, $5 }' | sort
 }
 
 @test "ls -l of the mount gives every record's exact size, before and right after finishes" {
