@@ -148,6 +148,13 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n);
  */
 void fs_wait_closing_starts(struct fs *fs);
 
+/*
+ * A store_change_fn (store_watch): another host changed @execution_id, so
+ * the kernel forgets the names of its record and status file at once
+ * rather than within the second their cache lasts.
+ */
+void fs_changed_elsewhere(void *ctx, const char *execution_id);
+
 /* Fills the attributes of an execution's node of @kind from n->rec. */
 void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n);
 

@@ -145,6 +145,11 @@ static int fs_serve(struct fs *fs, struct fuse_cmdline_opts *cl)
 	sigaction(SIGUSR1, &(struct sigaction){ .sa_handler = fs_wake }, NULL); /* no SA_RESTART */
 	if (pthread_create(&sig_thread, NULL, fs_signal_thread, fs) != 0)
 		return fs_die(1, "cannot start the signal thread");
+	/* A shared store tells of changes made elsewhere; a local one has no need. */
+	ret = store_watch(fs->store, fs_changed_elsewhere, fs);
+	if (ret != 0 && ret != -EOPNOTSUPP)
+		fs_log(LOG_WARNING, "changes made by other hosts show within a second, not at once: %s",
+		       store_reason());
 	ret = fs_lifecycle_start(fs);
 	if (ret != 0) {
 		ret = fs_die(1, "cannot start the lifecycle thread: %s", strerror(-ret));

@@ -387,3 +387,16 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 		return -ENOENT;
 	}
 }
+
+void fs_changed_elsewhere(void *ctx, const char *execution_id)
+{
+	struct fs *fs = ctx;
+	char entry[RECORD_NAME_MAX + 8];
+
+	/* Without a name (the backend reconnected) the one-second timeouts suffice. */
+	if (execution_id == NULL || strlen(execution_id) > RECORD_NAME_MAX)
+		return;
+	snprintf(entry, sizeof(entry), "%s.json", execution_id);
+	fuse_lowlevel_notify_inval_entry(fs->se, INO_ROOT, entry, strlen(entry));
+	fuse_lowlevel_notify_inval_entry(fs->se, INO_STATUS, execution_id, strlen(execution_id));
+}
