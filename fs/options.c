@@ -143,6 +143,10 @@ int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen)
 		snprintf(msg, msglen, "bad option store=%s (built in: %s)", o->store, store_backends());
 		return -EINVAL;
 	}
+	if (o->db == NULL && !store_takes_path(o->store)) {
+		snprintf(msg, msglen, "store=%s needs -o db= (a connection string)", o->store);
+		return -EINVAL;
+	}
 	if (o->db == NULL) {
 		err = fs_data_home(home, sizeof(home));
 		if (err) {
@@ -155,6 +159,13 @@ int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen)
 			return -ENAMETOOLONG;
 		}
 		o->default_store = true;
+	} else if (!store_takes_path(o->store ? o->store
+					      : store_detect(o->db, &found) == 0 ? found : NULL)) {
+		/* A connection string, not a path: it stays as given. */
+		if (snprintf(path, sizeof(path), "%s", o->db) >= (int)sizeof(path)) {
+			snprintf(msg, msglen, "the connection string is too long");
+			return -ENAMETOOLONG;
+		}
 	} else {
 		err = fs_absolute(o->db, path, sizeof(path));
 		if (err) {
