@@ -115,6 +115,30 @@ static void *fs_signal_thread(void *arg)
 	return NULL;
 }
 
+/*
+ * @db as messages may show it: a connection string's password (password=
+ * or the user:password@ of a URI) is replaced by ***. Sets @buf.
+ */
+static const char *fs_db_shown(const char *db, char *buf, size_t size)
+{
+	const char *p = strstr(db, "password="), *end;
+	const char *scheme = strstr(db, "://"), *at, *colon;
+
+	if (p != NULL && (p == db || p[-1] == ' ' || p[-1] == '\t')) {
+		p += strlen("password=");
+		end = *p == '\'' ? strchr(p + 1, '\'') : p + strcspn(p, " \t");
+		end = end == NULL ? p + strlen(p) : end + (*p == '\'');
+		snprintf(buf, size, "%.*s***%s", (int)(p - db), db, end);
+		return buf;
+	}
+	if (scheme != NULL && (at = strchr(scheme + 3, '@')) != NULL &&
+	    (colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3))) != NULL) {
+		snprintf(buf, size, "%.*s***%s", (int)(colon + 1 - db), db, at);
+		return buf;
+	}
+	return db;
+}
+
 static int fs_open_store(struct fs *fs)
 {
 	struct store_options so = {
@@ -187,8 +211,8 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cl = { 0 };
 	struct fs fs = { 0 };
+	char msg[512], db_buf[4096];
 	struct stat st;
-	char msg[512];
 	int ret = 1;
 
 	if (fs_options_parse(&args, &fs.opts) != 0) {
@@ -257,15 +281,15 @@ int main(int argc, char *argv[])
 	}
 	ret = fs_open_store(&fs);
 	if (ret != 0) {
-		const char *other = NULL;
+		const char *other = NULL, *shown = fs_db_shown(fs.opts.db, db_buf, sizeof(db_buf));
 
 		/* A store of the other kind: say which, that is what the user needs. */
 		if (ret == -EMEDIUMTYPE && store_detect(fs.opts.db, &other) == 0)
 			ret = fs_die(1, "%s is a store of backend %s, not %s: mount it with -o store=%s",
-				     fs.opts.db, other, fs.opts.store, other);
+				     shown, other, fs.opts.store, other);
 		else
 			ret = fs_die(1, "cannot open the %s store %s: %s", fs.opts.store,
-				     fs.opts.db, store_reason());
+				     shown, store_reason());
 		goto session_destroy;
 	}
 	if (fuse_session_mount(fs.se, cl.mountpoint) != 0) {
@@ -284,7 +308,8 @@ int main(int argc, char *argv[])
 			goto session_destroy;
 		}
 	}
-	fs_log(LOG_INFO, "mounted %s store %s on %s", fs.opts.store, fs.opts.db, cl.mountpoint);
+	fs_log(LOG_INFO, "mounted %s store %s on %s", fs.opts.store,
+	       fs_db_shown(fs.opts.db, db_buf, sizeof(db_buf)), cl.mountpoint);
 	ret = fs_serve(&fs, &cl) == 0 ? 0 : 1;
 	fs_unmount_once(&fs);
 store_close:

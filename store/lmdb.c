@@ -40,7 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
 
@@ -78,6 +80,9 @@ struct lmdb_store {
 	pthread_rwlock_t resize;
 	size_t map_size; /* the current map, changed only under the write lock */
 	size_t map_max;  /* 0: no limit but the disk */
+	void *map_addr;  /* where data.mdb is mapped (NULL: unknown), as map_size */
+	size_t map_len;
+	uint64_t runs;   /* transactions run (atomic), for lmdb_trim() */
 };
 
 /* A key or value built here; the id: value is the longest. */
@@ -264,6 +269,41 @@ static int lmdb_fail(int rc, const char *what)
 /* Transactions. */
 
 /*
+ * Finds where LMDB mapped data.mdb, which its API does not tell (only
+ * with MDB_FIXEDMAP): the mapping of this process whose device and inode
+ * are the file's. Runs at open and after each remap, with no transaction
+ * open; leaves map_addr NULL if it cannot tell.
+ */
+static void lmdb_locate_map(struct lmdb_store *st)
+{
+	char line[4096], path[4096];
+	unsigned long lo, hi, ino, dev_major, dev_minor;
+	const char *dir = NULL;
+	struct stat sb;
+	FILE *f;
+
+	st->map_addr = NULL;
+	st->map_len = 0;
+	if (mdb_env_get_path(st->env, &dir) != 0 ||
+	    snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path) ||
+	    stat(path, &sb) != 0)
+		return;
+	f = fopen("/proc/self/maps", "re");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %*s %*s %lx:%lx %lu", &lo, &hi, &dev_major, &dev_minor,
+			   &ino) == 5 &&
+		    ino == (unsigned long)sb.st_ino && dev_major == major(sb.st_dev) &&
+		    dev_minor == minor(sb.st_dev) && hi - lo > st->map_len) {
+			st->map_addr = (void *)lo;
+			st->map_len = hi - lo;
+		}
+	}
+	fclose(f);
+}
+
+/*
  * Makes the next transaction possible after @why (MDB_MAP_FULL or
  * MDB_MAP_RESIZED) ended one begun with the map at @seen bytes; the map may
  * grow @reserve bytes past map_max.
@@ -304,6 +344,7 @@ static int lmdb_remap(struct lmdb_store *st, int why, size_t seen, size_t reserv
 		goto unlock;
 	}
 	st->map_size = info.me_mapsize;
+	lmdb_locate_map(st);
 unlock:
 	pthread_rwlock_unlock(&st->resize);
 	return rc;
@@ -347,6 +388,25 @@ static bool lmdb_retryable(int rc)
 }
 
 /*
+ * Drops this process's mappings of the map's pages (they stay in the page
+ * cache, where the next read finds them). LMDB reads through a read-only
+ * shared map, so this changes nothing but the resident set: without it,
+ * a walk of one index maps in the whole file, because copy-on-write
+ * scatters an index's pages over it and each page fault maps up to 16
+ * neighbours (the kernel's fault-around). It runs after every
+ * LMDB_TRIM_RUNS transactions, and at the end of each walk.
+ */
+#define LMDB_TRIM_RUNS 64
+
+static void lmdb_trim(struct lmdb_store *st)
+{
+	pthread_rwlock_rdlock(&st->resize);
+	if (st->map_addr != NULL)
+		madvise(st->map_addr, st->map_len, MADV_DONTNEED);
+	pthread_rwlock_unlock(&st->resize);
+}
+
+/*
  * Runs @body in one transaction (a write transaction if @write), committing
  * when it returns 0. A full map is grown, a map grown by another process
  * adopted, or the reader slots of dead processes freed, and the body run
@@ -374,6 +434,8 @@ static int lmdb_run_alone(struct lmdb_store *st, bool write, const char *what,
 				mdb_txn_abort(txn);
 		}
 		pthread_rwlock_unlock(&st->resize);
+		if (__atomic_add_fetch(&st->runs, 1, __ATOMIC_RELAXED) % LMDB_TRIM_RUNS == 0)
+			lmdb_trim(st);
 
 		/* Done, or failed in a way no retry mends? */
 		if (!lmdb_retryable(rc))
@@ -905,6 +967,7 @@ static int lmdb_open(const char *path, const struct store_options *opts, struct 
 		goto env_close;
 	}
 	st->map_size = info.me_mapsize;
+	lmdb_locate_map(st);
 
 	rc = lmdb_run(st, write, "open", lmdb_mark, &write);
 	if (rc == 0 && write)
@@ -1545,6 +1608,7 @@ static int lmdb_list(struct store *s, const struct store_filter *filter,
 			rc = fn(ctx, &w->recs[i]);
 		lmdb_walk_clear(w);
 	}
+	lmdb_trim(lmdb_of(s));
 	free(w);
 	return rc > 0 ? 0 : rc;
 }
@@ -1654,6 +1718,7 @@ static int lmdb_list_names(struct store *s, const struct store_filter *filter,
 		if (rc == 0 && nm->n == 0)
 			break;
 	}
+	lmdb_trim(lmdb_of(s));
 	free(nm);
 	return rc > 0 ? 0 : rc;
 }
@@ -1702,6 +1767,7 @@ static int lmdb_count(struct store *s, const struct store_filter *filter, uint64
 
 	lmdb_walk_index(&c.w, filter);
 	rc = lmdb_run(lmdb_of(s), false, "count", lmdb_count_body, &c);
+	lmdb_trim(lmdb_of(s));
 	if (rc == 0)
 		*count = c.n;
 	return rc;

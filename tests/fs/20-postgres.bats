@@ -189,6 +189,17 @@ PY
   if mountpoint -q "$M"; then fail "$M is mounted"; fi
 }
 
+@test "a password in the connection string never shows in a message" {
+  run "$EXECLOGFS" -f -o "store=postgres,db=host=$T/nowhere dbname=x password=s3cret user=u" "$M"
+  assert_failure
+  refute_output --partial s3cret
+  assert_output --partial 'password=***'
+  run "$EXECLOGFS" -f -o "store=postgres,db=postgresql://u:s3cret@localhost:1/x?host=$T/nowhere" "$M"
+  assert_failure
+  refute_output --partial s3cret
+  assert_output --partial 'u:***@'
+}
+
 @test "a read-only mount of a database without the table creates nothing" {
   run "$EXECLOGFS" -f -o "store=postgres,db=$DB,ro" "$M"
   assert_failure
