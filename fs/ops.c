@@ -119,6 +119,7 @@ struct fs_newfile {
 	char *buf;               /* the document so far, until it is started */
 	size_t len, cap;
 	uint64_t written;        /* bytes accepted, for the offset check */
+	int64_t flushed_ms;      /* the last close of the file (0: none yet), Unix ms */
 	char name[RECORD_NAME_MAX + 1];
 };
 
@@ -806,7 +807,12 @@ static int fs_newfile_commit(struct fs *fs, struct fs_newfile *nf)
 	err = record_parse_start(nf->buf ? nf->buf : "", nf->len, &rec);
 	if (err == 0) {
 		rec.execution_id = strdup(nf->name);
-		rec.started_ms = store_now_ms();
+		/*
+		 * A start committed at release began at the close before it,
+		 * which returned first: its time is that close's, not later.
+		 */
+		rec.started_ms = nf->state == NEW_BLANK && nf->flushed_ms ? nf->flushed_ms
+									   : store_now_ms();
 		err = rec.execution_id ? store_start(fs->store, &rec) : -ENOMEM;
 	}
 	if (err == 0)
@@ -993,6 +999,7 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 */
 	if (f->kind == HANDLE_NEW) {
 		pthread_mutex_lock(&nf->lock);
+		nf->flushed_ms = store_now_ms();
 		if (nf->claimed)
 			fs_pending_closing(fs->pending, nf->name, true);
 		pthread_mutex_unlock(&nf->lock);

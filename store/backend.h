@@ -51,6 +51,9 @@ struct store_ops {
 	int (*check_room)(struct store *s);
 	/* Counts executions matching filter (never NULL here). */
 	int (*count)(struct store *s, const struct store_filter *filter, uint64_t *count);
+	/* Optional (NULL: a count per outcome): counts by outcome, filter's day only. */
+	int (*count_outcomes)(struct store *s, const struct store_filter *filter,
+			      uint64_t counts[STORE_OUTCOMES]);
 	/* Optional (NULL: through list_names and get_by_id): the n greatest ids, descending. */
 	int (*list_recent)(struct store *s, size_t n, store_list_fn fn, void *ctx);
 	/* Optional (NULL or -EOPNOTSUPP: by walking the finished executions): the aggregates. */

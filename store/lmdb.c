@@ -1773,6 +1773,70 @@ static int lmdb_count(struct store *s, const struct store_filter *filter, uint64
 	return rc;
 }
 
+struct lmdb_count_outcomes {
+	struct lmdb_buf prefix; /* of the day's keys */
+	uint64_t counts[STORE_OUTCOMES];
+};
+
+/* One walk of a day's keys, each execution's outcome found in the outcome index. */
+static int lmdb_count_outcomes_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_count_outcomes *c = arg;
+	const struct lmdb_buf *prefix = &c->prefix;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	int rc;
+
+	memset(c->counts, 0, sizeof(c->counts));
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	if (rc != 0)
+		return rc;
+	key = lmdb_val(prefix);
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		int64_t id;
+
+		if (key.mv_size != prefix->len + 8 || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
+			break;
+		id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + prefix->len);
+		for (int o = 0; o < STORE_OUTCOMES; o++) {
+			rc = lmdb_has_outcome(st, txn, store_outcome_name(o), id);
+			if (rc == 0) {
+				c->counts[o]++;
+				break;
+			}
+			if (rc != MDB_NOTFOUND)
+				goto out;
+		}
+	}
+out:
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int lmdb_count_outcomes(struct store *s, const struct store_filter *filter,
+			       uint64_t counts[STORE_OUTCOMES])
+{
+	struct lmdb_count_outcomes c = { 0 };
+	int rc = 0;
+
+	/* All of them: each outcome's own index counts it. */
+	if (filter->day < 0) {
+		for (int o = 0; o < STORE_OUTCOMES && rc == 0; o++) {
+			struct store_filter f = { .outcome = o, .day = -1 };
+
+			rc = lmdb_count(s, &f, &counts[o]);
+		}
+		return rc;
+	}
+	lmdb_prefix_day(&c.prefix, filter->day);
+	rc = lmdb_run(lmdb_of(s), false, "count", lmdb_count_outcomes_body, &c);
+	lmdb_trim(lmdb_of(s));
+	if (rc == 0)
+		memcpy(counts, c.counts, sizeof(c.counts));
+	return rc;
+}
+
 struct lmdb_days {
 	uint64_t next_day; /* the least day still to visit, as its key orders */
 	bool exhausted;    /* no day is left past the last one found */
@@ -1982,6 +2046,8 @@ const struct store_ops lmdb_ops = {
 	.check_room = lmdb_check_room,
 	/* Counts the keys of the narrowest index, in one read transaction. */
 	.count = lmdb_count,
+	/* A day's keys walked once, each outcome from the outcome index. */
+	.count_outcomes = lmdb_count_outcomes,
 	/* Walks the id: index backwards for the ids, then reads each record. */
 	.list_recent = lmdb_list_recent,
 	/* Reads meta:durations, which finish and delete move in their transactions. */

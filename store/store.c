@@ -303,6 +303,20 @@ int store_count(struct store *s, const struct store_filter *filter, uint64_t *co
 	return s->ops->count(s, filter, count);
 }
 
+int store_count_outcomes(struct store *s, const struct store_filter *filter,
+			 uint64_t counts[STORE_OUTCOMES])
+{
+	struct store_filter f = { .outcome = -1, .day = filter ? filter->day : -1 };
+	int err = 0;
+
+	memset(counts, 0, STORE_OUTCOMES * sizeof(counts[0]));
+	if (s->ops->count_outcomes)
+		return s->ops->count_outcomes(s, &f, counts);
+	for (f.outcome = 0; f.outcome < STORE_OUTCOMES && err == 0; f.outcome++)
+		err = s->ops->count(s, &f, &counts[f.outcome]);
+	return err;
+}
+
 int store_list_ids(struct store *s, const int64_t *ids, size_t n, store_list_fn fn, void *ctx)
 {
 	struct store_record rec = { 0 };

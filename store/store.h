@@ -199,6 +199,14 @@ int store_latest(struct store *s, struct store_record *out);
 int store_count(struct store *s, const struct store_filter *filter, uint64_t *count);
 
 /*
+ * Counts the executions matching @filter's day (or all) by outcome:
+ * counts[o] for each enum store_outcome; the filter's outcome is ignored.
+ * One pass over the day, where four counts would make four.
+ */
+int store_count_outcomes(struct store *s, const struct store_filter *filter,
+			 uint64_t counts[STORE_OUTCOMES]);
+
+/*
  * Calls @fn for the @n most recent executions (the greatest ids), in
  * descending id order. Streams from the store's id index where the backend
  * can; memory does not grow with the number of executions.

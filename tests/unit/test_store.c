@@ -1199,6 +1199,15 @@ static void case_count(void)
 	CHECK_EQ(count_checked(s, NULL), 3);
 	CHECK_EQ(count_checked(s, filter_of(&f, STORE_SUCCESS, -1)), 0);
 	CHECK_EQ(count_checked(s, filter_of(&f, -1, DAY0)), 1);
+	/* By outcome in one call, for a day and for all, as the counts say. */
+	for (int64_t day = -2; day <= 1; day++) {
+		uint64_t by[STORE_OUTCOMES];
+		int64_t d = day == -2 ? -1 : DAY0 + day;
+
+		CHECK_EQ(store_count_outcomes(s, filter_of(&f, STORE_SUCCESS, d), by), 0);
+		for (int o = 0; o < STORE_OUTCOMES; o++)
+			CHECK_EQ(by[o], count_checked(s, filter_of(&f, o, d)));
+	}
 	/* An outcome out of range is refused, not counted. */
 	CHECK_EQ(store_count(s, filter_of(&f, STORE_OUTCOMES, -1), &n), -EINVAL);
 	store_close(s);
