@@ -398,13 +398,22 @@ static bool lmdb_retryable(int rc)
  */
 #define LMDB_TRIM_RUNS 64
 
+/* lmdb_trim() for a transaction's body, which holds the lock already. */
+static void lmdb_trim_held(struct lmdb_store *st)
+{
+	if (st->map_addr != NULL)
+		madvise(st->map_addr, st->map_len, MADV_DONTNEED);
+}
+
 static void lmdb_trim(struct lmdb_store *st)
 {
 	pthread_rwlock_rdlock(&st->resize);
-	if (st->map_addr != NULL)
-		madvise(st->map_addr, st->map_len, MADV_DONTNEED);
+	lmdb_trim_held(st);
 	pthread_rwlock_unlock(&st->resize);
 }
+
+/* A walk within one transaction trims every LMDB_TRIM_KEYS keys. */
+#define LMDB_TRIM_KEYS 4096
 
 /*
  * Runs @body in one transaction (a write transaction if @write), committing
@@ -1733,6 +1742,7 @@ static int lmdb_count_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 {
 	struct lmdb_count *c = arg;
 	const struct lmdb_buf *prefix = &c->w.prefix;
+	uint64_t seen = 0;
 	MDB_cursor *cur;
 	MDB_val key, val;
 	int rc;
@@ -1746,6 +1756,8 @@ static int lmdb_count_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
 		if (key.mv_size != prefix->len + 8 || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
 			break;
+		if (++seen % LMDB_TRIM_KEYS == 0)
+			lmdb_trim_held(st);
 		if (c->w.outcome != NULL) {
 			rc = lmdb_has_outcome(st, txn, c->w.outcome,
 					      (int64_t)lmdb_be64_decode((const char *)key.mv_data + prefix->len));
@@ -1783,6 +1795,7 @@ static int lmdb_count_outcomes_body(struct lmdb_store *st, MDB_txn *txn, void *a
 {
 	struct lmdb_count_outcomes *c = arg;
 	const struct lmdb_buf *prefix = &c->prefix;
+	uint64_t seen = 0;
 	MDB_cursor *cur;
 	MDB_val key, val;
 	int rc;
@@ -1799,6 +1812,8 @@ static int lmdb_count_outcomes_body(struct lmdb_store *st, MDB_txn *txn, void *a
 		if (key.mv_size != prefix->len + 8 || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
 			break;
 		id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + prefix->len);
+		if (++seen % LMDB_TRIM_KEYS == 0)
+			lmdb_trim_held(st);
 		for (int o = 0; o < STORE_OUTCOMES; o++) {
 			rc = lmdb_has_outcome(st, txn, store_outcome_name(o), id);
 			if (rc == 0) {
