@@ -1509,16 +1509,42 @@ static void lmdb_walk_clear(struct lmdb_walk *w)
 	w->n = 0;
 }
 
+/*
+ * Moves @cur along the index of keys @prefix<be64 id>: to the first key at
+ * or after id @from when @first, else to the next key. 0 with *id and *val
+ * set, MDB_NOTFOUND past the index's end, or the mdb_ error.
+ */
+static int lmdb_index_next(MDB_cursor *cur, const struct lmdb_buf *prefix, bool first,
+			   int64_t from, int64_t *id, MDB_val *val)
+{
+	MDB_val key;
+	int rc;
+
+	if (first) {
+		struct lmdb_buf kb = *prefix;
+
+		lmdb_buf_add_be64(&kb, (uint64_t)from);
+		key = lmdb_val(&kb);
+		rc = mdb_cursor_get(cur, &key, val, MDB_SET_RANGE);
+	} else {
+		rc = mdb_cursor_get(cur, &key, val, MDB_NEXT);
+	}
+	if (rc != 0)
+		return rc;
+	if (key.mv_size != prefix->len + 8 || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
+		return MDB_NOTFOUND;
+	*id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + prefix->len);
+	return 0;
+}
+
 static int lmdb_walk_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 {
 	struct lmdb_walk *w = arg;
-	const size_t plen = w->prefix.len;
-	struct lmdb_buf kb = w->prefix;
-	int64_t next = w->next_id;
+	int64_t next = w->next_id, id;
 	bool exhausted = false;
 	size_t bytes = 0;
 	MDB_cursor *cur;
-	MDB_val key, val;
+	MDB_val val;
 	int rc;
 
 	/* A step run again (after a remap) starts afresh. */
@@ -1526,20 +1552,12 @@ static int lmdb_walk_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	rc = mdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	lmdb_buf_add_be64(&kb, (uint64_t)next);
-	key = lmdb_val(&kb);
-	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	for (rc = lmdb_index_next(cur, &w->prefix, true, next, &id, &val);
 	     rc == 0 && w->n < LMDB_LIST_STEP && bytes < LMDB_LIST_BYTES;
-	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+	     rc = lmdb_index_next(cur, &w->prefix, false, 0, &id, &val)) {
 		struct store_record *rec = &w->recs[w->n];
-		int64_t id;
 
 		store_count_visits(&st->base, 1);
-		if (key.mv_size != plen + 8 || memcmp(key.mv_data, w->prefix.data, plen) != 0) {
-			rc = MDB_NOTFOUND; /* past the end of this index */
-			break;
-		}
-		id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + plen);
 		if (id == INT64_MAX)
 			exhausted = true;
 		else
@@ -1641,31 +1659,23 @@ static int lmdb_names_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 {
 	struct lmdb_names *nm = arg;
 	struct lmdb_walk *w = &nm->w;
-	const size_t plen = w->prefix.len;
-	struct lmdb_buf kb = w->prefix;
 	size_t used = 0;
 	MDB_cursor *cur;
-	MDB_val key, val;
+	MDB_val val;
+	int64_t id;
 	int rc;
 
 	nm->n = 0;
 	rc = mdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	lmdb_buf_add_be64(&kb, (uint64_t)w->next_id);
-	key = lmdb_val(&kb);
-	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0 && nm->n < LMDB_NAMES_STEP;
-	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+	for (rc = lmdb_index_next(cur, &w->prefix, true, w->next_id, &id, &val);
+	     rc == 0 && nm->n < LMDB_NAMES_STEP;
+	     rc = lmdb_index_next(cur, &w->prefix, false, 0, &id, &val)) {
 		const char *name = val.mv_data;
 		size_t len = val.mv_size;
-		int64_t id;
 
 		store_count_visits(&st->base, 1);
-		if (key.mv_size != plen + 8 || memcmp(key.mv_data, w->prefix.data, plen) != 0) {
-			w->exhausted = true; /* past the end of this index */
-			break;
-		}
-		id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + plen);
 		if (id == INT64_MAX)
 			w->exhausted = true;
 		else
@@ -1744,23 +1754,20 @@ static int lmdb_count_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	const struct lmdb_buf *prefix = &c->w.prefix;
 	uint64_t seen = 0;
 	MDB_cursor *cur;
-	MDB_val key, val;
+	MDB_val val;
+	int64_t id;
 	int rc;
 
 	c->n = 0;
 	rc = mdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	key = lmdb_val(prefix);
-	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		if (key.mv_size != prefix->len + 8 || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
-			break;
+	for (rc = lmdb_index_next(cur, prefix, true, 0, &id, &val); rc == 0;
+	     rc = lmdb_index_next(cur, prefix, false, 0, &id, &val)) {
 		if (++seen % LMDB_TRIM_KEYS == 0)
 			lmdb_trim_held(st);
 		if (c->w.outcome != NULL) {
-			rc = lmdb_has_outcome(st, txn, c->w.outcome,
-					      (int64_t)lmdb_be64_decode((const char *)key.mv_data + prefix->len));
+			rc = lmdb_has_outcome(st, txn, c->w.outcome, id);
 			if (rc == MDB_NOTFOUND)
 				continue;
 			if (rc != 0)
@@ -1797,21 +1804,16 @@ static int lmdb_count_outcomes_body(struct lmdb_store *st, MDB_txn *txn, void *a
 	const struct lmdb_buf *prefix = &c->prefix;
 	uint64_t seen = 0;
 	MDB_cursor *cur;
-	MDB_val key, val;
+	MDB_val val;
+	int64_t id;
 	int rc;
 
 	memset(c->counts, 0, sizeof(c->counts));
 	rc = mdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	key = lmdb_val(prefix);
-	for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE); rc == 0;
-	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		int64_t id;
-
-		if (key.mv_size != prefix->len + 8 || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
-			break;
-		id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + prefix->len);
+	for (rc = lmdb_index_next(cur, prefix, true, 0, &id, &val); rc == 0;
+	     rc = lmdb_index_next(cur, prefix, false, 0, &id, &val)) {
 		if (++seen % LMDB_TRIM_KEYS == 0)
 			lmdb_trim_held(st);
 		for (int o = 0; o < STORE_OUTCOMES; o++) {
