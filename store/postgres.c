@@ -774,15 +774,19 @@ static int pgstore_count(struct store *base, const struct store_filter *filter, 
 	return 0;
 }
 
+/* Hands one row of a page on; sets *last_id to its id. */
+typedef int (*pgstore_row_fn)(PGresult *res, int row, int64_t *last_id, void *arg);
+
 /*
- * Keyset paging: each page is a fresh query for the next PGSTORE_PAGE rows
- * after the last id seen, so an execution that existed throughout is seen
- * exactly once, and the connection goes back to the pool before @fn runs.
+ * Keyset paging: each page is a fresh query (@sql, with $1 the last id seen
+ * and $2..$4 the filter) for the next @page rows, so an execution that
+ * existed throughout is seen exactly once, and the connection goes back to
+ * the pool before @row runs.
  */
-static int pgstore_list(struct store *base, const struct store_filter *filter,
-			int64_t after_id, store_list_fn fn, void *ctx)
+static int pgstore_pages(struct pgstore *s, const char *what, const char *sql, int page,
+			 const struct store_filter *filter, int64_t after_id,
+			 pgstore_row_fn row, void *arg)
 {
-	struct pgstore *s = (struct pgstore *)base;
 	char after[24], from[24], to[24];
 	const char *params[4];
 	bool more = true;
@@ -790,65 +794,73 @@ static int pgstore_list(struct store *base, const struct store_filter *filter,
 
 	pgstore_filter_params(filter, params, from, to, sizeof(from));
 	while (err == 0 && more) {
-		struct store_record rec = { 0 };
 		PGresult *res;
 		int rows;
 
 		params[0] = pgstore_int(after, sizeof(after), after_id);
-		err = pgstore_run(s, PG_READ, "list",
-				  "SELECT " PGSTORE_COLUMNS " FROM execution_log WHERE id > $1::bigint AND"
-				  PGSTORE_FILTER("$2", "$3", "$4") " ORDER BY id LIMIT " PGSTORE_PAGE_TEXT,
-				  4, params, &res);
+		err = pgstore_run(s, PG_READ, what, sql, 4, params, &res);
 		if (err)
 			break;
 		rows = PQntuples(res);
-		store_count_visits(base, (uint64_t)rows + 1);
-		more = rows == PGSTORE_PAGE;
-		for (int i = 0; i < rows && err == 0; i++) {
-			err = pgstore_row(res, i, &rec);
-			if (err == 0) {
-				after_id = rec.id;
-				err = fn(ctx, &rec);
-			}
-			store_record_clear(&rec);
-		}
+		store_count_visits(&s->base, (uint64_t)rows + 1);
+		more = rows == page;
+		for (int i = 0; i < rows && err == 0; i++)
+			err = row(res, i, &after_id, arg);
 		PQclear(res);
 	}
 	return err > 0 ? 0 : err;
+}
+
+struct pgstore_list_arg {
+	store_list_fn fn;
+	store_name_fn name_fn;
+	void *ctx;
+};
+
+static int pgstore_record_row(PGresult *res, int row, int64_t *last_id, void *arg)
+{
+	struct pgstore_list_arg *a = arg;
+	struct store_record rec = { 0 };
+	int err = pgstore_row(res, row, &rec);
+
+	if (err == 0) {
+		*last_id = rec.id;
+		err = a->fn(a->ctx, &rec);
+	}
+	store_record_clear(&rec);
+	return err;
+}
+
+static int pgstore_name_row(PGresult *res, int row, int64_t *last_id, void *arg)
+{
+	struct pgstore_list_arg *a = arg;
+
+	*last_id = pgstore_get_int(res, row, 0);
+	return a->name_fn(a->ctx, *last_id, PQgetvalue(res, row, 1));
+}
+
+static int pgstore_list(struct store *base, const struct store_filter *filter,
+			int64_t after_id, store_list_fn fn, void *ctx)
+{
+	struct pgstore_list_arg a = { .fn = fn, .ctx = ctx };
+
+	return pgstore_pages((struct pgstore *)base, "list",
+			     "SELECT " PGSTORE_COLUMNS " FROM execution_log WHERE id > $1::bigint AND"
+			     PGSTORE_FILTER("$2", "$3", "$4") " ORDER BY id LIMIT " PGSTORE_PAGE_TEXT,
+			     PGSTORE_PAGE, filter, after_id, pgstore_record_row, &a);
 }
 
 /* As pgstore_list(), reading only id and execution_id (the index on (outcome, id) covers a filter by outcome). */
 static int pgstore_list_names(struct store *base, const struct store_filter *filter,
 			      int64_t after_id, store_name_fn fn, void *ctx)
 {
-	struct pgstore *s = (struct pgstore *)base;
-	char after[24], from[24], to[24];
-	const char *params[4];
-	bool more = true;
-	int err = 0;
+	struct pgstore_list_arg a = { .name_fn = fn, .ctx = ctx };
 
-	pgstore_filter_params(filter, params, from, to, sizeof(from));
-	while (err == 0 && more) {
-		PGresult *res;
-		int rows;
-
-		params[0] = pgstore_int(after, sizeof(after), after_id);
-		err = pgstore_run(s, PG_READ, "list names",
-				  "SELECT id, execution_id FROM execution_log WHERE id > $1::bigint AND"
-				  PGSTORE_FILTER("$2", "$3", "$4") " ORDER BY id LIMIT " PGSTORE_NAMES_PAGE_TEXT,
-				  4, params, &res);
-		if (err)
-			break;
-		rows = PQntuples(res);
-		store_count_visits(base, (uint64_t)rows + 1);
-		more = rows == PGSTORE_NAMES_PAGE;
-		for (int i = 0; i < rows && err == 0; i++) {
-			after_id = pgstore_get_int(res, i, 0);
-			err = fn(ctx, after_id, PQgetvalue(res, i, 1));
-		}
-		PQclear(res);
-	}
-	return err > 0 ? 0 : err;
+	return pgstore_pages((struct pgstore *)base, "list names",
+			     "SELECT id, execution_id FROM execution_log WHERE id > $1::bigint AND"
+			     PGSTORE_FILTER("$2", "$3", "$4") " ORDER BY id LIMIT "
+			     PGSTORE_NAMES_PAGE_TEXT,
+			     PGSTORE_NAMES_PAGE, filter, after_id, pgstore_name_row, &a);
 }
 
 /* The @n greatest ids, descending, in pages as pgstore_list(). */
