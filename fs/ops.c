@@ -989,6 +989,7 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fs_of(req);
 	struct fs_file *f = fs_file_get(req, fi);
 	struct fs_newfile *nf = (struct fs_newfile *)f;
+	int err = 0;
 
 	(void)ino;
 	if (f == NULL)
@@ -996,15 +997,26 @@ static void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/*
 	 * A close. The start is not committed here: a shell closes a dup of the
 	 * file before it writes. Lookups of the name now wait for the release.
+	 * A document still incomplete fails this close (cp, dd, tee and Python
+	 * report it), yet stays open for more: a close of one dup is not the
+	 * last, and the release alone decides that nothing started.
 	 */
 	if (f->kind == HANDLE_NEW) {
 		pthread_mutex_lock(&nf->lock);
+		fs_clear_reason();
 		nf->flushed_ms = store_now_ms();
 		if (nf->claimed)
 			fs_pending_closing(fs->pending, nf->name, true);
+		if (nf->state == NEW_PARTIAL)
+			err = fs_because(-EINVAL, "closed with an incomplete document (%llu bytes); "
+					 "nothing started unless more follows",
+					 (unsigned long long)nf->written);
 		pthread_mutex_unlock(&nf->lock);
 	}
-	fuse_reply_err(req, 0);
+	if (err)
+		fs_refuse(req, err, "close of new/%s", nf->name);
+	else
+		fuse_reply_err(req, 0);
 	fs_handles_put(fs->handles, fi->fh);
 }
 
@@ -1088,7 +1100,7 @@ static void fs_refuse_change(fuse_req_t req, fuse_ino_t parent, const char *op, 
 	if (fs->opts.read_only)
 		err = fs_because(-EROFS, "the mount is read-only");
 	else if (parent == INO_NEW)
-		err = fs_because(-EPERM, "only regular files can be created in new/");
+		err = fs_because(-EACCES, "only regular files can be created in new/");
 	else
 		err = fs_because(-EACCES, "executions start in new/; nothing else can be created");
 	fs_refuse(req, err, "%s of %s", op, name);

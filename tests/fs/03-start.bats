@@ -186,8 +186,9 @@ count_executions() {
   run touch "$M/new/half"
   assert_failure
   assert_no_execution half
-  release_hold
-  # Closed incomplete: nothing started, and the name comes free.
+  # Closed incomplete: the close fails (EINVAL), nothing started, and the
+  # name comes free.
+  if release_hold; then fail "the close of an incomplete document succeeded"; fi
   assert_no_execution half
   poll 3 fsop_ok open "$M/new/half" w,c '{"tool_version":"third"}'
   run jq -r .tool_version "$M/half.json"
@@ -526,17 +527,47 @@ PY
   assert_output "é-é-😀"
 }
 
-@test "a document still incomplete at the last close starts nothing, and the daemon logs why" {
+@test "a document still incomplete at the last close starts nothing, the close fails EINVAL, and the daemon logs why" {
   mount_fs
   run fsop open "$M/new/incomplete_doc_7" w,c '{"tool_version":"a",' '"args":["b"'
-  assert_output OK
+  assert_output EINVAL
   # The release comes after close(2) returns; the log line says it was handled.
-  poll 3 grep -qF incomplete_doc_7 "$LOG"
+  poll 3 grep -qF 'refused start of new/incomplete_doc_7' "$LOG"
   assert_no_execution incomplete_doc_7
+  # Python, cp, dd and tee all see the failed close.
+  printf '{"args": ["a"]' >"$T/half.json"
+  # (Python drops errors of a close done by the garbage collector, as
+  # this one-liner's is, unless run with -X dev.)
+  run python3 -X dev -c "open('$M/new/inc_py','w').write('{\"args\": [\"a\"]')"
+  assert_output --partial 'Invalid argument'
+  run python3 -c "with open('$M/new/inc_pywith','w') as f: f.write('{\"args\": [\"a\"]')"
+  assert_failure
+  assert_output --partial 'Invalid argument'
+  run cp "$T/half.json" "$M/new/inc_cp"
+  assert_failure
+  run dd if="$T/half.json" of="$M/new/inc_dd" status=none
+  assert_failure
+  run tee "$M/new/inc_tee" <"$T/half.json"
+  assert_failure
+  # bash ignores errors from close: nothing starts, the log says why.
   run bash -c 'printf "{\"args\":[" > "$1"' _ "$M/new/incomplete_sh"
   poll 3 grep -qF incomplete_sh "$LOG"
   assert_no_execution incomplete_sh
+  local n
+  for n in inc_py inc_pywith inc_cp inc_dd inc_tee; do
+    poll 3 grep -qF "refused start of new/$n" "$LOG"
+    assert_no_execution "$n"
+  done
   [ "$(count_executions)" -eq 0 ]
+  # A close of a dup while the document is still coming is not the last:
+  # two processes write one document through one open file, and it starts.
+  run bash -c '{ /usr/bin/printf "{\"args\":"; /usr/bin/printf "[\"two\"]}"; } > "$1"' _ "$M/new/two_procs"
+  assert_success
+  run jq -c .args "$M/two_procs.json"
+  assert_output '["two"]'
+  # An empty file is not incomplete: its close succeeds.
+  run fsop open "$M/new/empty_ok" w,c
+  assert_output OK
   # The names are free again.
   poll 3 fsop_ok open "$M/new/incomplete_doc_7" w,c '{"tool_version":"b"}'
   run jq -r .tool_version "$M/incomplete_doc_7.json"
@@ -581,7 +612,7 @@ PY
   assert_output ENOENT
   run find "$M/new" -mindepth 1
   assert_output ""
-  release_hold
+  if release_hold; then fail "the close of an incomplete document succeeded"; fi
   hold_open "$M/new/blankprogress"
   run ls -A "$M/new"
   assert_output ""

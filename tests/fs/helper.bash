@@ -208,9 +208,11 @@ PY
 # release_hold: closes the file hold_open keeps open; close(2) has returned
 # when this returns.
 release_hold() {
+  local rc=0
   touch "$T/hold.go"
-  wait "$HOLD_PID"
+  wait "$HOLD_PID" || rc=$?
   HOLD_PID=
+  return "$rc"
 }
 
 # mount_fs_raw ARGS...: runs execlogfs -f ARGS $M (the caller gives every
