@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "record.h"
@@ -798,8 +799,74 @@ refuse:
 		fs_refuse(req, err, "creation of %s", name);
 }
 
-/* Commits the start that @nf's document describes; the caller holds nf->lock. */
-static int fs_newfile_commit(struct fs *fs, struct fs_newfile *nf)
+/*
+ * Whether a start refused with @err may be taken when tried again: the store
+ * was busy (another program's write lock), away (a server restarting) or
+ * full for a moment. Anything else is a refusal for good.
+ */
+static bool fs_store_transient(int err)
+{
+	return err == -EBUSY || err == -EAGAIN || err == -EINTR || err == -ETIMEDOUT ||
+	       err == -ENOTCONN || err == -EIO || err == -ENOSPC;
+}
+
+/* How often a start that waits for the store says so, and how long an unmount waits for it. */
+#define FS_UNWAITED_LOG_MS 5000
+#define FS_UNWAITED_EXIT_MS 60000
+
+/*
+ * Commits a start that no caller waits for: an empty file's, at its
+ * release, after the close that acknowledged it has returned. It is never
+ * dropped because the store is busy or away: it is tried again, with a
+ * pause that grows to a second and a log line every 5 s, until the store
+ * takes it or refuses it for good. Only an unmount that has waited a
+ * minute for it gives up (and says so). An attempt whose answer was lost
+ * (-EIO) may have committed: a later EEXIST then is this start, since the
+ * name is reserved for it.
+ */
+static int fs_start_unwaited(struct fs *fs, struct store_record *rec)
+{
+	int64_t first = store_now_ms(), logged = first, exiting = 0, now;
+	struct store_record found = { 0 };
+	useconds_t pause_us = 10000;
+	bool uncertain = false;
+	int err;
+
+	for (;;) {
+		err = store_start(fs->store, rec);
+		if (err == -EEXIST && uncertain && store_get(fs->store, rec->execution_id, &found) == 0) {
+			rec->id = found.id;
+			err = 0;
+		}
+		store_record_clear(&found);
+		if (!fs_store_transient(err))
+			return err;
+		uncertain |= err == -EIO;
+		now = store_now_ms();
+		if (now - logged >= FS_UNWAITED_LOG_MS) {
+			fs_log(LOG_WARNING, "start of new/%s is waiting for the store for %llds (%s: %s)",
+			       rec->execution_id, (long long)(now - first) / 1000, strerror(-err),
+			       store_reason());
+			logged = now;
+		}
+		if (fuse_session_exited(fs->se) && exiting == 0)
+			exiting = now;
+		if (exiting && now - exiting > FS_UNWAITED_EXIT_MS) {
+			fs_log(LOG_ERR, "unmounting: gave up the start of new/%s after %llds: %s",
+			       rec->execution_id, (long long)(now - first) / 1000, strerror(-err));
+			return err;
+		}
+		usleep(pause_us);
+		pause_us = pause_us < 500000 ? pause_us * 2 : 1000000;
+	}
+}
+
+/*
+ * Commits the start that @nf's document describes; the caller holds
+ * nf->lock. A write waits for it (@waited) and hears its refusal; a
+ * release cannot, and keeps trying instead (fs_start_unwaited).
+ */
+static int fs_newfile_commit(struct fs *fs, struct fs_newfile *nf, bool waited)
 {
 	struct store_record rec = { 0 };
 	int err;
@@ -813,7 +880,10 @@ static int fs_newfile_commit(struct fs *fs, struct fs_newfile *nf)
 		 */
 		rec.started_ms = nf->state == NEW_BLANK && nf->flushed_ms ? nf->flushed_ms
 									   : store_now_ms();
-		err = rec.execution_id ? store_start(fs->store, &rec) : -ENOMEM;
+		if (rec.execution_id == NULL)
+			err = -ENOMEM;
+		else
+			err = waited ? store_start(fs->store, &rec) : fs_start_unwaited(fs, &rec);
 	}
 	if (err == 0)
 		fs_log(LOG_INFO, "started %s (id %lld)", nf->name, (long long)rec.id);
@@ -924,7 +994,7 @@ static int fs_newfile_write(struct fs *fs, struct fs_newfile *nf, const char *bu
 		return err;
 	}
 	if (scan == RECORD_SCAN_DONE)
-		return fs_newfile_commit(fs, nf);
+		return fs_newfile_commit(fs, nf, true);
 	nf->state = record_scan_blank(nf->scan) ? NEW_BLANK : NEW_PARTIAL;
 	return 0;
 }
@@ -1033,7 +1103,7 @@ static void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	pthread_mutex_lock(&nf->lock);
 	fs_clear_reason();
 	if (nf->state == NEW_BLANK) {
-		err = fs_newfile_commit(fs, nf);
+		err = fs_newfile_commit(fs, nf, false);
 		if (err)
 			fs_log(LOG_NOTICE, "refused start of new/%s at close: %s: %s", nf->name,
 			       strerror(-err), store_reason());
