@@ -15,15 +15,18 @@ as_other() {
     env PATH=/usr/local/bin:/usr/bin:/bin HOME=/ "$@"
 }
 
-# other_fsop OP PATH [ARG...]: fsop as the other user.
+# other_fsop OP PATH [ARG...]: fsop as the other user, from the test's own
+# directory: the clone may sit in a home directory the other user cannot
+# enter (mode 700, Debian's default).
 other_fsop() {
-  as_other python3 "$HELPERS_DIR/fsop.py" "$@"
+  as_other python3 "$T/fsop.py" "$@"
 }
 
 # mount_shared [OPTIONS...]: mounts with a running "run1" and a finished
 # "fin1", on a path the other user may walk to.
 mount_shared() {
   chmod 755 "$T"
+  install -m 644 "$HELPERS_DIR/fsop.py" "$T/fsop.py"
   mount_fs "$@"
   start run1 '{"tool_version":"r","args":["x"]}'
   start fin1 '{"tool_version":"f"}'
@@ -43,6 +46,20 @@ assert_unchanged() {
   snapshot >"$T/after"
   diff "$T/before" "$T/after" || fail "another user changed the mount"
   assert_alive
+}
+
+@test "the other user runs nothing from the source tree, which may be private (mode 700)" {
+  local private=$T/home
+  mkdir -m 700 "$private"
+  cp "$HELPERS_DIR/fsop.py" "$private/"
+  HELPERS_DIR=$private
+  mount_shared allow_other
+  run as_other test -r "$private/fsop.py"
+  assert_failure
+  run other_fsop stat "$M/fin1.json"
+  assert_success
+  assert_line OK
+  [ "${lines[0]}" -gt 0 ] || fail "stat as the other user: $output"
 }
 
 @test "with -o allow_other permissions are enforced by the kernel (default_permissions)" {
