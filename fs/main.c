@@ -61,7 +61,6 @@ static int fs_die(int status, const char *fmt, ...)
 	return status;
 }
 
-static pthread_mutex_t fs_unmount_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool fs_unmounted;
 static pthread_t fs_loop_thread; /* the thread that runs the FUSE loop */
 static atomic_bool fs_loop_over;  /* the loop has returned: signals change nothing */
@@ -72,16 +71,14 @@ static void fs_wake(int sig)
 	(void)sig;
 }
 
-/* Unmounts once, whoever asks first (the signal thread or main). */
+/* Unmounts once; only main calls it, when no worker uses the session any more. */
 static void fs_unmount_once(struct fs *fs)
 {
-	pthread_mutex_lock(&fs_unmount_lock);
 	if (!fs_unmounted) {
 		fs_unmounted = true;
 		fuse_session_exit(fs->se);
 		fuse_session_unmount(fs->se);
 	}
-	pthread_mutex_unlock(&fs_unmount_lock);
 }
 
 /*
@@ -105,13 +102,19 @@ static void *fs_signal_thread(void *arg)
 	fs_log(LOG_INFO, "unmounting on signal %d", sig);
 	if (!fs_pending_drain(fs->pending, FS_DRAIN_MS))
 		fs_log(LOG_WARNING, "unmounting with starts still being written");
-	fs_unmount_once(fs);
 	/*
-	 * libfuse unmounts lazily: while some process still holds a file open,
-	 * the connection lives on and the loop's reads do not fail. Interrupt
-	 * the loop thread so that it sees the exit and stops its workers.
+	 * The unmount itself is main's, once the loop has returned: it closes
+	 * the session's descriptor, which workers still read and reply on
+	 * until then (a number closed under them could be reused by the
+	 * store's next open). Here the loop is told to end, and its thread is
+	 * interrupted until it has seen that (a wake that comes just before it
+	 * blocks again would be lost), so that it stops its workers.
 	 */
-	pthread_kill(fs_loop_thread, SIGUSR1);
+	fuse_session_exit(fs->se);
+	while (!atomic_load(&fs_loop_over)) {
+		pthread_kill(fs_loop_thread, SIGUSR1);
+		usleep(50000);
+	}
 	return NULL;
 }
 

@@ -906,14 +906,21 @@ static int fs_newfile_commit(struct fs *fs, struct fs_newfile *nf, bool waited)
 
 static size_t fs_start_buffered;
 
+/*
+ * Takes @bytes of the budget if they fit. Checked before it is added (a
+ * compare and swap): adding first and taking back would, for a moment,
+ * count what a refused writer never got, and refuse others that fit.
+ */
 static bool fs_budget_take(size_t bytes)
 {
-	size_t now = __atomic_add_fetch(&fs_start_buffered, bytes, __ATOMIC_RELAXED);
+	size_t now = __atomic_load_n(&fs_start_buffered, __ATOMIC_RELAXED);
 
-	if (now <= FS_START_BUDGET)
-		return true;
-	__atomic_sub_fetch(&fs_start_buffered, bytes, __ATOMIC_RELAXED);
-	return false;
+	do {
+		if (bytes > FS_START_BUDGET - now)
+			return false;
+	} while (!__atomic_compare_exchange_n(&fs_start_buffered, &now, now + bytes, true,
+					      __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	return true;
 }
 
 static void fs_budget_give(size_t bytes)
