@@ -64,6 +64,9 @@ enum sqlstore_stmt_id {
 	ST_COUNT_BY_OUTCOME_DAY,
 	ST_RECENT,
 	ST_SUMMARY,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_COUNT
 };
 
@@ -489,6 +492,9 @@ static int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_sche
 		      "SELECT %s FROM %s ORDER BY id DESC LIMIT ?1", cols, from) < 0;
 	n += asprintf(&s->sql[ST_SUMMARY],
 		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
+	n += asprintf(&s->sql[ST_SAVEPOINT], "SAVEPOINT sqlstore_change") < 0;
+	n += asprintf(&s->sql[ST_RELEASE], "RELEASE sqlstore_change") < 0;
+	n += asprintf(&s->sql[ST_ROLLBACK_TO], "ROLLBACK TO sqlstore_change") < 0;
 	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
 }
 
@@ -720,6 +726,22 @@ struct sqlstore_op {
 	int64_t now_ms;                 /* finish, heartbeat */
 };
 
+/* Runs the prepared statement @id, which takes no parameters and returns no row. */
+static int sqlstore_step_one(struct sqlstore *s, struct sqlstore_conn *c, enum sqlstore_stmt_id id,
+			     const char *doing)
+{
+	sqlite3_stmt *st = NULL;
+	int err = sqlstore_stmt(s, c, id, &st), rc;
+
+	if (err)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = sqlstore_fail(c->db, rc, doing);
+	sqlite3_reset(st);
+	return err;
+}
+
 /*
  * Applies one change in a savepoint of the batch's transaction: a start or
  * a finish writes execution_log and execlogfs_runs, and a refused one (a
@@ -727,19 +749,17 @@ struct sqlstore_op {
  */
 static int sqlstore_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
 {
-	int rc = sqlite3_exec(c->db, "SAVEPOINT sqlstore_change", NULL, NULL, NULL), err;
+	int err = sqlstore_step_one(s, c, ST_SAVEPOINT, "begin a change");
 
-	if (rc != SQLITE_OK)
-		return sqlstore_fail(c->db, rc, "begin a change");
+	if (err)
+		return err;
 	err = op->apply(s, c, op);
-	if (err == 0) {
-		rc = sqlite3_exec(c->db, "RELEASE sqlstore_change", NULL, NULL, NULL);
-		return rc == SQLITE_OK ? 0 : sqlstore_fail(c->db, rc, "end a change");
-	}
+	if (err == 0)
+		return sqlstore_step_one(s, c, ST_RELEASE, "end a change");
 	/* When SQLite has ended the transaction itself, there is nothing left to undo. */
-	if (!sqlite3_get_autocommit(c->db))
-		sqlite3_exec(c->db, "ROLLBACK TO sqlstore_change; RELEASE sqlstore_change",
-			     NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(c->db) &&
+	    sqlstore_step_one(s, c, ST_ROLLBACK_TO, "undo a change") == 0)
+		sqlstore_step_one(s, c, ST_RELEASE, "undo a change");
 	return err;
 }
 
