@@ -576,8 +576,9 @@ static int sqlstore_name(struct sqlstore *s, const char *path)
 	if (!s->base.opts.read_only || !sqlstore_wants_immutable(path))
 		return 0;
 	real = realpath(path, NULL);
-	if (real)
-		uri = malloc(strlen(real) * 3 + sizeof("file://?immutable=1"));
+	if (real == NULL)
+		return store_fail(-errno, "sqlite: %s: %s", path, strerror(errno));
+	uri = malloc(strlen(real) * 3 + sizeof("file://?immutable=1"));
 	if (uri == NULL) {
 		free(real);
 		return store_fail(-ENOMEM, "sqlite: out of memory");
