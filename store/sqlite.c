@@ -3,9 +3,10 @@
  *
  * The table, its constraints and its three indexes are those of magellan's
  * execution log, so a database written by either reads right on the other.
- * Two nullable columns are added for what magellan keeps in seconds only:
- * started_at_ms (so that duration_ms keeps millisecond precision across a
- * remount) and heartbeat_at_ms (the last sign of life of a running one).
+ * What execlogfs keeps beyond them (the start and the last heartbeat in ms,
+ * so that duration_ms keeps millisecond precision across a remount) lives
+ * in execlogfs_runs, keyed by id: sqlite_schema.c sets it up and brings
+ * back a store that execlogfs 0.1.0 gave two columns.
  *
  * One table of our own, execlogfs_durations, holds store_summary()'s
  * aggregates: per duration bucket (le_ms, its upper bound), the finished
@@ -16,7 +17,8 @@
  *
  * Each calling thread borrows a connection from a small pool, with its
  * prepared statements, so that readers run in parallel under WAL; every
- * change is one statement, so it is atomic without an explicit transaction.
+ * change runs in a savepoint of the group commit's transaction, so it is
+ * atomic, and undone alone when refused.
  * Parameters are always bound, never printed into SQL.
  */
 #include <errno.h>
@@ -26,15 +28,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "sqlstore.h"
 
 /* The prepared statements each connection keeps. */
 enum sqlstore_stmt_id {
 	ST_INSERT,
+	ST_INSERT_RUN,
 	ST_FINISH,
+	ST_FINISH_RUN,
 	ST_HEARTBEAT,
 	ST_DELETE,
 	ST_STATE,
@@ -58,6 +64,9 @@ enum sqlstore_stmt_id {
 	ST_COUNT_BY_OUTCOME_DAY,
 	ST_RECENT,
 	ST_SUMMARY,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
 	ST_COUNT
 };
 
@@ -70,6 +79,7 @@ struct sqlstore_conn {
 struct sqlstore {
 	struct store base;
 	char *path;
+	char *open_name;              /* what sqlite3_open_v2 gets: path, or a URI (read-only media) */
 	int open_flags;
 	char *sql[ST_COUNT];          /* statement texts, fixed at open */
 	pthread_mutex_t pool_lock;
@@ -77,41 +87,12 @@ struct sqlstore {
 	bool has_durations;           /* execlogfs_durations and its triggers are in place */
 };
 
-/* magellan's schema, verbatim. */
-static const char sqlstore_schema[] =
-	"CREATE TABLE IF NOT EXISTS execution_log (\n"
-	"    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
-	"    execution_id TEXT NOT NULL UNIQUE,\n"
-	"    tool_version TEXT NOT NULL,\n"
-	"    args TEXT NOT NULL,\n"
-	"    root TEXT,\n"
-	"    db_path TEXT NOT NULL,\n"
-	"    started_at INTEGER NOT NULL,\n"
-	"    finished_at INTEGER,\n"
-	"    duration_ms INTEGER,\n"
-	"    outcome TEXT NOT NULL,\n"
-	"    error_message TEXT,\n"
-	"    files_indexed INTEGER DEFAULT 0,\n"
-	"    symbols_indexed INTEGER DEFAULT 0,\n"
-	"    references_indexed INTEGER DEFAULT 0\n"
-	");\n"
-	"CREATE INDEX IF NOT EXISTS idx_execution_log_started_at ON execution_log(started_at DESC);\n"
-	"CREATE INDEX IF NOT EXISTS idx_execution_log_execution_id ON execution_log(execution_id);\n"
-	"CREATE INDEX IF NOT EXISTS idx_execution_log_outcome ON execution_log(outcome);\n";
-
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
 #define SQLSTORE_COLUMNS                                                       \
 	"id, execution_id, tool_version, args, root, db_path, started_at, "   \
 	"finished_at, duration_ms, outcome, error_message, "                  \
 	"COALESCE(files_indexed, 0), COALESCE(symbols_indexed, 0), "          \
 	"COALESCE(references_indexed, 0), %s"
-
-/* The magellan columns a table must have for us to use it. */
-static const char *const sqlstore_required_columns[] = {
-	"id", "execution_id", "tool_version", "args", "root", "db_path",
-	"started_at", "finished_at", "duration_ms", "outcome", "error_message",
-	"files_indexed", "symbols_indexed", "references_indexed",
-};
 
 static int sqlstore_errno(int rc)
 {
@@ -146,8 +127,7 @@ static int sqlstore_errno(int rc)
 	}
 }
 
-/* Translates rc for the caller and records why, naming what was being done. */
-static int sqlstore_fail(sqlite3 *db, int rc, const char *doing)
+int sqlstore_fail(sqlite3 *db, int rc, const char *doing)
 {
 	int err = sqlstore_errno(rc);
 	int sys = db ? sqlite3_system_errno(db) : 0;
@@ -200,15 +180,16 @@ static int sqlstore_conn_new(struct sqlstore *s, struct sqlstore_conn **out)
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return store_fail(-ENOMEM, "sqlite: out of memory");
-	rc = sqlite3_open_v2(s->path, &c->db, s->open_flags, NULL);
+	rc = sqlite3_open_v2(s->open_name, &c->db, s->open_flags, NULL);
 	if (rc != SQLITE_OK) {
 		rc = sqlstore_fail(c->db, rc, "open");
 		goto conn_free;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, 5000);
+	/* Read-only, nothing is written, and a store on read-only media has nowhere to write. */
 	snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous=%s;", sync);
-	rc = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+	rc = s->base.opts.read_only ? SQLITE_OK : sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		rc = sqlstore_fail(c->db, rc, "set synchronous");
 		goto conn_free;
@@ -274,73 +255,6 @@ static int sqlstore_begin(struct sqlstore *s, enum sqlstore_stmt_id id,
 	err = sqlstore_stmt(s, *c, id, st);
 	if (err)
 		sqlstore_put(s, *c);
-	return err;
-}
-
-/* Reads whether the table has magellan's columns and ours. */
-static int sqlstore_columns(sqlite3 *db, bool *has_table, bool *has_ms)
-{
-	bool seen[sizeof(sqlstore_required_columns) / sizeof(char *)] = { false };
-	int ms_cols = 0, rc, err = 0;
-	sqlite3_stmt *st;
-
-	*has_table = *has_ms = false;
-	rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info('execution_log')", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sqlstore_fail(db, rc, "read the schema");
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-
-		*has_table = true;
-		for (size_t i = 0; name && i < sizeof(seen) / sizeof(seen[0]); i++)
-			if (strcmp(name, sqlstore_required_columns[i]) == 0)
-				seen[i] = true;
-		if (name && (strcmp(name, "started_at_ms") == 0 || strcmp(name, "heartbeat_at_ms") == 0))
-			ms_cols++;
-	}
-	if (rc != SQLITE_DONE)
-		err = sqlstore_fail(db, rc, "read the schema");
-	sqlite3_finalize(st);
-	if (err)
-		return err;
-	for (size_t i = 0; *has_table && i < sizeof(seen) / sizeof(seen[0]); i++)
-		if (!seen[i])
-			return store_fail(-EMEDIUMTYPE,
-					  "sqlite: table execution_log has no column %s: not an execution log",
-					  sqlstore_required_columns[i]);
-	*has_ms = ms_cols == 2;
-	return 0;
-}
-
-/*
- * Creates magellan's table if missing and adds our nullable columns, under
- * a write lock taken first: another process may be doing the same right
- * now, so what is missing is read again inside the transaction.
- */
-static int sqlstore_migrate(sqlite3 *db)
-{
-	bool has_table, has_ms;
-	int rc, err;
-
-	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return sqlstore_fail(db, rc, "lock the database to create the table");
-	err = sqlstore_columns(db, &has_table, &has_ms);
-	if (err)
-		goto rollback;
-	rc = sqlite3_exec(db, sqlstore_schema, NULL, NULL, NULL);
-	if (rc == SQLITE_OK && !has_ms)
-		rc = sqlite3_exec(db,
-				  "ALTER TABLE execution_log ADD COLUMN started_at_ms INTEGER;"
-				  "ALTER TABLE execution_log ADD COLUMN heartbeat_at_ms INTEGER;",
-				  NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		return 0;
-	err = sqlstore_fail(db, rc, "create the table");
-rollback:
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return err;
 }
 
@@ -496,54 +410,63 @@ end:
 	return err;
 }
 
-static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
+static int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc)
 {
-	const char *ms = has_ms ? "started_at_ms, heartbeat_at_ms" : "NULL, NULL";
-	char cols[512];
+	char cols[768], ms[512], from[128];
 	int n = 0;
 
+	/* Record reads select from @from: execution_log, LEFT JOINed to execlogfs_runs. */
+	sqlstore_schema_reads(sc, from, sizeof(from), ms, sizeof(ms));
 	snprintf(cols, sizeof(cols), SQLSTORE_COLUMNS, ms);
 	/*
-	 * Writes name our columns; a read-only store that lacks them never
+	 * Writes name execlogfs_runs; a read-only store that lacks it never
 	 * prepares a write (store.c refuses writes first).
 	 */
 	n += asprintf(&s->sql[ST_INSERT],
 		      "INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
-		      " started_at, outcome, files_indexed, symbols_indexed, references_indexed,"
-		      " started_at_ms, heartbeat_at_ms)"
-		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', 0, 0, 0, ?7, ?7)") < 0;
+		      " started_at, outcome, files_indexed, symbols_indexed, references_indexed)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', 0, 0, 0)") < 0;
+	n += asprintf(&s->sql[ST_INSERT_RUN],
+		      "INSERT INTO execlogfs_runs (id, started_at_ms, heartbeat_at_ms)"
+		      " VALUES (?1, ?2, ?2)") < 0;
 	/* duration_ms comes from the millisecond start where we have one, else from seconds. */
 	n += asprintf(&s->sql[ST_FINISH],
 		      "UPDATE execution_log SET outcome = ?2, error_message = ?3,"
 		      " files_indexed = ?4, symbols_indexed = ?5, references_indexed = ?6,"
-		      " finished_at = ?1 / 1000, heartbeat_at_ms = ?1,"
-		      " duration_ms = MAX(0, ?1 - COALESCE(started_at_ms, started_at * 1000))"
-		      " WHERE execution_id = ?7 AND outcome = 'running'") < 0;
+		      " finished_at = ?1 / 1000,"
+		      " duration_ms = MAX(0, ?1 - COALESCE(%s, started_at * 1000))"
+		      " WHERE execution_id = ?7 AND outcome = 'running'", sqlstore_started_ms_sql) < 0;
+	/* The heartbeat of a row magellan started makes it a row of execlogfs_runs. */
+	n += asprintf(&s->sql[ST_FINISH_RUN],
+		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms)"
+		      " SELECT id, ?1 FROM execution_log WHERE execution_id = ?2"
+		      " ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
 	n += asprintf(&s->sql[ST_HEARTBEAT],
-		      "UPDATE execution_log SET heartbeat_at_ms = ?1"
-		      " WHERE execution_id = ?2 AND outcome = 'running'") < 0;
+		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms)"
+		      " SELECT id, ?1 FROM execution_log WHERE execution_id = ?2 AND outcome = 'running'"
+		      " ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
 	n += asprintf(&s->sql[ST_DELETE],
 		      "DELETE FROM execution_log WHERE execution_id = ?1 AND outcome <> 'running'") < 0;
 	n += asprintf(&s->sql[ST_STATE],
 		      "SELECT outcome FROM execution_log WHERE execution_id = ?1") < 0;
-	n += asprintf(&s->sql[ST_GET], "SELECT %s FROM execution_log WHERE execution_id = ?1", cols) < 0;
-	n += asprintf(&s->sql[ST_GET_BY_ID], "SELECT %s FROM execution_log WHERE id = ?1", cols) < 0;
+	n += asprintf(&s->sql[ST_GET], "SELECT %s FROM %s WHERE execution_id = ?1", cols, from) < 0;
+	n += asprintf(&s->sql[ST_GET_BY_ID], "SELECT %s FROM %s WHERE id = ?1", cols, from) < 0;
 	/* Listings: every column, or (names) only what a directory entry needs. */
 	for (int names = 0; names < 2; names++) {
-		const char *c = names ? "id, execution_id" : cols;
+		const char *c = names ? "id, execution_id" : cols, *f = names ? "execution_log" : from;
 		enum sqlstore_stmt_id at = names ? ST_NAMES_ALL : ST_LIST_ALL;
 
 		n += asprintf(&s->sql[at],
-			      "SELECT %s FROM execution_log WHERE id > ?1 ORDER BY id", c) < 0;
+			      "SELECT %s FROM %s WHERE id > ?1 ORDER BY id", c, f) < 0;
 		n += asprintf(&s->sql[at + 1],
-			      "SELECT %s FROM execution_log WHERE outcome = ?2 AND id > ?1"
-			      " ORDER BY id", c) < 0;
+			      "SELECT %s FROM %s WHERE outcome = ?2 AND id > ?1"
+			      " ORDER BY id", c, f) < 0;
 		n += asprintf(&s->sql[at + 2],
-			      "SELECT %s FROM execution_log WHERE started_at >= ?3"
-			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c) < 0;
+			      "SELECT %s FROM %s WHERE started_at >= ?3"
+			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c, f) < 0;
 		n += asprintf(&s->sql[at + 3],
-			      "SELECT %s FROM execution_log WHERE +outcome = ?2 AND started_at >= ?3"
-			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c) < 0;
+			      "SELECT %s FROM %s WHERE +outcome = ?2 AND started_at >= ?3"
+			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c, f) < 0;
 	}
 	n += asprintf(&s->sql[ST_NEXT_DAY],
 		      "SELECT started_at FROM execution_log WHERE started_at >= ?1"
@@ -564,11 +487,14 @@ static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
 		      "SELECT outcome, count(*) FROM execution_log WHERE started_at >= ?3"
 		      " AND started_at < ?4 GROUP BY outcome") < 0;
 	n += asprintf(&s->sql[ST_LATEST],
-		      "SELECT %s FROM execution_log ORDER BY id DESC LIMIT 1", cols) < 0;
+		      "SELECT %s FROM %s ORDER BY id DESC LIMIT 1", cols, from) < 0;
 	n += asprintf(&s->sql[ST_RECENT],
-		      "SELECT %s FROM execution_log ORDER BY id DESC LIMIT ?1", cols) < 0;
+		      "SELECT %s FROM %s ORDER BY id DESC LIMIT ?1", cols, from) < 0;
 	n += asprintf(&s->sql[ST_SUMMARY],
 		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
+	n += asprintf(&s->sql[ST_SAVEPOINT], "SAVEPOINT sqlstore_change") < 0;
+	n += asprintf(&s->sql[ST_RELEASE], "RELEASE sqlstore_change") < 0;
+	n += asprintf(&s->sql[ST_ROLLBACK_TO], "ROLLBACK TO sqlstore_change") < 0;
 	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
 }
 
@@ -586,14 +512,100 @@ static void sqlstore_close(struct store *base)
 		free(s->sql[i]);
 	pthread_mutex_destroy(&s->pool_lock);
 	store_batch_destroy(&s->base.batch);
+	if (s->open_name != s->path)
+		free(s->open_name);
 	free(s->path);
 	free(s);
+}
+
+/* Whether @path + @suffix exists (with some content, if @nonempty). */
+static bool sqlstore_side_file(const char *path, const char *suffix, bool nonempty)
+{
+	char name[PATH_MAX + 8];
+	struct stat st;
+
+	snprintf(name, sizeof(name), "%s%s", path, suffix);
+	return stat(name, &st) == 0 && (!nonempty || st.st_size > 0);
+}
+
+/*
+ * Whether a read-only open of @path must be immutable: SQLite cannot read
+ * a WAL database without its -shm file, which it cannot create on
+ * read-only media or in a directory it may not write. Immutable, it reads
+ * the file alone, unlocked, and sees no later change; so only when there
+ * is no WAL content to miss and no one who could write it in WAL mode
+ * (read-only media, or a WAL database in a directory we may not write,
+ * where a writer would have left its -shm).
+ */
+static bool sqlstore_wants_immutable(const char *path)
+{
+	char dir[PATH_MAX], *slash;
+	unsigned char head[20];
+	struct statvfs vfs;
+	bool wal = false;
+	int fd;
+
+	if (sqlstore_side_file(path, "-shm", false) || sqlstore_side_file(path, "-wal", true))
+		return false;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir ? 1 : 0] = '\0';
+	if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+		return true;
+	if (access(dir, W_OK) == 0)
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		/* Bytes 18 and 19 of the header: 2 for WAL. */
+		wal = read(fd, head, sizeof(head)) == (ssize_t)sizeof(head) && head[18] == 2;
+		close(fd);
+	}
+	return wal;
+}
+
+/* Sets s->open_name to @path, or to an immutable URI of it (see above). */
+static int sqlstore_name(struct sqlstore *s, const char *path)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *real = NULL, *uri = NULL, *p;
+
+	s->open_name = s->path;
+	if (!s->base.opts.read_only || !sqlstore_wants_immutable(path))
+		return 0;
+	real = realpath(path, NULL);
+	if (real == NULL)
+		return store_fail(-errno, "sqlite: %s: %s", path, strerror(errno));
+	uri = malloc(strlen(real) * 3 + sizeof("file://?immutable=1"));
+	if (uri == NULL) {
+		free(real);
+		return store_fail(-ENOMEM, "sqlite: out of memory");
+	}
+	/* The path, percent-encoded but for what a URI path keeps as it is. */
+	p = uri + sprintf(uri, "file://");
+	for (const unsigned char *c = (const unsigned char *)real; *c; c++) {
+		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		    strchr("/._~-", *c)) {
+			*p++ = (char)*c;
+		} else {
+			*p++ = '%';
+			*p++ = hex[*c >> 4];
+			*p++ = hex[*c & 15];
+		}
+	}
+	strcpy(p, "?immutable=1");
+	free(real);
+	s->open_name = uri;
+	s->open_flags |= SQLITE_OPEN_URI;
+	return 0;
 }
 
 static int sqlstore_open(const char *path, const struct store_options *opts, struct store **out)
 {
 	struct sqlstore_conn *first = NULL;
-	bool has_table, has_ms;
+	struct sqlstore_schema sc;
 	struct sqlstore *s;
 	int err;
 
@@ -617,27 +629,30 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 		err = store_fail(-ENOMEM, "sqlite: out of memory");
 		goto store_free;
 	}
-	err = sqlstore_conn_new(s, &first);
+	err = sqlstore_name(s, path);
+	if (err == 0)
+		err = sqlstore_conn_new(s, &first);
 	if (err)
 		goto store_free;
 	/* A file that only looks like SQLite fails here, before anything is written. */
-	err = sqlstore_columns(first->db, &has_table, &has_ms);
+	err = sqlstore_schema_read(first->db, &sc);
 	if (err)
 		goto store_free;
 	if (!opts->read_only) {
 		err = sqlstore_wal(first->db);
 		if (err == 0)
-			err = sqlstore_migrate(first->db);
+			err = sqlstore_schema_migrate(first->db);
 		if (err == 0)
 			err = sqlstore_durations_setup(first->db);
+		if (err == 0)
+			err = sqlstore_schema_read(first->db, &sc);
 		if (err)
 			goto store_free;
-		has_ms = true;
-	} else if (!has_table) {
+	} else if (!sc.has_table) {
 		err = store_fail(-EMEDIUMTYPE, "%s has no execution_log table", path);
 		goto store_free;
 	}
-	err = sqlstore_prepare_texts(s, has_ms);
+	err = sqlstore_prepare_texts(s, &sc);
 	if (err == 0)
 		err = sqlstore_durations_ok(first->db, &s->has_durations);
 	if (err)
@@ -712,10 +727,47 @@ struct sqlstore_op {
 	int64_t now_ms;                 /* finish, heartbeat */
 };
 
+/* Runs the prepared statement @id, which takes no parameters and returns no row. */
+static int sqlstore_step_one(struct sqlstore *s, struct sqlstore_conn *c, enum sqlstore_stmt_id id,
+			     const char *doing)
+{
+	sqlite3_stmt *st = NULL;
+	int err = sqlstore_stmt(s, c, id, &st), rc;
+
+	if (err)
+		return err;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = sqlstore_fail(c->db, rc, doing);
+	sqlite3_reset(st);
+	return err;
+}
+
 /*
- * Commits the changes @ops in one transaction. Each is one statement, which
- * SQLite undoes alone when it fails (a UNIQUE conflict, a finished row); an
- * error that ends the transaction (a full disk) fails the whole batch.
+ * Applies one change in a savepoint of the batch's transaction: a start or
+ * a finish writes execution_log and execlogfs_runs, and a refused one (a
+ * UNIQUE conflict, a finished row) is undone alone. 0, or why it failed.
+ */
+static int sqlstore_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
+{
+	int err = sqlstore_step_one(s, c, ST_SAVEPOINT, "begin a change");
+
+	if (err)
+		return err;
+	err = op->apply(s, c, op);
+	if (err == 0)
+		return sqlstore_step_one(s, c, ST_RELEASE, "end a change");
+	/* When SQLite has ended the transaction itself, there is nothing left to undo. */
+	if (!sqlite3_get_autocommit(c->db) &&
+	    sqlstore_step_one(s, c, ST_ROLLBACK_TO, "undo a change") == 0)
+		sqlstore_step_one(s, c, ST_RELEASE, "undo a change");
+	return err;
+}
+
+/*
+ * Commits the changes @ops in one transaction, each in a savepoint of its
+ * own (sqlstore_apply); an error that ends the transaction (a full disk)
+ * fails the whole batch.
  */
 static void sqlstore_commit(struct store *base, struct store_batch_op *ops, size_t n)
 {
@@ -737,7 +789,7 @@ static void sqlstore_commit(struct store *base, struct store_batch_op *ops, size
 	for (struct store_batch_op *o = ops; o; o = o->next) {
 		struct sqlstore_op *op = (struct sqlstore_op *)o;
 
-		err = op->apply(s, c, op);
+		err = sqlstore_apply(s, c, op);
 		if (err == 0)
 			continue;
 		store_batch_fail(o, err);
@@ -761,6 +813,32 @@ static int sqlstore_write(struct sqlstore *s, struct sqlstore_op *op)
 	return store_batch_run(&s->base, &op->base, sqlstore_commit);
 }
 
+/*
+ * Writes the row of execlogfs_runs that goes with a start (@id, @ms) or a
+ * finish (@execution_id, @ms), in the savepoint of the change.
+ */
+static int sqlstore_run_write(struct sqlstore *s, struct sqlstore_conn *c, enum sqlstore_stmt_id id,
+			      int64_t row, const char *execution_id, int64_t ms)
+{
+	sqlite3_stmt *st = NULL;
+	int err = sqlstore_stmt(s, c, id, &st), rc;
+
+	if (err)
+		return err;
+	if (execution_id) {
+		sqlite3_bind_int64(st, 1, ms);
+		sqlstore_bind_text(st, 2, execution_id);
+	} else {
+		sqlite3_bind_int64(st, 1, row);
+		sqlite3_bind_int64(st, 2, ms);
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = sqlstore_fail(c->db, rc, "write execlogfs_runs");
+	sqlite3_reset(st);
+	return err;
+}
+
 static int sqlstore_start_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
 {
 	struct store_record *rec = op->rec;
@@ -777,7 +855,6 @@ static int sqlstore_start_apply(struct sqlstore *s, struct sqlstore_conn *c, str
 	sqlstore_bind_text(st, 4, rec->root);
 	sqlstore_bind_text(st, 5, rec->db_path);
 	sqlite3_bind_int64(st, 6, rec->started_at);
-	sqlite3_bind_int64(st, 7, rec->started_ms);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		err = store_fail(-EEXIST, "execution %s exists", rec->execution_id);
@@ -786,7 +863,7 @@ static int sqlstore_start_apply(struct sqlstore *s, struct sqlstore_conn *c, str
 	else
 		rec->id = sqlite3_last_insert_rowid(c->db);
 	sqlite3_reset(st);
-	return err;
+	return err ? err : sqlstore_run_write(s, c, ST_INSERT_RUN, rec->id, NULL, rec->started_ms);
 }
 
 static int sqlstore_start(struct store *base, struct store_record *rec)
@@ -871,7 +948,8 @@ static int sqlstore_finish_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	sqlite3_bind_int64(st, 6, op->fin->references_indexed);
 	sqlstore_bind_text(st, 7, op->execution_id);
 	/* The running case cannot happen: the update only skips finished rows. */
-	return sqlstore_change(s, c, st, op->execution_id, -EIO, -EPERM);
+	err = sqlstore_change(s, c, st, op->execution_id, -EIO, -EPERM);
+	return err ? err : sqlstore_run_write(s, c, ST_FINISH_RUN, 0, op->execution_id, op->now_ms);
 }
 
 static int sqlstore_finish(struct store *base, const char *execution_id,

@@ -2998,6 +2998,116 @@ static void case_reconnect(void)
 	store_close(s);
 }
 
+/* ---- sqlite: magellan's table, and execlogfs_runs beside it ---------------- */
+
+/* Runs @sql on the case's SQLite store with the sqlite3 shell, as another program. */
+static void sqlite_shell(const char *sql)
+{
+	char *cmd = xasprintf("sqlite3 -cmd '.timeout 5000' '%s' \"%s\"", g_db, sql);
+
+	CHECK_EQ(system(cmd), 0);
+	free(cmd);
+}
+
+/* The integer the query @sql prints (through the sqlite3 shell), -1 for nothing. */
+static int64_t sqlite_shell_int(const char *sql)
+{
+	char *cmd = xasprintf("sqlite3 -cmd '.timeout 5000' '%s' \"%s\"", g_db, sql);
+	char line[64] = "";
+	FILE *out = popen(cmd, "r");
+
+	CHECK(out != NULL);
+	if (fgets(line, sizeof(line), out) == NULL || line[0] == '\n')
+		snprintf(line, sizeof(line), "-1");
+	CHECK_EQ(pclose(out), 0);
+	free(cmd);
+	return strtoll(line, NULL, 10);
+}
+
+/* The rows execlogfs_runs holds for @id. */
+static int64_t runs_rows(int64_t id)
+{
+	char *sql = xasprintf("SELECT count(*) FROM execlogfs_runs WHERE id = %" PRId64, id);
+	int64_t n = sqlite_shell_int(sql);
+
+	free(sql);
+	return n;
+}
+
+/*
+ * The SQLite store keeps magellan's 14 columns; the millisecond times are
+ * in execlogfs_runs, and rows another program writes with magellan's
+ * columns alone read with the defaults, whatever it inserts, updates or
+ * deletes (an id used again inherits nothing).
+ */
+static void case_magellan_rows(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	int64_t ours, moved, theirs;
+	char *sql;
+
+	ours = start_one(s, "ours", T0_MS + 123);
+	finish_one(s, "ours", STORE_SUCCESS, T0_MS + 2500);
+	CHECK_EQ(duration_of(s, "ours"), 2377);
+	CHECK_EQ(sqlite_shell_int("SELECT count(*) FROM pragma_table_info('execution_log')"), 14);
+	sql = xasprintf("SELECT started_at_ms FROM execlogfs_runs WHERE id = %" PRId64, ours);
+	CHECK_EQ(sqlite_shell_int(sql), T0_MS + 123);
+	free(sql);
+
+	/* A row of magellan's: no row of ours, read from its seconds. */
+	sql = xasprintf("INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
+			" started_at, outcome) VALUES ('theirs', 'm', '[]', NULL, '/db', %" PRId64
+			", 'running')", T0_MS / 1000 + 10);
+	sqlite_shell(sql);
+	free(sql);
+	CHECK_EQ(store_get(s, "theirs", &rec), 0);
+	theirs = rec.id;
+	CHECK_EQ(runs_rows(theirs), 0);
+	CHECK_EQ(rec.started_ms, T0_MS + 10000);
+	CHECK_EQ(rec.heartbeat_ms, T0_MS + 10000);
+	CHECK_EQ(rec.finished_at, STORE_NULL);
+	CHECK_EQ(rec.duration_ms, STORE_NULL);
+	CHECK_EQ(rec.files_indexed, 0);
+	CHECK_STR(rec.outcome, "running");
+	/* Its heartbeat and finish through the store are kept in ms. */
+	CHECK_EQ(store_heartbeat(s, "theirs", T0_MS + 10500), 0);
+	CHECK_EQ(heartbeat_of(s, "theirs"), T0_MS + 10500);
+	finish_one(s, "theirs", STORE_SUCCESS, T0_MS + 12250);
+	CHECK_EQ(duration_of(s, "theirs"), 2250);
+	CHECK_EQ(heartbeat_of(s, "theirs"), T0_MS + 12250);
+
+	/* A delete, through the store or by another program, takes the row of ours. */
+	CHECK_EQ(store_delete(s, "ours"), 0);
+	CHECK_EQ(runs_rows(ours), 0);
+	sqlite_shell("DELETE FROM execution_log WHERE execution_id = 'theirs'");
+	CHECK_EQ(runs_rows(theirs), 0);
+
+	/* An id used again starts clean. */
+	sql = xasprintf("INSERT INTO execution_log (id, execution_id, tool_version, args, root,"
+			" db_path, started_at, outcome) VALUES (%" PRId64 ", 'reused', '', '[]', NULL,"
+			" '', %" PRId64 ", 'running')", ours, T0_MS / 1000 + 20);
+	sqlite_shell(sql);
+	free(sql);
+	CHECK_EQ(store_get(s, "reused", &rec), 0);
+	CHECK_EQ(rec.id, ours);
+	CHECK_EQ(rec.started_ms, T0_MS + 20000);
+	CHECK_EQ(rec.heartbeat_ms, T0_MS + 20000);
+
+	/* A start another program moves no longer has its millisecond time. */
+	moved = start_one(s, "moved", T0_MS + 30456);
+	sql = xasprintf("UPDATE execution_log SET started_at = started_at - 5 WHERE id = %" PRId64, moved);
+	sqlite_shell(sql);
+	free(sql);
+	CHECK_EQ(store_get(s, "moved", &rec), 0);
+	CHECK_EQ(rec.started_ms, T0_MS + 25000);
+	finish_one(s, "moved", STORE_SUCCESS, T0_MS + 30000);
+	CHECK_EQ(duration_of(s, "moved"), 5000);
+
+	store_record_clear(&rec);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -3031,6 +3141,7 @@ static const struct {
 	{ "foreign_file_refused", case_foreign_file_refused },
 	{ "watch", case_watch },
 	{ "reconnect", case_reconnect },
+	{ "magellan_rows", case_magellan_rows },
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,307 @@
+/*
+ * sqlite_schema.c - the layout of a SQLite store: magellan's table, exactly,
+ * and execlogfs's own tables beside it.
+ *
+ * execution_log keeps magellan's 14 columns, their types and constraints
+ * and its three indexes, and nothing more, so that magellan's own tools
+ * keep working on a store execlogfs has mounted: `magellan migrate-backend`
+ * copies the table by the source's column list into a table made from
+ * magellan's DDL, which a column of ours would break.
+ *
+ * What execlogfs keeps beyond magellan's columns lives in execlogfs_runs,
+ * one row per execution that has any of it, keyed by execution_log's id.
+ * A row magellan inserts has none: reads LEFT JOIN it and fall back to
+ * seconds. Three triggers keep it right whoever writes execution_log:
+ * an insert drops whatever an id that is used again had (stale), a delete
+ * drops the row's, and an update of started_at or finished_at forgets the
+ * millisecond time it no longer matches (an update of id carries it along).
+ * A later column is one more line in sqlstore_run_cols: an older store
+ * gets it with ALTER TABLE ... ADD COLUMN at its next writable mount.
+ *
+ * execlogfs 0.1.0 added started_at_ms and heartbeat_at_ms to execution_log
+ * itself; a writable mount moves them into execlogfs_runs and drops them
+ * (SQLite 3.35 or later), in the same transaction. Under -o ro nothing here
+ * runs: sqlstore_schema_reads() reads a store as it is, whatever its layout.
+ * execlogfs_durations (summary aggregates) is set up in sqlite.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlstore.h"
+
+/*
+ * magellan's schema, verbatim: ExecutionLog::ensure_schema() in
+ * src/graph/execution_log.rs of https://github.com/oldnordic/magellan.
+ */
+static const char sqlstore_magellan_schema[] =
+	"CREATE TABLE IF NOT EXISTS execution_log (\n"
+	"    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+	"    execution_id TEXT NOT NULL UNIQUE,\n"
+	"    tool_version TEXT NOT NULL,\n"
+	"    args TEXT NOT NULL,\n"
+	"    root TEXT,\n"
+	"    db_path TEXT NOT NULL,\n"
+	"    started_at INTEGER NOT NULL,\n"
+	"    finished_at INTEGER,\n"
+	"    duration_ms INTEGER,\n"
+	"    outcome TEXT NOT NULL,\n"
+	"    error_message TEXT,\n"
+	"    files_indexed INTEGER DEFAULT 0,\n"
+	"    symbols_indexed INTEGER DEFAULT 0,\n"
+	"    references_indexed INTEGER DEFAULT 0\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS idx_execution_log_started_at ON execution_log(started_at DESC);\n"
+	"CREATE INDEX IF NOT EXISTS idx_execution_log_execution_id ON execution_log(execution_id);\n"
+	"CREATE INDEX IF NOT EXISTS idx_execution_log_outcome ON execution_log(outcome);\n";
+
+/* The magellan columns a table must have for us to use it. */
+static const char *const sqlstore_required_columns[] = {
+	"id", "execution_id", "tool_version", "args", "root", "db_path",
+	"started_at", "finished_at", "duration_ms", "outcome", "error_message",
+	"files_indexed", "symbols_indexed", "references_indexed",
+};
+
+/* execlogfs_runs's columns beside id, by enum sqlstore_run_col. */
+static const struct {
+	const char *name;
+	const char *type;
+} sqlstore_run_cols[SQLSTORE_RUN_COLS] = {
+	[SQLSTORE_RUN_STARTED_MS] = { "started_at_ms", "INTEGER" },
+	[SQLSTORE_RUN_HEARTBEAT_MS] = { "heartbeat_at_ms", "INTEGER" },
+};
+
+/*
+ * The triggers that keep execlogfs_runs right when anyone writes
+ * execution_log. The update one names only the columns it forgets, so a
+ * later column of execlogfs_runs needs no change here.
+ */
+static const char sqlstore_runs_triggers[] =
+	"CREATE TRIGGER IF NOT EXISTS execlogfs_runs_insert AFTER INSERT ON execution_log"
+	" BEGIN DELETE FROM execlogfs_runs WHERE id = NEW.id; END;"
+	"CREATE TRIGGER IF NOT EXISTS execlogfs_runs_delete AFTER DELETE ON execution_log"
+	" BEGIN DELETE FROM execlogfs_runs WHERE id = OLD.id; END;"
+	"CREATE TRIGGER IF NOT EXISTS execlogfs_runs_update"
+	" AFTER UPDATE OF id, started_at, finished_at ON execution_log BEGIN"
+	" DELETE FROM execlogfs_runs WHERE id = NEW.id AND NEW.id IS NOT OLD.id;"
+	" UPDATE execlogfs_runs SET id = NEW.id,"
+	" started_at_ms = CASE WHEN NEW.started_at IS OLD.started_at THEN started_at_ms END,"
+	" heartbeat_at_ms = CASE WHEN NEW.finished_at IS OLD.finished_at THEN heartbeat_at_ms END"
+	" WHERE id = OLD.id; END;";
+
+const char sqlstore_started_ms_sql[] =
+	"(SELECT started_at_ms FROM execlogfs_runs WHERE execlogfs_runs.id = execution_log.id)";
+
+/* Calls @fn with each column name of @table (none if it does not exist). */
+static int sqlstore_table_columns(sqlite3 *db, const char *table,
+				  void (*fn)(struct sqlstore_schema *sc, const char *name),
+				  struct sqlstore_schema *sc)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "read the schema");
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+
+		if (name)
+			fn(sc, name);
+	}
+	if (rc != SQLITE_DONE)
+		err = sqlstore_fail(db, rc, "read the schema");
+	sqlite3_finalize(st);
+	return err;
+}
+
+static int sqlstore_run_col_named(const char *name)
+{
+	for (int i = 0; i < SQLSTORE_RUN_COLS; i++)
+		if (strcmp(name, sqlstore_run_cols[i].name) == 0)
+			return i;
+	return -1;
+}
+
+static void sqlstore_see_log_column(struct sqlstore_schema *sc, const char *name)
+{
+	int run = sqlstore_run_col_named(name);
+
+	sc->has_table = true;
+	if (run >= 0)
+		sc->in_log[run] = true;
+}
+
+static void sqlstore_see_runs_column(struct sqlstore_schema *sc, const char *name)
+{
+	int run = sqlstore_run_col_named(name);
+
+	sc->has_runs = true;
+	if (run >= 0)
+		sc->in_runs[run] = true;
+}
+
+/* -EMEDIUMTYPE naming the first of magellan's columns execution_log lacks. */
+static int sqlstore_check_required(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('execution_log') WHERE name = ?1",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "read the schema");
+	for (size_t i = 0; err == 0 && i < sizeof(sqlstore_required_columns) / sizeof(char *); i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, sqlstore_required_columns[i], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_DONE)
+			err = store_fail(-EMEDIUMTYPE,
+					 "sqlite: table execution_log has no column %s: not an execution log",
+					 sqlstore_required_columns[i]);
+		else if (rc != SQLITE_ROW)
+			err = sqlstore_fail(db, rc, "read the schema");
+	}
+	sqlite3_finalize(st);
+	return err;
+}
+
+int sqlstore_schema_read(sqlite3 *db, struct sqlstore_schema *out)
+{
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = sqlstore_table_columns(db, "execution_log", sqlstore_see_log_column, out);
+	if (err == 0 && out->has_table)
+		err = sqlstore_check_required(db);
+	if (err == 0)
+		err = sqlstore_table_columns(db, "execlogfs_runs", sqlstore_see_runs_column, out);
+	return err;
+}
+
+/* Runs @sql (several statements), or fails naming @doing. */
+static int sqlstore_exec(sqlite3 *db, const char *sql, const char *doing)
+{
+	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : sqlstore_fail(db, rc, doing);
+}
+
+/* Creates execlogfs_runs, or adds the columns an older one lacks. */
+static int sqlstore_runs_create(sqlite3 *db, const struct sqlstore_schema *sc)
+{
+	char sql[1024];
+	size_t used;
+	int err = 0;
+
+	if (!sc->has_runs) {
+		used = (size_t)snprintf(sql, sizeof(sql), "CREATE TABLE execlogfs_runs (id INTEGER PRIMARY KEY");
+		for (int i = 0; i < SQLSTORE_RUN_COLS; i++)
+			used += (size_t)snprintf(sql + used, sizeof(sql) - used, ", %s %s",
+						 sqlstore_run_cols[i].name, sqlstore_run_cols[i].type);
+		snprintf(sql + used, sizeof(sql) - used, ")");
+		return sqlstore_exec(db, sql, "create execlogfs_runs");
+	}
+	for (int i = 0; err == 0 && i < SQLSTORE_RUN_COLS; i++) {
+		if (sc->in_runs[i])
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE execlogfs_runs ADD COLUMN %s %s",
+			 sqlstore_run_cols[i].name, sqlstore_run_cols[i].type);
+		err = sqlstore_exec(db, sql, "add a column to execlogfs_runs");
+	}
+	return err;
+}
+
+/*
+ * Moves the columns execlogfs 0.1.0 added to execution_log into
+ * execlogfs_runs, then drops them. A value in both places (a store mounted
+ * by this execlogfs, then by 0.1.0 again) is the old column's: 0.1.0 wrote
+ * it last.
+ */
+static int sqlstore_runs_bring_back(sqlite3 *db, const struct sqlstore_schema *sc)
+{
+	char cols[256] = "", any[256] = "", set[512] = "", sql[1536];
+	size_t c = 0, a = 0, s = 0;
+	int err = 0, n = 0;
+
+	for (int i = 0; i < SQLSTORE_RUN_COLS; i++) {
+		const char *name = sqlstore_run_cols[i].name;
+
+		if (!sc->in_log[i])
+			continue;
+		c += (size_t)snprintf(cols + c, sizeof(cols) - c, ", %s", name);
+		a += (size_t)snprintf(any + a, sizeof(any) - a, "%s%s IS NOT NULL", n ? " OR " : "", name);
+		s += (size_t)snprintf(set + s, sizeof(set) - s, "%s%s = COALESCE(excluded.%s, %s)",
+				      n ? ", " : "", name, name, name);
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	if (sqlite3_libversion_number() < 3035000)
+		return store_fail(-ENOTSUP, "sqlite: execution_log has columns execlogfs 0.1.0 added (%s);"
+				  " dropping them needs SQLite 3.35 or later, this is %s (mount with -o ro)",
+				  cols + 2, sqlite3_libversion());
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO execlogfs_runs (id%s) SELECT id%s FROM execution_log WHERE %s"
+		 " ON CONFLICT(id) DO UPDATE SET %s", cols, cols, any, set);
+	err = sqlstore_exec(db, sql, "move execlogfs 0.1.0's columns to execlogfs_runs");
+	for (int i = 0; err == 0 && i < SQLSTORE_RUN_COLS; i++) {
+		if (!sc->in_log[i])
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE execution_log DROP COLUMN %s",
+			 sqlstore_run_cols[i].name);
+		err = sqlstore_exec(db, sql, "drop a column execlogfs 0.1.0 added to execution_log");
+	}
+	return err;
+}
+
+int sqlstore_schema_migrate(sqlite3 *db)
+{
+	struct sqlstore_schema sc;
+	int rc, err;
+
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "lock the database to create the tables");
+	/* Read again under the lock: another process may have just done it all. */
+	err = sqlstore_schema_read(db, &sc);
+	if (err == 0)
+		err = sqlstore_exec(db, sqlstore_magellan_schema, "create the table");
+	if (err == 0)
+		err = sqlstore_runs_create(db, &sc);
+	if (err == 0)
+		err = sqlstore_runs_bring_back(db, &sc);
+	if (err == 0)
+		err = sqlstore_exec(db, sqlstore_runs_triggers, "create execlogfs_runs's triggers");
+	if (err == 0)
+		err = sqlstore_exec(db, "COMMIT", "commit the schema");
+	if (err)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+void sqlstore_schema_reads(const struct sqlstore_schema *sc, char *from, size_t from_size,
+			   char *ms, size_t ms_size)
+{
+	size_t used = 0;
+
+	snprintf(from, from_size, "%s", sc->has_runs
+		 ? "execution_log LEFT JOIN execlogfs_runs USING (id)"
+		 : "execution_log");
+	for (int i = 0; i < SQLSTORE_RUN_COLS; i++) {
+		const char *name = sqlstore_run_cols[i].name, *sep = i ? ", " : "";
+		bool runs = sc->has_runs && sc->in_runs[i];
+
+		if (runs && sc->in_log[i])
+			used += (size_t)snprintf(ms + used, ms_size - used,
+						 "%sCOALESCE(execlogfs_runs.%s, execution_log.%s)",
+						 sep, name, name);
+		else if (runs || sc->in_log[i])
+			used += (size_t)snprintf(ms + used, ms_size - used, "%s%s.%s", sep,
+						 runs ? "execlogfs_runs" : "execution_log", name);
+		else
+			used += (size_t)snprintf(ms + used, ms_size - used, "%sNULL", sep);
+	}
+}
