@@ -403,10 +403,11 @@ static int pgstore_row(const PGresult *res, int row, struct store_record *r)
 	r->references_indexed = pgstore_get_int(res, row, 13);
 	r->started_ms = pgstore_get_int(res, row, 14);
 	if (r->started_ms == STORE_NULL)
-		r->started_ms = r->started_at * 1000;
+		r->started_ms = store_ms_of_seconds(r->started_at);
 	r->heartbeat_ms = pgstore_get_int(res, row, 15);
 	if (r->heartbeat_ms == STORE_NULL)
-		r->heartbeat_ms = r->finished_at != STORE_NULL ? r->finished_at * 1000 : r->started_ms;
+		r->heartbeat_ms = r->finished_at != STORE_NULL ? store_ms_of_seconds(r->finished_at)
+									    : r->started_ms;
 	if (!ok || r->execution_id == NULL || r->outcome == NULL) {
 		store_record_clear(r);
 		return store_fail(ok ? -EIO : -ENOMEM, ok ? "postgres: a row lacks its name or outcome"
@@ -939,12 +940,6 @@ static int pgstore_summary(struct store *base, struct store_summary *out)
 	return 0;
 }
 
-/* Floors a Unix time to its UTC day, also before 1970. */
-static int64_t pgstore_day_of(int64_t t)
-{
-	return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-}
-
 static int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)
 {
 	struct pgstore *s = (struct pgstore *)base;
@@ -968,10 +963,12 @@ static int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn
 			PQclear(res);
 			break;
 		}
-		day = pgstore_day_of(pgstore_get_int(res, 0, 0));
+		day = store_day_of(pgstore_get_int(res, 0, 0));
 		PQclear(res);
+		/* store.c's fn stops at a day that is not nameable: the next second stays in int64. */
 		err = fn(ctx, day);
-		from = (day + 1) * 86400;
+		if (err == 0)
+			from = (day + 1) * 86400;
 	}
 	return err > 0 ? 0 : err;
 }

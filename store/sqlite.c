@@ -686,10 +686,11 @@ static int sqlstore_row(sqlite3_stmt *st, struct store_record *r)
 	r->references_indexed = sqlite3_column_int64(st, 13);
 	r->started_ms = sqlstore_int_or_null(st, 14);
 	if (r->started_ms == STORE_NULL)
-		r->started_ms = r->started_at * 1000;
+		r->started_ms = store_ms_of_seconds(r->started_at);
 	r->heartbeat_ms = sqlstore_int_or_null(st, 15);
 	if (r->heartbeat_ms == STORE_NULL)
-		r->heartbeat_ms = r->finished_at != STORE_NULL ? r->finished_at * 1000 : r->started_ms;
+		r->heartbeat_ms = r->finished_at != STORE_NULL ? store_ms_of_seconds(r->finished_at)
+									    : r->started_ms;
 	if (!ok) {
 		store_record_clear(r);
 		return store_fail(-ENOMEM, "sqlite: out of memory");
@@ -1122,12 +1123,6 @@ static int sqlstore_list_names(struct store *base, const struct store_filter *fi
 	return sqlstore_list_end(s, c, st, err, rc);
 }
 
-/* Floors a Unix time to its UTC day, also before 1970. */
-static int64_t sqlstore_day_of(int64_t t)
-{
-	return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-}
-
 static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)
 {
 	struct sqlstore *s = (struct sqlstore *)base;
@@ -1152,10 +1147,12 @@ static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_f
 			err = sqlstore_fail(c->db, rc, "list days");
 			break;
 		}
-		day = sqlstore_day_of(sqlite3_column_int64(st, 0));
+		day = store_day_of(sqlite3_column_int64(st, 0));
 		sqlite3_reset(st);
+		/* store.c's fn stops at a day that is not nameable: the next second stays in int64. */
 		err = fn(ctx, day);
-		from = (day + 1) * 86400;
+		if (err == 0)
+			from = (day + 1) * 86400;
 	}
 	if (err > 0)
 		err = 0;
