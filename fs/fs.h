@@ -245,6 +245,9 @@ int fs_latest(struct fs *fs, struct store_record *rec);
 /* The text of a status file: the outcome and a newline (malloc'd). */
 char *fs_status_text(const struct store_record *rec, size_t *len);
 
+/* 0 if by-day/ has day @day (an execution with a valid name started then), else -ENOENT. */
+int fs_day_exists(struct fs *fs, int64_t day);
+
 /*
  * "YYYY-MM-DD" of a day since 1970 (in [0, STORE_DAY_END)), and back (-1
  * when not such a date).

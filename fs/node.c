@@ -239,23 +239,39 @@ static bool fs_json_name(const char *entry, char *buf, size_t size)
 	return true;
 }
 
-/* True if some execution started on @day. */
-static int fs_first_of_day(void *ctx, const struct store_record *rec)
+/* What fs_day_exists() looks for: one execution of the day with a valid name. */
+struct fs_day_probe {
+	struct fs *fs;
+	bool found;
+};
+
+static int fs_first_of_day(void *ctx, int64_t id, const char *execution_id)
 {
-	(void)rec;
-	*(bool *)ctx = true;
+	struct fs_day_probe *p = ctx;
+
+	if (!fs_name_usable(p->fs, id, execution_id))
+		return 0;
+	p->found = true;
 	return 1;
 }
 
-static int fs_day_exists(struct fs *fs, int64_t day)
+/*
+ * 0 if some execution with a valid name started on @day, else -ENOENT:
+ * a day of other programs' rows with invalid names alone is no day. The
+ * names come from the store's index, whatever the records hold.
+ */
+int fs_day_exists(struct fs *fs, int64_t day)
 {
 	struct store_filter f = { .outcome = -1, .day = day };
-	bool found = false;
-	int err = store_list(fs->store, &f, INT64_MIN, fs_first_of_day, &found);
+	struct fs_day_probe p = { .fs = fs };
+	int err;
 
+	if (day < 0 || day >= STORE_DAY_END)
+		return -ENOENT;
+	err = store_list_names(fs->store, &f, INT64_MIN, fs_first_of_day, &p);
 	if (err)
 		return err;
-	return found ? 0 : -ENOENT;
+	return p.found ? 0 : -ENOENT;
 }
 
 static int fs_lookup_root(struct fs *fs, const char *name, struct fs_node *n)
@@ -441,8 +457,6 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 		fs_fill_dir(fs, n, ino, 0555);
 		return 0;
 	case KIND_DAY_DIR:
-		if (value >= STORE_DAY_END)
-			return -ENOENT;
 		err = fs_day_exists(fs, value);
 		if (err == 0) {
 			fs_fill_dir(fs, n, ino, 0555);

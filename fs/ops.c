@@ -578,6 +578,9 @@ static int fs_dirbuf_add_day(void *ctx, int64_t day)
 	struct fs_dirbuf *d = ctx;
 	char name[16];
 
+	/* A day of rows with invalid names alone is not listed: it would be an empty directory. */
+	if (fs_day_exists(d->fs, day) == -ENOENT)
+		return 0;
 	fs_day_name(day, name);
 	if (!fs_dirbuf_add(d, name, fs_ino(KIND_DAY_DIR, (uint64_t)day), S_IFDIR,
 			   FS_DIR_BASE + day + 1))
@@ -742,7 +745,7 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static bool fs_record_settled(enum fs_kind kind, const struct store_record *rec, bool writing)
 {
 	return kind == KIND_RECORD && !writing && rec->finished_at != STORE_NULL &&
-	       store_now_ms() - rec->heartbeat_ms > FS_SETTLED_MS;
+	       rec->heartbeat_ms < store_now_ms() - FS_SETTLED_MS; /* any stored time, no overflow */
 }
 
 /* index.html and metrics.prom: a snapshot of the rendering the last stat sized, or a fresh one. */

@@ -170,6 +170,8 @@ listed() {
   foreign 57 "'$(printf 'n%.0s' $(seq 129))'" # one byte too long
   # The greatest id: it would be latest.
   foreign 99 "'../../../../tmp/evil'"
+  # A day of invalid names alone (2020-09-13) is no day.
+  foreign 58 "'bad/day'" 1600000000
   run listed "$M"
   assert_success
   assert_output "$(printf '%s\n' by-day by-outcome good.json index.html latest metrics.prom \
@@ -177,6 +179,11 @@ listed() {
   run listed "$M/status"
   assert_success
   assert_output "$(printf '%s\n' good one)"
+  run listed "$M/by-day"
+  assert_success
+  assert_output "$(printf '%s\n' "$DAY" "$(date -u +%F)" | sort)"
+  run fsop stat "$M/by-day/2020-09-13"
+  assert_output ENOENT
   run listed "$M/by-day/$DAY"
   assert_success
   assert_output good.json
