@@ -4,7 +4,8 @@
  *
  * The driver keeps no copy of the log: every answer comes from the store,
  * and inode numbers are computed from store ids, so nothing here grows with
- * the number of executions.
+ * the number of executions (but for the ids no store of ours hands out:
+ * see the inode scheme below).
  */
 #ifndef EXECLOG_FS_H
 #define EXECLOG_FS_H
