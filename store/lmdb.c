@@ -1222,7 +1222,7 @@ static int lmdb_finish_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	doc.symbols_indexed = fin->symbols_indexed;
 	doc.references_indexed = fin->references_indexed;
 	doc.finished_at = lmdb_floor_div(a->now_ms, 1000);
-	doc.duration_ms = a->now_ms > rec.started_ms ? a->now_ms - rec.started_ms : 0;
+	doc.duration_ms = store_ms_between(rec.started_ms, a->now_ms);
 	doc.heartbeat_ms = a->now_ms;
 	json = record_to_json(&doc, &json_len);
 	if (json == NULL) {

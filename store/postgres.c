@@ -661,7 +661,9 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 			      " files_indexed = $4::bigint, symbols_indexed = $5::bigint,"
 			      " references_indexed = $6::bigint, finished_at = $1::bigint / 1000,"
 			      " heartbeat_at_ms = $1::bigint,"
-			      " duration_ms = GREATEST(0, $1::bigint - COALESCE(started_at_ms, started_at * 1000))"
+			      /* numeric: a row of another program's may start anywhere in bigint */
+			      " duration_ms = LEAST(GREATEST(0, $1::numeric - COALESCE(started_at_ms::numeric,"
+			      " started_at::numeric * 1000)), 9223372036854775807)::bigint"
 			      " WHERE execution_id = $7 AND outcome = 'running' RETURNING execution_id)"
 			      " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM u",
 			      7, params, execution_id, -EIO, -EPERM);
@@ -932,7 +934,8 @@ static int pgstore_summary(struct store *base, struct store_summary *out)
 		if (bucket < 0 || bucket >= STORE_DURATION_BUCKETS)
 			continue;
 		out->finished[bucket] += (uint64_t)pgstore_get_int(res, i, 1);
-		out->duration_sum_ms += pgstore_get_int(res, i, 2);
+		out->duration_sum_ms = store_add_saturated(out->duration_sum_ms,
+							   pgstore_get_int(res, i, 2));
 		if (last != STORE_NULL && (out->last_finished_at == STORE_NULL || last > out->last_finished_at))
 			out->last_finished_at = last;
 	}

@@ -425,7 +425,7 @@ void store_summary_add(struct store_summary *sum, int64_t duration_ms, int64_t f
 	if (duration_ms == STORE_NULL || duration_ms < 0)
 		duration_ms = 0;
 	sum->finished[store_duration_bucket(duration_ms)] += (uint64_t)(int64_t)sign;
-	sum->duration_sum_ms += sign * duration_ms;
+	sum->duration_sum_ms = store_add_saturated(sum->duration_sum_ms, sign * duration_ms);
 	if (sign > 0 && finished_at != STORE_NULL &&
 	    (sum->last_finished_at == STORE_NULL || finished_at > sum->last_finished_at))
 		sum->last_finished_at = finished_at;
@@ -537,6 +537,24 @@ int64_t store_ms_of_seconds(int64_t seconds)
 	if (seconds < INT64_MIN / 1000)
 		return INT64_MIN + 1; /* INT64_MIN is STORE_NULL */
 	return seconds * 1000;
+}
+
+int64_t store_add_saturated(int64_t a, int64_t b)
+{
+	int64_t sum;
+
+	if (__builtin_add_overflow(a, b, &sum))
+		return b > 0 ? INT64_MAX : INT64_MIN + 1; /* INT64_MIN is STORE_NULL */
+	return sum;
+}
+
+int64_t store_ms_between(int64_t from_ms, int64_t to_ms)
+{
+	int64_t ms;
+
+	if (to_ms <= from_ms)
+		return 0;
+	return __builtin_sub_overflow(to_ms, from_ms, &ms) ? INT64_MAX : ms;
 }
 
 int64_t store_now_ms(void)

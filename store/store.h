@@ -79,6 +79,12 @@ int64_t store_day_of(int64_t t);
 /* Seconds to milliseconds, saturated at the ends of int64 rather than overflowing. */
 int64_t store_ms_of_seconds(int64_t seconds);
 
+/* @a + @b, saturated at the ends of int64: sums of stored values (durations) never overflow. */
+int64_t store_add_saturated(int64_t a, int64_t b);
+
+/* The milliseconds from @from_ms to @to_ms: 0 when not after, saturated at INT64_MAX. */
+int64_t store_ms_between(int64_t from_ms, int64_t to_ms);
+
 /* Which executions a listing walks; NULL or all fields unset walks all. */
 struct store_filter {
 	int outcome; /* an enum store_outcome, or -1 for any */

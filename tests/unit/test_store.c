@@ -1684,6 +1684,7 @@ static void case_days_extreme(void)
 {
 	struct store *s = open_store();
 	struct store_filter f = { .outcome = -1, .day = STORE_DAY_END };
+	struct store_summary sum;
 	struct store_record rec = { 0 };
 	struct collect c = { 0 };
 	struct days d = { 0 };
@@ -1697,6 +1698,10 @@ static void case_days_extreme(void)
 	CHECK_EQ(store_ms_of_seconds(INT64_MAX), INT64_MAX);
 	CHECK_EQ(store_ms_of_seconds(INT64_MIN), INT64_MIN + 1);
 	CHECK_EQ(store_ms_of_seconds(-5), -5000);
+	CHECK_EQ(store_add_saturated(INT64_MAX, 1), INT64_MAX);
+	CHECK_EQ(store_add_saturated(INT64_MIN + 1, -5), INT64_MIN + 1);
+	CHECK_EQ(store_ms_between(INT64_MIN + 1, INT64_MAX), INT64_MAX);
+	CHECK_EQ(store_ms_between(5, 3), 0);
 
 	start_one(s, "now", T0_MS);
 	start_one(s, "last", (STORE_DAY_END * 86400 - 1) * 1000); /* 9999-12-31 23:59:59 */
@@ -1740,6 +1745,17 @@ static void case_days_extreme(void)
 	CHECK_EQ(list_names_into(s, NULL, INT64_MIN, &c), 0);
 	CHECK_EQ(c.n, 6);
 	collect_reset(&c);
+
+	/* Durations from the ends: saturated, in the record and in the summary. */
+	finish_one(s, "min", STORE_SUCCESS, T0_MS);
+	finish_one(s, "max", STORE_SUCCESS, T0_MS);
+	CHECK_EQ(store_get(s, "min", &rec), 0);
+	CHECK_EQ(rec.duration_ms, INT64_MAX);
+	CHECK_EQ(store_get(s, "max", &rec), 0);
+	CHECK_EQ(rec.duration_ms, 0);
+	store_record_clear(&rec);
+	CHECK_EQ(store_summary(s, &sum), 0);
+	CHECK_EQ(sum.duration_sum_ms, INT64_MAX);
 	store_close(s);
 }
 
