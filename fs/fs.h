@@ -4,7 +4,8 @@
  *
  * The driver keeps no copy of the log: every answer comes from the store,
  * and inode numbers are computed from store ids, so nothing here grows with
- * the number of executions.
+ * the number of executions (but for the ids no store of ours hands out:
+ * see the inode scheme below).
  */
 #ifndef EXECLOG_FS_H
 #define EXECLOG_FS_H
@@ -74,6 +75,10 @@ struct fs {
 	struct fs_lifecycle *lifecycle;
 	/* The last renderings of index.html and metrics.prom (report.c). */
 	struct report_cache *reports;
+	/* Inode numbers of ids that have no direct one (inodes.c). */
+	struct fs_inodes *inodes;
+	/* Execution names of foreign rows already logged as invalid (node.c). */
+	struct fs_badnames *badnames;
 };
 
 /* --- nodes (node.c) --- */
@@ -83,6 +88,17 @@ struct fs {
  * every other node is its kind in the top byte and a value below it (a
  * store id, an outcome, a day). Store ids are never reused, so neither are
  * inode numbers.
+ *
+ * 64 bits cannot hold a kind and any int64 id, and a store written by
+ * another program may hold any id SQLite accepts. So only ids in
+ * [0, FS_ID_DIRECT_END) — every id a store of ours hands out — have such a
+ * direct number. Any other id (negative, or 2^56 and past) gets a number of
+ * kind KIND_TABLE from a table the daemon keeps (inodes.c): allocated when
+ * a lookup or a readdirplus hands the node to the kernel, counted per
+ * lookup and freed when the kernel forgets it, as libfuse's
+ * passthrough_ll.c does. Its numbers come from a counter that never wraps
+ * in practice (2^56), so they are distinct from every direct number and
+ * from each other; the table is empty unless such ids exist.
  */
 enum fs_fixed_ino {
 	INO_ROOT = FUSE_ROOT_ID,
@@ -105,10 +121,22 @@ enum fs_kind {
 	KIND_DAY_DIR,      /* by-day/<YYYY-MM-DD>: value = day since 1970 */
 	KIND_OUTCOME_LINK, /* by-outcome/<o>/<id>.json: value = store id */
 	KIND_DAY_LINK,     /* by-day/<d>/<id>.json: value = store id */
+	KIND_TABLE = 0xff, /* a node of an id without a direct number: value = its table number */
 };
 
 #define FS_KIND_SHIFT 56
 #define FS_VALUE_MASK ((UINT64_C(1) << FS_KIND_SHIFT) - 1)
+
+/* Ids in [0, FS_ID_DIRECT_END) have direct inode numbers and directory offsets. */
+#define FS_ID_DIRECT_END ((int64_t)1 << FS_KIND_SHIFT)
+
+/* What readdir gives as d_ino for a node that has no number yet (as libfuse's high-level API). */
+#define FS_UNKNOWN_INO 0xffffffffu
+
+static inline bool fs_id_direct(int64_t id)
+{
+	return id >= 0 && id < FS_ID_DIRECT_END;
+}
 
 static inline fuse_ino_t fs_ino(enum fs_kind kind, uint64_t value)
 {
@@ -125,9 +153,34 @@ static inline uint64_t fs_ino_value(fuse_ino_t ino)
 	return ino & FS_VALUE_MASK;
 }
 
+/* --- inode numbers of ids without a direct one (inodes.c) --- */
+
+struct fs_inodes;
+
+struct fs_inodes *fs_inodes_new(void);
+void fs_inodes_free(struct fs_inodes *t);
+
+/*
+ * The inode number of the node of @kind for store id @id, counted as one
+ * lookup by the kernel: the direct number, or a table number, allocated if
+ * need be. 0 when out of memory. The caller hands it to the kernel (a
+ * lookup reply, a readdirplus entry) or gives it back with fs_inodes_forget.
+ */
+fuse_ino_t fs_inodes_ref(struct fs_inodes *t, enum fs_kind kind, int64_t id);
+
+/* The same without counting: the number in use, or 0 when @id has none now. */
+fuse_ino_t fs_inodes_peek(struct fs_inodes *t, enum fs_kind kind, int64_t id);
+
+/* The kind and store id of a table number; -ENOENT once it is forgotten. */
+int fs_inodes_resolve(struct fs_inodes *t, fuse_ino_t ino, enum fs_kind *kind, int64_t *id);
+
+/* The kernel forgets @nlookup lookups of @ino; a table number goes with the last. */
+void fs_inodes_forget(struct fs_inodes *t, fuse_ino_t ino, uint64_t nlookup);
+
 /* A node resolved from an inode or a name, with what its attributes need. */
 struct fs_node {
 	fuse_ino_t ino;
+	enum fs_kind kind;         /* of a node of an execution, as fs_node_fill set it */
 	struct stat st;
 	double timeout;            /* entry and attribute timeout, seconds */
 	struct store_record rec;   /* for nodes of an execution; cleared by fs_node_clear */
@@ -135,7 +188,10 @@ struct fs_node {
 
 void fs_node_clear(struct fs_node *n);
 
-/* Resolves @name in directory @parent; -ENOENT and friends. */
+/*
+ * Resolves @name in directory @parent; -ENOENT and friends. n->ino is
+ * counted as one lookup (fs_inodes_ref): reply with it, or forget it.
+ */
 int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n);
 
 /* Resolves an inode number; -ENOENT when its execution is gone. */
@@ -155,8 +211,25 @@ void fs_wait_closing_starts(struct fs *fs);
  */
 void fs_changed_elsewhere(void *ctx, const char *execution_id);
 
-/* Fills the attributes of an execution's node of @kind from n->rec. */
+/*
+ * Fills the attributes of an execution's node of @kind from n->rec. n->ino
+ * is its number in use (fs_inodes_peek), 0 if none: a caller that hands the
+ * node to the kernel sets it with fs_inodes_ref.
+ */
 void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n);
+
+/* The kind of node @ino names, table numbers resolved (KIND_TABLE once forgotten). */
+enum fs_kind fs_node_kind(struct fs *fs, fuse_ino_t ino);
+
+/*
+ * Whether a row's execution_id is a valid name, so that it may be listed
+ * and become a path. A row of another program's that fails is skipped by
+ * every listing and view, and logged once (a bounded memory of ids).
+ */
+bool fs_name_usable(struct fs *fs, int64_t id, const char *execution_id);
+
+struct fs_badnames *fs_badnames_new(void);
+void fs_badnames_free(struct fs_badnames *b);
 
 /*
  * The text of index.html or metrics.prom (@ino), malloc'd: the rendering a
@@ -164,10 +237,22 @@ void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n);
  */
 int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len);
 
+/*
+ * The execution `latest` points to: the greatest id whose name is valid
+ * among the newest FS_LATEST_SCAN; -ENOENT when there is none.
+ */
+int fs_latest(struct fs *fs, struct store_record *rec);
+
 /* The text of a status file: the outcome and a newline (malloc'd). */
 char *fs_status_text(const struct store_record *rec, size_t *len);
 
-/* "YYYY-MM-DD" of a day since 1970, and back (-1 when not a date). */
+/* 0 if by-day/ has day @day (an execution with a valid name started then), else -ENOENT. */
+int fs_day_exists(struct fs *fs, int64_t day);
+
+/*
+ * "YYYY-MM-DD" of a day since 1970 (in [0, STORE_DAY_END)), and back (-1
+ * when not such a date).
+ */
 void fs_day_name(int64_t day, char buf[16]);
 int64_t fs_day_parse(const char *name);
 

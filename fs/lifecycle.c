@@ -51,6 +51,9 @@ static void lifecycle_batch_reset(struct lifecycle_batch *b)
 /* Adds @rec to the batch; returns 1 (stop the listing) when it is full. */
 static int lifecycle_take(struct lifecycle_batch *b, const struct store_record *rec)
 {
+	/* Another program's row with a name that is not valid is never touched, nor made a path. */
+	if (record_name_check(rec->execution_id) != 0)
+		return 0;
 	b->names[b->n] = strdup(rec->execution_id);
 	if (b->names[b->n] == NULL)
 		return -ENOMEM;

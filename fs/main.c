@@ -267,7 +267,10 @@ int main(int argc, char *argv[])
 	fs.pending = fs_pending_new();
 	fs.handles = fs_handles_new();
 	fs.reports = report_cache_new();
-	if (fs.pending == NULL || fs.handles == NULL || fs.reports == NULL) {
+	fs.inodes = fs_inodes_new();
+	fs.badnames = fs_badnames_new();
+	if (fs.pending == NULL || fs.handles == NULL || fs.reports == NULL || fs.inodes == NULL ||
+	    fs.badnames == NULL) {
 		ret = fs_die(1, "out of memory");
 		goto args_free;
 	}
@@ -320,6 +323,8 @@ store_close:
 session_destroy:
 	fuse_session_destroy(fs.se);
 pending_free:
+	fs_badnames_free(fs.badnames);
+	fs_inodes_free(fs.inodes);
 	report_cache_free(fs.reports);
 	fs_handles_free(fs.handles);
 	fs_pending_free(fs.pending);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "fs.h"
@@ -19,6 +20,22 @@
 
 /* How long a lookup waits for a start that a release is about to commit. */
 #define FS_PENDING_WAIT_MS 2000
+
+/*
+ * How many of the newest executions latest looks through for one with a
+ * valid name, when the newest has none (rows of another program's): a
+ * bound, so that a stat of latest never walks the whole log.
+ */
+#define FS_LATEST_SCAN 1000
+
+/* How many ids of invalid names are remembered as logged: the log stays quiet, the memory small. */
+#define FS_BADNAMES_MAX 256
+
+struct fs_badnames {
+	pthread_mutex_t lock;
+	size_t n, next;
+	int64_t ids[FS_BADNAMES_MAX];
+};
 
 static const char *const fs_fixed_names[INO_FIXED_END] = {
 	[INO_NEW] = "new",
@@ -67,9 +84,15 @@ static void fs_fill_dir(struct fs *fs, struct fs_node *n, fuse_ino_t ino, mode_t
 
 void fs_day_name(int64_t day, char buf[16])
 {
-	time_t t = (time_t)(day * 86400);
+	time_t t;
 	struct tm tm;
 
+	/* The store lists nameable days only; a stray one gets a name that names nothing. */
+	if (day < 0 || day >= STORE_DAY_END) {
+		snprintf(buf, 16, "invalid");
+		return;
+	}
+	t = (time_t)(day * 86400);
 	gmtime_r(&t, &tm);
 	strftime(buf, 16, "%Y-%m-%d", &tm);
 }
@@ -87,7 +110,7 @@ int64_t fs_day_parse(const char *name)
 	if (end == NULL || *end != '\0')
 		return -1;
 	t = timegm(&tm);
-	if (t < 0)
+	if (t < 0 || t / 86400 >= STORE_DAY_END)
 		return -1;
 	/* Only the canonical spelling names a day: 2026-1-05 or 2026-02-30 do not. */
 	fs_day_name(t / 86400, back);
@@ -110,7 +133,8 @@ void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n)
 	char *text;
 	size_t len = 0;
 
-	n->ino = fs_ino(kind, (uint64_t)r->id);
+	n->ino = fs_inodes_peek(fs->inodes, kind, r->id);
+	n->kind = kind;
 	switch (kind) {
 	case KIND_RECORD:
 		/* The record changes at start and finish; a heartbeat does not change it. */
@@ -215,28 +239,39 @@ static bool fs_json_name(const char *entry, char *buf, size_t size)
 	return true;
 }
 
-static int64_t fs_day_of(int64_t t)
-{
-	return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-}
+/* What fs_day_exists() looks for: one execution of the day with a valid name. */
+struct fs_day_probe {
+	struct fs *fs;
+	bool found;
+};
 
-/* True if some execution started on @day. */
-static int fs_first_of_day(void *ctx, const struct store_record *rec)
+static int fs_first_of_day(void *ctx, int64_t id, const char *execution_id)
 {
-	(void)rec;
-	*(bool *)ctx = true;
+	struct fs_day_probe *p = ctx;
+
+	if (!fs_name_usable(p->fs, id, execution_id))
+		return 0;
+	p->found = true;
 	return 1;
 }
 
-static int fs_day_exists(struct fs *fs, int64_t day)
+/*
+ * 0 if some execution with a valid name started on @day, else -ENOENT:
+ * a day of other programs' rows with invalid names alone is no day. The
+ * names come from the store's index, whatever the records hold.
+ */
+int fs_day_exists(struct fs *fs, int64_t day)
 {
 	struct store_filter f = { .outcome = -1, .day = day };
-	bool found = false;
-	int err = store_list(fs->store, &f, 0, fs_first_of_day, &found);
+	struct fs_day_probe p = { .fs = fs };
+	int err;
 
+	if (day < 0 || day >= STORE_DAY_END)
+		return -ENOENT;
+	err = store_list_names(fs->store, &f, INT64_MIN, fs_first_of_day, &p);
 	if (err)
 		return err;
-	return found ? 0 : -ENOENT;
+	return p.found ? 0 : -ENOENT;
 }
 
 static int fs_lookup_root(struct fs *fs, const char *name, struct fs_node *n)
@@ -249,7 +284,7 @@ static int fs_lookup_root(struct fs *fs, const char *name, struct fs_node *n)
 			continue;
 		if (i == INO_LATEST) {
 			fs_wait_closing_starts(fs);
-			err = store_latest(fs->store, &n->rec);
+			err = fs_latest(fs, &n->rec);
 			if (err == 0)
 				fs_fill_latest(fs, n);
 			return err;
@@ -267,7 +302,7 @@ static int fs_lookup_root(struct fs *fs, const char *name, struct fs_node *n)
 	return err;
 }
 
-int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n)
+static int fs_node_find(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n)
 {
 	char id[RECORD_NAME_MAX + 1];
 	int64_t day;
@@ -290,7 +325,7 @@ int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs
 		if (!fs_json_name(name, id, sizeof(id)))
 			return -ENOENT;
 		err = fs_get_execution(fs, id, &n->rec);
-		if (err == 0 && fs_day_of(n->rec.started_at) != (int64_t)fs_ino_value(parent))
+		if (err == 0 && store_day_of(n->rec.started_at) != (int64_t)fs_ino_value(parent))
 			err = -ENOENT;
 		if (err == 0)
 			fs_node_fill(fs, KIND_DAY_LINK, n);
@@ -332,6 +367,52 @@ int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs
 	}
 }
 
+/* Whether @kind is that of a node of one execution, numbered by its store id. */
+static bool fs_kind_of_execution(enum fs_kind kind)
+{
+	return kind == KIND_RECORD || kind == KIND_STATUS_FILE || kind == KIND_OUTCOME_LINK ||
+	       kind == KIND_DAY_LINK;
+}
+
+int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n)
+{
+	int err = fs_node_find(fs, parent, name, n);
+
+	/* The kernel counts this lookup: an id without a direct number takes one from the table. */
+	if (err == 0 && fs_kind_of_execution(n->kind)) {
+		n->ino = fs_inodes_ref(fs->inodes, n->kind, n->rec.id);
+		n->st.st_ino = n->ino;
+		if (n->ino == 0)
+			err = -ENOMEM;
+	}
+	return err;
+}
+
+enum fs_kind fs_node_kind(struct fs *fs, fuse_ino_t ino)
+{
+	enum fs_kind kind = fs_ino_kind(ino);
+	int64_t id;
+
+	if (kind == KIND_TABLE && fs_inodes_resolve(fs->inodes, ino, &kind, &id) != 0)
+		kind = KIND_TABLE;
+	return kind;
+}
+
+/* Reads the execution of node @ino (of @kind, store id @id): only one whose name is valid. */
+static int fs_node_get_execution(struct fs *fs, fuse_ino_t ino, enum fs_kind kind, int64_t id,
+				 struct fs_node *n)
+{
+	int err = store_get_by_id(fs->store, id, &n->rec);
+
+	if (err == 0 && !fs_name_usable(fs, id, n->rec.execution_id))
+		err = -ENOENT;
+	if (err == 0) {
+		fs_node_fill(fs, kind, n);
+		n->ino = n->st.st_ino = ino;
+	}
+	return err;
+}
+
 int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 {
 	enum fs_kind kind = fs_ino_kind(ino);
@@ -339,6 +420,8 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 	int err = 0;
 
 	memset(n, 0, sizeof(*n));
+	if (kind == KIND_TABLE && fs_inodes_resolve(fs->inodes, ino, &kind, &value) != 0)
+		return -ENOENT;
 	switch (kind) {
 	case KIND_FIXED:
 		if (ino == INO_ROOT || ino == INO_BY_OUTCOME || ino == INO_BY_DAY) {
@@ -347,7 +430,7 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 			fs_fill_dir(fs, n, ino, 0755);
 		} else if (ino == INO_LATEST) {
 			fs_wait_closing_starts(fs);
-			err = store_latest(fs->store, &n->rec);
+			err = fs_latest(fs, &n->rec);
 			if (err == 0)
 				fs_fill_latest(fs, n);
 		} else if (ino == INO_INDEX_HTML || ino == INO_METRICS) {
@@ -360,10 +443,7 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 	case KIND_STATUS_FILE:
 	case KIND_OUTCOME_LINK:
 	case KIND_DAY_LINK:
-		err = store_get_by_id(fs->store, value, &n->rec);
-		if (err == 0)
-			fs_node_fill(fs, kind, n);
-		return err;
+		return fs_node_get_execution(fs, ino, kind, value, n);
 	case KIND_NEW_FILE:
 		/* A file being written in new/: empty and writable, while it is open. */
 		n->ino = ino;
@@ -393,10 +473,110 @@ void fs_changed_elsewhere(void *ctx, const char *execution_id)
 	struct fs *fs = ctx;
 	char entry[RECORD_NAME_MAX + 8];
 
-	/* Without a name (the backend reconnected) the one-second timeouts suffice. */
-	if (execution_id == NULL || strlen(execution_id) > RECORD_NAME_MAX)
+	/* Without a valid name (the backend reconnected) the one-second timeouts suffice. */
+	if (execution_id == NULL || record_name_check(execution_id) != 0)
 		return;
 	snprintf(entry, sizeof(entry), "%s.json", execution_id);
 	fuse_lowlevel_notify_inval_entry(fs->se, INO_ROOT, entry, strlen(entry));
 	fuse_lowlevel_notify_inval_entry(fs->se, INO_STATUS, execution_id, strlen(execution_id));
+}
+
+struct fs_badnames *fs_badnames_new(void)
+{
+	struct fs_badnames *b = calloc(1, sizeof(*b));
+
+	if (b)
+		pthread_mutex_init(&b->lock, NULL);
+	return b;
+}
+
+void fs_badnames_free(struct fs_badnames *b)
+{
+	if (b == NULL)
+		return;
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+/* Remembers @id as logged; false if it was already. */
+static bool fs_badnames_first(struct fs_badnames *b, int64_t id)
+{
+	bool first = true;
+
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; i < b->n && first; i++)
+		first = b->ids[i] != id;
+	if (first) {
+		/* Full: the oldest goes, and may be logged once more. */
+		b->ids[b->next] = id;
+		b->next = (b->next + 1) % FS_BADNAMES_MAX;
+		if (b->n < FS_BADNAMES_MAX)
+			b->n++;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return first;
+}
+
+bool fs_name_usable(struct fs *fs, int64_t id, const char *execution_id)
+{
+	char shown[4 * 64 + 4];
+	size_t used = 0;
+
+	if (record_name_check(execution_id) == 0)
+		return true;
+	if (!fs_badnames_first(fs->badnames, id))
+		return false;
+	/* The name goes to the log escaped and cut short: it may hold anything. */
+	for (size_t i = 0; execution_id && execution_id[i] && i < 64; i++) {
+		unsigned char c = (unsigned char)execution_id[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"')
+			shown[used++] = (char)c;
+		else
+			used += (size_t)snprintf(shown + used, sizeof(shown) - used, "\\x%02x", c);
+	}
+	shown[used] = '\0';
+	fs_log(LOG_WARNING, "skipping execution %lld: its execution_id \"%s%s\" is not a valid name (%s)",
+	       (long long)id, shown, execution_id && strlen(execution_id) > 64 ? "..." : "",
+	       store_reason());
+	return false;
+}
+
+/* What fs_latest() looks for down the newest ids: the first with a valid name. */
+struct fs_latest_walk {
+	struct fs *fs;
+	int64_t id;
+	bool found;
+};
+
+static int fs_latest_pick(void *ctx, const struct store_record *rec)
+{
+	struct fs_latest_walk *w = ctx;
+
+	if (!fs_name_usable(w->fs, rec->id, rec->execution_id))
+		return 0;
+	w->id = rec->id;
+	w->found = true;
+	return 1;
+}
+
+int fs_latest(struct fs *fs, struct store_record *rec)
+{
+	struct fs_latest_walk w = { .fs = fs };
+	int err = store_latest(fs->store, rec);
+
+	if (err || fs_name_usable(fs, rec->id, rec->execution_id))
+		return err;
+	/* The newest row is another program's, with a name that cannot be a link's target. */
+	store_record_clear(rec);
+	err = store_list_recent(fs->store, FS_LATEST_SCAN, fs_latest_pick, &w);
+	if (err == 0 && !w.found)
+		err = -ENOENT;
+	if (err == 0)
+		err = store_get_by_id(fs->store, w.id, rec);
+	if (err == 0 && !fs_name_usable(fs, rec->id, rec->execution_id))
+		err = -ENOENT; /* renamed meanwhile: latest is absent for now */
+	if (err)
+		store_record_clear(rec);
+	return err;
 }

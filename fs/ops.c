@@ -19,8 +19,23 @@
 #include "fs.h"
 #include "record.h"
 
-/* Directory offsets: 1 and 2 are . and .., fixed entries follow, store items from here. */
+/*
+ * Directory offsets. 1 and 2 are . and .., the fixed entries follow, and the
+ * store's entries come from FS_DIR_BASE on. An entry's offset names the place
+ * just after it, where the next readdir resumes; offsets are positive and
+ * grow along a listing, so telldir and seekdir work.
+ *
+ * - Ids in [0, FS_ID_DIRECT_END), ascending: FS_DIR_BASE + id, resumed from
+ *   the store by id.
+ * - Then every other id (INT64_MIN, the other negatives, then those from
+ *   2^56), which only rows of other programs have: FS_DIR_OUTLIERS + their
+ *   position among these, counting from 1. An off_t cannot hold a place
+ *   after each of 2^64 ids, so these resume by counting: exact unless such
+ *   rows come or go during the listing, and cheap while they are few.
+ * - by-day/: FS_DIR_BASE + day + 1, days being at most STORE_DAY_END.
+ */
 #define FS_DIR_BASE 16
+#define FS_DIR_OUTLIERS (FS_DIR_BASE + FS_ID_DIRECT_END)
 
 static struct fs *fs_of(fuse_req_t req)
 {
@@ -70,6 +85,7 @@ static void fs_refuse(fuse_req_t req, int err, const char *fmt, ...)
 	fs_clear_reason();
 }
 
+/* Replies with node @n; if the request was interrupted, its lookup never counted. */
 static void fs_reply_entry(fuse_req_t req, const struct fs_node *n)
 {
 	struct fuse_entry_param e = {
@@ -79,7 +95,8 @@ static void fs_reply_entry(fuse_req_t req, const struct fs_node *n)
 		.entry_timeout = n->timeout,
 	};
 
-	fuse_reply_entry(req, &e);
+	if (fuse_reply_entry(req, &e) == -ENOENT)
+		fs_inodes_forget(fs_of(req)->inodes, n->ino, 1);
 }
 
 /* --- file handles --- */
@@ -221,6 +238,20 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fs_node_clear(&n);
 }
 
+/* The kernel drops nodes: a number from the table goes with its last lookup. */
+static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_inodes_forget(fs_of(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		fs_inodes_forget(fs_of(req)->inodes, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
 static void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
@@ -287,7 +318,7 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 		FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
 	struct fs *fs = fs_of(req);
-	enum fs_kind kind = fs_ino_kind(ino);
+	enum fs_kind kind = fs_node_kind(fs, ino);
 	struct fs_node n;
 	int err = 0;
 
@@ -344,17 +375,29 @@ refuse:
 
 /* --- directories --- */
 
+/* Which ids a walk of the store offers to a listing (see the offsets above). */
+enum fs_dir_phase {
+	DIR_DIRECT,   /* ids in [0, FS_ID_DIRECT_END) */
+	DIR_NEGATIVE, /* ids below 0 (INT64_MIN itself read alone) */
+	DIR_HIGH,     /* ids from FS_ID_DIRECT_END, and INT64_MIN */
+};
+
 struct fs_dirbuf {
 	fuse_req_t req;
 	char *buf;
 	size_t size;
 	size_t used;
+	bool full;          /* an entry did not fit: the reply is complete */
 	const char *suffix; /* appended to each execution_id */
 	enum fs_kind kind;  /* of the entries listed from the store */
 	mode_t mode;
-	off_t base;         /* offset of an entry = base + its key */
 	struct fs *fs;      /* for readdirplus: the attributes of records */
 	bool plus;          /* a readdirplus reply */
+	enum fs_dir_phase phase;
+	bool walking;       /* the current walk has offered an id: last holds it */
+	int64_t last;       /* the last id the current walk offered */
+	int64_t pos;        /* entries of ids outside the direct range so far */
+	int64_t skip;       /* ... of which those a previous reply gave */
 };
 
 /*
@@ -375,8 +418,10 @@ static bool fs_dirbuf_add_entry(struct fs_dirbuf *d, const char *name, fuse_ino_
 	else
 		need = fuse_add_direntry_plus(d->req, d->buf + d->used, d->size - d->used, name,
 					      e ? e : &bare, next);
-	if (need > d->size - d->used)
+	if (need > d->size - d->used) {
+		d->full = true;
 		return false;
+	}
 	d->used += need;
 	return true;
 }
@@ -387,44 +432,146 @@ static bool fs_dirbuf_add(struct fs_dirbuf *d, const char *name, fuse_ino_t ino,
 	return fs_dirbuf_add_entry(d, name, ino, mode, next, NULL);
 }
 
-/* A record with its attributes (readdirplus): the kernel caches them for a second. */
-static int fs_dirbuf_add_record(void *ctx, const struct store_record *rec)
+/*
+ * A record with its attributes (readdirplus): the kernel caches them for a
+ * second, and counts the entry as a lookup of its number.
+ */
+static bool fs_dirbuf_add_record(struct fs_dirbuf *d, const char *name,
+				 const struct store_record *rec, off_t next)
 {
-	struct fs_dirbuf *d = ctx;
-	char name[RECORD_NAME_MAX + 16];
 	struct fuse_entry_param e;
 	struct fs_node n;
+	bool added;
 
-	snprintf(name, sizeof(name), "%s%s", rec->execution_id, d->suffix);
 	memset(&n, 0, sizeof(n));
 	n.rec = *rec; /* borrowed, never cleared */
 	fs_node_fill(d->fs, KIND_RECORD, &n);
+	n.ino = n.st.st_ino = fs_inodes_ref(d->fs->inodes, KIND_RECORD, rec->id);
+	if (n.ino == 0) /* no memory for a number: the entry goes without attributes */
+		return fs_dirbuf_add(d, name, FS_UNKNOWN_INO, d->mode, next);
 	e = (struct fuse_entry_param){ .ino = n.ino, .attr = n.st, .attr_timeout = n.timeout,
 				       .entry_timeout = n.timeout };
-	return fs_dirbuf_add_entry(d, name, n.ino, d->mode, d->base + rec->id, &e) ? 0 : 1;
+	added = fs_dirbuf_add_entry(d, name, n.ino, d->mode, next, &e);
+	if (!added)
+		fs_inodes_forget(d->fs->inodes, n.ino, 1);
+	return added;
 }
 
-/* An entry by its name alone. */
-static int fs_dirbuf_add_name(void *ctx, int64_t id, const char *execution_id)
+/* Whether the current walk has passed its ids, so that nothing after @id is for it. */
+static bool fs_dirbuf_past(const struct fs_dirbuf *d, int64_t id)
 {
-	struct fs_dirbuf *d = ctx;
+	if (d->phase == DIR_DIRECT)
+		return id >= FS_ID_DIRECT_END;
+	return d->phase == DIR_NEGATIVE && id >= 0;
+}
+
+/* The offset after the entry of id @id: 0 for one a previous reply gave, -1 past any offset. */
+static off_t fs_dirbuf_place(struct fs_dirbuf *d, int64_t id)
+{
+	if (d->phase == DIR_DIRECT)
+		return FS_DIR_BASE + id;
+	if (d->pos >= INT64_MAX - FS_DIR_OUTLIERS) /* more rows than any store can hold */
+		return -1;
+	if (++d->pos <= d->skip)
+		return 0;
+	return FS_DIR_OUTLIERS + d->pos;
+}
+
+/*
+ * Offers one execution to the listing: 0 to go on, 1 to stop. A row whose
+ * name is not valid is skipped (and counted nowhere); a walk whose ids do
+ * not grow ends, so no store can make a listing loop.
+ */
+static int fs_dirbuf_offer(struct fs_dirbuf *d, int64_t id, const char *execution_id,
+			   const struct store_record *rec)
+{
 	char name[RECORD_NAME_MAX + 16];
+	fuse_ino_t ino;
+	off_t next;
 
+	if ((d->walking && id <= d->last) || fs_dirbuf_past(d, id))
+		return 1;
+	d->walking = true;
+	d->last = id;
+	if ((d->phase == DIR_DIRECT && id < 0) || !fs_name_usable(d->fs, id, execution_id))
+		return 0;
+	next = fs_dirbuf_place(d, id);
+	if (next <= 0)
+		return next < 0 ? 1 : 0;
 	snprintf(name, sizeof(name), "%s%s", execution_id, d->suffix);
-	return fs_dirbuf_add(d, name, fs_ino(d->kind, (uint64_t)id), d->mode, d->base + id) ? 0 : 1;
+	/* Names alone come from the store's indexes; only records are worth attributes. */
+	if (d->plus && d->kind == KIND_RECORD && rec)
+		return fs_dirbuf_add_record(d, name, rec, next) ? 0 : 1;
+	ino = fs_inodes_peek(d->fs->inodes, d->kind, id);
+	return fs_dirbuf_add(d, name, ino ? ino : FS_UNKNOWN_INO, d->mode, next) ? 0 : 1;
 }
 
-/* Adds the executions matching @filter after id @after, one entry each, until full. */
-static int fs_dirbuf_records(struct fs *fs, struct fs_dirbuf *d, const struct store_filter *filter,
-			     int64_t after, const char *suffix, enum fs_kind kind, mode_t mode)
+static int fs_dirbuf_offer_record(void *ctx, const struct store_record *rec)
 {
+	return fs_dirbuf_offer(ctx, rec->id, rec->execution_id, rec);
+}
+
+static int fs_dirbuf_offer_name(void *ctx, int64_t id, const char *execution_id)
+{
+	return fs_dirbuf_offer(ctx, id, execution_id, NULL);
+}
+
+/* One walk of the store from after id @after, in @phase. */
+static int fs_dirbuf_walk(struct fs *fs, struct fs_dirbuf *d, const struct store_filter *filter,
+			  enum fs_dir_phase phase, int64_t after)
+{
+	d->phase = phase;
+	d->walking = false;
+	if (d->plus && d->kind == KIND_RECORD)
+		return store_list(fs->store, filter, after, fs_dirbuf_offer_record, d);
+	return store_list_names(fs->store, filter, after, fs_dirbuf_offer_name, d);
+}
+
+/* Whether @rec passes @filter, for the one row read outside a listing. */
+static bool fs_filter_passes(const struct store_filter *filter, const struct store_record *rec)
+{
+	return filter == NULL ||
+	       ((filter->outcome < 0 || store_outcome_from_name(rec->outcome) == filter->outcome) &&
+		(filter->day < 0 || store_day_of(rec->started_at) == filter->day));
+}
+
+/* The id INT64_MIN, which no listing is "after": read alone, first of the outliers. */
+static int fs_dirbuf_least(struct fs *fs, struct fs_dirbuf *d, const struct store_filter *filter)
+{
+	struct store_record rec = { 0 };
+	int err = store_get_by_id(fs->store, INT64_MIN, &rec);
+
+	if (err == 0 && fs_filter_passes(filter, &rec)) {
+		d->phase = DIR_HIGH;
+		d->walking = false;
+		fs_dirbuf_offer(d, rec.id, rec.execution_id, &rec);
+	}
+	store_record_clear(&rec);
+	return err == -ENOENT ? 0 : err;
+}
+
+/* Adds the executions matching @filter from directory offset @off, one entry each, until full. */
+static int fs_dirbuf_records(struct fs *fs, struct fs_dirbuf *d, const struct store_filter *filter,
+			     off_t off, const char *suffix, enum fs_kind kind, mode_t mode)
+{
+	int err = 0;
+
 	d->suffix = suffix;
 	d->kind = kind;
 	d->mode = mode;
-	/* Names alone come from the store's indexes; only records are worth attributes. */
-	if (d->plus && kind == KIND_RECORD)
-		return store_list(fs->store, filter, after, fs_dirbuf_add_record, d);
-	return store_list_names(fs->store, filter, after, fs_dirbuf_add_name, d);
+	if (off < FS_DIR_OUTLIERS) {
+		err = fs_dirbuf_walk(fs, d, filter, DIR_DIRECT, off >= FS_DIR_BASE ? off - FS_DIR_BASE : -1);
+		if (err || d->full)
+			return err;
+	}
+	d->pos = 0;
+	d->skip = off > FS_DIR_OUTLIERS ? off - FS_DIR_OUTLIERS : 0;
+	err = fs_dirbuf_least(fs, d, filter);
+	if (err == 0 && !d->full)
+		err = fs_dirbuf_walk(fs, d, filter, DIR_NEGATIVE, INT64_MIN);
+	if (err == 0 && !d->full)
+		err = fs_dirbuf_walk(fs, d, filter, DIR_HIGH, FS_ID_DIRECT_END - 1);
+	return err;
 }
 
 static int fs_dirbuf_add_day(void *ctx, int64_t day)
@@ -432,9 +579,12 @@ static int fs_dirbuf_add_day(void *ctx, int64_t day)
 	struct fs_dirbuf *d = ctx;
 	char name[16];
 
+	/* A day of rows with invalid names alone is not listed: it would be an empty directory. */
+	if (fs_day_exists(d->fs, day) == -ENOENT)
+		return 0;
 	fs_day_name(day, name);
 	if (!fs_dirbuf_add(d, name, fs_ino(KIND_DAY_DIR, (uint64_t)day), S_IFDIR,
-			   d->base + day + 1))
+			   FS_DIR_BASE + day + 1))
 		return 1;
 	return 0;
 }
@@ -471,7 +621,7 @@ static bool fs_dirbuf_fixed(struct fs *fs, struct fs_dirbuf *d, fuse_ino_t ino, 
 			continue;
 		/* latest is there only while the log is not empty. */
 		if (entries[i].ino == INO_LATEST) {
-			if (store_latest(fs->store, &latest) != 0)
+			if (fs_latest(fs, &latest) != 0)
 				continue;
 			store_record_clear(&latest);
 		}
@@ -502,11 +652,9 @@ static void fs_list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool
 		{ "error", 0, S_IFDIR }, { "partial", 0, S_IFDIR },
 	};
 	struct fs *fs = fs_of(req);
-	struct fs_dirbuf d = { .req = req, .size = size, .base = FS_DIR_BASE, .fs = fs,
-			       .plus = plus };
+	struct fs_dirbuf d = { .req = req, .size = size, .fs = fs, .plus = plus };
 	struct fs_fixed_entry by_outcome[STORE_OUTCOMES];
 	struct store_filter filter = { .outcome = -1, .day = -1 };
-	int64_t after = off > FS_DIR_BASE ? off - FS_DIR_BASE : 0;
 	enum fs_kind kind = fs_ino_kind(ino);
 	int err = 0;
 
@@ -524,7 +672,7 @@ static void fs_list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool
 			filter.outcome = (int)fs_ino_value(ino);
 		else
 			filter.day = (int64_t)fs_ino_value(ino);
-		err = fs_dirbuf_records(fs, &d, &filter, after, ".json",
+		err = fs_dirbuf_records(fs, &d, &filter, off, ".json",
 					kind == KIND_OUTCOME_DIR ? KIND_OUTCOME_LINK : KIND_DAY_LINK,
 					S_IFLNK);
 		goto reply;
@@ -534,12 +682,12 @@ static void fs_list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool
 		if (!fs_dirbuf_fixed(fs, &d, ino, off, fs_root_entries,
 				     sizeof(fs_root_entries) / sizeof(fs_root_entries[0])))
 			break;
-		err = fs_dirbuf_records(fs, &d, NULL, after, ".json", KIND_RECORD, S_IFREG);
+		err = fs_dirbuf_records(fs, &d, NULL, off, ".json", KIND_RECORD, S_IFREG);
 		break;
 	case INO_STATUS:
 		if (!fs_dirbuf_fixed(fs, &d, ino, off, NULL, 0))
 			break;
-		err = fs_dirbuf_records(fs, &d, NULL, after, "", KIND_STATUS_FILE, S_IFREG);
+		err = fs_dirbuf_records(fs, &d, NULL, off, "", KIND_STATUS_FILE, S_IFREG);
 		break;
 	case INO_NEW:
 		fs_dirbuf_fixed(fs, &d, ino, off, NULL, 0);
@@ -598,7 +746,7 @@ static void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 static bool fs_record_settled(enum fs_kind kind, const struct store_record *rec, bool writing)
 {
 	return kind == KIND_RECORD && !writing && rec->finished_at != STORE_NULL &&
-	       store_now_ms() - rec->heartbeat_ms > FS_SETTLED_MS;
+	       rec->heartbeat_ms < store_now_ms() - FS_SETTLED_MS; /* any stored time, no overflow */
 }
 
 /* index.html and metrics.prom: a snapshot of the rendering the last stat sized, or a fresh one. */
@@ -637,7 +785,7 @@ refuse:
 static void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
-	enum fs_kind kind = fs_ino_kind(ino);
+	enum fs_kind kind = fs_node_kind(fs, ino);
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct fs_snapshot *h = NULL;
 	struct fs_node n;
@@ -1022,7 +1170,10 @@ int fs_finish(struct fs *fs, const char *execution_id, int64_t id, const char *b
 	if (err == 0) {
 		fs_log(LOG_INFO, "finished %s: %s", execution_id, store_outcome_name(fin.outcome));
 		/* The record's size and times changed; the kernel must ask again. */
-		fuse_lowlevel_notify_inval_inode(fs->se, fs_ino(KIND_RECORD, (uint64_t)id), -1, 0);
+		fuse_ino_t ino = fs_inodes_peek(fs->inodes, KIND_RECORD, id);
+
+		if (ino != 0)
+			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	}
 	free(message);
 	return err;
@@ -1156,7 +1307,9 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	else {
 		memcpy(id, name, len - 5);
 		id[len - 5] = '\0';
-		err = store_delete(fs->store, id);
+		/* A row whose name is not valid is in no listing, so it is not here either. */
+		err = record_name_check(id) ? fs_because(-ENOENT, "%s is no execution", name)
+					    : store_delete(fs->store, id);
 	}
 	if (err)
 		fs_refuse(req, err, "removal of %s", name);
@@ -1305,6 +1458,8 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 const struct fuse_lowlevel_ops fs_ops = {
 	.init = fs_init,                 /* asks for O_TRUNC in open, no write-back */
 	.lookup = fs_lookup,             /* names to nodes (node.c) */
+	.forget = fs_forget,             /* frees table inode numbers (inodes.c) */
+	.forget_multi = fs_forget_multi, /* the same, in bulk */
 	.getattr = fs_getattr,           /* attributes from the store */
 	.setattr = fs_setattr,           /* heartbeats; everything else refused */
 	.readlink = fs_readlink,         /* latest and the views' links */

@@ -556,7 +556,7 @@ static int lmdb_load_times(struct lmdb_store *st, MDB_txn *txn, struct store_rec
 		rec->heartbeat_ms = lmdb_le64_decode((const char *)val.mv_data + 8);
 	} else if (rc == 0 || rc == MDB_NOTFOUND) {
 		/* A damaged index should not hide the record itself. */
-		rec->started_ms = rec->started_at * 1000;
+		rec->started_ms = store_ms_of_seconds(rec->started_at);
 		rec->heartbeat_ms = rec->started_ms;
 		rc = 0;
 	}
@@ -1222,7 +1222,7 @@ static int lmdb_finish_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	doc.symbols_indexed = fin->symbols_indexed;
 	doc.references_indexed = fin->references_indexed;
 	doc.finished_at = lmdb_floor_div(a->now_ms, 1000);
-	doc.duration_ms = a->now_ms > rec.started_ms ? a->now_ms - rec.started_ms : 0;
+	doc.duration_ms = store_ms_between(rec.started_ms, a->now_ms);
 	doc.heartbeat_ms = a->now_ms;
 	json = record_to_json(&doc, &json_len);
 	if (json == NULL) {

@@ -403,10 +403,11 @@ static int pgstore_row(const PGresult *res, int row, struct store_record *r)
 	r->references_indexed = pgstore_get_int(res, row, 13);
 	r->started_ms = pgstore_get_int(res, row, 14);
 	if (r->started_ms == STORE_NULL)
-		r->started_ms = r->started_at * 1000;
+		r->started_ms = store_ms_of_seconds(r->started_at);
 	r->heartbeat_ms = pgstore_get_int(res, row, 15);
 	if (r->heartbeat_ms == STORE_NULL)
-		r->heartbeat_ms = r->finished_at != STORE_NULL ? r->finished_at * 1000 : r->started_ms;
+		r->heartbeat_ms = r->finished_at != STORE_NULL ? store_ms_of_seconds(r->finished_at)
+									    : r->started_ms;
 	if (!ok || r->execution_id == NULL || r->outcome == NULL) {
 		store_record_clear(r);
 		return store_fail(ok ? -EIO : -ENOMEM, ok ? "postgres: a row lacks its name or outcome"
@@ -660,7 +661,9 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 			      " files_indexed = $4::bigint, symbols_indexed = $5::bigint,"
 			      " references_indexed = $6::bigint, finished_at = $1::bigint / 1000,"
 			      " heartbeat_at_ms = $1::bigint,"
-			      " duration_ms = GREATEST(0, $1::bigint - COALESCE(started_at_ms, started_at * 1000))"
+			      /* numeric: a row of another program's may start anywhere in bigint */
+			      " duration_ms = LEAST(GREATEST(0, $1::numeric - COALESCE(started_at_ms::numeric,"
+			      " started_at::numeric * 1000)), 9223372036854775807)::bigint"
 			      " WHERE execution_id = $7 AND outcome = 'running' RETURNING execution_id)"
 			      " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM u",
 			      7, params, execution_id, -EIO, -EPERM);
@@ -931,18 +934,13 @@ static int pgstore_summary(struct store *base, struct store_summary *out)
 		if (bucket < 0 || bucket >= STORE_DURATION_BUCKETS)
 			continue;
 		out->finished[bucket] += (uint64_t)pgstore_get_int(res, i, 1);
-		out->duration_sum_ms += pgstore_get_int(res, i, 2);
+		out->duration_sum_ms = store_add_saturated(out->duration_sum_ms,
+							   pgstore_get_int(res, i, 2));
 		if (last != STORE_NULL && (out->last_finished_at == STORE_NULL || last > out->last_finished_at))
 			out->last_finished_at = last;
 	}
 	PQclear(res);
 	return 0;
-}
-
-/* Floors a Unix time to its UTC day, also before 1970. */
-static int64_t pgstore_day_of(int64_t t)
-{
-	return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
 }
 
 static int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)
@@ -968,10 +966,12 @@ static int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn
 			PQclear(res);
 			break;
 		}
-		day = pgstore_day_of(pgstore_get_int(res, 0, 0));
+		day = store_day_of(pgstore_get_int(res, 0, 0));
 		PQclear(res);
+		/* store.c's fn stops at a day that is not nameable: the next second stays in int64. */
 		err = fn(ctx, day);
-		from = (day + 1) * 86400;
+		if (err == 0)
+			from = (day + 1) * 86400;
 	}
 	return err > 0 ? 0 : err;
 }

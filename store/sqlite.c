@@ -701,10 +701,11 @@ static int sqlstore_row(sqlite3_stmt *st, struct store_record *r)
 	r->references_indexed = sqlite3_column_int64(st, 13);
 	r->started_ms = sqlstore_int_or_null(st, 14);
 	if (r->started_ms == STORE_NULL)
-		r->started_ms = r->started_at * 1000;
+		r->started_ms = store_ms_of_seconds(r->started_at);
 	r->heartbeat_ms = sqlstore_int_or_null(st, 15);
 	if (r->heartbeat_ms == STORE_NULL)
-		r->heartbeat_ms = r->finished_at != STORE_NULL ? r->finished_at * 1000 : r->started_ms;
+		r->heartbeat_ms = r->finished_at != STORE_NULL ? store_ms_of_seconds(r->finished_at)
+									    : r->started_ms;
 	if (!ok) {
 		store_record_clear(r);
 		return store_fail(-ENOMEM, "sqlite: out of memory");
@@ -1200,12 +1201,6 @@ static int sqlstore_list_names(struct store *base, const struct store_filter *fi
 	return sqlstore_list_end(s, c, st, err, rc);
 }
 
-/* Floors a Unix time to its UTC day, also before 1970. */
-static int64_t sqlstore_day_of(int64_t t)
-{
-	return t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
-}
-
 static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)
 {
 	struct sqlstore *s = (struct sqlstore *)base;
@@ -1230,10 +1225,12 @@ static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_f
 			err = sqlstore_fail(c->db, rc, "list days");
 			break;
 		}
-		day = sqlstore_day_of(sqlite3_column_int64(st, 0));
+		day = store_day_of(sqlite3_column_int64(st, 0));
 		sqlite3_reset(st);
+		/* store.c's fn stops at a day that is not nameable: the next second stays in int64. */
 		err = fn(ctx, day);
-		from = (day + 1) * 86400;
+		if (err == 0)
+			from = (day + 1) * 86400;
 	}
 	if (err > 0)
 		err = 0;
@@ -1281,7 +1278,8 @@ static int sqlstore_summary(struct store *base, struct store_summary *out)
 		int b = store_duration_bucket(sqlite3_column_int64(st, 0));
 
 		out->finished[b] += (uint64_t)sqlite3_column_int64(st, 1);
-		out->duration_sum_ms += sqlite3_column_int64(st, 2);
+		out->duration_sum_ms = store_add_saturated(out->duration_sum_ms,
+							   sqlite3_column_int64(st, 2));
 		if (sqlite3_column_type(st, 3) != SQLITE_NULL &&
 		    (out->last_finished_at == STORE_NULL || sqlite3_column_int64(st, 3) > out->last_finished_at))
 			out->last_finished_at = sqlite3_column_int64(st, 3);

@@ -241,6 +241,9 @@ static int store_filter_check(const struct store_filter *filter)
 {
 	if (filter->outcome >= STORE_OUTCOMES || filter->outcome < -1)
 		return store_fail(-EINVAL, "no such outcome");
+	/* Backends compute the day's range of seconds: only a nameable day keeps it in int64. */
+	if (filter->day < -1 || filter->day >= STORE_DAY_END)
+		return store_fail(-EINVAL, "no such day");
 	return 0;
 }
 
@@ -251,7 +254,7 @@ int store_list(struct store *s, const struct store_filter *filter,
 		filter = &store_filter_all;
 	if (store_filter_check(filter))
 		return -EINVAL;
-	return s->ops->list(s, filter, after_id < 0 ? 0 : after_id, fn, ctx);
+	return s->ops->list(s, filter, after_id, fn, ctx);
 }
 
 struct store_names_ctx {
@@ -275,16 +278,44 @@ int store_list_names(struct store *s, const struct store_filter *filter,
 		filter = &store_filter_all;
 	if (store_filter_check(filter))
 		return -EINVAL;
-	if (after_id < 0)
-		after_id = 0;
 	if (s->ops->list_names == NULL)
 		return s->ops->list(s, filter, after_id, store_names_of_records, &n);
 	return s->ops->list_names(s, filter, after_id, fn, ctx);
 }
 
+/* A listing of days, kept to the nameable ones and to ascending order. */
+struct store_days_ctx {
+	store_day_fn fn;
+	void *ctx;
+	int64_t last;
+};
+
+static int store_day_in_order(void *ctx, int64_t day)
+{
+	struct store_days_ctx *d = ctx;
+
+	/*
+	 * A day past the last nameable one ends the listing (LMDB sorts days
+	 * before 1970 last); so does a day out of order, which a row of
+	 * another program's (a started_at of text) could make a backend
+	 * return again and again.
+	 */
+	if (day < 0 || day >= STORE_DAY_END || day <= d->last)
+		return 1;
+	d->last = day;
+	return d->fn(d->ctx, day);
+}
+
 int store_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *ctx)
 {
-	return s->ops->list_days(s, after_day, fn, ctx);
+	struct store_days_ctx d = { .fn = fn, .ctx = ctx };
+
+	if (after_day < -1)
+		after_day = -1;
+	if (after_day >= STORE_DAY_END - 1)
+		return 0;
+	d.last = after_day;
+	return s->ops->list_days(s, after_day, store_day_in_order, &d);
 }
 
 int store_latest(struct store *s, struct store_record *out)
@@ -364,7 +395,7 @@ int store_list_recent(struct store *s, size_t n, store_list_fn fn, void *ctx)
 	desc = calloc(n, sizeof(*desc));
 	err = r.ids && desc ? 0 : store_fail(-ENOMEM, "out of memory");
 	if (err == 0)
-		err = store_list_names(s, NULL, 0, store_recent_keep, &r);
+		err = store_list_names(s, NULL, INT64_MIN, store_recent_keep, &r);
 	if (err == 0) {
 		have = r.seen < n ? r.seen : n;
 		for (size_t i = 0; i < have; i++)
@@ -394,7 +425,7 @@ void store_summary_add(struct store_summary *sum, int64_t duration_ms, int64_t f
 	if (duration_ms == STORE_NULL || duration_ms < 0)
 		duration_ms = 0;
 	sum->finished[store_duration_bucket(duration_ms)] += (uint64_t)(int64_t)sign;
-	sum->duration_sum_ms += sign * duration_ms;
+	sum->duration_sum_ms = store_add_saturated(sum->duration_sum_ms, sign * duration_ms);
 	if (sign > 0 && finished_at != STORE_NULL &&
 	    (sum->last_finished_at == STORE_NULL || finished_at > sum->last_finished_at))
 		sum->last_finished_at = finished_at;
@@ -423,7 +454,7 @@ int store_summary(struct store *s, struct store_summary *out)
 	for (int o = STORE_SUCCESS; o < STORE_OUTCOMES && err == 0; o++) {
 		struct store_filter f = { .outcome = o, .day = -1 };
 
-		err = s->ops->list(s, &f, 0, store_summary_walk, out);
+		err = s->ops->list(s, &f, INT64_MIN, store_summary_walk, out);
 	}
 	return err;
 }
@@ -489,6 +520,41 @@ char *store_strdup_null(const char *s, bool *ok)
 	if (copy == NULL)
 		*ok = false;
 	return copy;
+}
+
+int64_t store_day_of(int64_t t)
+{
+	int64_t day = t / 86400;
+
+	/* C division truncates toward zero; a day begins at its first second. */
+	return t % 86400 < 0 ? day - 1 : day;
+}
+
+int64_t store_ms_of_seconds(int64_t seconds)
+{
+	if (seconds > INT64_MAX / 1000)
+		return INT64_MAX;
+	if (seconds < INT64_MIN / 1000)
+		return INT64_MIN + 1; /* INT64_MIN is STORE_NULL */
+	return seconds * 1000;
+}
+
+int64_t store_add_saturated(int64_t a, int64_t b)
+{
+	int64_t sum;
+
+	if (__builtin_add_overflow(a, b, &sum))
+		return b > 0 ? INT64_MAX : INT64_MIN + 1; /* INT64_MIN is STORE_NULL */
+	return sum;
+}
+
+int64_t store_ms_between(int64_t from_ms, int64_t to_ms)
+{
+	int64_t ms;
+
+	if (to_ms <= from_ms)
+		return 0;
+	return __builtin_sub_overflow(to_ms, from_ms, &ms) ? INT64_MAX : ms;
 }
 
 int64_t store_now_ms(void)

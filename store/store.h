@@ -65,10 +65,30 @@ struct store_finish {
 	int64_t references_indexed;
 };
 
+/*
+ * The days a view can name: 1970-01-01 up to 9999-12-31 (a day is the UTC
+ * day of started_at, counted from 1970-01-01). A record another program
+ * started outside them is on no day: listings of days never reach it, and
+ * no arithmetic on a day can overflow.
+ */
+#define STORE_DAY_END INT64_C(2932897) /* 10000-01-01 */
+
+/* The UTC day of Unix time @t, floored (also before 1970), for any int64. */
+int64_t store_day_of(int64_t t);
+
+/* Seconds to milliseconds, saturated at the ends of int64 rather than overflowing. */
+int64_t store_ms_of_seconds(int64_t seconds);
+
+/* @a + @b, saturated at the ends of int64: sums of stored values (durations) never overflow. */
+int64_t store_add_saturated(int64_t a, int64_t b);
+
+/* The milliseconds from @from_ms to @to_ms: 0 when not after, saturated at INT64_MAX. */
+int64_t store_ms_between(int64_t from_ms, int64_t to_ms);
+
 /* Which executions a listing walks; NULL or all fields unset walks all. */
 struct store_filter {
 	int outcome; /* an enum store_outcome, or -1 for any */
-	int64_t day; /* UTC day of started_at (days since 1970-01-01), or -1 */
+	int64_t day; /* a day in [0, STORE_DAY_END) or -1 for any */
 };
 
 enum store_sync {
@@ -169,7 +189,8 @@ int store_delete(struct store *s, const char *execution_id);
  * ascending id order, streaming: memory does not grow with the count. To
  * resume, call again with the id of the last record seen: an execution that
  * existed throughout is seen exactly once, whatever starts and deletes
- * happen between the calls.
+ * happen between the calls. Ids may be negative (rows of other programs);
+ * INT64_MIN itself is never after anything: read it with store_get_by_id.
  */
 int store_list(struct store *s, const struct store_filter *filter,
 	       int64_t after_id, store_list_fn fn, void *ctx);
@@ -185,7 +206,11 @@ typedef int (*store_name_fn)(void *ctx, int64_t id, const char *execution_id);
 int store_list_names(struct store *s, const struct store_filter *filter,
 		     int64_t after_id, store_name_fn fn, void *ctx);
 
-/* Calls @fn for each UTC day > @after_day that has executions, ascending. */
+/*
+ * Calls @fn for each UTC day > @after_day that has executions, ascending,
+ * among the days in [0, STORE_DAY_END) only: it ends, whatever times the
+ * store holds.
+ */
 int store_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *ctx);
 
 /* Reads the execution with the greatest id (the latest started); -ENOENT if none. */

@@ -1674,6 +1674,91 @@ static void case_list_resume_concurrent(void)
 	store_close(st.s);
 }
 
+/*
+ * Times another program may leave in a store: a day past 9999-12-31 or
+ * before 1970 is on no day, a listing of days ends however far the times
+ * go, and a filter by a day no view can name is refused. (days_fn fails a
+ * listing that goes on past 16 days.)
+ */
+static void case_days_extreme(void)
+{
+	struct store *s = open_store();
+	struct store_filter f = { .outcome = -1, .day = STORE_DAY_END };
+	struct store_summary sum;
+	struct store_record rec = { 0 };
+	struct collect c = { 0 };
+	struct days d = { 0 };
+	uint64_t count = 0;
+
+	CHECK_EQ(store_day_of(INT64_MIN), INT64_MIN / 86400 - 1);
+	CHECK_EQ(store_day_of(INT64_MAX), INT64_MAX / 86400);
+	CHECK_EQ(store_day_of(-1), -1);
+	CHECK_EQ(store_day_of(-86400), -1);
+	CHECK_EQ(store_day_of(86399), 0);
+	CHECK_EQ(store_ms_of_seconds(INT64_MAX), INT64_MAX);
+	CHECK_EQ(store_ms_of_seconds(INT64_MIN), INT64_MIN + 1);
+	CHECK_EQ(store_ms_of_seconds(-5), -5000);
+	CHECK_EQ(store_add_saturated(INT64_MAX, 1), INT64_MAX);
+	CHECK_EQ(store_add_saturated(INT64_MIN + 1, -5), INT64_MIN + 1);
+	CHECK_EQ(store_ms_between(INT64_MIN + 1, INT64_MAX), INT64_MAX);
+	CHECK_EQ(store_ms_between(5, 3), 0);
+
+	start_one(s, "now", T0_MS);
+	start_one(s, "last", (STORE_DAY_END * 86400 - 1) * 1000); /* 9999-12-31 23:59:59 */
+	start_one(s, "past", STORE_DAY_END * 86400 * 1000);       /* 10000-01-01 */
+	start_one(s, "max", INT64_MAX);
+	start_one(s, "before", -1000);                            /* 1969-12-31 23:59:59 */
+	start_one(s, "min", INT64_MIN + 1);
+
+	CHECK_EQ(store_list_days(s, -1, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0, STORE_DAY_END - 1);
+	d.n = 0;
+	CHECK_EQ(store_list_days(s, INT64_MIN, days_fn, &d), 0);
+	CHECK_DAYS(&d, DAY0, STORE_DAY_END - 1);
+	d.n = 0;
+	CHECK_EQ(store_list_days(s, DAY0, days_fn, &d), 0);
+	CHECK_DAYS(&d, STORE_DAY_END - 1);
+	d.n = 0;
+	CHECK_EQ(store_list_days(s, STORE_DAY_END - 1, days_fn, &d), 0);
+	CHECK_EQ(store_list_days(s, INT64_MAX, days_fn, &d), 0);
+	CHECK_EQ(d.n, 0);
+
+	/* A filter by a day: the last nameable one works, the next is refused. */
+	CHECK_EQ(store_count(s, &f, &count), -EINVAL);
+	f.day = STORE_DAY_END - 1;
+	CHECK_EQ(store_count(s, &f, &count), 0);
+	CHECK_EQ(count, 1);
+	CHECK_EQ(list_into(s, &f, INT64_MIN, &c), 0);
+	CHECK_EQ(c.n, 1);
+	CHECK_STR(c.names[0], "last");
+	collect_reset(&c);
+
+	/* Every record reads, with its times as stored, and every listing from INT64_MIN has all. */
+	CHECK_EQ(store_get(s, "max", &rec), 0);
+	CHECK_EQ(rec.started_ms, INT64_MAX);
+	CHECK_EQ(store_get(s, "min", &rec), 0);
+	CHECK_EQ(rec.started_ms, INT64_MIN + 1);
+	store_record_clear(&rec);
+	CHECK_EQ(list_into(s, NULL, INT64_MIN, &c), 0);
+	CHECK_EQ(c.n, 6);
+	collect_reset(&c);
+	CHECK_EQ(list_names_into(s, NULL, INT64_MIN, &c), 0);
+	CHECK_EQ(c.n, 6);
+	collect_reset(&c);
+
+	/* Durations from the ends: saturated, in the record and in the summary. */
+	finish_one(s, "min", STORE_SUCCESS, T0_MS);
+	finish_one(s, "max", STORE_SUCCESS, T0_MS);
+	CHECK_EQ(store_get(s, "min", &rec), 0);
+	CHECK_EQ(rec.duration_ms, INT64_MAX);
+	CHECK_EQ(store_get(s, "max", &rec), 0);
+	CHECK_EQ(rec.duration_ms, 0);
+	store_record_clear(&rec);
+	CHECK_EQ(store_summary(s, &sum), 0);
+	CHECK_EQ(sum.duration_sum_ms, INT64_MAX);
+	store_close(s);
+}
+
 static void case_latest_days(void)
 {
 	struct store *s = open_store();
@@ -3127,6 +3212,7 @@ static const struct {
 	{ "list_visits", case_list_visits },
 	{ "list_resume_concurrent", case_list_resume_concurrent },
 	{ "latest_days", case_latest_days },
+	{ "days_extreme", case_days_extreme },
 	{ "heartbeat", case_heartbeat },
 	{ "persistence", case_persistence },
 	{ "duration_precision", case_duration_precision },
