@@ -931,7 +931,7 @@ static int pgstore_summary(struct store *base, struct store_summary *out)
 		if (bucket < 0 || bucket >= STORE_DURATION_BUCKETS)
 			continue;
 		out->finished[bucket] += (uint64_t)pgstore_get_int(res, i, 1);
-		out->duration_sum_ms += pgstore_get_int(res, i, 2);
+		out->duration_sum_ms = store_sum_ms(out->duration_sum_ms, pgstore_get_int(res, i, 2));
 		if (last != STORE_NULL && (out->last_finished_at == STORE_NULL || last > out->last_finished_at))
 			out->last_finished_at = last;
 	}

@@ -1203,7 +1203,7 @@ static int sqlstore_summary(struct store *base, struct store_summary *out)
 		int b = store_duration_bucket(sqlite3_column_int64(st, 0));
 
 		out->finished[b] += (uint64_t)sqlite3_column_int64(st, 1);
-		out->duration_sum_ms += sqlite3_column_int64(st, 2);
+		out->duration_sum_ms = store_sum_ms(out->duration_sum_ms, sqlite3_column_int64(st, 2));
 		if (sqlite3_column_type(st, 3) != SQLITE_NULL &&
 		    (out->last_finished_at == STORE_NULL || sqlite3_column_int64(st, 3) > out->last_finished_at))
 			out->last_finished_at = sqlite3_column_int64(st, 3);

@@ -389,12 +389,21 @@ int store_duration_bucket(int64_t duration_ms)
 	return i;
 }
 
+int64_t store_sum_ms(int64_t sum, int64_t ms)
+{
+	int64_t out;
+
+	if (__builtin_add_overflow(sum, ms, &out))
+		return ms > 0 ? INT64_MAX : INT64_MIN;
+	return out;
+}
+
 void store_summary_add(struct store_summary *sum, int64_t duration_ms, int64_t finished_at, int sign)
 {
 	if (duration_ms == STORE_NULL || duration_ms < 0)
 		duration_ms = 0;
 	sum->finished[store_duration_bucket(duration_ms)] += (uint64_t)(int64_t)sign;
-	sum->duration_sum_ms += sign * duration_ms;
+	sum->duration_sum_ms = store_sum_ms(sum->duration_sum_ms, sign > 0 ? duration_ms : -duration_ms);
 	if (sign > 0 && finished_at != STORE_NULL &&
 	    (sum->last_finished_at == STORE_NULL || finished_at > sum->last_finished_at))
 		sum->last_finished_at = finished_at;

@@ -238,6 +238,12 @@ struct store_summary {
 int store_summary(struct store *s, struct store_summary *out);
 
 /*
+ * @sum + @ms, held at the ends of int64 rather than overflowing: the sum of
+ * durations that another program wrote may pass them.
+ */
+int64_t store_sum_ms(int64_t sum, int64_t ms);
+
+/*
  * Called by a backend whose log others change too (a shared server) when
  * an execution changed or appeared there: @execution_id names it, or is
  * NULL when anything may have changed (after a reconnect). Runs on the
