@@ -160,9 +160,10 @@ void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n);
 
 /*
  * The text of index.html or metrics.prom (@ino), malloc'd: the rendering a
- * stat just sized, or a fresh one (see report_get()).
+ * stat just sized, or a fresh one, and (if @changed_ms) when its bytes last
+ * changed (see report_get()).
  */
-int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len);
+int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len, int64_t *changed_ms);
 
 /* The text of a status file: the outcome and a newline (malloc'd). */
 char *fs_status_text(const struct store_record *rec, size_t *len);

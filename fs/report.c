@@ -15,7 +15,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -656,7 +655,6 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 	struct report_buf b = { 0 };
 	uint64_t counts[STORE_OUTCOMES] = { 0 }, total = 0;
 	int64_t today = now_ms / 1000 / 86400;
-	char now_text[64];
 	int err = 0;
 
 	*out = NULL;
@@ -675,7 +673,6 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 	if (err)
 		goto out;
 
-	report_utc(now_ms / 1000, UTC_FULL, now_text, sizeof(now_text));
 	report_put(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 		   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
 		   "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
@@ -683,10 +680,10 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 		   "<title>execlogfs: execution log</title>\n");
 	report_put(&b, report_style);
 	report_put(&b, "</head><body>\n<header><h1>Execution log</h1><div class=\"sub\">");
+	/* Nothing here says when it was made: the page changes only with the log (and at midnight). */
 	report_printf(&b, "%" PRIu64 " execution%s; the table shows the most recent %zu. "
-		      "Generated <time data-t=\"%" PRId64 "\">%s UTC</time>. <span id=\"zone\">"
-		      "Times in UTC.</span></div>\n<div class=\"cards\">",
-		      total, total == 1 ? "" : "s", pg.nrows, now_ms, now_text);
+		      "<span id=\"zone\">Times in UTC.</span></div>\n<div class=\"cards\">",
+		      total, total == 1 ? "" : "s", pg.nrows);
 	for (int o = 0; o < STORE_OUTCOMES; o++)
 		report_printf(&b, "<div class=\"card %s\"><b>%" PRIu64 "</b><span>%s</span></div>",
 			      store_outcome_name(o), counts[o], store_outcome_name(o));
@@ -819,104 +816,4 @@ out:
 	*out = b.p;
 	*len = b.len;
 	return 0;
-}
-
-/* --- the cache --- */
-
-/* What the store looked like for a rendering: changes through any writer move it. */
-struct report_fingerprint {
-	uint64_t counts[STORE_OUTCOMES];
-	int64_t latest_id;
-};
-
-struct report_cached {
-	char *data;
-	size_t len;
-	int64_t made_ms;
-	struct report_fingerprint fp;
-};
-
-struct report_cache {
-	pthread_mutex_t lock;
-	struct report_cached kinds[REPORT_KINDS];
-};
-
-struct report_cache *report_cache_new(void)
-{
-	struct report_cache *c = calloc(1, sizeof(*c));
-
-	if (c)
-		pthread_mutex_init(&c->lock, NULL);
-	return c;
-}
-
-void report_cache_free(struct report_cache *c)
-{
-	if (c == NULL)
-		return;
-	for (int k = 0; k < REPORT_KINDS; k++)
-		free(c->kinds[k].data);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-static int report_fingerprint(struct store *s, struct report_fingerprint *fp)
-{
-	struct store_record latest = { 0 };
-	int err = 0;
-
-	memset(fp, 0, sizeof(*fp));
-	for (int o = 0; o < STORE_OUTCOMES && err == 0; o++) {
-		struct store_filter f = { .outcome = o, .day = -1 };
-
-		err = store_count(s, &f, &fp->counts[o]);
-	}
-	if (err == 0) {
-		err = store_latest(s, &latest);
-		fp->latest_id = err == 0 ? latest.id : 0;
-		err = err == -ENOENT ? 0 : err;
-	}
-	store_record_clear(&latest);
-	return err;
-}
-
-int report_get(struct report_cache *c, struct store *s, enum report_kind kind,
-	       char **out, size_t *len)
-{
-	struct report_cached *r = &c->kinds[kind];
-	struct report_fingerprint fp;
-	int64_t now = store_now_ms();
-	int err;
-
-	*out = NULL;
-	*len = 0;
-	/* One rendering at a time: a burst of stats waits for it rather than repeating it. */
-	pthread_mutex_lock(&c->lock);
-	err = report_fingerprint(s, &fp);
-	if (err)
-		goto unlock;
-	if (r->data == NULL || now - r->made_ms >= REPORT_CACHE_MS || now < r->made_ms ||
-	    memcmp(&fp, &r->fp, sizeof(fp)) != 0) {
-		char *data;
-		size_t n;
-
-		err = kind == REPORT_HTML ? report_html(s, now, &data, &n) : report_metrics(s, &data, &n);
-		if (err)
-			goto unlock;
-		free(r->data);
-		r->data = data;
-		r->len = n;
-		r->made_ms = now;
-		r->fp = fp;
-	}
-	*out = malloc(r->len ? r->len : 1);
-	if (*out == NULL) {
-		err = -ENOMEM;
-		goto unlock;
-	}
-	memcpy(*out, r->data, r->len);
-	*len = r->len;
-unlock:
-	pthread_mutex_unlock(&c->lock);
-	return err;
 }

@@ -229,3 +229,46 @@ check_dom() {
   assert_output --partial 'No finished runs yet'
   assert_output --partial 'No runs in the last 30 days'
 }
+
+# times FILE: its size, mtime and ctime, to the nanosecond.
+times() {
+  stat -c '%s %.9Y %.9Z' "$1"
+}
+
+# wait_clock SECONDS: returns once the clock has moved on by SECONDS, so
+# that the reports' cache (a second) has surely been rendered again.
+wait_clock() {
+  local until=$(( $(date +%s%N) + $1 * 1000000000 ))
+  poll $(( $1 + 5 )) bash -c "[ \$(date +%s%N) -ge $until ]"
+}
+
+@test "a log left alone: tar is clean, and the reports keep their bytes, size and times" {
+  mount_fs
+  populate
+  run tar -cf /dev/null -C "$T" mnt
+  assert_success
+  for f in index.html metrics.prom; do
+    times "$M/$f" >"$T/$f.times1"
+    cp "$M/$f" "$T/$f.1"
+  done
+  wait_clock 2
+  for f in index.html metrics.prom; do
+    times "$M/$f" >"$T/$f.times2"
+    cp "$M/$f" "$T/$f.2"
+    diff "$T/$f.times1" "$T/$f.times2" || fail "$f: size or times moved while the log did not"
+    cmp "$T/$f.1" "$T/$f.2" || fail "$f: the bytes moved while the log did not"
+  done
+  run tar -cf /dev/null -C "$T" mnt
+  assert_success
+  # A start is a change: the bytes and the time move, never back.
+  start later-1
+  for f in index.html metrics.prom; do
+    times "$M/$f" >"$T/$f.times3"
+    cp "$M/$f" "$T/$f.3"
+    cmp -s "$T/$f.2" "$T/$f.3" && fail "$f: a start did not change it"
+    read -r _ m2 _ <"$T/$f.times2"
+    read -r _ m3 c3 <"$T/$f.times3"
+    awk -v a="$m2" -v b="$m3" 'BEGIN { exit !(b > a) }' || fail "$f: mtime $m2 then $m3 after a start"
+    [ "$m3" = "$c3" ] || fail "$f: mtime $m3, ctime $c3"
+  done
+}
