@@ -12,11 +12,11 @@
  * its bytes last changed. A rendering is served again while the store
  * looks the same and it is younger than REPORT_CACHE_MS; after that, or
  * when the fingerprint moves, a fresh one is made, and only when its bytes
- * differ from the last one does the time move, to now. The first rendering
- * since the mount takes its time from the store: its latest start or
- * finish. (The age limit catches what the fingerprint does not: a row
- * another program rewrote, and midnight UTC, which moves index.html's
- * per-day chart.)
+ * differ from the last one (or it is the first since the mount) does the
+ * time move: to the store's latest start or finish when that is later,
+ * else to now, for a change the store keeps no time of. (The age limit
+ * catches what the fingerprint does not: a row another program rewrote,
+ * and midnight UTC, which moves index.html's per-day chart.)
  *
  * Each kind has its own lock: one rendering of a kind at a time (a burst
  * of stats waits for it rather than repeating it), while the other kind
@@ -97,10 +97,10 @@ static int report_fingerprint(struct store *s, struct report_fingerprint *fp, in
 }
 
 /*
- * The time of the log's last change as the store tells it, for a first
- * rendering: the later of the latest start (@latest_ms) and the latest
- * finish, never past @now (rows from other programs may say anything); an
- * empty log, or one whose times are all before 1970, changed @now.
+ * The time of the log's last change as the store tells it: the later of
+ * the latest start (@latest_ms) and the latest finish, never past @now
+ * (rows from other programs may say anything); an empty log, or one whose
+ * times are all before 1970, changed @now.
  */
 static int64_t report_store_changed(struct store *s, int64_t latest_ms, int64_t now)
 {
@@ -126,10 +126,19 @@ static int report_render(struct report_cached *r, struct store *s, enum report_k
 	err = kind == REPORT_HTML ? report_html(s, now, &data, &n) : report_metrics(s, &data, &n);
 	if (err)
 		return err;
-	if (r->data == NULL)
-		r->changed_ms = report_store_changed(s, latest_ms, now);
-	else if (n != r->len || memcmp(data, r->data, n) != 0)
-		r->changed_ms = now > r->changed_ms ? now : r->changed_ms; /* never back, whatever the clock does */
+	if (r->data == NULL || n != r->len || memcmp(data, r->data, n) != 0) {
+		int64_t t = report_store_changed(s, latest_ms, now);
+
+		/*
+		 * A start or a finish has its time in the store; a change that
+		 * has none (a delete, a row rewritten, midnight) has the time a
+		 * rendering first saw it. Never back, whatever the clock does.
+		 */
+		if (r->data == NULL || t > r->changed_ms)
+			r->changed_ms = t;
+		else if (now > r->changed_ms)
+			r->changed_ms = now;
+	}
 	free(r->data);
 	r->data = data;
 	r->len = n;

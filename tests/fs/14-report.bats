@@ -270,5 +270,14 @@ wait_clock() {
     read -r _ m3 c3 <"$T/$f.times3"
     awk -v a="$m2" -v b="$m3" 'BEGIN { exit !(b > a) }' || fail "$f: mtime $m2 then $m3 after a start"
     [ "$m3" = "$c3" ] || fail "$f: mtime $m3, ctime $c3"
+    # The log's last change: the start, whose time the record has too.
+    [ "$m3" = "$(stat -c %.9Y "$M/later-1.json")" ] || fail "$f: mtime $m3, the start was at $(stat -c %.9Y "$M/later-1.json")"
+  done
+  # A remount changes nothing in the log, nor in them.
+  unmount_fs
+  mount_fs
+  for f in index.html metrics.prom; do
+    [ "$(times "$M/$f")" = "$(cat "$T/$f.times3")" ] || fail "$f: $(times "$M/$f") after a remount, $(cat "$T/$f.times3") before"
+    cmp "$T/$f.3" "$M/$f" || fail "$f: a remount changed it"
   done
 }
