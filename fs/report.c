@@ -132,30 +132,26 @@ static size_t report_cut(const char *s, size_t len, size_t max)
 	return max;
 }
 
-/* Appends @s escaped, cut to REPORT_CELL_MAX bytes with an ellipsis; NULL as @null_text. */
-static void report_html_cell(struct report_buf *b, const char *s, const char *null_text)
+/* Appends the @len bytes of @s escaped, cut to REPORT_CELL_MAX bytes with an ellipsis. */
+static void report_html_cell_n(struct report_buf *b, const char *s, size_t len)
 {
-	size_t len, cut;
+	size_t cut = report_cut(s, len, REPORT_CELL_MAX);
 
-	if (s == NULL) {
-		report_put(b, null_text);
-		return;
-	}
-	len = strlen(s);
-	cut = report_cut(s, len, REPORT_CELL_MAX);
 	report_html_n(b, s, cut);
 	if (cut < len)
 		report_put(b, "\xe2\x80\xa6");
 }
 
-/* --- what is shown of a record --- */
-
-static int report_outcome_of(const struct store_record *rec)
+/* Appends @s escaped, cut to REPORT_CELL_MAX bytes with an ellipsis; NULL as @null_text. */
+static void report_html_cell(struct report_buf *b, const char *s, const char *null_text)
 {
-	int o = store_outcome_from_name(rec->outcome);
-
-	return o < 0 ? STORE_RUNNING : o;
+	if (s == NULL)
+		report_put(b, null_text);
+	else
+		report_html_cell_n(b, s, strlen(s));
 }
+
+/* --- what is shown of a record --- */
 
 /* "340 ms", "12.3 s", "4 min 05 s", "2 h 03 min". */
 static void report_duration_text(int64_t ms, char *buf, size_t size)
@@ -255,7 +251,10 @@ static long report_hex4(const char *p, const char *end)
 	return v;
 }
 
-/* Decodes the JSON string body [@p, @end) into @out; display only. */
+/*
+ * Decodes the JSON string body [@p, @end) into @out, as the bytes it
+ * stands for (a NUL or a lone surrogate as U+FFFD); display only.
+ */
 static void report_json_string(const char *p, const char *end, struct report_buf *out)
 {
 	while (p < end) {
@@ -267,10 +266,11 @@ static void report_json_string(const char *p, const char *end, struct report_buf
 		}
 		p++;
 		switch (*p++) {
-		case 'n': report_put(out, "\\n"); break;
-		case 't': report_put(out, "\\t"); break;
-		case 'r': report_put(out, "\\r"); break;
-		case 'b': case 'f': report_put(out, " "); break;
+		case 'n': report_put(out, "\n"); break;
+		case 't': report_put(out, "\t"); break;
+		case 'r': report_put(out, "\r"); break;
+		case 'b': report_put(out, "\b"); break;
+		case 'f': report_put(out, "\f"); break;
 		case 'u':
 			cp = report_hex4(p, end);
 			if (cp < 0) {
@@ -292,34 +292,78 @@ static void report_json_string(const char *p, const char *end, struct report_buf
 	}
 }
 
+/* Whether the shell reads byte @c as itself, unquoted: shlex's safe set, and UTF-8 beyond ASCII. */
+static bool report_shell_safe(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("@%+=:,./-_", c) != NULL) || c >= 0x80;
+}
+
 /*
- * The arguments (a JSON array of strings) as a command line: each string
- * decoded, quoted with '' when it is empty or holds a space or a quote.
+ * Appends the @n bytes of @s as one word the shell reads back as them:
+ * bare when every byte is safe; in $'...' (bash's ANSI-C quoting) when a
+ * control character is in it, since '...' would not show a newline as one;
+ * else in '...', each ' written '\''.
+ */
+static void report_shell_word(struct report_buf *out, const char *s, size_t n)
+{
+	bool bare = n > 0, control = false;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		bare = bare && report_shell_safe(c);
+		control = control || c < 0x20 || c == 0x7f;
+	}
+	if (bare) {
+		report_put_n(out, s, n);
+		return;
+	}
+	report_put(out, control ? "$'" : "'");
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!control && c == '\'')
+			report_put(out, "'\\''");
+		else if (!control)
+			report_put_n(out, s + i, 1);
+		else if (c == '\n')
+			report_put(out, "\\n");
+		else if (c == '\t')
+			report_put(out, "\\t");
+		else if (c == '\r')
+			report_put(out, "\\r");
+		else if (c == '\\' || c == '\'')
+			report_printf(out, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			report_printf(out, "\\x%02x", c);
+		else
+			report_put_n(out, s + i, 1);
+	}
+	report_put(out, "'");
+}
+
+/*
+ * The arguments (a JSON array of strings) as a command line the shell
+ * reads back as them, into @out, with @word for each decoded string.
  * Display only: what is not a string is skipped.
  */
-static void report_args_text(const char *json, struct report_buf *out)
+static void report_args_text(const char *json, struct report_buf *out, struct report_buf *word)
 {
 	const char *p = json ? json : "";
 	bool first = true;
 
 	for (p = strchr(p, '"'); p; p = *p ? strchr(p + 1, '"') : NULL) {
 		const char *start = ++p, *end = p;
-		bool quote = false;
 
-		while (*end && *end != '"') {
-			if (*end == ' ' || *end == '\'' || *end == '\\')
-				quote = true;
+		while (*end && *end != '"')
 			end += *end == '\\' && end[1] ? 2 : 1;
-		}
-		quote = quote || end == start;
+		word->len = 0;
+		report_json_string(start, end, word);
 		if (!first)
 			report_put(out, " ");
 		first = false;
-		if (quote)
-			report_put(out, "'");
-		report_json_string(start, end, out);
-		if (quote)
-			report_put(out, "'");
+		report_shell_word(out, word->p ? word->p : "", word->len);
 		p = end;
 	}
 }
@@ -336,47 +380,88 @@ struct report_point {
 
 struct report_page {
 	struct report_buf rows;      /* the table's <tr>s */
-	struct report_buf scratch;   /* one field decoded, before escaping */
+	struct report_buf args;      /* one row's args as a command line, before escaping */
+	struct report_buf word;      /* one argument decoded, before quoting */
 	struct report_point *points; /* finished ones, REPORT_HTML_ROWS at most */
 	size_t npoints, nrows;
 };
 
+/* @s seconds in ms, saturated at the ends of the int64 range. */
+static int64_t report_ms_of_seconds(int64_t s)
+{
+	if (s > INT64_MAX / 1000)
+		return INT64_MAX;
+	if (s < INT64_MIN / 1000)
+		return INT64_MIN;
+	return s * 1000;
+}
+
+/*
+ * When @rec started, in ms: started_ms where it agrees with started_at (a
+ * row another program wrote may have a started_at no ms value can hold),
+ * else started_at in ms, saturated.
+ */
+static int64_t report_started_ms(const struct store_record *rec)
+{
+	int64_t ms = rec->started_ms, s = ms / 1000 - (ms % 1000 < 0);
+
+	return s == rec->started_at ? ms : report_ms_of_seconds(rec->started_at);
+}
+
+/* The start and duration cells of a row; a row without a duration shows @none. */
+static void report_time_cells(struct report_buf *b, const struct store_record *rec,
+			      bool has_duration, const char *none)
+{
+	int64_t started_ms = report_started_ms(rec);
+	char when[64], dur[32];
+
+	report_utc(rec->started_at, UTC_FULL, when, sizeof(when));
+	report_printf(b, "<td data-v=\"%" PRId64 "\"><time data-t=\"%" PRId64 "\">%s UTC</time></td>",
+		      started_ms, started_ms, when);
+	if (has_duration) {
+		report_duration_text(rec->duration_ms, dur, sizeof(dur));
+		report_printf(b, "<td class=\"num\" data-v=\"%" PRId64 "\">%s</td>", rec->duration_ms, dur);
+	} else {
+		report_printf(b, "<td class=\"num\" data-v=\"-1\"><span class=\"muted\">%s</span></td>", none);
+	}
+}
+
+/*
+ * One row of the table. An outcome outside the four (a row another
+ * program wrote) is shown as written, escaped, in a neutral color, and
+ * left off the charts, which count the four only.
+ */
 static int report_add_row(void *ctx, const struct store_record *rec)
 {
 	struct report_page *pg = ctx;
 	struct report_buf *b = &pg->rows;
-	int outcome = report_outcome_of(rec);
-	bool finished = rec->duration_ms != STORE_NULL && outcome != STORE_RUNNING;
-	char when[64], dur[32];
+	int outcome = store_outcome_from_name(rec->outcome);
+	bool has_duration = rec->duration_ms != STORE_NULL && outcome != STORE_RUNNING;
 
-	report_utc(rec->started_at, UTC_FULL, when, sizeof(when));
-	if (finished)
-		report_duration_text(rec->duration_ms, dur, sizeof(dur));
-	report_printf(b, "<tr class=\"o-%s\"><td class=\"id\">", store_outcome_name(outcome));
+	report_printf(b, "<tr class=\"o-%s\"><td class=\"id\">",
+		      outcome < 0 ? "other" : store_outcome_name(outcome));
 	report_html_cell(b, rec->execution_id, "");
-	report_printf(b, "</td><td><span class=\"badge\">%s</span></td>", store_outcome_name(outcome));
-	report_printf(b, "<td data-v=\"%" PRId64 "\"><time data-t=\"%" PRId64 "\">%s UTC</time></td>",
-		      rec->started_ms, rec->started_ms, when);
-	if (finished)
-		report_printf(b, "<td class=\"num\" data-v=\"%" PRId64 "\">%s</td>", rec->duration_ms, dur);
-	else
-		report_put(b, "<td class=\"num\" data-v=\"-1\"><span class=\"muted\">running</span></td>");
+	report_put(b, "</td><td><span class=\"badge\">");
+	report_html_cell(b, rec->outcome, "");
+	report_put(b, "</span></td>");
+	report_time_cells(b, rec, has_duration, outcome == STORE_RUNNING ? "running" : "");
 	report_put(b, "<td>");
 	report_html_cell(b, rec->tool_version, "");
 	report_put(b, "</td><td class=\"args\">");
-	pg->scratch.len = 0;
-	report_args_text(rec->args, &pg->scratch);
-	report_html_cell(b, pg->scratch.failed || pg->scratch.p == NULL ? "" : pg->scratch.p, "");
+	/* Reused from row to row: only its first len bytes are this row's. */
+	pg->args.len = 0;
+	report_args_text(rec->args, &pg->args, &pg->word);
+	report_html_cell_n(b, pg->args.p ? pg->args.p : "", pg->args.len);
 	report_put(b, "</td><td class=\"err\">");
 	report_html_cell(b, rec->error_message, "");
 	report_put(b, "</td></tr>\n");
-	if (finished && pg->npoints < REPORT_HTML_ROWS)
+	if (has_duration && outcome > STORE_RUNNING && pg->npoints < REPORT_HTML_ROWS)
 		pg->points[pg->npoints++] = (struct report_point){
-			.started_ms = rec->started_ms, .duration_ms = rec->duration_ms,
+			.started_ms = report_started_ms(rec), .duration_ms = rec->duration_ms,
 			.outcome = outcome, .row = (int64_t)pg->nrows,
 		};
 	pg->nrows++;
-	return b->failed || pg->scratch.failed ? -ENOMEM : 0;
+	return b->failed || pg->args.failed || pg->word.failed ? -ENOMEM : 0;
 }
 
 static const char report_style[] =
@@ -426,7 +511,8 @@ static const char report_style[] =
 	".badge{display:inline-block;padding:0 8px;border-radius:10px;color:#fff;font-size:12px;"
 	"font-weight:600}\n"
 	".o-running .badge{background:var(--running)}.o-success .badge{background:var(--success)}"
-	".o-error .badge{background:var(--error)}.o-partial .badge{background:var(--partial)}\n"
+	".o-error .badge{background:var(--error)}.o-partial .badge{background:var(--partial)}"
+	".o-other .badge{background:var(--muted)}\n"
 	".muted{color:var(--muted)}\n"
 	".empty-state{padding:30px;text-align:center;color:var(--muted);border:1px dashed var(--line);"
 	"border-radius:8px}\n"
@@ -442,15 +528,16 @@ static const char report_script[] =
 	"(function(){\n"
 	"'use strict';\n"
 	"function pad(n){return (n<10?'0':'')+n;}\n"
-	"function local(ms,short){var d=new Date(ms);var day=d.getFullYear()+'-'+pad(d.getMonth()+1)+"
+	"function local(ms,short){var d=new Date(ms);if(isNaN(d.getTime()))return null;"
+	"var day=d.getFullYear()+'-'+pad(d.getMonth()+1)+"
 	"'-'+pad(d.getDate());if(short)return pad(d.getMonth()+1)+'-'+pad(d.getDate())+' '+"
 	"pad(d.getHours())+':'+pad(d.getMinutes());return day+' '+pad(d.getHours())+':'+"
 	"pad(d.getMinutes())+':'+pad(d.getSeconds());}\n"
 	"var zone='';try{zone=Intl.DateTimeFormat().resolvedOptions().timeZone||'';}catch(e){}\n"
 	"document.querySelectorAll('time[data-t]').forEach(function(t){var ms=+t.getAttribute('data-t');"
-	"t.title=t.textContent;t.textContent=local(ms,false);});\n"
+	"var l=local(ms,false);if(l===null)return;t.title=t.textContent;t.textContent=l;});\n"
 	"document.querySelectorAll('svg text[data-t]').forEach(function(t){"
-	"t.textContent=local(+t.getAttribute('data-t'),true);});\n"
+	"var l=local(+t.getAttribute('data-t'),true);if(l!==null)t.textContent=l;});\n"
 	"var z=document.getElementById('zone');if(z)z.textContent='Times in '+(zone||'local time')+'.';\n"
 	"var table=document.getElementById('runs');if(!table)return;\n"
 	"var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);\n"
@@ -491,12 +578,26 @@ static void report_legend(struct report_buf *b, bool with_running)
 #define CH_T 12
 #define CH_B 28
 
-/* Durations over time: a point per finished execution, log scale. */
+/* @v as an int64, held within the range (a time label near the ends of it). */
+static int64_t report_int64_of(double v)
+{
+	if (!(v > -9.2e18))
+		return -9200000000000000000;
+	if (v >= 9.2e18)
+		return 9200000000000000000;
+	return (int64_t)v;
+}
+
+/*
+ * Durations over time: a point per finished execution, log scale. Times
+ * are doubles here, so that any two int64 starts have a difference.
+ */
 static void report_scatter(struct report_buf *b, const struct report_page *pg)
 {
 	static const int64_t ticks[] = { 1, 10, 100, 1000, 10000, 60000, 600000, 3600000, 36000000 };
-	int64_t tmin = INT64_MAX, tmax = INT64_MIN, dmin = INT64_MAX, dmax = 1;
-	double lmin, lmax, pw = CH_W - CH_L - CH_R, ph = CH_H - CH_T - CH_B;
+	int64_t dmin = INT64_MAX, dmax = 1;
+	double tmin = INFINITY, tmax = -INFINITY, lmin, lmax;
+	double pw = CH_W - CH_L - CH_R, ph = CH_H - CH_T - CH_B;
 
 	report_printf(b, "<figure id=\"durations\"><h2>Duration of each run</h2>"
 		      "<svg viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"Duration of each run over time\">",
@@ -512,8 +613,8 @@ static void report_scatter(struct report_buf *b, const struct report_page *pg)
 		const struct report_point *p = &pg->points[i];
 		int64_t d = p->duration_ms < 1 ? 1 : p->duration_ms;
 
-		tmin = p->started_ms < tmin ? p->started_ms : tmin;
-		tmax = p->started_ms > tmax ? p->started_ms : tmax;
+		tmin = fmin(tmin, (double)p->started_ms);
+		tmax = fmax(tmax, (double)p->started_ms);
 		dmin = d < dmin ? d : dmin;
 		dmax = d > dmax ? d : dmax;
 	}
@@ -548,7 +649,7 @@ static void report_scatter(struct report_buf *b, const struct report_page *pg)
 			      CH_L, y, CH_W - CH_R, y, CH_L - 6, y + 4, label);
 	}
 	for (int i = 0; i < 4; i++) {
-		int64_t t = tmin + (tmax - tmin) * i / 3;
+		int64_t t = report_int64_of(tmin + (tmax - tmin) * i / 3);
 		double x = CH_L + pw * i / 3;
 		char label[64];
 
@@ -560,7 +661,7 @@ static void report_scatter(struct report_buf *b, const struct report_page *pg)
 	for (size_t i = 0; i < pg->npoints; i++) {
 		const struct report_point *p = &pg->points[i];
 		int64_t d = p->duration_ms < 1 ? 1 : p->duration_ms;
-		double x = CH_L + pw * (double)(p->started_ms - tmin) / (double)(tmax - tmin);
+		double x = CH_L + pw * ((double)p->started_ms - tmin) / (tmax - tmin);
 		double y = CH_T + ph - (log10((double)d) - lmin) / (lmax - lmin) * ph;
 		char dur[32];
 
@@ -715,7 +816,8 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 out:
 	free(pg.points);
 	free(pg.rows.p);
-	free(pg.scratch.p);
+	free(pg.args.p);
+	free(pg.word.p);
 	if (err) {
 		free(b.p);
 		return err;
@@ -740,6 +842,23 @@ static void report_label(struct report_buf *b, const char *v)
 		else
 			report_put_n(b, v, 1);
 	}
+}
+
+/* Appends @ms as seconds with three decimals, for any int64 (no negation overflows). */
+static void report_seconds(struct report_buf *b, int64_t ms)
+{
+	uint64_t mag = ms < 0 ? -(uint64_t)ms : (uint64_t)ms;
+
+	report_printf(b, "%s%" PRIu64 ".%03" PRIu64, ms < 0 ? "-" : "", mag / 1000, mag % 1000);
+}
+
+/* The latest start in seconds: to the ms where an int64 of ms holds it, else started_at as written. */
+static void report_latest_start(struct report_buf *b, const struct store_record *latest)
+{
+	if (latest->started_at > INT64_MAX / 1000 || latest->started_at < INT64_MIN / 1000)
+		report_printf(b, "%" PRId64, latest->started_at);
+	else
+		report_seconds(b, report_started_ms(latest));
 }
 
 int report_metrics(struct store *s, char **out, size_t *len)
@@ -778,12 +897,12 @@ int report_metrics(struct store *s, char **out, size_t *len)
 	report_printf(&b, "# HELP execlog_running Executions running now.\n"
 		      "# TYPE execlog_running gauge\n"
 		      "execlog_running %" PRIu64 "\n", counts[STORE_RUNNING]);
-	report_printf(&b, "# HELP execlog_last_start_timestamp_seconds When the most recently "
-		      "started execution started (0: none yet).\n"
-		      "# TYPE execlog_last_start_timestamp_seconds gauge\n"
-		      "execlog_last_start_timestamp_seconds %" PRId64 ".%03" PRId64 "\n",
-		      latest.started_ms / 1000, latest.started_ms % 1000);
-	report_printf(&b, "# HELP execlog_last_finish_timestamp_seconds When the latest finish "
+	report_put(&b, "# HELP execlog_last_start_timestamp_seconds When the most recently "
+		   "started execution started (0: none yet).\n"
+		   "# TYPE execlog_last_start_timestamp_seconds gauge\n"
+		   "execlog_last_start_timestamp_seconds ");
+	report_latest_start(&b, &latest);
+	report_printf(&b, "\n# HELP execlog_last_finish_timestamp_seconds When the latest finish "
 		      "happened (0: none yet).\n"
 		      "# TYPE execlog_last_finish_timestamp_seconds gauge\n"
 		      "execlog_last_finish_timestamp_seconds %" PRId64 "\n",
@@ -802,9 +921,9 @@ int report_metrics(struct store *s, char **out, size_t *len)
 		report_label(&b, le);
 		report_printf(&b, "\"} %" PRIu64 "\n", cumulative);
 	}
-	report_printf(&b, "execlog_duration_seconds_sum %" PRId64 ".%03" PRId64 "\n"
-		      "execlog_duration_seconds_count %" PRIu64 "\n",
-		      sum.duration_sum_ms / 1000, sum.duration_sum_ms % 1000, cumulative);
+	report_put(&b, "execlog_duration_seconds_sum ");
+	report_seconds(&b, sum.duration_sum_ms);
+	report_printf(&b, "\nexeclog_duration_seconds_count %" PRIu64 "\n", cumulative);
 	if (b.failed)
 		err = -ENOMEM;
 out:

@@ -281,3 +281,45 @@ wait_clock() {
     cmp "$T/$f.3" "$M/$f" || fail "$f: a remount changed it"
   done
 }
+
+# args_cell ID: the args cell of ID's row in index.html, as text (HTML unescaped).
+args_cell() {
+  python3 - "$M/index.html" "$1" <<'PY'
+import html, re, sys
+page = open(sys.argv[1], encoding="utf-8").read()
+for row in re.findall(r'<tr class="o-[^"]*">.*?</tr>', page):
+    if '<td class="id">%s</td>' % html.escape(sys.argv[2]) in row:
+        print(html.unescape(re.search(r'<td class="args">(.*?)</td>', row).group(1)))
+        sys.exit(0)
+sys.exit("no row for " + sys.argv[2])
+PY
+}
+
+@test "index.html shows each run's own args, quoted as the shell reads them" {
+  mount_fs
+  start bare-1
+  start args-1 '{"args": ["make", "-j4"]}'
+  start bare-2
+  start quoted-1 '{"args": ["echo", "'\''\"&<>", "a b", "", "$HOME", "tab\there", "new\nline", "back\\slash", "plain-1.0/x=y"]}'
+  run args_cell bare-1
+  assert_success
+  assert_output ''
+  run args_cell bare-2
+  assert_success
+  assert_output ''
+  run args_cell args-1
+  assert_output 'make -j4'
+  # The shell gives back exactly the arguments the run was started with.
+  text=$(args_cell quoted-1)
+  eval "set -- $text"
+  [ $# -eq 9 ] || fail "$# words from: $text"
+  [ "$2" = "'\"&<>" ] || fail "second word: $2, from: $text"
+  [ "$3" = 'a b' ] && [ "$4" = '' ] && [ "$5" = '$HOME' ] || fail "from: $text"
+  [ "$6" = $'tab\there' ] && [ "$7" = $'new\nline' ] && [ "$8" = 'back\slash' ] || fail "from: $text"
+  [ "$9" = plain-1.0/x=y ] || fail "from: $text"
+  # Quoted only where the shell needs it.
+  [ "${text%% *}" = echo ] || fail "from: $text"
+  case "$text" in *' plain-1.0/x=y') ;; *) fail "a safe word was quoted: $text" ;; esac
+  # And HTML-escaped in the page.
+  grep -qF '&#39;&#39;\&#39;&#39;&quot;&amp;&lt;&gt;&#39;' "$M/index.html" || fail "not escaped as expected"
+}
