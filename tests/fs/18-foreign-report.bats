@@ -85,3 +85,16 @@ SQL
   run grep -c 'runtime error' "$LOG"
   assert_output 0
 }
+
+@test "Chromium runs the page's script to the end over foreign rows" {
+  insert_foreign_rows
+  timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$T/chromium" --dump-dom "file://$M/index.html" >"$T/dom.html" 2>>"$T/chromium.log"
+  # The script sorts, filters and shows local times; a time no Date holds stays UTC text.
+  grep -qF 'class="sortable"' "$T/dom.html" || fail "the script stopped before the table"
+  grep -qF '9 of 9 shown' "$T/dom.html" || fail "the filter did not run"
+  grep -qF '<span class="badge">killed</span>' "$T/dom.html" || fail "no killed badge"
+  grep -q 'NaN[-:]' "$T/dom.html" && fail "a time shown as NaN: $(grep -o '.\{60\}NaN[-:].\{20\}' "$T/dom.html" | head -3)"
+  grep -qF '9223372036854775807 UTC' "$T/dom.html" || fail "the latest start is not shown as written"
+}
