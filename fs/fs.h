@@ -233,9 +233,10 @@ void fs_badnames_free(struct fs_badnames *b);
 
 /*
  * The text of index.html or metrics.prom (@ino), malloc'd: the rendering a
- * stat just sized, or a fresh one (see report_get()).
+ * stat just sized, or a fresh one, and (if @changed_ms) when its bytes last
+ * changed (see report_get()).
  */
-int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len);
+int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len, int64_t *changed_ms);
 
 /*
  * The execution `latest` points to: the greatest id whose name is valid

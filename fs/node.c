@@ -173,33 +173,33 @@ static void fs_fill_latest(struct fs *fs, struct fs_node *n)
 	n->timeout = 0;
 }
 
-int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len)
+int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len, int64_t *changed_ms)
 {
 	return report_get(fs->reports, fs->store, ino == INO_INDEX_HTML ? REPORT_HTML : REPORT_METRICS,
-			  text, len);
+			  text, len, changed_ms);
 }
 
 /*
  * index.html and metrics.prom: the size is that of a rendering, which the
- * open that follows serves again (report.c caches it while the store looks
- * the same, for up to a second), so cp and rsync see all of it. The kernel
- * must ask each time: the next rendering may differ.
+ * open that follows serves again (report_cache.c keeps it while the store
+ * looks the same, for up to a second), so cp and rsync see all of it; the
+ * times are when its bytes last changed, so tar sees no change while the
+ * log has none. The kernel must ask each time: the next rendering may differ.
  */
 static int fs_fill_report(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 {
-	struct timespec now;
+	int64_t changed_ms;
 	char *text;
 	size_t len;
 	int err;
 
 	fs_wait_closing_starts(fs);
-	err = fs_report_text(fs, ino, &text, &len);
+	err = fs_report_text(fs, ino, &text, &len, &changed_ms);
 	if (err)
 		return err;
 	free(text);
-	clock_gettime(CLOCK_REALTIME, &now);
 	n->ino = ino;
-	fs_fill_common(fs, n, S_IFREG | 0444, now);
+	fs_fill_common(fs, n, S_IFREG | 0444, fs_ms_to_timespec(changed_ms));
 	n->st.st_size = (off_t)len;
 	n->st.st_blocks = (n->st.st_size + 511) / 512;
 	n->timeout = 0;

@@ -768,7 +768,7 @@ static void fs_open_report(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 	}
 	h->base.kind = HANDLE_SNAPSHOT;
 	fs_wait_closing_starts(fs);
-	err = fs_report_text(fs, ino, &h->data, &h->len);
+	err = fs_report_text(fs, ino, &h->data, &h->len, NULL);
 	if (err) {
 		fs_snapshot_free(h);
 		goto refuse;

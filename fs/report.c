@@ -9,14 +9,14 @@
  * <script>. metrics.prom is the Prometheus text format, from counts and the
  * store's duration aggregates.
  *
- * Left out: FUSE (fs/node.c and fs/ops.c serve these), and anything fetched
- * from the network (a Content-Security-Policy forbids it, too).
+ * Left out: escaping, times as text and the args' quoting (report_text.c),
+ * the cache that keeps a rendering and its time (report_cache.c), FUSE
+ * (fs/node.c and fs/ops.c serve these), and anything fetched from the
+ * network (a Content-Security-Policy forbids it, too).
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +24,7 @@
 #include <time.h>
 
 #include "report.h"
-
-/* The longest text of one field a table cell shows, in bytes; longer is cut with an ellipsis. */
-#define REPORT_CELL_MAX 400
+#include "report_text.h"
 
 /* The outcomes' colors, shared by the table, the charts and the legends. */
 static const char *const report_colors[STORE_OUTCOMES] = {
@@ -35,295 +33,6 @@ static const char *const report_colors[STORE_OUTCOMES] = {
 	[STORE_ERROR] = "#d1242f",
 	[STORE_PARTIAL] = "#c77c02",
 };
-
-/* --- a growing buffer; once out of memory it stays failed --- */
-
-struct report_buf {
-	char *p;
-	size_t len, cap;
-	bool failed;
-};
-
-static bool report_room(struct report_buf *b, size_t more)
-{
-	size_t cap;
-	char *grown;
-
-	if (b->failed)
-		return false;
-	if (b->len + more + 1 <= b->cap)
-		return true;
-	cap = b->cap ? b->cap : 16384;
-	while (cap < b->len + more + 1)
-		cap *= 2;
-	grown = realloc(b->p, cap);
-	if (grown == NULL) {
-		b->failed = true;
-		return false;
-	}
-	b->p = grown;
-	b->cap = cap;
-	return true;
-}
-
-static void report_put_n(struct report_buf *b, const char *s, size_t n)
-{
-	if (!report_room(b, n))
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void report_put(struct report_buf *b, const char *s)
-{
-	report_put_n(b, s, strlen(s));
-}
-
-static void report_printf(struct report_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void report_printf(struct report_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || !report_room(b, (size_t)n))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-}
-
-/* Appends @n bytes of @s escaped for HTML text and attribute values (quoted with "). */
-static void report_html_n(struct report_buf *b, const char *s, size_t n)
-{
-	size_t from = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		const char *rep;
-
-		switch (s[i]) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		case '\0': rep = "\xef\xbf\xbd"; break; /* U+FFFD: HTML has no NUL */
-		default: continue;
-		}
-		report_put_n(b, s + from, i - from);
-		report_put(b, rep);
-		from = i + 1;
-	}
-	report_put_n(b, s + from, n - from);
-}
-
-/* The length of @s cut to at most @max bytes, at a UTF-8 character boundary. */
-static size_t report_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
-		max--;
-	return max;
-}
-
-/* Appends @s escaped, cut to REPORT_CELL_MAX bytes with an ellipsis; NULL as @null_text. */
-static void report_html_cell(struct report_buf *b, const char *s, const char *null_text)
-{
-	size_t len, cut;
-
-	if (s == NULL) {
-		report_put(b, null_text);
-		return;
-	}
-	len = strlen(s);
-	cut = report_cut(s, len, REPORT_CELL_MAX);
-	report_html_n(b, s, cut);
-	if (cut < len)
-		report_put(b, "\xe2\x80\xa6");
-}
-
-/* --- what is shown of a record --- */
-
-static int report_outcome_of(const struct store_record *rec)
-{
-	int o = store_outcome_from_name(rec->outcome);
-
-	return o < 0 ? STORE_RUNNING : o;
-}
-
-/* "340 ms", "12.3 s", "4 min 05 s", "2 h 03 min". */
-static void report_duration_text(int64_t ms, char *buf, size_t size)
-{
-	if (ms < 1000)
-		snprintf(buf, size, "%" PRId64 " ms", ms < 0 ? 0 : ms);
-	else if (ms < 60000)
-		snprintf(buf, size, "%.1f s", (double)ms / 1000);
-	else if (ms < 3600000)
-		snprintf(buf, size, "%" PRId64 " min %02" PRId64 " s", ms / 60000, ms / 1000 % 60);
-	else
-		snprintf(buf, size, "%" PRId64 " h %02" PRId64 " min", ms / 3600000, ms / 60000 % 60);
-}
-
-/* The shapes of UTC times shown. */
-enum report_time_shape {
-	UTC_FULL,  /* 2026-01-05 13:45:02 */
-	UTC_SHORT, /* 01-05 13:45 */
-	UTC_DAY,   /* 2026-01-05 */
-	UTC_MONTH_DAY, /* 01-05 */
-};
-
-static void report_utc(int64_t t, enum report_time_shape shape, char *buf, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL) {
-		snprintf(buf, size, "%" PRId64, t);
-		return;
-	}
-	switch (shape) {
-	case UTC_FULL:
-		snprintf(buf, size, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-		break;
-	case UTC_SHORT:
-		snprintf(buf, size, "%02d-%02d %02d:%02d", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min);
-		break;
-	case UTC_DAY:
-		snprintf(buf, size, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
-		break;
-	case UTC_MONTH_DAY:
-		snprintf(buf, size, "%02d-%02d", tm.tm_mon + 1, tm.tm_mday);
-		break;
-	}
-}
-
-/* Appends a UTF-8 code point (from a JSON \u escape). */
-static void report_put_code_point(struct report_buf *b, unsigned long cp)
-{
-	char u[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xc0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xe0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		u[0] = (char)(0xf0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		u[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	report_put_n(b, u, n);
-}
-
-/* The value of the 4 hex digits at @p (before @end), or -1. */
-static long report_hex4(const char *p, const char *end)
-{
-	long v = 0;
-
-	if (end - p < 4)
-		return -1;
-	for (int i = 0; i < 4; i++) {
-		char c = p[i];
-
-		v <<= 4;
-		if (c >= '0' && c <= '9')
-			v |= c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v |= c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			v |= c - 'A' + 10;
-		else
-			return -1;
-	}
-	return v;
-}
-
-/* Decodes the JSON string body [@p, @end) into @out; display only. */
-static void report_json_string(const char *p, const char *end, struct report_buf *out)
-{
-	while (p < end) {
-		long cp, lo;
-
-		if (*p != '\\' || p + 1 >= end) {
-			report_put_n(out, p++, 1);
-			continue;
-		}
-		p++;
-		switch (*p++) {
-		case 'n': report_put(out, "\\n"); break;
-		case 't': report_put(out, "\\t"); break;
-		case 'r': report_put(out, "\\r"); break;
-		case 'b': case 'f': report_put(out, " "); break;
-		case 'u':
-			cp = report_hex4(p, end);
-			if (cp < 0) {
-				report_put(out, "\\u");
-				break;
-			}
-			p += 4;
-			if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
-			    (lo = report_hex4(p + 2, end)) >= 0xdc00 && lo < 0xe000) {
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-				p += 6;
-			}
-			if (cp == 0 || (cp >= 0xd800 && cp < 0xe000))
-				cp = 0xfffd;
-			report_put_code_point(out, (unsigned long)cp);
-			break;
-		default: report_put_n(out, p - 1, 1); break;
-		}
-	}
-}
-
-/*
- * The arguments (a JSON array of strings) as a command line: each string
- * decoded, quoted with '' when it is empty or holds a space or a quote.
- * Display only: what is not a string is skipped.
- */
-static void report_args_text(const char *json, struct report_buf *out)
-{
-	const char *p = json ? json : "";
-	bool first = true;
-
-	for (p = strchr(p, '"'); p; p = *p ? strchr(p + 1, '"') : NULL) {
-		const char *start = ++p, *end = p;
-		bool quote = false;
-
-		while (*end && *end != '"') {
-			if (*end == ' ' || *end == '\'' || *end == '\\')
-				quote = true;
-			end += *end == '\\' && end[1] ? 2 : 1;
-		}
-		quote = quote || end == start;
-		if (!first)
-			report_put(out, " ");
-		first = false;
-		if (quote)
-			report_put(out, "'");
-		report_json_string(start, end, out);
-		if (quote)
-			report_put(out, "'");
-		p = end;
-	}
-}
 
 /* --- index.html --- */
 
@@ -337,47 +46,66 @@ struct report_point {
 
 struct report_page {
 	struct report_buf rows;      /* the table's <tr>s */
-	struct report_buf scratch;   /* one field decoded, before escaping */
+	struct report_buf args;      /* one row's args as a command line, before escaping */
+	struct report_buf word;      /* one argument decoded, before quoting */
 	struct report_point *points; /* finished ones, REPORT_HTML_ROWS at most */
 	size_t npoints, nrows;
 };
 
+/* The start and duration cells of a row; a row without a duration shows @none. */
+static void report_time_cells(struct report_buf *b, const struct store_record *rec,
+			      bool has_duration, const char *none)
+{
+	int64_t started_ms = report_started_ms(rec);
+	char when[64], dur[32];
+
+	report_utc(rec->started_at, UTC_FULL, when, sizeof(when));
+	report_printf(b, "<td data-v=\"%" PRId64 "\"><time data-t=\"%" PRId64 "\">%s UTC</time></td>",
+		      started_ms, started_ms, when);
+	if (has_duration) {
+		report_duration_text(rec->duration_ms, dur, sizeof(dur));
+		report_printf(b, "<td class=\"num\" data-v=\"%" PRId64 "\">%s</td>", rec->duration_ms, dur);
+	} else {
+		report_printf(b, "<td class=\"num\" data-v=\"-1\"><span class=\"muted\">%s</span></td>", none);
+	}
+}
+
+/*
+ * One row of the table. An outcome outside the four (a row another
+ * program wrote) is shown as written, escaped, in a neutral color, and
+ * left off the charts, which count the four only.
+ */
 static int report_add_row(void *ctx, const struct store_record *rec)
 {
 	struct report_page *pg = ctx;
 	struct report_buf *b = &pg->rows;
-	int outcome = report_outcome_of(rec);
-	bool finished = rec->duration_ms != STORE_NULL && outcome != STORE_RUNNING;
-	char when[64], dur[32];
+	int outcome = store_outcome_from_name(rec->outcome);
+	bool has_duration = rec->duration_ms != STORE_NULL && outcome != STORE_RUNNING;
 
-	report_utc(rec->started_at, UTC_FULL, when, sizeof(when));
-	if (finished)
-		report_duration_text(rec->duration_ms, dur, sizeof(dur));
-	report_printf(b, "<tr class=\"o-%s\"><td class=\"id\">", store_outcome_name(outcome));
+	report_printf(b, "<tr class=\"o-%s\"><td class=\"id\">",
+		      outcome < 0 ? "other" : store_outcome_name(outcome));
 	report_html_cell(b, rec->execution_id, "");
-	report_printf(b, "</td><td><span class=\"badge\">%s</span></td>", store_outcome_name(outcome));
-	report_printf(b, "<td data-v=\"%" PRId64 "\"><time data-t=\"%" PRId64 "\">%s UTC</time></td>",
-		      rec->started_ms, rec->started_ms, when);
-	if (finished)
-		report_printf(b, "<td class=\"num\" data-v=\"%" PRId64 "\">%s</td>", rec->duration_ms, dur);
-	else
-		report_put(b, "<td class=\"num\" data-v=\"-1\"><span class=\"muted\">running</span></td>");
+	report_put(b, "</td><td><span class=\"badge\">");
+	report_html_cell(b, rec->outcome, "");
+	report_put(b, "</span></td>");
+	report_time_cells(b, rec, has_duration, outcome == STORE_RUNNING ? "running" : "");
 	report_put(b, "<td>");
 	report_html_cell(b, rec->tool_version, "");
 	report_put(b, "</td><td class=\"args\">");
-	pg->scratch.len = 0;
-	report_args_text(rec->args, &pg->scratch);
-	report_html_cell(b, pg->scratch.failed || pg->scratch.p == NULL ? "" : pg->scratch.p, "");
+	/* Reused from row to row: only its first len bytes are this row's. */
+	pg->args.len = 0;
+	report_args_text(rec->args, &pg->args, &pg->word);
+	report_html_cell_n(b, pg->args.p ? pg->args.p : "", pg->args.len);
 	report_put(b, "</td><td class=\"err\">");
 	report_html_cell(b, rec->error_message, "");
 	report_put(b, "</td></tr>\n");
-	if (finished && pg->npoints < REPORT_HTML_ROWS)
+	if (has_duration && outcome > STORE_RUNNING && pg->npoints < REPORT_HTML_ROWS)
 		pg->points[pg->npoints++] = (struct report_point){
-			.started_ms = rec->started_ms, .duration_ms = rec->duration_ms,
+			.started_ms = report_started_ms(rec), .duration_ms = rec->duration_ms,
 			.outcome = outcome, .row = (int64_t)pg->nrows,
 		};
 	pg->nrows++;
-	return b->failed || pg->scratch.failed ? -ENOMEM : 0;
+	return b->failed || pg->args.failed || pg->word.failed ? -ENOMEM : 0;
 }
 
 static const char report_style[] =
@@ -427,7 +155,8 @@ static const char report_style[] =
 	".badge{display:inline-block;padding:0 8px;border-radius:10px;color:#fff;font-size:12px;"
 	"font-weight:600}\n"
 	".o-running .badge{background:var(--running)}.o-success .badge{background:var(--success)}"
-	".o-error .badge{background:var(--error)}.o-partial .badge{background:var(--partial)}\n"
+	".o-error .badge{background:var(--error)}.o-partial .badge{background:var(--partial)}"
+	".o-other .badge{background:var(--muted)}\n"
 	".muted{color:var(--muted)}\n"
 	".empty-state{padding:30px;text-align:center;color:var(--muted);border:1px dashed var(--line);"
 	"border-radius:8px}\n"
@@ -443,15 +172,16 @@ static const char report_script[] =
 	"(function(){\n"
 	"'use strict';\n"
 	"function pad(n){return (n<10?'0':'')+n;}\n"
-	"function local(ms,short){var d=new Date(ms);var day=d.getFullYear()+'-'+pad(d.getMonth()+1)+"
+	"function local(ms,short){var d=new Date(ms);if(isNaN(d.getTime()))return null;"
+	"var day=d.getFullYear()+'-'+pad(d.getMonth()+1)+"
 	"'-'+pad(d.getDate());if(short)return pad(d.getMonth()+1)+'-'+pad(d.getDate())+' '+"
 	"pad(d.getHours())+':'+pad(d.getMinutes());return day+' '+pad(d.getHours())+':'+"
 	"pad(d.getMinutes())+':'+pad(d.getSeconds());}\n"
 	"var zone='';try{zone=Intl.DateTimeFormat().resolvedOptions().timeZone||'';}catch(e){}\n"
 	"document.querySelectorAll('time[data-t]').forEach(function(t){var ms=+t.getAttribute('data-t');"
-	"t.title=t.textContent;t.textContent=local(ms,false);});\n"
+	"var l=local(ms,false);if(l===null)return;t.title=t.textContent;t.textContent=l;});\n"
 	"document.querySelectorAll('svg text[data-t]').forEach(function(t){"
-	"t.textContent=local(+t.getAttribute('data-t'),true);});\n"
+	"var l=local(+t.getAttribute('data-t'),true);if(l!==null)t.textContent=l;});\n"
 	"var z=document.getElementById('zone');if(z)z.textContent='Times in '+(zone||'local time')+'.';\n"
 	"var table=document.getElementById('runs');if(!table)return;\n"
 	"var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);\n"
@@ -492,12 +222,26 @@ static void report_legend(struct report_buf *b, bool with_running)
 #define CH_T 12
 #define CH_B 28
 
-/* Durations over time: a point per finished execution, log scale. */
+/* @v as an int64, held within the range (a time label near the ends of it). */
+static int64_t report_int64_of(double v)
+{
+	if (!(v > -9.2e18))
+		return -9200000000000000000;
+	if (v >= 9.2e18)
+		return 9200000000000000000;
+	return (int64_t)v;
+}
+
+/*
+ * Durations over time: a point per finished execution, log scale. Times
+ * are doubles here, so that any two int64 starts have a difference.
+ */
 static void report_scatter(struct report_buf *b, const struct report_page *pg)
 {
 	static const int64_t ticks[] = { 1, 10, 100, 1000, 10000, 60000, 600000, 3600000, 36000000 };
-	int64_t tmin = INT64_MAX, tmax = INT64_MIN, dmin = INT64_MAX, dmax = 1;
-	double lmin, lmax, pw = CH_W - CH_L - CH_R, ph = CH_H - CH_T - CH_B;
+	int64_t dmin = INT64_MAX, dmax = 1;
+	double tmin = INFINITY, tmax = -INFINITY, lmin, lmax;
+	double pw = CH_W - CH_L - CH_R, ph = CH_H - CH_T - CH_B;
 
 	report_printf(b, "<figure id=\"durations\"><h2>Duration of each run</h2>"
 		      "<svg viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"Duration of each run over time\">",
@@ -513,8 +257,8 @@ static void report_scatter(struct report_buf *b, const struct report_page *pg)
 		const struct report_point *p = &pg->points[i];
 		int64_t d = p->duration_ms < 1 ? 1 : p->duration_ms;
 
-		tmin = p->started_ms < tmin ? p->started_ms : tmin;
-		tmax = p->started_ms > tmax ? p->started_ms : tmax;
+		tmin = fmin(tmin, (double)p->started_ms);
+		tmax = fmax(tmax, (double)p->started_ms);
 		dmin = d < dmin ? d : dmin;
 		dmax = d > dmax ? d : dmax;
 	}
@@ -549,7 +293,7 @@ static void report_scatter(struct report_buf *b, const struct report_page *pg)
 			      CH_L, y, CH_W - CH_R, y, CH_L - 6, y + 4, label);
 	}
 	for (int i = 0; i < 4; i++) {
-		int64_t t = tmin + (tmax - tmin) * i / 3;
+		int64_t t = report_int64_of(tmin + (tmax - tmin) * i / 3);
 		double x = CH_L + pw * i / 3;
 		char label[64];
 
@@ -561,7 +305,7 @@ static void report_scatter(struct report_buf *b, const struct report_page *pg)
 	for (size_t i = 0; i < pg->npoints; i++) {
 		const struct report_point *p = &pg->points[i];
 		int64_t d = p->duration_ms < 1 ? 1 : p->duration_ms;
-		double x = CH_L + pw * (double)(p->started_ms - tmin) / (double)(tmax - tmin);
+		double x = CH_L + pw * ((double)p->started_ms - tmin) / (tmax - tmin);
 		double y = CH_T + ph - (log10((double)d) - lmin) / (lmax - lmin) * ph;
 		char dur[32];
 
@@ -656,7 +400,6 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 	struct report_buf b = { 0 };
 	uint64_t counts[STORE_OUTCOMES] = { 0 }, total = 0;
 	int64_t today = now_ms / 1000 / 86400;
-	char now_text[64];
 	int err = 0;
 
 	*out = NULL;
@@ -675,7 +418,6 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 	if (err)
 		goto out;
 
-	report_utc(now_ms / 1000, UTC_FULL, now_text, sizeof(now_text));
 	report_put(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 		   "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
 		   "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\n"
@@ -683,10 +425,10 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 		   "<title>execlogfs: execution log</title>\n");
 	report_put(&b, report_style);
 	report_put(&b, "</head><body>\n<header><h1>Execution log</h1><div class=\"sub\">");
+	/* Nothing here says when it was made: the page changes only with the log (and at midnight). */
 	report_printf(&b, "%" PRIu64 " execution%s; the table shows the most recent %zu. "
-		      "Generated <time data-t=\"%" PRId64 "\">%s UTC</time>. <span id=\"zone\">"
-		      "Times in UTC.</span></div>\n<div class=\"cards\">",
-		      total, total == 1 ? "" : "s", pg.nrows, now_ms, now_text);
+		      "<span id=\"zone\">Times in UTC.</span></div>\n<div class=\"cards\">",
+		      total, total == 1 ? "" : "s", pg.nrows);
 	for (int o = 0; o < STORE_OUTCOMES; o++)
 		report_printf(&b, "<div class=\"card %s\"><b>%" PRIu64 "</b><span>%s</span></div>",
 			      store_outcome_name(o), counts[o], store_outcome_name(o));
@@ -718,7 +460,8 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 out:
 	free(pg.points);
 	free(pg.rows.p);
-	free(pg.scratch.p);
+	free(pg.args.p);
+	free(pg.word.p);
 	if (err) {
 		free(b.p);
 		return err;
@@ -743,6 +486,15 @@ static void report_label(struct report_buf *b, const char *v)
 		else
 			report_put_n(b, v, 1);
 	}
+}
+
+/* The latest start in seconds: to the ms where an int64 of ms holds it, else started_at as written. */
+static void report_latest_start(struct report_buf *b, const struct store_record *latest)
+{
+	if (latest->started_at > INT64_MAX / 1000 || latest->started_at < INT64_MIN / 1000)
+		report_printf(b, "%" PRId64, latest->started_at);
+	else
+		report_seconds(b, report_started_ms(latest));
 }
 
 int report_metrics(struct store *s, char **out, size_t *len)
@@ -781,12 +533,12 @@ int report_metrics(struct store *s, char **out, size_t *len)
 	report_printf(&b, "# HELP execlog_running Executions running now.\n"
 		      "# TYPE execlog_running gauge\n"
 		      "execlog_running %" PRIu64 "\n", counts[STORE_RUNNING]);
-	report_printf(&b, "# HELP execlog_last_start_timestamp_seconds When the most recently "
-		      "started execution started (0: none yet).\n"
-		      "# TYPE execlog_last_start_timestamp_seconds gauge\n"
-		      "execlog_last_start_timestamp_seconds %" PRId64 ".%03" PRId64 "\n",
-		      latest.started_ms / 1000, latest.started_ms % 1000);
-	report_printf(&b, "# HELP execlog_last_finish_timestamp_seconds When the latest finish "
+	report_put(&b, "# HELP execlog_last_start_timestamp_seconds When the most recently "
+		   "started execution started (0: none yet).\n"
+		   "# TYPE execlog_last_start_timestamp_seconds gauge\n"
+		   "execlog_last_start_timestamp_seconds ");
+	report_latest_start(&b, &latest);
+	report_printf(&b, "\n# HELP execlog_last_finish_timestamp_seconds When the latest finish "
 		      "happened (0: none yet).\n"
 		      "# TYPE execlog_last_finish_timestamp_seconds gauge\n"
 		      "execlog_last_finish_timestamp_seconds %" PRId64 "\n",
@@ -805,9 +557,9 @@ int report_metrics(struct store *s, char **out, size_t *len)
 		report_label(&b, le);
 		report_printf(&b, "\"} %" PRIu64 "\n", cumulative);
 	}
-	report_printf(&b, "execlog_duration_seconds_sum %" PRId64 ".%03" PRId64 "\n"
-		      "execlog_duration_seconds_count %" PRIu64 "\n",
-		      sum.duration_sum_ms / 1000, sum.duration_sum_ms % 1000, cumulative);
+	report_put(&b, "execlog_duration_seconds_sum ");
+	report_seconds(&b, sum.duration_sum_ms);
+	report_printf(&b, "\nexeclog_duration_seconds_count %" PRIu64 "\n", cumulative);
 	if (b.failed)
 		err = -ENOMEM;
 out:
@@ -819,104 +571,4 @@ out:
 	*out = b.p;
 	*len = b.len;
 	return 0;
-}
-
-/* --- the cache --- */
-
-/* What the store looked like for a rendering: changes through any writer move it. */
-struct report_fingerprint {
-	uint64_t counts[STORE_OUTCOMES];
-	int64_t latest_id;
-};
-
-struct report_cached {
-	char *data;
-	size_t len;
-	int64_t made_ms;
-	struct report_fingerprint fp;
-};
-
-struct report_cache {
-	pthread_mutex_t lock;
-	struct report_cached kinds[REPORT_KINDS];
-};
-
-struct report_cache *report_cache_new(void)
-{
-	struct report_cache *c = calloc(1, sizeof(*c));
-
-	if (c)
-		pthread_mutex_init(&c->lock, NULL);
-	return c;
-}
-
-void report_cache_free(struct report_cache *c)
-{
-	if (c == NULL)
-		return;
-	for (int k = 0; k < REPORT_KINDS; k++)
-		free(c->kinds[k].data);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-static int report_fingerprint(struct store *s, struct report_fingerprint *fp)
-{
-	struct store_record latest = { 0 };
-	int err = 0;
-
-	memset(fp, 0, sizeof(*fp));
-	for (int o = 0; o < STORE_OUTCOMES && err == 0; o++) {
-		struct store_filter f = { .outcome = o, .day = -1 };
-
-		err = store_count(s, &f, &fp->counts[o]);
-	}
-	if (err == 0) {
-		err = store_latest(s, &latest);
-		fp->latest_id = err == 0 ? latest.id : 0;
-		err = err == -ENOENT ? 0 : err;
-	}
-	store_record_clear(&latest);
-	return err;
-}
-
-int report_get(struct report_cache *c, struct store *s, enum report_kind kind,
-	       char **out, size_t *len)
-{
-	struct report_cached *r = &c->kinds[kind];
-	struct report_fingerprint fp;
-	int64_t now = store_now_ms();
-	int err;
-
-	*out = NULL;
-	*len = 0;
-	/* One rendering at a time: a burst of stats waits for it rather than repeating it. */
-	pthread_mutex_lock(&c->lock);
-	err = report_fingerprint(s, &fp);
-	if (err)
-		goto unlock;
-	if (r->data == NULL || now - r->made_ms >= REPORT_CACHE_MS || now < r->made_ms ||
-	    memcmp(&fp, &r->fp, sizeof(fp)) != 0) {
-		char *data;
-		size_t n;
-
-		err = kind == REPORT_HTML ? report_html(s, now, &data, &n) : report_metrics(s, &data, &n);
-		if (err)
-			goto unlock;
-		free(r->data);
-		r->data = data;
-		r->len = n;
-		r->made_ms = now;
-		r->fp = fp;
-	}
-	*out = malloc(r->len ? r->len : 1);
-	if (*out == NULL) {
-		err = -ENOMEM;
-		goto unlock;
-	}
-	memcpy(*out, r->data, r->len);
-	*len = r->len;
-unlock:
-	pthread_mutex_unlock(&c->lock);
-	return err;
 }

@@ -5,7 +5,7 @@
  * The renderers know the store and nothing of FUSE, so that they can be
  * tested and timed on their own; the cache serves one rendering to the
  * stat and the open that follow each other, so that st_size is the length
- * of what a read returns.
+ * of what a read returns, and keeps its time while the log does not change.
  */
 #ifndef EXECLOG_REPORT_H
 #define EXECLOG_REPORT_H
@@ -28,8 +28,10 @@ enum report_kind {
 };
 
 /*
- * Renders index.html of @s as seen at @now_ms into a malloc'd *out of
- * *len bytes. 0 or a negative errno from the store (-ENOMEM).
+ * Renders index.html of @s into a malloc'd *out of *len bytes. @now_ms
+ * only says which UTC day is today (the per-day chart's last); nothing
+ * else in the page depends on the clock. 0 or a negative errno from the
+ * store (-ENOMEM).
  */
 int report_html(struct store *s, int64_t now_ms, char **out, size_t *len);
 
@@ -37,10 +39,11 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len);
 int report_metrics(struct store *s, char **out, size_t *len);
 
 /*
- * The last rendering of each kind, with what the store looked like then
- * (counts by outcome, latest id). A rendering is served again while the
- * store looks the same and it is younger than REPORT_CACHE_MS; otherwise a
- * fresh one replaces it.
+ * The last rendering of each kind (report_cache.c), with what the store
+ * looked like then (counts by outcome, latest id) and when its bytes last
+ * changed. A rendering is served again while the store looks the same and
+ * it is younger than REPORT_CACHE_MS; otherwise a fresh one replaces it,
+ * and the time moves only if the bytes did.
  */
 #define REPORT_CACHE_MS 1000
 
@@ -51,9 +54,10 @@ void report_cache_free(struct report_cache *c);
 
 /*
  * A copy of the rendering of @kind (malloc'd, *len bytes), from the cache
- * or fresh. 0 or a negative errno.
+ * or fresh, and (if @changed_ms) the time in Unix ms its bytes last
+ * changed: the file's mtime and ctime. 0 or a negative errno.
  */
 int report_get(struct report_cache *c, struct store *s, enum report_kind kind,
-	       char **out, size_t *len);
+	       char **out, size_t *len, int64_t *changed_ms);
 
 #endif

@@ -229,3 +229,97 @@ check_dom() {
   assert_output --partial 'No finished runs yet'
   assert_output --partial 'No runs in the last 30 days'
 }
+
+# times FILE: its size, mtime and ctime, to the nanosecond.
+times() {
+  stat -c '%s %.9Y %.9Z' "$1"
+}
+
+# wait_clock SECONDS: returns once the clock has moved on by SECONDS, so
+# that the reports' cache (a second) has surely been rendered again.
+wait_clock() {
+  local until=$(( $(date +%s%N) + $1 * 1000000000 ))
+  poll $(( $1 + 5 )) bash -c "[ \$(date +%s%N) -ge $until ]"
+}
+
+@test "a log left alone: tar is clean, and the reports keep their bytes, size and times" {
+  mount_fs
+  populate
+  run tar -cf /dev/null -C "$T" mnt
+  assert_success
+  for f in index.html metrics.prom; do
+    times "$M/$f" >"$T/$f.times1"
+    cp "$M/$f" "$T/$f.1"
+  done
+  wait_clock 2
+  for f in index.html metrics.prom; do
+    times "$M/$f" >"$T/$f.times2"
+    cp "$M/$f" "$T/$f.2"
+    diff "$T/$f.times1" "$T/$f.times2" || fail "$f: size or times moved while the log did not"
+    cmp "$T/$f.1" "$T/$f.2" || fail "$f: the bytes moved while the log did not"
+  done
+  run tar -cf /dev/null -C "$T" mnt
+  assert_success
+  # A start is a change: the bytes and the time move, never back.
+  start later-1
+  for f in index.html metrics.prom; do
+    times "$M/$f" >"$T/$f.times3"
+    cp "$M/$f" "$T/$f.3"
+    cmp -s "$T/$f.2" "$T/$f.3" && fail "$f: a start did not change it"
+    read -r _ m2 _ <"$T/$f.times2"
+    read -r _ m3 c3 <"$T/$f.times3"
+    awk -v a="$m2" -v b="$m3" 'BEGIN { exit !(b > a) }' || fail "$f: mtime $m2 then $m3 after a start"
+    [ "$m3" = "$c3" ] || fail "$f: mtime $m3, ctime $c3"
+    # The log's last change: the start, whose time the record has too.
+    [ "$m3" = "$(stat -c %.9Y "$M/later-1.json")" ] || fail "$f: mtime $m3, the start was at $(stat -c %.9Y "$M/later-1.json")"
+  done
+  # A remount changes nothing in the log, nor in them.
+  unmount_fs
+  mount_fs
+  for f in index.html metrics.prom; do
+    [ "$(times "$M/$f")" = "$(cat "$T/$f.times3")" ] || fail "$f: $(times "$M/$f") after a remount, $(cat "$T/$f.times3") before"
+    cmp "$T/$f.3" "$M/$f" || fail "$f: a remount changed it"
+  done
+}
+
+# args_cell ID: the args cell of ID's row in index.html, as text (HTML unescaped).
+args_cell() {
+  python3 - "$M/index.html" "$1" <<'PY'
+import html, re, sys
+page = open(sys.argv[1], encoding="utf-8").read()
+for row in re.findall(r'<tr class="o-[^"]*">.*?</tr>', page):
+    if '<td class="id">%s</td>' % html.escape(sys.argv[2]) in row:
+        print(html.unescape(re.search(r'<td class="args">(.*?)</td>', row).group(1)))
+        sys.exit(0)
+sys.exit("no row for " + sys.argv[2])
+PY
+}
+
+@test "index.html shows each run's own args, quoted as the shell reads them" {
+  mount_fs
+  start bare-1
+  start args-1 '{"args": ["make", "-j4"]}'
+  start bare-2
+  start quoted-1 '{"args": ["echo", "'\''\"&<>", "a b", "", "$HOME", "tab\there", "new\nline", "back\\slash", "plain-1.0/x=y"]}'
+  run args_cell bare-1
+  assert_success
+  assert_output ''
+  run args_cell bare-2
+  assert_success
+  assert_output ''
+  run args_cell args-1
+  assert_output 'make -j4'
+  # The shell gives back exactly the arguments the run was started with.
+  text=$(args_cell quoted-1)
+  eval "set -- $text"
+  [ $# -eq 9 ] || fail "$# words from: $text"
+  [ "$2" = "'\"&<>" ] || fail "second word: $2, from: $text"
+  [ "$3" = 'a b' ] && [ "$4" = '' ] && [ "$5" = '$HOME' ] || fail "from: $text"
+  [ "$6" = $'tab\there' ] && [ "$7" = $'new\nline' ] && [ "$8" = 'back\slash' ] || fail "from: $text"
+  [ "$9" = plain-1.0/x=y ] || fail "from: $text"
+  # Quoted only where the shell needs it.
+  [ "${text%% *}" = echo ] || fail "from: $text"
+  case "$text" in *' plain-1.0/x=y') ;; *) fail "a safe word was quoted: $text" ;; esac
+  # And HTML-escaped in the page.
+  grep -qF '&#39;&#39;\&#39;&#39;&quot;&amp;&lt;&gt;&#39;' "$M/index.html" || fail "not escaped as expected"
+}
