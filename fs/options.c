@@ -320,10 +320,10 @@ void fs_usage(const char *prog)
 {
 	printf("usage: %s [STORE] MOUNTPOINT [options]\n"
 	       "\n"
-	       "STORE is what -o db= names (a path, or a PostgreSQL connection string),\n"
-	       "as mount(8) and /etc/fstab pass it: mount -t fuse.execlogfs STORE MOUNTPOINT.\n"
 	       "Mounts an execution log: each run of a tool is MOUNTPOINT/<id>.json;\n"
 	       "create new/<id> to start one, write status/<id> to finish it.\n"
+	       "STORE is what -o db= names (a path, or a PostgreSQL connection string),\n"
+	       "as mount(8) and /etc/fstab pass it: mount -t fuse.execlogfs STORE MOUNTPOINT.\n"
 	       "See execlogfs(1).\n"
 	       "\n"
 	       "execlogfs options:\n"

@@ -232,7 +232,8 @@ int store_statfs_at(const char *path, struct statvfs *out)
 	if (statvfs(path, &sv) != 0)
 		return store_fail(-errno, "cannot statfs %s: %s", path, strerror(errno));
 	out->f_bsize = sv.f_bsize;
-	out->f_frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+	/* The unit of the block counts, never 0: callers divide by it. */
+	out->f_frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize ? sv.f_bsize : 1;
 	out->f_blocks = sv.f_blocks;
 	out->f_bfree = sv.f_bfree;
 	out->f_bavail = sv.f_bavail;
