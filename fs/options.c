@@ -30,7 +30,7 @@
 enum {
 	KEY_RO,
 	KEY_ALLOW_OTHER,
-	KEY_MAX_READ,
+	KEY_FUSE_NUMBER,
 	KEY_FSNAME,
 	KEY_MOUNT_ONLY,
 };
@@ -47,7 +47,9 @@ static const struct fuse_opt fs_opt_spec[] = {
 	FS_OPT("keep_count=%s", keep_count_text),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
-	FUSE_OPT_KEY("max_read=", KEY_MAX_READ),
+	FUSE_OPT_KEY("max_read=", KEY_FUSE_NUMBER),
+	FUSE_OPT_KEY("max_threads=", KEY_FUSE_NUMBER),
+	FUSE_OPT_KEY("max_idle_threads=", KEY_FUSE_NUMBER),
 	FUSE_OPT_KEY("fsname=", KEY_FSNAME),
 	/* For mount(8) and fstab only (x-* too, in fs_opt_proc); nothing to the filesystem. */
 	FUSE_OPT_KEY("defaults", KEY_MOUNT_ONLY),
@@ -76,6 +78,43 @@ static int fs_number_in(const char *text, long long min, long long max, long lon
 	return 0;
 }
 
+/*
+ * The numeric options of libfuse, which reads them with sscanf("%u") and
+ * so wraps a value that overflows: checked here first. main uses at most
+ * 100000 threads.
+ */
+static const struct {
+	const char *name;
+	long long min, max;
+} fs_fuse_numbers[] = {
+	{ "max_read=", 0, UINT_MAX },
+	{ "max_threads=", 1, 100000 },
+	{ "max_idle_threads=", 0, 100000 },
+};
+
+/* Checks the libfuse option @arg (name=value) against its bounds; sets max_read. */
+static int fs_fuse_number(struct fs_options *o, const char *arg)
+{
+	size_t len;
+	long long n;
+
+	for (size_t i = 0; i < sizeof(fs_fuse_numbers) / sizeof(fs_fuse_numbers[0]); i++) {
+		len = strlen(fs_fuse_numbers[i].name);
+		if (strncmp(arg, fs_fuse_numbers[i].name, len) != 0)
+			continue;
+		if (fs_number_in(arg + len, fs_fuse_numbers[i].min, fs_fuse_numbers[i].max, &n) != 0) {
+			if (asprintf(&o->parse_error, "bad option %s (a whole number from %lld to %lld)",
+				     arg, fs_fuse_numbers[i].min, fs_fuse_numbers[i].max) < 0)
+				o->parse_error = NULL;
+			return -1;
+		}
+		/* libfuse wants init() to ask for the max_read it was given. */
+		if (i == 0)
+			o->max_read = (unsigned)n;
+	}
+	return 1; /* and libfuse takes it */
+}
+
 /* Keeps the first two words that are no option ([STORE] MOUNTPOINT) and counts the rest. */
 static int fs_take_word(struct fs_options *o, const char *arg)
 {
@@ -88,7 +127,6 @@ static int fs_take_word(struct fs_options *o, const char *arg)
 static int fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
 	struct fs_options *o = data;
-	long long n;
 
 	(void)outargs;
 	if (key == FUSE_OPT_KEY_NONOPT)
@@ -101,16 +139,9 @@ static int fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *o
 		o->read_only = true;
 	else if (key == KEY_ALLOW_OTHER)
 		o->allow_other = true;
-	else if (key == KEY_MAX_READ) {
-		/* libfuse wants init() to ask for the max_read it was given; it would wrap a big one. */
-		if (fs_number_in(arg + strlen("max_read="), 0, UINT_MAX, &n) != 0) {
-			if (asprintf(&o->parse_error, "bad option %s (a whole number up to %u)",
-				     arg, UINT_MAX) < 0)
-				o->parse_error = NULL;
-			return -1;
-		}
-		o->max_read = (unsigned)n;
-	} else if (key == KEY_FSNAME)
+	else if (key == KEY_FUSE_NUMBER)
+		return fs_fuse_number(o, arg);
+	else if (key == KEY_FSNAME)
 		o->fsname_given = true;
 	return 1; /* keep everything else for libfuse */
 }

@@ -228,11 +228,14 @@ refused_2() {
   local opt
   for opt in keep_days=160127986750951 keep_days=36526 stale_after=13835058055282163 \
       stale_after=3155760001 keep_count=1000000000001 keep_count=99999999999999999999 \
-      map_max=70368744177665 map_max=18446744073709551616 max_read=4294967296; do
+      map_max=70368744177665 map_max=18446744073709551616 max_read=4294967296 \
+      max_threads=4294967297 max_threads=0 max_idle_threads=100001 \
+      max_idle_threads=99999999999999999999; do
     refused_2 "bad option $opt" -o "store=$STORE,db=$DB,$opt" "$M"
   done
   # Each bound itself is taken.
-  mount_fs keep_days=36525 stale_after=3155760000 keep_count=1000000000000 map_max=70368744177664
+  mount_fs keep_days=36525 stale_after=3155760000 keep_count=1000000000000 map_max=70368744177664 \
+    max_threads=100000 max_idle_threads=100000 max_read=4294967295
   use_mount bounds
 }
 
