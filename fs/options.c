@@ -165,6 +165,10 @@ int fs_options_parse(struct fuse_args *args, struct fs_options *o, char *msg, si
 				 o->words[0]);
 			return -EINVAL;
 		}
+		if (o->words[0][0] == '\0') {
+			snprintf(msg, msglen, "an empty STORE (give a path or a connection string)");
+			return -EINVAL;
+		}
 		/* STORE is what db= would name, as sshfs takes host:dir first. */
 		o->db = o->words[0];
 		o->words[0] = NULL;

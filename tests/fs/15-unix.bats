@@ -113,11 +113,12 @@ refused_2() {
   fi
 }
 
-@test "STORE with -o db= as well, or a third word, is a bad command line: exit 2, one line" {
+@test "STORE with -o db= as well, an empty STORE or a third word is a bad command line: exit 2, one line" {
   refused_2 'given twice' -o "store=$STORE,db=$DB" "$T/other" "$M"
   [ ! -e "$T/other" ]
   refused_2 'too many arguments' -o "store=$STORE" "$DB" "$M" "$T/third"
   [ ! -e "$T/third" ]
+  refused_2 'empty STORE' -o "store=$STORE" "" "$M"
 }
 
 @test "the options only mount(8) and fstab mean are accepted and do nothing" {
