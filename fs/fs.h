@@ -25,6 +25,9 @@
 struct fs_options {
 	char *store;        /* backend name, NULL: from db= or the default */
 	char *db;           /* store path, NULL: the default store */
+	char *words[2];     /* the arguments that are no option: [STORE] MOUNTPOINT */
+	int nwords;         /* ... how many were given (more than 2 is an error) */
+	char *parse_error;  /* why the command line was refused while parsing */
 	char *sync;         /* "normal" or "full" */
 	bool read_only;     /* -o ro */
 	bool allow_other;   /* -o allow_other: enforce permissions */
@@ -41,8 +44,12 @@ struct fs_options {
 
 /* --- options (options.c) --- */
 
-/* Takes execlogfs's own options out of @args, leaving libfuse's; -EINVAL. */
-int fs_options_parse(struct fuse_args *args, struct fs_options *o);
+/*
+ * Takes execlogfs's own options and the STORE argument out of @args, leaving
+ * libfuse's and the mount point; drops the options only mount(8) and fstab
+ * mean (noauto, nofail, _netdev, user, x-*...). -EINVAL with @msg set.
+ */
+int fs_options_parse(struct fuse_args *args, struct fs_options *o, char *msg, size_t msglen);
 
 /*
  * Checks the options and settles the store: its absolute path (the default

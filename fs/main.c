@@ -218,8 +218,8 @@ int main(int argc, char *argv[])
 	struct stat st;
 	int ret = 1;
 
-	if (fs_options_parse(&args, &fs.opts) != 0) {
-		ret = fs_die(2, "bad options (see execlogfs --help)");
+	if (fs_options_parse(&args, &fs.opts, msg, sizeof(msg)) != 0) {
+		ret = fs_die(2, "%s", msg);
 		goto args_free;
 	}
 	if (fuse_parse_cmdline(&args, &cl) != 0) {
@@ -242,7 +242,7 @@ int main(int argc, char *argv[])
 		goto args_free;
 	}
 	if (cl.mountpoint == NULL) {
-		ret = fs_die(2, "no mount point given (usage: execlogfs [options] MOUNTPOINT)");
+		ret = fs_die(2, "no mount point given (usage: execlogfs [STORE] MOUNTPOINT [-o OPTION...])");
 		goto args_free;
 	}
 	if (stat(cl.mountpoint, &st) != 0 || !S_ISDIR(st.st_mode)) {

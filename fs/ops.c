@@ -1434,11 +1434,27 @@ static void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		  "fallocate of inode %llu", (unsigned long long)ino);
 }
 
+/*
+ * df: the room of the store, so that a filling disk or LMDB map shows before
+ * starts fail with ENOSPC. A store with no room on this host to tell (a
+ * PostgreSQL server's disk) reports zero sizes, as "unknown".
+ */
 static void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-	struct statvfs sv = { .f_bsize = 4096, .f_frsize = 4096, .f_namemax = 255 };
+	struct fs *fs = fs_of(req);
+	struct statvfs sv;
+	int err;
 
 	(void)ino;
+	err = store_statfs(fs->store, &sv);
+	if (err == -EOPNOTSUPP) {
+		memset(&sv, 0, sizeof(sv));
+		sv.f_bsize = sv.f_frsize = 4096;
+	} else if (err) {
+		fs_refuse(req, err, "statfs");
+		return;
+	}
+	sv.f_namemax = 255;
 	fuse_reply_statfs(req, &sv);
 }
 

@@ -49,6 +49,8 @@ struct store_ops {
 	int (*latest)(struct store *s, struct store_record *out);
 	/* 0 if a start looks committable now (writable, room left); -ENOSPC, -EROFS, -EPERM... */
 	int (*check_room)(struct store *s);
+	/* Optional (NULL: -EOPNOTSUPP): the room of the store, out zeroed by the caller. */
+	int (*statfs)(struct store *s, struct statvfs *out);
 	/* Counts executions matching filter (never NULL here). */
 	int (*count)(struct store *s, const struct store_filter *filter, uint64_t *count);
 	/* Optional (NULL: a count per outcome): counts by outcome, filter's day only. */
@@ -78,6 +80,9 @@ int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * -EPERM (an immutable file) with the reason set.
  */
 int store_room_at(const char *path);
+
+/* What statfs shares: the sizes of the filesystem holding @path into @out. */
+int store_statfs_at(const char *path, struct statvfs *out);
 
 /*
  * Group commit (batch.c). A backend embeds struct store_batch_op first in

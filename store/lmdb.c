@@ -1969,6 +1969,61 @@ static int lmdb_check_room(struct store *s)
 	return 0;
 }
 
+/* The pages on LMDB's free list, which it reuses before it grows (as mdb_stat -f counts). */
+static size_t lmdb_free_pages(struct lmdb_store *st)
+{
+	MDB_cursor *cursor;
+	MDB_val key, val;
+	MDB_txn *txn;
+	size_t pages = 0, n;
+
+	if (mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn) != 0)
+		return 0;
+	if (mdb_cursor_open(txn, 0, &cursor) == 0) { /* dbi 0 is the free list */
+		while (mdb_cursor_get(cursor, &key, &val, MDB_NEXT) == 0 && val.mv_size >= sizeof(n)) {
+			memcpy(&n, val.mv_data, sizeof(n)); /* an IDL starts with its length */
+			pages += n;
+		}
+		mdb_cursor_close(cursor);
+	}
+	mdb_txn_abort(txn);
+	return pages;
+}
+
+/*
+ * The disk of data.mdb, and with map_max the map: its size at most, and the
+ * bytes left below it (the pages past the last one used, and the free list).
+ */
+static int lmdb_statfs(struct store *s, struct statvfs *out)
+{
+	struct lmdb_store *st = lmdb_of(s);
+	char data[4096];
+	const char *dir = NULL;
+	MDB_envinfo info;
+	MDB_stat ms;
+	uint64_t pages, free_pages, used, left;
+	int err;
+
+	if (mdb_env_get_path(st->env, &dir) != 0 || mdb_env_info(st->env, &info) != 0 ||
+	    mdb_env_stat(st->env, &ms) != 0)
+		return store_fail(-EIO, "lmdb: cannot read the environment's state");
+	snprintf(data, sizeof(data), "%s/data.mdb", dir);
+	err = store_statfs_at(data, out);
+	if (err || st->map_max == 0)
+		return err;
+	pages = (uint64_t)info.me_last_pgno + 1;
+	free_pages = lmdb_free_pages(st);
+	used = (free_pages < pages ? pages - free_pages : 0) * ms.ms_psize;
+	left = used < st->map_max ? (st->map_max - used) / out->f_frsize : 0;
+	if (st->map_max / out->f_frsize < out->f_blocks)
+		out->f_blocks = st->map_max / out->f_frsize;
+	if (left < out->f_bfree)
+		out->f_bfree = left;
+	if (left < out->f_bavail)
+		out->f_bavail = left;
+	return 0;
+}
+
 /* The aggregates of finished executions, one key read. */
 
 static int lmdb_summary_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
@@ -2061,6 +2116,8 @@ const struct store_ops lmdb_ops = {
 	.latest = lmdb_latest,
 	/* data.mdb is writable, its disk not full, and the map below its limit. */
 	.check_room = lmdb_check_room,
+	/* The disk of data.mdb, cut to map_max and what the map has left below it. */
+	.statfs = lmdb_statfs,
 	/* Counts the keys of the narrowest index, in one read transaction. */
 	.count = lmdb_count,
 	/* A day's keys walked once, each outcome from the outcome index. */

@@ -1137,6 +1137,7 @@ const struct store_ops pgstore_ops = {
 	.list_days = pgstore_list_days,      /* one seek of the started_at index per day */
 	.latest = pgstore_latest,            /* the greatest id */
 	.check_room = pgstore_check_room,    /* the server answers and the session may insert */
+	.statfs = NULL,                      /* the room is the server's disk, not this host's to see */
 	.count = pgstore_count,              /* count(*) by the narrowest index */
 	.list_recent = pgstore_list_recent,  /* pages of ORDER BY id DESC */
 	.summary = pgstore_summary,          /* one aggregate over the finished rows, on the server */

@@ -1296,6 +1296,11 @@ static int sqlstore_check_room(struct store *base)
 	return store_room_at(((struct sqlstore *)base)->path);
 }
 
+static int sqlstore_statfs(struct store *base, struct statvfs *out)
+{
+	return store_statfs_at(((struct sqlstore *)base)->path, out);
+}
+
 const struct store_ops sqlstore_ops = {
 	.name = "sqlite",
 	.open = sqlstore_open,             /* a database file, created if missing */
@@ -1312,6 +1317,7 @@ const struct store_ops sqlstore_ops = {
 	.list_days = sqlstore_list_days,   /* one seek of the started_at index per day */
 	.latest = sqlstore_latest,         /* the greatest rowid */
 	.check_room = sqlstore_check_room, /* the database file is writable, its disk not full */
+	.statfs = sqlstore_statfs,         /* the disk of the database file */
 	.count = sqlstore_count,           /* count(*) by the narrowest index */
 	.count_outcomes = sqlstore_count_outcomes, /* one GROUP BY over the day's range */
 	.list_recent = sqlstore_list_recent, /* ORDER BY id DESC LIMIT n, by rowid */

@@ -225,6 +225,30 @@ int store_check_room(struct store *s)
 	return err ? err : s->ops->check_room(s);
 }
 
+int store_statfs_at(const char *path, struct statvfs *out)
+{
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) != 0)
+		return store_fail(-errno, "cannot statfs %s: %s", path, strerror(errno));
+	out->f_bsize = sv.f_bsize;
+	/* The unit of the block counts, never 0: callers divide by it. */
+	out->f_frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize ? sv.f_bsize : 1;
+	out->f_blocks = sv.f_blocks;
+	out->f_bfree = sv.f_bfree;
+	out->f_bavail = sv.f_bavail;
+	return 0;
+}
+
+int store_statfs(struct store *s, struct statvfs *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s->ops->statfs == NULL)
+		return store_fail(-EOPNOTSUPP, "a %s store has no room on this host to tell",
+				  s->ops->name);
+	return s->ops->statfs(s, out);
+}
+
 int store_delete(struct store *s, const char *execution_id)
 {
 	int err = store_writable(s);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 struct store;
+struct statvfs;
 
 /* The value of an integer field that is JSON null (finished_at, duration_ms). */
 #define STORE_NULL INT64_MIN
@@ -180,6 +181,14 @@ int store_get_by_id(struct store *s, int64_t id, struct store_record *out);
  * what would otherwise fail only later where no error can be returned.
  */
 int store_check_room(struct store *s);
+
+/*
+ * The room of the store, for df: sets f_bsize, f_frsize, f_blocks, f_bfree
+ * and f_bavail of @out (the rest zero) from the filesystem that holds it,
+ * cut to LMDB's map_max where that is smaller. -EOPNOTSUPP when the store
+ * has no room on this host to tell (PostgreSQL's is the server's).
+ */
+int store_statfs(struct store *s, struct statvfs *out);
 
 /* Deletes a finished execution; -ENOENT unknown, -EBUSY while running. */
 int store_delete(struct store *s, const char *execution_id);
