@@ -58,6 +58,8 @@ enum sqlstore_stmt_id {
 	ST_COUNT_BY_OUTCOME_DAY,
 	ST_RECENT,
 	ST_SUMMARY,
+	ST_BY_START,        /* retention: finished, in start order, oldest first */
+	ST_BY_START_NEWEST, /* the same, newest first */
 	ST_COUNT
 };
 
@@ -518,12 +520,15 @@ static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
 		      " files_indexed = ?4, symbols_indexed = ?5, references_indexed = ?6,"
 		      " finished_at = ?1 / 1000, heartbeat_at_ms = ?1,"
 		      " duration_ms = MAX(0, ?1 - COALESCE(started_at_ms, started_at * 1000))"
-		      " WHERE execution_id = ?7 AND outcome = 'running'") < 0;
+		      " WHERE execution_id = ?7 AND outcome = 'running'"
+		      " AND (?8 = 0 OR id = ?8) AND (?9 = 0 OR"
+		      " COALESCE(heartbeat_at_ms, started_at_ms, started_at * 1000) < ?9)") < 0;
 	n += asprintf(&s->sql[ST_HEARTBEAT],
 		      "UPDATE execution_log SET heartbeat_at_ms = ?1"
 		      " WHERE execution_id = ?2 AND outcome = 'running'") < 0;
 	n += asprintf(&s->sql[ST_DELETE],
-		      "DELETE FROM execution_log WHERE execution_id = ?1 AND outcome <> 'running'") < 0;
+		      "DELETE FROM execution_log WHERE execution_id = ?1 AND outcome <> 'running'"
+		      " AND (?2 = 0 OR id = ?2)") < 0;
 	n += asprintf(&s->sql[ST_STATE],
 		      "SELECT outcome FROM execution_log WHERE execution_id = ?1") < 0;
 	n += asprintf(&s->sql[ST_GET], "SELECT %s FROM execution_log WHERE execution_id = ?1", cols) < 0;
@@ -567,6 +572,19 @@ static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
 		      "SELECT %s FROM execution_log ORDER BY id DESC LIMIT 1", cols) < 0;
 	n += asprintf(&s->sql[ST_RECENT],
 		      "SELECT %s FROM execution_log ORDER BY id DESC LIMIT ?1", cols) < 0;
+	/*
+	 * The started_at index, in order; SQLite sorts only the rows of one
+	 * started_at by id ("temp b-tree for right part of order by").
+	 * ?1, ?2: the position; ?3: before.
+	 */
+	n += asprintf(&s->sql[ST_BY_START],
+		      "SELECT %s FROM execution_log WHERE +outcome <> 'running' AND started_at < ?3"
+		      " AND started_at >= ?1 AND (started_at, id) > (?1, ?2)"
+		      " ORDER BY started_at, id", cols) < 0;
+	n += asprintf(&s->sql[ST_BY_START_NEWEST],
+		      "SELECT %s FROM execution_log WHERE +outcome <> 'running' AND started_at < ?3"
+		      " AND started_at <= ?1 AND (started_at, id) < (?1, ?2)"
+		      " ORDER BY started_at DESC, id DESC", cols) < 0;
 	n += asprintf(&s->sql[ST_SUMMARY],
 		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
 	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
@@ -710,6 +728,7 @@ struct sqlstore_op {
 	const char *execution_id;       /* finish, heartbeat, delete */
 	const struct store_finish *fin; /* finish */
 	int64_t now_ms;                 /* finish, heartbeat */
+	int64_t only_id;                /* delete: 0, or the id it must have */
 };
 
 /*
@@ -870,8 +889,14 @@ static int sqlstore_finish_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	sqlite3_bind_int64(st, 5, op->fin->symbols_indexed);
 	sqlite3_bind_int64(st, 6, op->fin->references_indexed);
 	sqlstore_bind_text(st, 7, op->execution_id);
-	/* The running case cannot happen: the update only skips finished rows. */
-	return sqlstore_change(s, c, st, op->execution_id, -EIO, -EPERM);
+	sqlite3_bind_int64(st, 8, op->fin->only_id);
+	sqlite3_bind_int64(st, 9, op->fin->only_stale_before_ms);
+	/* A running row is skipped only by the finish's conditions. */
+	err = sqlstore_change(s, c, st, op->execution_id, -ESTALE, -EPERM);
+	if (err == -ESTALE)
+		store_fail(err, "execution %s is another run, or heartbeat, since it was read",
+			   op->execution_id);
+	return err;
 }
 
 static int sqlstore_finish(struct store *base, const char *execution_id,
@@ -912,12 +937,19 @@ static int sqlstore_delete_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	if (err)
 		return err;
 	sqlstore_bind_text(st, 1, op->execution_id);
-	return sqlstore_change(s, c, st, op->execution_id, -EBUSY, -EIO);
+	sqlite3_bind_int64(st, 2, op->only_id);
+	/* A finished row is skipped only when it has another id. */
+	err = sqlstore_change(s, c, st, op->execution_id, -EBUSY, op->only_id ? -ESTALE : -EIO);
+	if (err == -ESTALE)
+		store_fail(err, "execution %s is another run than id %lld now", op->execution_id,
+			   (long long)op->only_id);
+	return err;
 }
 
-static int sqlstore_delete(struct store *base, const char *execution_id)
+static int sqlstore_delete(struct store *base, const char *execution_id, int64_t only_id)
 {
-	struct sqlstore_op op = { .apply = sqlstore_delete_apply, .execution_id = execution_id };
+	struct sqlstore_op op = { .apply = sqlstore_delete_apply, .execution_id = execution_id,
+				  .only_id = only_id };
 
 	return sqlstore_write((struct sqlstore *)base, &op);
 }
@@ -1215,6 +1247,32 @@ static int sqlstore_summary(struct store *base, struct store_summary *out)
 	return err;
 }
 
+static int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
+					   store_list_fn fn, void *ctx)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct store_record rec = { 0 };
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	err = sqlstore_begin(s, w->newest_first ? ST_BY_START_NEWEST : ST_BY_START, &c, &st);
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 1, w->started_at);
+	sqlite3_bind_int64(st, 2, w->id);
+	sqlite3_bind_int64(st, 3, w->before);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		err = sqlstore_row(st, &rec);
+		if (err == 0)
+			err = fn(ctx, &rec);
+		store_record_clear(&rec);
+		if (err)
+			break;
+	}
+	return sqlstore_list_end(s, c, st, err, rc);
+}
+
 static int sqlstore_check_room(struct store *base)
 {
 	return store_room_at(((struct sqlstore *)base)->path);
@@ -1240,4 +1298,5 @@ const struct store_ops sqlstore_ops = {
 	.count_outcomes = sqlstore_count_outcomes, /* one GROUP BY over the day's range */
 	.list_recent = sqlstore_list_recent, /* ORDER BY id DESC LIMIT n, by rowid */
 	.summary = sqlstore_summary,       /* execlogfs_durations, kept by triggers */
+	.list_finished_by_start = sqlstore_list_finished_by_start, /* the started_at index */
 };

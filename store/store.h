@@ -63,6 +63,14 @@ struct store_finish {
 	int64_t files_indexed;
 	int64_t symbols_indexed;
 	int64_t references_indexed;
+	/*
+	 * Conditions, for a finish decided from an earlier reading (0: none).
+	 * A running execution that fails one is refused with -ESTALE, so that
+	 * a name deleted and started again, or a run that heartbeat since, is
+	 * left alone.
+	 */
+	int64_t only_id;              /* it is still the execution with this id */
+	int64_t only_stale_before_ms; /* its last heartbeat is still before this */
 };
 
 /* Which executions a listing walks; NULL or all fields unset walks all. */
@@ -284,5 +292,41 @@ const char *store_reason(void);
 
 /* Milliseconds since the epoch, from the real-time clock. */
 int64_t store_now_ms(void);
+
+/* ---- retention (fs/lifecycle.c) ------------------------------------------ */
+
+/*
+ * A walk of the finished executions in order of start: by started_at, then
+ * id. It goes strictly past the position (started_at, id), which
+ * store_start_walk_init() sets before the first execution, and a caller
+ * moves to the last execution it saw to resume.
+ */
+struct store_start_walk {
+	bool newest_first;  /* descending; else ascending (the oldest first) */
+	int64_t before;     /* only executions with started_at < before (INT64_MAX: all) */
+	int64_t started_at; /* the position */
+	int64_t id;
+};
+
+/* Sets @w before the first finished execution, in its direction, started before @before. */
+void store_start_walk_init(struct store_start_walk *w, bool newest_first, int64_t before);
+
+/*
+ * Calls @fn for each finished execution (running ones are never listed) in
+ * @w's order, strictly past its position and started before w->before,
+ * streaming from the started_at index (SQLite, PostgreSQL) or the start:
+ * keys (LMDB) in small pages: memory does not grow with the count, and the
+ * cost with what is listed, not with the log. Returns as store_list();
+ * -EOPNOTSUPP on a read-only LMDB store of format 1, which has no start: keys.
+ */
+int store_list_finished_by_start(struct store *s, const struct store_start_walk *w,
+				 store_list_fn fn, void *ctx);
+
+/*
+ * store_delete(), only if @execution_id is still the execution with id
+ * @id: -ESTALE if the name now belongs to another (a name deleted and
+ * started again since the caller read it).
+ */
+int store_delete_run(struct store *s, const char *execution_id, int64_t id);
 
 #endif
