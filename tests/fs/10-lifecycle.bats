@@ -104,6 +104,51 @@ outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
   assert_logged "pruned 1 finished runs (keep_days=1)"
 }
 
+# old_run NAME: starts and finishes NAME with the daemon's clock in 2020,
+# after runs started now: a run with a larger id but an older start, as
+# magellan or an import writes them.
+old_run() {
+  FS_WRAP="faketime 2020-01-01T12:00:00Z" mount_fs
+  start "$1"
+  echo success >"$M/status/$1"
+  unmount_fs
+}
+
+@test "keep_days walks by start time: a run with a larger id but an older start is pruned" {
+  mount_fs
+  start fresh
+  echo success >"$M/status/fresh"
+  unmount_fs
+  old_run ancient
+  mount_fs keep_days=1
+  poll 3 test ! -e "$M/ancient.json"
+  run ls "$M"
+  assert_line fresh.json
+  refute_line ancient.json
+  assert_logged "pruned 1 finished runs (keep_days=1)"
+}
+
+@test "keep_count keeps the most recently started, whatever the ids say" {
+  mount_fs
+  start new1
+  echo success >"$M/status/new1"
+  unmount_fs
+  old_run old
+  mount_fs
+  start new2
+  echo success >"$M/status/new2"
+  start running
+  unmount_fs
+  mount_fs keep_count=2
+  poll 3 test ! -e "$M/old.json"
+  run ls "$M"
+  assert_line new1.json
+  assert_line new2.json
+  assert_line running.json
+  refute_line old.json
+  assert_logged "pruned 1 finished runs (keep_count=2)"
+}
+
 @test "retention runs periodically, not only at mount" {
   # The daemon's clock runs 600 times fast: its 10-minute period passes in a second.
   FS_WRAP="faketime -f +0x600" mount_fs keep_count=1
