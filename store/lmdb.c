@@ -2019,6 +2019,73 @@ static int lmdb_list_days(struct store *s, int64_t after_day, store_day_fn fn, v
  */
 #define LMDB_COMMIT_ROOM ((size_t)16 * 1024)
 
+/*
+ * The pages a start of an empty document may need, in a tree of @depth:
+ * its six keys (execlog:, id:, outcome:, day:, start:, meta:seq) each copy
+ * a path and may split one, and the commit rewrites the free list.
+ */
+#define LMDB_START_PAGES(depth) (12 * (size_t)(depth) + 16)
+
+struct lmdb_free {
+	size_t pages; /* free pages that the next write may reuse */
+	size_t need;  /* what a start may take of them */
+};
+
+/*
+ * Counts the free pages of data.mdb that the next write transaction may
+ * reuse: LMDB's free list (database 0) keeps, under the id of the
+ * transaction that freed them, pages that no snapshot after it holds; those
+ * freed before the last commit are free for the next one (unless a reader
+ * still holds an older snapshot, which short transactions make rare). The
+ * walk stops as soon as a start's need is met.
+ */
+static int lmdb_free_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_free *f = arg;
+	size_t last = mdb_txn_id(txn);
+	MDB_cursor *cur;
+	MDB_val key, val;
+	MDB_stat ms;
+	int rc;
+
+	f->pages = 0;
+	rc = mdb_stat(txn, st->dbi, &ms);
+	if (rc != 0)
+		return rc;
+	f->need = LMDB_START_PAGES(ms.ms_depth);
+	rc = mdb_cursor_open(txn, 0, &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && f->pages < f->need;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		size_t freed_by, count;
+
+		if (key.mv_size != sizeof(freed_by) || val.mv_size < sizeof(count))
+			return store_fail(-EIO, "lmdb: the free list is damaged");
+		memcpy(&freed_by, key.mv_data, sizeof(freed_by));
+		if (freed_by >= last)
+			break; /* keys ascend: the rest is not free yet */
+		/* The value is an ID list: its count, then the page numbers. */
+		memcpy(&count, val.mv_data, sizeof(count));
+		f->pages += count;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Whether a start fits in the free pages data.mdb already has, for a disk
+ * too full to grow it: copy-on-write takes its pages from the free list
+ * first, and writing a page the file has needs no room on the disk.
+ */
+static bool lmdb_start_fits_free_pages(struct lmdb_store *st)
+{
+	struct lmdb_free f = { 0 };
+
+	return lmdb_run(st, false, "read the free list", lmdb_free_body, &f) == 0 &&
+	       f.pages >= f.need;
+}
+
 static int lmdb_check_room(struct store *s)
 {
 	struct lmdb_store *st = lmdb_of(s);
@@ -2036,6 +2103,9 @@ static int lmdb_check_room(struct store *s)
 	if (mdb_env_get_path(st->env, &dir) == 0) {
 		snprintf(data, sizeof(data), "%s/data.mdb", dir);
 		rc = store_room_at(data);
+		/* A full disk: the pages freed by deletes may still hold a start. */
+		if (rc == -ENOSPC && lmdb_start_fits_free_pages(st))
+			rc = 0;
 		if (rc)
 			return rc;
 	}
