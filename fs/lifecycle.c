@@ -54,13 +54,13 @@ static void lifecycle_batch_reset(struct lifecycle_batch *b)
 	b->full = false;
 }
 
-/* Adds @rec to the batch; returns 1 (stop the listing) when it is full. */
-static int lifecycle_take(struct lifecycle_batch *b, const struct store_record *rec)
+/* Adds one execution to the batch; returns 1 (stop the listing) when it is full. */
+static int lifecycle_take(struct lifecycle_batch *b, int64_t id, const char *execution_id)
 {
-	b->names[b->n] = strdup(rec->execution_id);
+	b->names[b->n] = strdup(execution_id);
 	if (b->names[b->n] == NULL)
 		return -ENOMEM;
-	b->ids[b->n++] = rec->id;
+	b->ids[b->n++] = id;
 	if (b->n == LIFECYCLE_BATCH) {
 		b->full = true;
 		return 1;
@@ -73,7 +73,7 @@ static int lifecycle_gather_stale(void *ctx, const struct store_record *rec)
 	struct lifecycle_batch *b = ctx;
 
 	b->after_id = rec->id;
-	return rec->heartbeat_ms < b->cutoff_ms ? lifecycle_take(b, rec) : 0;
+	return rec->heartbeat_ms < b->cutoff_ms ? lifecycle_take(b, rec->id, rec->execution_id) : 0;
 }
 
 /* Finishes one run found stale, if it is still that run, running and silent. */
@@ -148,17 +148,18 @@ static size_t lifecycle_delete(struct fs *fs, struct lifecycle_batch *b, const c
 	return deleted;
 }
 
-static int lifecycle_gather_prune(void *ctx, const struct store_record *rec)
+static int lifecycle_gather_prune(void *ctx, int64_t id, const char *execution_id,
+				  int64_t started_at)
 {
 	struct lifecycle_batch *b = ctx;
 
-	b->walk.started_at = rec->started_at;
-	b->walk.id = rec->id;
+	b->walk.started_at = started_at;
+	b->walk.id = id;
 	if (b->keep > 0) {
 		b->keep--;
 		return 0;
 	}
-	return lifecycle_take(b, rec);
+	return lifecycle_take(b, id, execution_id);
 }
 
 /*

@@ -62,7 +62,7 @@ struct store_ops {
 	int (*watch)(struct store *s, store_change_fn fn, void *ctx);
 	/* Streams finished executions in start order past w's position (see store.h). */
 	int (*list_finished_by_start)(struct store *s, const struct store_start_walk *w,
-				      store_list_fn fn, void *ctx);
+				      store_by_start_fn fn, void *ctx);
 };
 
 extern const struct store_ops sqlstore_ops;

@@ -2194,15 +2194,17 @@ static int lmdb_list_recent(struct store *s, size_t n, store_list_fn fn, void *c
 
 /*
  * Retention: the finished executions in start order, along the start:
- * keys. Each step is one read transaction that loads up to LMDB_LIST_STEP
- * records, as lmdb_list() does; the position moves past every key a step
- * looked at, running ones (skipped) included.
+ * keys, whose values hold the names: no record is loaded. Each step is one
+ * read transaction that reads up to LMDB_NAMES_STEP entries; the position
+ * moves past every key a step looked at, running ones (skipped) included.
  */
 struct lmdb_by_start {
 	struct store_start_walk pos;
 	bool exhausted;
 	size_t n;
-	struct store_record recs[LMDB_LIST_STEP];
+	int64_t ids[LMDB_NAMES_STEP], started_at[LMDB_NAMES_STEP];
+	size_t at[LMDB_NAMES_STEP]; /* offset of each name in text */
+	char text[LMDB_NAMES_STEP * (LMDB_NAME_MAX + 1)];
 };
 
 /* Puts @cur on the first start: key past @pos in its direction: 0, MDB_NOTFOUND, or an error. */
@@ -2222,34 +2224,26 @@ static int lmdb_by_start_seek(MDB_cursor *cur, const struct store_start_walk *po
 	return rc;
 }
 
-/* Loads the finished execution of one start: entry into the next slot, if it is one. */
+/* Adds the execution of one start: entry to the step, unless it is running. */
 static int lmdb_by_start_take(struct lmdb_store *st, MDB_txn *txn, struct lmdb_by_start *b,
-			      int64_t id, const MDB_val *val)
+			      const struct store_start_walk *pos, const MDB_val *val, size_t *used)
 {
-	struct store_record *rec = &b->recs[b->n];
-	int rc = lmdb_has_outcome(st, txn, "running", id);
+	int rc = lmdb_has_outcome(st, txn, "running", pos->id);
 
 	if (rc == 0)
 		return 0; /* running: never listed */
 	if (rc != MDB_NOTFOUND)
 		return rc;
-	rc = lmdb_load(st, txn, val->mv_data, val->mv_size, rec);
-	if (rc == 0 && rec->id == id)
-		b->n++;
-	else
-		store_record_clear(rec);
-	/* A key without its record (a damaged index) is skipped. */
-	return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-/* What the records a step loaded hold, roughly: a step stops past LMDB_LIST_BYTES. */
-static size_t lmdb_by_start_bytes(const struct lmdb_by_start *b)
-{
-	size_t bytes = 0;
-
-	for (size_t i = 0; i < b->n; i++)
-		bytes += strlen(b->recs[i].args) + strlen(b->recs[i].tool_version);
-	return bytes;
+	if (val->mv_size > LMDB_NAME_MAX)
+		return store_fail(-EIO, "lmdb: a start: entry is damaged");
+	b->ids[b->n] = pos->id;
+	b->started_at[b->n] = pos->started_at;
+	b->at[b->n] = *used;
+	memcpy(b->text + *used, val->mv_data, val->mv_size);
+	*used += val->mv_size;
+	b->text[(*used)++] = '\0';
+	b->n++;
+	return 0;
 }
 
 static int lmdb_by_start_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
@@ -2260,11 +2254,10 @@ static int lmdb_by_start_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	struct lmdb_buf kb;
 	MDB_cursor *cur;
 	MDB_val key, val;
+	size_t used = 0;
 	int rc;
 
 	/* A step run again (after a remap) starts afresh. */
-	for (size_t i = 0; i < b->n; i++)
-		store_record_clear(&b->recs[i]);
 	b->n = 0;
 	/* Newest first, the walk begins below the bound: (before, 0) precedes every id. */
 	if (pos.newest_first && (pos.started_at > pos.before ||
@@ -2275,8 +2268,7 @@ static int lmdb_by_start_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	rc = mdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	for (rc = lmdb_by_start_seek(cur, &pos, &kb, &key, &val);
-	     rc == 0 && b->n < LMDB_LIST_STEP && lmdb_by_start_bytes(b) < LMDB_LIST_BYTES;
+	for (rc = lmdb_by_start_seek(cur, &pos, &kb, &key, &val); rc == 0 && b->n < LMDB_NAMES_STEP;
 	     rc = mdb_cursor_get(cur, &key, &val, next)) {
 		const char *k = key.mv_data;
 
@@ -2291,14 +2283,12 @@ static int lmdb_by_start_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 			rc = MDB_NOTFOUND; /* oldest first: the rest started later */
 			break;
 		}
-		rc = lmdb_by_start_take(st, txn, b, pos.id, &val);
+		rc = lmdb_by_start_take(st, txn, b, &pos, &val, &used);
 		if (rc != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != MDB_NOTFOUND) {
-		for (size_t i = 0; i < b->n; i++)
-			store_record_clear(&b->recs[i]);
 		b->n = 0;
 		return rc;
 	}
@@ -2308,7 +2298,7 @@ static int lmdb_by_start_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 }
 
 static int lmdb_list_finished_by_start(struct store *s, const struct store_start_walk *w,
-				       store_list_fn fn, void *ctx)
+				       store_by_start_fn fn, void *ctx)
 {
 	struct lmdb_store *st = lmdb_of(s);
 	struct lmdb_by_start *b;
@@ -2324,10 +2314,7 @@ static int lmdb_list_finished_by_start(struct store *s, const struct store_start
 	while (rc == 0 && !b->exhausted) {
 		rc = lmdb_run(st, false, "list by start", lmdb_by_start_step, b);
 		for (size_t i = 0; rc == 0 && i < b->n; i++)
-			rc = fn(ctx, &b->recs[i]);
-		for (size_t i = 0; i < b->n; i++)
-			store_record_clear(&b->recs[i]);
-		b->n = 0;
+			rc = fn(ctx, b->ids[i], b->text + b->at[i], b->started_at[i]);
 	}
 	lmdb_trim(st);
 	free(b);
@@ -2372,6 +2359,6 @@ const struct store_ops lmdb_ops = {
 	.list_recent = lmdb_list_recent,
 	/* Reads meta:durations, which finish and delete move in their transactions. */
 	.summary = lmdb_summary,
-	/* Walks the start: keys, one read transaction per 64 records. */
+	/* Walks the start: keys, names from their values, 256 per read transaction. */
 	.list_finished_by_start = lmdb_list_finished_by_start,
 };

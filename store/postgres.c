@@ -924,17 +924,17 @@ static int pgstore_list_recent(struct store *base, size_t n, store_list_fn fn, v
  * started_at by id.
  */
 static int pgstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
-					  store_list_fn fn, void *ctx)
+					  store_by_start_fn fn, void *ctx)
 {
 	static const char *const sql[2] = {
-		"SELECT " PGSTORE_COLUMNS " FROM execution_log WHERE outcome <> 'running'"
+		"SELECT id, execution_id, started_at FROM execution_log WHERE outcome <> 'running'"
 		" AND started_at < $3::bigint AND started_at >= $1::bigint"
 		" AND (started_at, id) > ($1::bigint, $2::bigint)"
-		" ORDER BY started_at, id LIMIT " PGSTORE_PAGE_TEXT,
-		"SELECT " PGSTORE_COLUMNS " FROM execution_log WHERE outcome <> 'running'"
+		" ORDER BY started_at, id LIMIT " PGSTORE_NAMES_PAGE_TEXT,
+		"SELECT id, execution_id, started_at FROM execution_log WHERE outcome <> 'running'"
 		" AND started_at < $3::bigint AND started_at <= $1::bigint"
 		" AND (started_at, id) < ($1::bigint, $2::bigint)"
-		" ORDER BY started_at DESC, id DESC LIMIT " PGSTORE_PAGE_TEXT,
+		" ORDER BY started_at DESC, id DESC LIMIT " PGSTORE_NAMES_PAGE_TEXT,
 	};
 	struct pgstore *s = (struct pgstore *)base;
 	char at[24], id[24], before[24];
@@ -945,7 +945,6 @@ static int pgstore_list_finished_by_start(struct store *base, const struct store
 
 	params[2] = pgstore_int(before, sizeof(before), w->before);
 	while (err == 0 && more) {
-		struct store_record rec = { 0 };
 		PGresult *res;
 		int rows;
 
@@ -956,15 +955,11 @@ static int pgstore_list_finished_by_start(struct store *base, const struct store
 			break;
 		rows = PQntuples(res);
 		store_count_visits(&s->base, (uint64_t)rows + 1);
-		more = rows == PGSTORE_PAGE;
+		more = rows == PGSTORE_NAMES_PAGE;
 		for (int i = 0; i < rows && err == 0; i++) {
-			err = pgstore_row(res, i, &rec);
-			if (err == 0) {
-				pos.started_at = rec.started_at;
-				pos.id = rec.id;
-				err = fn(ctx, &rec);
-			}
-			store_record_clear(&rec);
+			pos.id = pgstore_get_int(res, i, 0);
+			pos.started_at = pgstore_get_int(res, i, 2);
+			err = fn(ctx, pos.id, PQgetvalue(res, i, 1), pos.started_at);
 		}
 		PQclear(res);
 	}

@@ -578,13 +578,15 @@ static int sqlstore_prepare_texts(struct sqlstore *s, bool has_ms)
 	 * ?1, ?2: the position; ?3: before.
 	 */
 	n += asprintf(&s->sql[ST_BY_START],
-		      "SELECT %s FROM execution_log WHERE +outcome <> 'running' AND started_at < ?3"
+		      "SELECT id, execution_id, started_at FROM execution_log"
+		      " WHERE +outcome <> 'running' AND started_at < ?3"
 		      " AND started_at >= ?1 AND (started_at, id) > (?1, ?2)"
-		      " ORDER BY started_at, id", cols) < 0;
+		      " ORDER BY started_at, id") < 0;
 	n += asprintf(&s->sql[ST_BY_START_NEWEST],
-		      "SELECT %s FROM execution_log WHERE +outcome <> 'running' AND started_at < ?3"
+		      "SELECT id, execution_id, started_at FROM execution_log"
+		      " WHERE +outcome <> 'running' AND started_at < ?3"
 		      " AND started_at <= ?1 AND (started_at, id) < (?1, ?2)"
-		      " ORDER BY started_at DESC, id DESC", cols) < 0;
+		      " ORDER BY started_at DESC, id DESC") < 0;
 	n += asprintf(&s->sql[ST_SUMMARY],
 		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
 	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
@@ -1248,10 +1250,9 @@ static int sqlstore_summary(struct store *base, struct store_summary *out)
 }
 
 static int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
-					   store_list_fn fn, void *ctx)
+					   store_by_start_fn fn, void *ctx)
 {
 	struct sqlstore *s = (struct sqlstore *)base;
-	struct store_record rec = { 0 };
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
 	int err, rc;
@@ -1263,10 +1264,9 @@ static int sqlstore_list_finished_by_start(struct store *base, const struct stor
 	sqlite3_bind_int64(st, 2, w->id);
 	sqlite3_bind_int64(st, 3, w->before);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = sqlstore_row(st, &rec);
-		if (err == 0)
-			err = fn(ctx, &rec);
-		store_record_clear(&rec);
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+
+		err = fn(ctx, sqlite3_column_int64(st, 0), name ? name : "", sqlite3_column_int64(st, 2));
 		if (err)
 			break;
 	}

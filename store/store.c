@@ -511,7 +511,7 @@ void store_start_walk_init(struct store_start_walk *w, bool newest_first, int64_
 }
 
 int store_list_finished_by_start(struct store *s, const struct store_start_walk *w,
-				 store_list_fn fn, void *ctx)
+				 store_by_start_fn fn, void *ctx)
 {
 	return s->ops->list_finished_by_start(s, w, fn, ctx);
 }

@@ -308,19 +308,23 @@ struct store_start_walk {
 	int64_t id;
 };
 
+/* Called for each execution of a walk in start order; @execution_id is borrowed. Returns as store_list_fn. */
+typedef int (*store_by_start_fn)(void *ctx, int64_t id, const char *execution_id, int64_t started_at);
+
 /* Sets @w before the first finished execution, in its direction, started before @before. */
 void store_start_walk_init(struct store_start_walk *w, bool newest_first, int64_t before);
 
 /*
  * Calls @fn for each finished execution (running ones are never listed) in
  * @w's order, strictly past its position and started before w->before,
- * streaming from the started_at index (SQLite, PostgreSQL) or the start:
- * keys (LMDB) in small pages: memory does not grow with the count, and the
- * cost with what is listed, not with the log. Returns as store_list();
- * -EOPNOTSUPP on a read-only LMDB store of format 1, which has no start: keys.
+ * with its id, name and start only (no record is read in full), streaming
+ * from the started_at index (SQLite, PostgreSQL) or the start: keys (LMDB)
+ * in small pages: memory does not grow with the count, and the cost with
+ * what is listed, not with the log. Returns as store_list(); -EOPNOTSUPP
+ * on a read-only LMDB store of format 1, which has no start: keys.
  */
 int store_list_finished_by_start(struct store *s, const struct store_start_walk *w,
-				 store_list_fn fn, void *ctx);
+				 store_by_start_fn fn, void *ctx);
 
 /*
  * store_delete(), only if @execution_id is still the execution with id

@@ -2962,21 +2962,28 @@ static void case_watch(void)
 
 /* What a walk in start order listed, and where it stood. */
 struct by_start {
+	struct store *s;
 	struct collect c;
 	struct store_start_walk w;
 	size_t stop_after; /* 0: never stop */
 };
 
-static int by_start_fn(void *ctx, const struct store_record *rec)
+static int by_start_fn(void *ctx, int64_t id, const char *execution_id, int64_t started_at)
 {
 	struct by_start *b = ctx;
+	struct store_record rec = { 0 };
 
-	CHECK(strcmp(rec->outcome, "running") != 0);
-	CHECK(b->c.n == 0 || (b->w.newest_first ? rec->started_at <= b->w.started_at
-						 : rec->started_at >= b->w.started_at));
-	b->w.started_at = rec->started_at;
-	b->w.id = rec->id;
-	collect_fn(&b->c, rec);
+	/* Each is a finished execution of that id, name and start. */
+	CHECK_EQ(store_get_by_id(b->s, id, &rec), 0);
+	CHECK_STR(rec.execution_id, execution_id);
+	CHECK_EQ(rec.started_at, started_at);
+	CHECK(strcmp(rec.outcome, "running") != 0);
+	store_record_clear(&rec);
+	CHECK(b->c.n == 0 || (b->w.newest_first ? started_at <= b->w.started_at
+						 : started_at >= b->w.started_at));
+	b->w.started_at = started_at;
+	b->w.id = id;
+	collect_name_fn(&b->c, id, execution_id);
 	return b->stop_after && b->c.n == b->stop_after ? 1 : 0;
 }
 
@@ -3016,7 +3023,8 @@ static void case_by_start(void)
 {
 	struct store *s = open_store();
 	const int64_t t0 = T0_MS / 1000;
-	struct by_start b = { 0 };
+	struct by_start b = { .s = s };
+	const int pages = is_pg() ? 1100 : 300;
 	char name[32];
 
 	start_one(s, "a", T0_MS + 5000);
@@ -3060,25 +3068,26 @@ static void case_by_start(void)
 	CHECK_EQ(store_list_finished_by_start(s, &b.w, by_start_fn, &b), 0);
 	CHECK_WALKED(&b.c, "a", "e", "d", "c", "f");
 
-	/* Past a page of every backend: 300 runs, each started before the one before it. */
-	for (int i = 0; i < 300; i++) {
-		snprintf(name, sizeof(name), "p%03d", i);
+	/* Past a page of every backend (LMDB 256, PostgreSQL 1024): runs each started before the last. */
+	for (int i = 0; i < pages; i++) {
+		snprintf(name, sizeof(name), "p%04d", i);
 		start_one(s, name, T0_MS + 10 * DAY_MS - i * 1000);
 		finish_one(s, name, STORE_ERROR, T0_MS + 11 * DAY_MS);
 	}
 	walk_by_start(s, false, t0 + 2 * 86400, &b);
 	CHECK_WALKED(&b.c, "f", "c", "d", "e", "a");
 	walk_by_start(s, false, INT64_MAX, &b);
-	CHECK_EQ(b.c.n, 305);
-	for (int i = 0; i < 300; i++) {
-		snprintf(name, sizeof(name), "p%03d", 299 - i);
+	CHECK_EQ(b.c.n, pages + 5);
+	for (int i = 0; i < pages; i++) {
+		snprintf(name, sizeof(name), "p%04d", pages - 1 - i);
 		CHECK_STR(b.c.names[5 + i], name);
 	}
 	walk_by_start(s, true, INT64_MAX, &b);
-	CHECK_EQ(b.c.n, 305);
-	CHECK_STR(b.c.names[0], "p000");
-	CHECK_STR(b.c.names[299], "p299");
-	CHECK_STR(b.c.names[300], "a");
+	CHECK_EQ(b.c.n, pages + 5);
+	CHECK_STR(b.c.names[0], "p0000");
+	snprintf(name, sizeof(name), "p%04d", pages - 1);
+	CHECK_STR(b.c.names[pages - 1], name);
+	CHECK_STR(b.c.names[pages], "a");
 	collect_reset(&b.c);
 	store_close(s);
 }
