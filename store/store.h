@@ -144,7 +144,8 @@ int store_start(struct store *s, struct store_record *rec);
 /*
  * Finishes a running execution at @now_ms: sets outcome, error_message,
  * the counts, finished_at and duration_ms (now_ms - started_ms).
- * -ENOENT for an unknown execution_id, -EPERM when it is not running.
+ * -ENOENT for an unknown execution_id, -EPERM when it is not running,
+ * -ESTALE when it is running but fails one of @fin's conditions.
  */
 int store_finish(struct store *s, const char *execution_id,
 		 const struct store_finish *fin, int64_t now_ms);
