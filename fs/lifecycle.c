@@ -7,6 +7,12 @@
  * of separate store calls, so that FUSE requests interleave with it and the
  * mount never stalls. A batch is gathered from a listing first and acted on
  * after it, so no change is made while a store cursor is open.
+ *
+ * Others change the log between the reading and the acting (a recorder
+ * heartbeats or finishes, a user deletes a run and starts its name again),
+ * so every change is conditioned on what was read: a finish on the same
+ * run (its id), still running and still silent; a delete on the same run.
+ * A run that changed meanwhile is left alone, to be seen again next time.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,11 +37,11 @@ struct fs_lifecycle {
 /* What one pass over a listing gathered, and where to resume. */
 struct lifecycle_batch {
 	size_t n;
-	bool full;           /* the listing stopped because the batch filled */
-	bool done;           /* a record past the cut-off ended the walk early */
-	int64_t after_id;    /* the last id seen */
-	int64_t cutoff;      /* ms of heartbeat (reap) or s of start (keep_days) */
-	int64_t skip;        /* finished runs still to keep (keep_count), counting down */
+	bool full;                   /* the listing stopped because the batch filled */
+	int64_t after_id;            /* reap: the last id seen */
+	int64_t cutoff_ms;           /* reap: a heartbeat before this is stale */
+	struct store_start_walk walk; /* prune: the last execution seen, in start order */
+	int64_t keep;                /* prune: finished runs still to keep (keep_count), counting down */
 	char *names[LIFECYCLE_BATCH];
 	int64_t ids[LIFECYCLE_BATCH];
 };
@@ -48,16 +54,16 @@ static void lifecycle_batch_reset(struct lifecycle_batch *b)
 	b->full = false;
 }
 
-/* Adds @rec to the batch; returns 1 (stop the listing) when it is full. */
-static int lifecycle_take(struct lifecycle_batch *b, const struct store_record *rec)
+/* Adds one execution to the batch; returns 1 (stop the listing) when it is full. */
+static int lifecycle_take(struct lifecycle_batch *b, int64_t id, const char *execution_id)
 {
 	/* Another program's row with a name that is not valid is never touched, nor made a path. */
-	if (record_name_check(rec->execution_id) != 0)
+	if (record_name_check(execution_id) != 0)
 		return 0;
-	b->names[b->n] = strdup(rec->execution_id);
+	b->names[b->n] = strdup(execution_id);
 	if (b->names[b->n] == NULL)
 		return -ENOMEM;
-	b->ids[b->n++] = rec->id;
+	b->ids[b->n++] = id;
 	if (b->n == LIFECYCLE_BATCH) {
 		b->full = true;
 		return 1;
@@ -70,37 +76,32 @@ static int lifecycle_gather_stale(void *ctx, const struct store_record *rec)
 	struct lifecycle_batch *b = ctx;
 
 	b->after_id = rec->id;
-	return rec->heartbeat_ms < b->cutoff ? lifecycle_take(b, rec) : 0;
+	return rec->heartbeat_ms < b->cutoff_ms ? lifecycle_take(b, rec->id, rec->execution_id) : 0;
 }
 
-static int lifecycle_gather_old(void *ctx, const struct store_record *rec)
+/* Finishes one run found stale, if it is still that run, running and silent. */
+static void lifecycle_abandon(struct fs *fs, const char *name, int64_t id, int64_t cutoff_ms,
+			      const char *message)
 {
-	struct lifecycle_batch *b = ctx;
+	struct store_finish fin = {
+		.outcome = STORE_ERROR,
+		.error_message = message,
+		.only_id = id,
+		.only_stale_before_ms = cutoff_ms,
+	};
+	int err = store_finish(fs->store, name, &fin, store_now_ms());
 
-	b->after_id = rec->id;
-	/* Ids grow with each start: the first run started after the cut-off ends the walk. */
-	if (rec->started_at >= b->cutoff) {
-		b->done = true;
-		return 1;
+	if (err == 0) {
+		fs_log(LOG_NOTICE, "abandoned %s: no heartbeat for %lld s", name,
+		       (long long)fs->opts.stale_after);
+		/* The record's size and times changed; the kernel must ask again. */
+		fuse_lowlevel_notify_inval_inode(fs->se, fs_ino(KIND_RECORD, (uint64_t)id), -1, 0);
+	} else if (err != -EPERM && err != -ESTALE && err != -ENOENT) {
+		/* -EPERM: its recorder finished it; -ESTALE: it heartbeat, or the name
+		 * is another run now; -ENOENT: it was finished and deleted. */
+		fs_log(LOG_WARNING, "cannot finish abandoned %s: %s: %s", name, strerror(-err),
+		       store_reason());
 	}
-	if (strcmp(rec->outcome, "running") == 0)
-		return 0;
-	return lifecycle_take(b, rec);
-}
-
-static int lifecycle_gather_excess(void *ctx, const struct store_record *rec)
-{
-	struct lifecycle_batch *b = ctx;
-
-	b->after_id = rec->id;
-	if (strcmp(rec->outcome, "running") == 0)
-		return 0;
-	if (b->skip <= 0) {
-		b->done = true;
-		return 1;
-	}
-	b->skip--;
-	return lifecycle_take(b, rec);
 }
 
 /* Finishes every running execution whose last sign of life is older than stale_after. */
@@ -108,42 +109,36 @@ static void lifecycle_reap(struct fs *fs)
 {
 	struct store_filter running = { .outcome = STORE_RUNNING, .day = -1 };
 	struct lifecycle_batch b = { 0 };
-	char value[128];
+	char message[96];
 	int err;
 
-	snprintf(value, sizeof(value), "error: abandoned: no heartbeat for %lld s",
+	snprintf(message, sizeof(message), "abandoned: no heartbeat for %lld s",
 		 (long long)fs->opts.stale_after);
-	b.cutoff = store_now_ms() - fs->opts.stale_after * 1000;
+	b.cutoff_ms = store_now_ms() - fs->opts.stale_after * 1000;
 	do {
 		lifecycle_batch_reset(&b);
 		err = store_list(fs->store, &running, b.after_id, lifecycle_gather_stale, &b);
-		for (size_t i = 0; i < b.n; i++) {
-			int ferr = fs_finish(fs, b.names[i], b.ids[i], value, strlen(value));
-
-			/* A finish that raced ours (-EPERM) is the recorder's, and it wins. */
-			if (ferr == 0)
-				fs_log(LOG_NOTICE, "abandoned %s: no heartbeat for %lld s", b.names[i],
-				       (long long)fs->opts.stale_after);
-			else if (ferr != -EPERM)
-				fs_log(LOG_WARNING, "cannot finish abandoned %s: %s: %s", b.names[i],
-				       strerror(-ferr), store_reason());
-		}
+		for (size_t i = 0; i < b.n; i++)
+			lifecycle_abandon(fs, b.names[i], b.ids[i], b.cutoff_ms, message);
 	} while (err == 0 && b.full);
 	if (err < 0)
 		fs_log(LOG_WARNING, "looking for abandoned runs: %s: %s", strerror(-err), store_reason());
 	lifecycle_batch_reset(&b);
 }
 
-/* Deletes one batch; the kernel may hold the names for a second: tell it. */
+/* Deletes one batch, each only if its name is still the run read; tells the kernel. */
 static size_t lifecycle_delete(struct fs *fs, struct lifecycle_batch *b, const char *why)
 {
 	char entry[RECORD_NAME_MAX + 8];
 	size_t deleted = 0;
 
 	for (size_t i = 0; i < b->n; i++) {
-		int err = store_delete(fs->store, b->names[i]);
+		int err = store_delete_run(fs->store, b->names[i], b->ids[i]);
 
-		if (err && err != -ENOENT) {
+		/* Deleted meanwhile (-ENOENT), or the name is another run now (-ESTALE). */
+		if (err == -ENOENT || err == -ESTALE)
+			continue;
+		if (err) {
 			fs_log(LOG_WARNING, "cannot prune %s: %s: %s", b->names[i], strerror(-err),
 			       store_reason());
 			continue;
@@ -156,18 +151,35 @@ static size_t lifecycle_delete(struct fs *fs, struct lifecycle_batch *b, const c
 	return deleted;
 }
 
-/* One walk of the log from the oldest, deleting what @gather picks, batch by batch. */
-static void lifecycle_prune_walk(struct fs *fs, store_list_fn gather, struct lifecycle_batch *b,
-				 const char *why)
+static int lifecycle_gather_prune(void *ctx, int64_t id, const char *execution_id,
+				  int64_t started_at)
+{
+	struct lifecycle_batch *b = ctx;
+
+	b->walk.started_at = started_at;
+	b->walk.id = id;
+	if (b->keep > 0) {
+		b->keep--;
+		return 0;
+	}
+	return lifecycle_take(b, id, execution_id);
+}
+
+/*
+ * One walk of the finished runs in start order (b->walk), keeping the first
+ * b->keep and deleting the rest, batch by batch. The walk goes on from the
+ * last run it saw, so a run that could not be deleted is not met again.
+ */
+static void lifecycle_prune_walk(struct fs *fs, struct lifecycle_batch *b, const char *why)
 {
 	size_t deleted = 0;
 	int err;
 
 	do {
 		lifecycle_batch_reset(b);
-		err = store_list(fs->store, NULL, b->after_id, gather, b);
+		err = store_list_finished_by_start(fs->store, &b->walk, lifecycle_gather_prune, b);
 		deleted += lifecycle_delete(fs, b, why);
-	} while (err == 0 && b->full && !b->done);
+	} while (err == 0 && b->full);
 	if (err < 0)
 		fs_log(LOG_WARNING, "pruning (%s): %s: %s", why, strerror(-err), store_reason());
 	if (deleted)
@@ -178,29 +190,27 @@ static void lifecycle_prune_walk(struct fs *fs, store_list_fn gather, struct lif
 static void lifecycle_prune(struct fs *fs)
 {
 	struct lifecycle_batch b = { 0 };
-	int64_t finished = 0;
 	char why[64];
 
+	/* The oldest first, up to the cut-off: by start time, whatever the ids say. */
 	if (fs->opts.keep_days > 0) {
-		b.cutoff = store_now_ms() / 1000 - fs->opts.keep_days * 86400;
+		store_start_walk_init(&b.walk, false,
+				      store_now_ms() / 1000 - fs->opts.keep_days * 86400);
 		snprintf(why, sizeof(why), "keep_days=%lld", (long long)fs->opts.keep_days);
-		lifecycle_prune_walk(fs, lifecycle_gather_old, &b, why);
+		lifecycle_prune_walk(fs, &b, why);
 	}
+	/*
+	 * The newest first: the first keep_count finished runs are passed over,
+	 * every one after them deleted. What is deleted was decided by the runs
+	 * the walk itself passed, never by a count taken earlier, so runs
+	 * deleted by others meanwhile cannot make it delete more.
+	 */
 	if (fs->opts.keep_count > 0) {
-		/* From the store's indexes: no record is read to count them. */
-		for (int o = STORE_SUCCESS; o < STORE_OUTCOMES; o++) {
-			struct store_filter f = { .outcome = o, .day = -1 };
-			uint64_t n = 0;
-
-			if (store_count(fs->store, &f, &n) != 0)
-				return;
-			finished += (int64_t)n;
-		}
 		memset(&b, 0, sizeof(b));
-		b.skip = finished - fs->opts.keep_count;
+		store_start_walk_init(&b.walk, true, INT64_MAX);
+		b.keep = fs->opts.keep_count;
 		snprintf(why, sizeof(why), "keep_count=%lld", (long long)fs->opts.keep_count);
-		if (b.skip > 0)
-			lifecycle_prune_walk(fs, lifecycle_gather_excess, &b, why);
+		lifecycle_prune_walk(fs, &b, why);
 	}
 }
 

@@ -35,8 +35,8 @@ struct store_ops {
 	int (*get)(struct store *s, const char *execution_id, struct store_record *out);
 	/* Reads one execution by id. */
 	int (*get_by_id)(struct store *s, int64_t id, struct store_record *out);
-	/* Deletes a finished execution. */
-	int (*delete)(struct store *s, const char *execution_id);
+	/* Deletes a finished execution (only the one with id only_id, unless 0: else -ESTALE). */
+	int (*delete)(struct store *s, const char *execution_id, int64_t only_id);
 	/* Streams executions matching filter (never NULL here) with id > after_id. */
 	int (*list)(struct store *s, const struct store_filter *filter,
 		    int64_t after_id, store_list_fn fn, void *ctx);
@@ -62,6 +62,9 @@ struct store_ops {
 	int (*summary)(struct store *s, struct store_summary *out);
 	/* Optional (NULL: -EOPNOTSUPP): reports changes made elsewhere through fn. */
 	int (*watch)(struct store *s, store_change_fn fn, void *ctx);
+	/* Streams finished executions in start order past w's position (see store.h). */
+	int (*list_finished_by_start)(struct store *s, const struct store_start_walk *w,
+				      store_by_start_fn fn, void *ctx);
 };
 
 extern const struct store_ops sqlstore_ops;

@@ -5,7 +5,7 @@
  * so mdb_stat and mdb_dump work on it). Everything lives in the unnamed main
  * database, under these keys:
  *
- *   meta:format                      "execlogfs-lmdb 1", the marker of our stores
+ *   meta:format                      "execlogfs-lmdb 2", the marker of our stores
  *   meta:seq                         be64 last id handed out (ids are never reused)
  *   execlog:<execution_id>           the record's JSON document, as record_to_json()
  *                                    renders it: the bytes `cat` shows
@@ -14,11 +14,19 @@
  *   outcome:<outcome>:<be64 id>      execution_id: the by-outcome index
  *   day:<be64 day><be64 id>          execution_id: the by-day index (UTC day of
  *                                    started_at; days before 1970 sort last)
+ *   start:<be64 started_at ^ 2^63><be64 id>
+ *                                    execution_id: the start-order index that
+ *                                    retention walks (started_at with its sign
+ *                                    bit flipped, so that keys sort as times)
  *   meta:durations                   be64 finished count per duration bucket, be64
  *                                    sum of their duration_ms, be64 latest finished_at
  *                                    (STORE_NULL: none): store_summary()'s aggregates,
  *                                    moved by every finish and delete, made at open
  *                                    from the records when missing
+ *
+ * Format 1 had no start: keys: a writable open makes them and moves the
+ * marker to 2 (so that an older build, which would not keep them, refuses
+ * the store); a read-only open of format 1 reads it without them.
  *
  * Every change updates all its keys in one write transaction. The map starts
  * at 16 MiB and doubles when full, up to the configured limit; listings read
@@ -49,7 +57,8 @@
 #include "backend.h"
 #include "record.h"
 
-#define LMDB_FORMAT "execlogfs-lmdb 1"
+#define LMDB_FORMAT "execlogfs-lmdb 2"
+#define LMDB_FORMAT_1 "execlogfs-lmdb 1" /* without start: keys */
 #define LMDB_MAP_START ((size_t)16 << 20)
 /* LMDB's default MDB_MAXKEYSIZE; every key built here fits in it. */
 #define LMDB_KEY_MAX 511
@@ -83,6 +92,7 @@ struct lmdb_store {
 	void *map_addr;  /* where data.mdb is mapped (NULL: unknown), as map_size */
 	size_t map_len;
 	uint64_t runs;   /* transactions run (atomic), for lmdb_trim() */
+	bool format_1;   /* read-only open of a format 1 store: no start: keys */
 };
 
 /* A key or value built here; the id: value is the longest. */
@@ -222,6 +232,14 @@ static void lmdb_prefix_day(struct lmdb_buf *b, int64_t day)
 static void lmdb_key_day(struct lmdb_buf *b, int64_t day, int64_t id)
 {
 	lmdb_prefix_day(b, day);
+	lmdb_buf_add_be64(b, (uint64_t)id);
+}
+
+static void lmdb_key_start(struct lmdb_buf *b, int64_t started_at, int64_t id)
+{
+	b->len = 0;
+	lmdb_buf_add_str(b, "start:");
+	lmdb_buf_add_be64(b, (uint64_t)started_at ^ (UINT64_C(1) << 63));
 	lmdb_buf_add_be64(b, (uint64_t)id);
 }
 
@@ -871,9 +889,11 @@ static int lmdb_mark(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	lmdb_buf_add_str(&kb, "meta:format");
 	key = lmdb_val(&kb);
 	rc = mdb_get(txn, st->dbi, &key, &val);
+	st->format_1 = rc == 0 && val.mv_size == strlen(LMDB_FORMAT_1) &&
+		       memcmp(val.mv_data, LMDB_FORMAT_1, val.mv_size) == 0;
 	if (rc == 0) {
-		if (val.mv_size != strlen(LMDB_FORMAT) ||
-		    memcmp(val.mv_data, LMDB_FORMAT, val.mv_size) != 0)
+		if (!st->format_1 && (val.mv_size != strlen(LMDB_FORMAT) ||
+				      memcmp(val.mv_data, LMDB_FORMAT, val.mv_size) != 0))
 			rc = store_fail(-EMEDIUMTYPE,
 					"the LMDB store is of format \"%.*s\", not \"%s\"",
 					(int)(val.mv_size > 64 ? 64 : val.mv_size),
@@ -892,6 +912,54 @@ static int lmdb_mark(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	else if (*write)
 		rc = lmdb_put(st, txn, &kb, LMDB_FORMAT, strlen(LMDB_FORMAT), 0);
 out:
+	return rc;
+}
+
+static int lmdb_index_next(MDB_cursor *cur, const struct lmdb_buf *prefix, bool first,
+			   int64_t from, int64_t *id, MDB_val *val);
+
+/*
+ * Moves a format 1 store to format 2: a start: key for each id: key, then
+ * the marker. The walk's cursor is tracked by LMDB, which keeps it in place
+ * across the puts of the same write transaction.
+ */
+static int lmdb_upgrade_1(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_buf prefix = { 0 }, kb, name;
+	uint64_t seen = 0;
+	MDB_cursor *cur;
+	MDB_val val;
+	int64_t id;
+	int rc;
+
+	(void)arg;
+	lmdb_buf_add_str(&prefix, "id:");
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = lmdb_index_next(cur, &prefix, true, 0, &id, &val); rc == 0;
+	     rc = lmdb_index_next(cur, &prefix, false, 0, &id, &val)) {
+		if (++seen % LMDB_TRIM_KEYS == 0)
+			lmdb_trim_held(st);
+		/* A damaged entry gets no key: its record cannot be found from it either. */
+		if (val.mv_size < LMDB_TIMES_LEN || val.mv_size - LMDB_TIMES_LEN > LMDB_NAME_MAX)
+			continue;
+		name.len = 0;
+		lmdb_buf_add(&name, (const char *)val.mv_data + LMDB_TIMES_LEN,
+			     val.mv_size - LMDB_TIMES_LEN);
+		lmdb_key_start(&kb, lmdb_floor_div(lmdb_le64_decode(val.mv_data), 1000), id);
+		rc = lmdb_put(st, txn, &kb, name.data, name.len, 0);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc == MDB_NOTFOUND) {
+		kb.len = 0;
+		lmdb_buf_add_str(&kb, "meta:format");
+		rc = lmdb_put(st, txn, &kb, LMDB_FORMAT, strlen(LMDB_FORMAT), 0);
+	}
+	if (rc == 0)
+		st->format_1 = false;
 	return rc;
 }
 
@@ -979,6 +1047,8 @@ static int lmdb_open(const char *path, const struct store_options *opts, struct 
 	lmdb_locate_map(st);
 
 	rc = lmdb_run(st, write, "open", lmdb_mark, &write);
+	if (rc == 0 && write && st->format_1)
+		rc = lmdb_run(st, true, "open", lmdb_upgrade_1, NULL);
 	if (rc == 0 && write)
 		rc = lmdb_run(st, true, "open", lmdb_durations_build, NULL);
 	if (rc != 0)
@@ -1116,6 +1186,10 @@ static int lmdb_start_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	rc = lmdb_put(st, txn, &kb, name, a->name_len, 0);
 	if (rc != 0)
 		goto free_json;
+	lmdb_key_start(&kb, doc.started_at, a->id);
+	rc = lmdb_put(st, txn, &kb, name, a->name_len, 0);
+	if (rc != 0)
+		goto free_json;
 	kb.len = 0;
 	lmdb_buf_add_str(&kb, "meta:seq");
 	vb.len = 0;
@@ -1175,6 +1249,7 @@ struct lmdb_change_arg {
 	size_t name_len;
 	const struct store_finish *fin; /* finish only */
 	int64_t now_ms;
+	int64_t only_id;                /* delete only: 0, or the id it must have */
 };
 
 /* Loads the execution a change is about into @rec; -ENOENT if unknown. */
@@ -1210,6 +1285,12 @@ static int lmdb_finish_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	if (!lmdb_is_running(&rec)) {
 		rc = store_fail(-EPERM, "execution %s is not running (it is %s)",
 				a->name, rec.outcome ? rec.outcome : "?");
+		goto clear_rec;
+	}
+	if ((fin->only_id != 0 && rec.id != fin->only_id) ||
+	    (fin->only_stale_before_ms != 0 && rec.heartbeat_ms >= fin->only_stale_before_ms)) {
+		rc = store_fail(-ESTALE, "execution %s is another run, or heartbeat, since it was read",
+				a->name);
 		goto clear_rec;
 	}
 	outcome = store_outcome_name(fin->outcome); /* store.c checked it */
@@ -1316,6 +1397,11 @@ static int lmdb_delete_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		rc = store_fail(-EBUSY, "execution %s is running", a->name);
 		goto clear_rec;
 	}
+	if (a->only_id != 0 && rec.id != a->only_id) {
+		rc = store_fail(-ESTALE, "execution %s is another run than id %lld now", a->name,
+				(long long)a->only_id);
+		goto clear_rec;
+	}
 	lmdb_key_record(&kb, a->name, a->name_len);
 	rc = lmdb_del(st, txn, &kb);
 	if (rc != 0)
@@ -1330,6 +1416,10 @@ static int lmdb_delete_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		goto clear_rec;
 	lmdb_key_day(&kb, lmdb_day_of(rec.started_at), rec.id);
 	rc = lmdb_del(st, txn, &kb);
+	if (rc != 0)
+		goto clear_rec;
+	lmdb_key_start(&kb, rec.started_at, rec.id);
+	rc = lmdb_del(st, txn, &kb);
 	if (rc == 0)
 		rc = lmdb_durations_move(st, txn, rec.duration_ms, rec.finished_at, -1);
 clear_rec:
@@ -1337,11 +1427,12 @@ clear_rec:
 	return rc;
 }
 
-static int lmdb_delete(struct store *s, const char *execution_id)
+static int lmdb_delete(struct store *s, const char *execution_id, int64_t only_id)
 {
 	struct lmdb_change_arg a = {
 		.name = execution_id,
 		.name_len = strlen(execution_id),
+		.only_id = only_id,
 	};
 
 	/*
@@ -1928,6 +2019,73 @@ static int lmdb_list_days(struct store *s, int64_t after_day, store_day_fn fn, v
  */
 #define LMDB_COMMIT_ROOM ((size_t)16 * 1024)
 
+/*
+ * The pages a start of an empty document may need, in a tree of @depth:
+ * its six keys (execlog:, id:, outcome:, day:, start:, meta:seq) each copy
+ * a path and may split one, and the commit rewrites the free list.
+ */
+#define LMDB_START_PAGES(depth) (12 * (size_t)(depth) + 16)
+
+struct lmdb_free {
+	size_t pages; /* free pages that the next write may reuse */
+	size_t need;  /* what a start may take of them */
+};
+
+/*
+ * Counts the free pages of data.mdb that the next write transaction may
+ * reuse: LMDB's free list (database 0) keeps, under the id of the
+ * transaction that freed them, pages that no snapshot after it holds; those
+ * freed before the last commit are free for the next one (unless a reader
+ * still holds an older snapshot, which short transactions make rare). The
+ * walk stops as soon as a start's need is met.
+ */
+static int lmdb_free_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_free *f = arg;
+	size_t last = mdb_txn_id(txn);
+	MDB_cursor *cur;
+	MDB_val key, val;
+	MDB_stat ms;
+	int rc;
+
+	f->pages = 0;
+	rc = mdb_stat(txn, st->dbi, &ms);
+	if (rc != 0)
+		return rc;
+	f->need = LMDB_START_PAGES(ms.ms_depth);
+	rc = mdb_cursor_open(txn, 0, &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && f->pages < f->need;
+	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		size_t freed_by, count;
+
+		if (key.mv_size != sizeof(freed_by) || val.mv_size < sizeof(count))
+			return store_fail(-EIO, "lmdb: the free list is damaged");
+		memcpy(&freed_by, key.mv_data, sizeof(freed_by));
+		if (freed_by >= last)
+			break; /* keys ascend: the rest is not free yet */
+		/* The value is an ID list: its count, then the page numbers. */
+		memcpy(&count, val.mv_data, sizeof(count));
+		f->pages += count;
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/*
+ * Whether a start fits in the free pages data.mdb already has, for a disk
+ * too full to grow it: copy-on-write takes its pages from the free list
+ * first, and writing a page the file has needs no room on the disk.
+ */
+static bool lmdb_start_fits_free_pages(struct lmdb_store *st)
+{
+	struct lmdb_free f = { 0 };
+
+	return lmdb_run(st, false, "read the free list", lmdb_free_body, &f) == 0 &&
+	       f.pages >= f.need;
+}
+
 static int lmdb_check_room(struct store *s)
 {
 	struct lmdb_store *st = lmdb_of(s);
@@ -1945,6 +2103,9 @@ static int lmdb_check_room(struct store *s)
 	if (mdb_env_get_path(st->env, &dir) == 0) {
 		snprintf(data, sizeof(data), "%s/data.mdb", dir);
 		rc = store_room_at(data);
+		/* A full disk: the pages freed by deletes may still hold a start. */
+		if (rc == -ENOSPC && lmdb_start_fits_free_pages(st))
+			rc = 0;
 		if (rc)
 			return rc;
 	}
@@ -2086,6 +2247,135 @@ static int lmdb_list_recent(struct store *s, size_t n, store_list_fn fn, void *c
 	return rc;
 }
 
+/*
+ * Retention: the finished executions in start order, along the start:
+ * keys, whose values hold the names: no record is loaded. Each step is one
+ * read transaction that reads up to LMDB_NAMES_STEP entries; the position
+ * moves past every key a step looked at, running ones (skipped) included.
+ */
+struct lmdb_by_start {
+	struct store_start_walk pos;
+	bool exhausted;
+	size_t n;
+	int64_t ids[LMDB_NAMES_STEP], started_at[LMDB_NAMES_STEP];
+	size_t at[LMDB_NAMES_STEP]; /* offset of each name in text */
+	char text[LMDB_NAMES_STEP * (LMDB_NAME_MAX + 1)];
+};
+
+/* Puts @cur on the first start: key past @pos in its direction: 0, MDB_NOTFOUND, or an error. */
+static int lmdb_by_start_seek(MDB_cursor *cur, const struct store_start_walk *pos,
+			      struct lmdb_buf *kb, MDB_val *key, MDB_val *val)
+{
+	int rc;
+
+	lmdb_key_start(kb, pos->started_at, pos->id);
+	*key = lmdb_val(kb);
+	rc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+	if (pos->newest_first)
+		return rc == 0 ? mdb_cursor_get(cur, key, val, MDB_PREV)
+		       : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, key, val, MDB_LAST) : rc;
+	if (rc == 0 && key->mv_size == kb->len && memcmp(key->mv_data, kb->data, kb->len) == 0)
+		rc = mdb_cursor_get(cur, key, val, MDB_NEXT);
+	return rc;
+}
+
+/* Adds the execution of one start: entry to the step, unless it is running. */
+static int lmdb_by_start_take(struct lmdb_store *st, MDB_txn *txn, struct lmdb_by_start *b,
+			      const struct store_start_walk *pos, const MDB_val *val, size_t *used)
+{
+	int rc = lmdb_has_outcome(st, txn, "running", pos->id);
+
+	if (rc == 0)
+		return 0; /* running: never listed */
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if (val->mv_size > LMDB_NAME_MAX)
+		return store_fail(-EIO, "lmdb: a start: entry is damaged");
+	b->ids[b->n] = pos->id;
+	b->started_at[b->n] = pos->started_at;
+	b->at[b->n] = *used;
+	memcpy(b->text + *used, val->mv_data, val->mv_size);
+	*used += val->mv_size;
+	b->text[(*used)++] = '\0';
+	b->n++;
+	return 0;
+}
+
+static int lmdb_by_start_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
+{
+	struct lmdb_by_start *b = arg;
+	struct store_start_walk pos = b->pos;
+	MDB_cursor_op next = pos.newest_first ? MDB_PREV : MDB_NEXT;
+	struct lmdb_buf kb;
+	MDB_cursor *cur;
+	MDB_val key, val;
+	size_t used = 0;
+	int rc;
+
+	/* A step run again (after a remap) starts afresh. */
+	b->n = 0;
+	/* Newest first, the walk begins below the bound: (before, 0) precedes every id. */
+	if (pos.newest_first && (pos.started_at > pos.before ||
+				 (pos.started_at == pos.before && pos.id > 0))) {
+		pos.started_at = pos.before;
+		pos.id = 0;
+	}
+	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	if (rc != 0)
+		return rc;
+	for (rc = lmdb_by_start_seek(cur, &pos, &kb, &key, &val); rc == 0 && b->n < LMDB_NAMES_STEP;
+	     rc = mdb_cursor_get(cur, &key, &val, next)) {
+		const char *k = key.mv_data;
+
+		if (key.mv_size != 6 + 16 || memcmp(k, "start:", 6) != 0) {
+			rc = MDB_NOTFOUND;
+			break;
+		}
+		store_count_visits(&st->base, 1);
+		pos.started_at = (int64_t)(lmdb_be64_decode(k + 6) ^ (UINT64_C(1) << 63));
+		pos.id = (int64_t)lmdb_be64_decode(k + 14);
+		if (pos.started_at >= pos.before) {
+			rc = MDB_NOTFOUND; /* oldest first: the rest started later */
+			break;
+		}
+		rc = lmdb_by_start_take(st, txn, b, &pos, &val, &used);
+		if (rc != 0)
+			break;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		b->n = 0;
+		return rc;
+	}
+	b->exhausted = rc == MDB_NOTFOUND;
+	b->pos = pos;
+	return 0;
+}
+
+static int lmdb_list_finished_by_start(struct store *s, const struct store_start_walk *w,
+				       store_by_start_fn fn, void *ctx)
+{
+	struct lmdb_store *st = lmdb_of(s);
+	struct lmdb_by_start *b;
+	int rc = 0;
+
+	if (st->format_1)
+		return store_fail(-EOPNOTSUPP, "lmdb: a store of format 1, opened read-only, "
+				  "has no start: keys");
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return store_fail(-ENOMEM, "lmdb: out of memory");
+	b->pos = *w;
+	while (rc == 0 && !b->exhausted) {
+		rc = lmdb_run(st, false, "list by start", lmdb_by_start_step, b);
+		for (size_t i = 0; rc == 0 && i < b->n; i++)
+			rc = fn(ctx, b->ids[i], b->text + b->at[i], b->started_at[i]);
+	}
+	lmdb_trim(st);
+	free(b);
+	return rc > 0 ? 0 : rc;
+}
+
 const struct store_ops lmdb_ops = {
 	.name = "lmdb",
 	/* Opens or creates the store directory at path; refuses foreign data untouched. */
@@ -2126,4 +2416,6 @@ const struct store_ops lmdb_ops = {
 	.list_recent = lmdb_list_recent,
 	/* Reads meta:durations, which finish and delete move in their transactions. */
 	.summary = lmdb_summary,
+	/* Walks the start: keys, names from their values, 256 per read transaction. */
+	.list_finished_by_start = lmdb_list_finished_by_start,
 };

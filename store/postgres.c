@@ -644,8 +644,8 @@ static int pgstore_change(struct pgstore *s, const char *doing, const char *sql,
 static int pgstore_finish(struct store *base, const char *execution_id,
 			  const struct store_finish *fin, int64_t now_ms)
 {
-	char now[24], files[24], symbols[24], references[24];
-	const char *params[7] = {
+	char now[24], files[24], symbols[24], references[24], only_id[24], stale[24];
+	const char *params[9] = {
 		pgstore_int(now, sizeof(now), now_ms),
 		store_outcome_name(fin->outcome),
 		fin->error_message,
@@ -653,10 +653,13 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 		pgstore_int(symbols, sizeof(symbols), fin->symbols_indexed),
 		pgstore_int(references, sizeof(references), fin->references_indexed),
 		execution_id,
+		pgstore_int(only_id, sizeof(only_id), fin->only_id),
+		pgstore_int(stale, sizeof(stale), fin->only_stale_before_ms),
 	};
+	int err;
 
-	/* The running case cannot happen: the update only skips finished rows. */
-	return pgstore_change((struct pgstore *)base, "finish",
+	/* A running row is skipped only by the finish's conditions. */
+	err = pgstore_change((struct pgstore *)base, "finish",
 			      "WITH u AS (UPDATE execution_log SET outcome = $2, error_message = $3,"
 			      " files_indexed = $4::bigint, symbols_indexed = $5::bigint,"
 			      " references_indexed = $6::bigint, finished_at = $1::bigint / 1000,"
@@ -664,9 +667,17 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 			      /* numeric: a row of another program's may start anywhere in bigint */
 			      " duration_ms = LEAST(GREATEST(0, $1::numeric - COALESCE(started_at_ms::numeric,"
 			      " started_at::numeric * 1000)), 9223372036854775807)::bigint"
-			      " WHERE execution_id = $7 AND outcome = 'running' RETURNING execution_id)"
+			      " WHERE execution_id = $7 AND outcome = 'running'"
+			      " AND ($8::bigint = 0 OR id = $8::bigint) AND ($9::bigint = 0 OR"
+			      " COALESCE(heartbeat_at_ms::numeric, started_at_ms::numeric,"
+			      " started_at::numeric * 1000) < $9::bigint)"
+			      " RETURNING execution_id)"
 			      " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM u",
-			      7, params, execution_id, -EIO, -EPERM);
+			      9, params, execution_id, -ESTALE, -EPERM);
+	if (err == -ESTALE)
+		store_fail(err, "execution %s is another run, or heartbeat, since it was read",
+			   execution_id);
+	return err;
 }
 
 static int pgstore_heartbeat(struct store *base, const char *execution_id, int64_t now_ms)
@@ -681,15 +692,23 @@ static int pgstore_heartbeat(struct store *base, const char *execution_id, int64
 			      2, params, execution_id, 0, -EPERM);
 }
 
-static int pgstore_delete(struct store *base, const char *execution_id)
+static int pgstore_delete(struct store *base, const char *execution_id, int64_t only_id)
 {
-	const char *params[1] = { execution_id };
+	char id[24];
+	const char *params[2] = { execution_id, pgstore_int(id, sizeof(id), only_id) };
+	int err;
 
-	return pgstore_change((struct pgstore *)base, "delete",
-			      "WITH d AS (DELETE FROM execution_log WHERE execution_id = $1"
-			      " AND outcome <> 'running' RETURNING execution_id)"
-			      " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM d",
-			      1, params, execution_id, -EBUSY, -EIO);
+	/* A finished row is skipped only when it has another id. */
+	err = pgstore_change((struct pgstore *)base, "delete",
+			     "WITH d AS (DELETE FROM execution_log WHERE execution_id = $1"
+			     " AND outcome <> 'running' AND ($2::bigint = 0 OR id = $2::bigint)"
+			     " RETURNING execution_id)"
+			     " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM d",
+			     2, params, execution_id, -EBUSY, only_id ? -ESTALE : -EIO);
+	if (err == -ESTALE)
+		store_fail(err, "execution %s is another run than id %lld now", execution_id,
+			   (long long)only_id);
+	return err;
 }
 
 /* ---- reads ------------------------------------------------------------------ */
@@ -897,6 +916,54 @@ static int pgstore_list_recent(struct store *base, size_t n, store_list_fn fn, v
 				err = fn(ctx, &rec);
 			}
 			store_record_clear(&rec);
+		}
+		PQclear(res);
+	}
+	return err > 0 ? 0 : err;
+}
+
+/*
+ * Finished executions in start order, in keyset pages on (started_at, id):
+ * the started_at index finds the page, the server sorts the rows of one
+ * started_at by id.
+ */
+static int pgstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
+					  store_by_start_fn fn, void *ctx)
+{
+	static const char *const sql[2] = {
+		"SELECT id, execution_id, started_at FROM execution_log WHERE outcome <> 'running'"
+		" AND started_at < $3::bigint AND started_at >= $1::bigint"
+		" AND (started_at, id) > ($1::bigint, $2::bigint)"
+		" ORDER BY started_at, id LIMIT " PGSTORE_NAMES_PAGE_TEXT,
+		"SELECT id, execution_id, started_at FROM execution_log WHERE outcome <> 'running'"
+		" AND started_at < $3::bigint AND started_at <= $1::bigint"
+		" AND (started_at, id) < ($1::bigint, $2::bigint)"
+		" ORDER BY started_at DESC, id DESC LIMIT " PGSTORE_NAMES_PAGE_TEXT,
+	};
+	struct pgstore *s = (struct pgstore *)base;
+	char at[24], id[24], before[24];
+	struct store_start_walk pos = *w;
+	const char *params[3];
+	bool more = true;
+	int err = 0;
+
+	params[2] = pgstore_int(before, sizeof(before), w->before);
+	while (err == 0 && more) {
+		PGresult *res;
+		int rows;
+
+		params[0] = pgstore_int(at, sizeof(at), pos.started_at);
+		params[1] = pgstore_int(id, sizeof(id), pos.id);
+		err = pgstore_run(s, PG_READ, "list by start", sql[w->newest_first], 3, params, &res);
+		if (err)
+			break;
+		rows = PQntuples(res);
+		store_count_visits(&s->base, (uint64_t)rows + 1);
+		more = rows == PGSTORE_NAMES_PAGE;
+		for (int i = 0; i < rows && err == 0; i++) {
+			pos.id = pgstore_get_int(res, i, 0);
+			pos.started_at = pgstore_get_int(res, i, 2);
+			err = fn(ctx, pos.id, PQgetvalue(res, i, 1), pos.started_at);
 		}
 		PQclear(res);
 	}
@@ -1142,4 +1209,5 @@ const struct store_ops pgstore_ops = {
 	.list_recent = pgstore_list_recent,  /* pages of ORDER BY id DESC */
 	.summary = pgstore_summary,          /* one aggregate over the finished rows, on the server */
 	.watch = pgstore_watch,              /* LISTEN execlog on a connection and thread of its own */
+	.list_finished_by_start = pgstore_list_finished_by_start, /* keyset pages on (started_at, id) */
 };

@@ -67,6 +67,8 @@ enum sqlstore_stmt_id {
 	ST_SAVEPOINT,
 	ST_RELEASE,
 	ST_ROLLBACK_TO,
+	ST_BY_START,        /* retention: finished, in start order, oldest first */
+	ST_BY_START_NEWEST, /* the same, newest first */
 	ST_COUNT
 };
 
@@ -435,7 +437,11 @@ static int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_sche
 		      " files_indexed = ?4, symbols_indexed = ?5, references_indexed = ?6,"
 		      " finished_at = ?1 / 1000,"
 		      " duration_ms = MAX(0, ?1 - COALESCE(%s, started_at * 1000))"
-		      " WHERE execution_id = ?7 AND outcome = 'running'", sqlstore_started_ms_sql) < 0;
+		      " WHERE execution_id = ?7 AND outcome = 'running'"
+		      " AND (?8 = 0 OR id = ?8) AND (?9 = 0 OR"
+		      " COALESCE((SELECT heartbeat_at_ms FROM execlogfs_runs"
+		      " WHERE execlogfs_runs.id = execution_log.id), %s, started_at * 1000) < ?9)",
+		      sqlstore_started_ms_sql, sqlstore_started_ms_sql) < 0;
 	/* The heartbeat of a row magellan started makes it a row of execlogfs_runs. */
 	n += asprintf(&s->sql[ST_FINISH_RUN],
 		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms)"
@@ -446,7 +452,8 @@ static int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_sche
 		      " SELECT id, ?1 FROM execution_log WHERE execution_id = ?2 AND outcome = 'running'"
 		      " ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
 	n += asprintf(&s->sql[ST_DELETE],
-		      "DELETE FROM execution_log WHERE execution_id = ?1 AND outcome <> 'running'") < 0;
+		      "DELETE FROM execution_log WHERE execution_id = ?1 AND outcome <> 'running'"
+		      " AND (?2 = 0 OR id = ?2)") < 0;
 	n += asprintf(&s->sql[ST_STATE],
 		      "SELECT outcome FROM execution_log WHERE execution_id = ?1") < 0;
 	n += asprintf(&s->sql[ST_GET], "SELECT %s FROM %s WHERE execution_id = ?1", cols, from) < 0;
@@ -490,6 +497,21 @@ static int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_sche
 		      "SELECT %s FROM %s ORDER BY id DESC LIMIT 1", cols, from) < 0;
 	n += asprintf(&s->sql[ST_RECENT],
 		      "SELECT %s FROM %s ORDER BY id DESC LIMIT ?1", cols, from) < 0;
+	/*
+	 * The started_at index, in order; SQLite sorts only the rows of one
+	 * started_at by id ("temp b-tree for right part of order by").
+	 * ?1, ?2: the position; ?3: before.
+	 */
+	n += asprintf(&s->sql[ST_BY_START],
+		      "SELECT id, execution_id, started_at FROM execution_log"
+		      " WHERE +outcome <> 'running' AND started_at < ?3"
+		      " AND started_at >= ?1 AND (started_at, id) > (?1, ?2)"
+		      " ORDER BY started_at, id") < 0;
+	n += asprintf(&s->sql[ST_BY_START_NEWEST],
+		      "SELECT id, execution_id, started_at FROM execution_log"
+		      " WHERE +outcome <> 'running' AND started_at < ?3"
+		      " AND started_at <= ?1 AND (started_at, id) < (?1, ?2)"
+		      " ORDER BY started_at DESC, id DESC") < 0;
 	n += asprintf(&s->sql[ST_SUMMARY],
 		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
 	n += asprintf(&s->sql[ST_SAVEPOINT], "SAVEPOINT sqlstore_change") < 0;
@@ -726,6 +748,7 @@ struct sqlstore_op {
 	const char *execution_id;       /* finish, heartbeat, delete */
 	const struct store_finish *fin; /* finish */
 	int64_t now_ms;                 /* finish, heartbeat */
+	int64_t only_id;                /* delete: 0, or the id it must have */
 };
 
 /* Runs the prepared statement @id, which takes no parameters and returns no row. */
@@ -948,8 +971,13 @@ static int sqlstore_finish_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	sqlite3_bind_int64(st, 5, op->fin->symbols_indexed);
 	sqlite3_bind_int64(st, 6, op->fin->references_indexed);
 	sqlstore_bind_text(st, 7, op->execution_id);
-	/* The running case cannot happen: the update only skips finished rows. */
-	err = sqlstore_change(s, c, st, op->execution_id, -EIO, -EPERM);
+	sqlite3_bind_int64(st, 8, op->fin->only_id);
+	sqlite3_bind_int64(st, 9, op->fin->only_stale_before_ms);
+	/* A running row is skipped only by the finish's conditions. */
+	err = sqlstore_change(s, c, st, op->execution_id, -ESTALE, -EPERM);
+	if (err == -ESTALE)
+		store_fail(err, "execution %s is another run, or heartbeat, since it was read",
+			   op->execution_id);
 	return err ? err : sqlstore_run_write(s, c, ST_FINISH_RUN, 0, op->execution_id, op->now_ms);
 }
 
@@ -991,12 +1019,19 @@ static int sqlstore_delete_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	if (err)
 		return err;
 	sqlstore_bind_text(st, 1, op->execution_id);
-	return sqlstore_change(s, c, st, op->execution_id, -EBUSY, -EIO);
+	sqlite3_bind_int64(st, 2, op->only_id);
+	/* A finished row is skipped only when it has another id. */
+	err = sqlstore_change(s, c, st, op->execution_id, -EBUSY, op->only_id ? -ESTALE : -EIO);
+	if (err == -ESTALE)
+		store_fail(err, "execution %s is another run than id %lld now", op->execution_id,
+			   (long long)op->only_id);
+	return err;
 }
 
-static int sqlstore_delete(struct store *base, const char *execution_id)
+static int sqlstore_delete(struct store *base, const char *execution_id, int64_t only_id)
 {
-	struct sqlstore_op op = { .apply = sqlstore_delete_apply, .execution_id = execution_id };
+	struct sqlstore_op op = { .apply = sqlstore_delete_apply, .execution_id = execution_id,
+				  .only_id = only_id };
 
 	return sqlstore_write((struct sqlstore *)base, &op);
 }
@@ -1291,6 +1326,30 @@ static int sqlstore_summary(struct store *base, struct store_summary *out)
 	return err;
 }
 
+static int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
+					   store_by_start_fn fn, void *ctx)
+{
+	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore_conn *c;
+	sqlite3_stmt *st;
+	int err, rc;
+
+	err = sqlstore_begin(s, w->newest_first ? ST_BY_START_NEWEST : ST_BY_START, &c, &st);
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 1, w->started_at);
+	sqlite3_bind_int64(st, 2, w->id);
+	sqlite3_bind_int64(st, 3, w->before);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+
+		err = fn(ctx, sqlite3_column_int64(st, 0), name ? name : "", sqlite3_column_int64(st, 2));
+		if (err)
+			break;
+	}
+	return sqlstore_list_end(s, c, st, err, rc);
+}
+
 static int sqlstore_check_room(struct store *base)
 {
 	return store_room_at(((struct sqlstore *)base)->path);
@@ -1322,4 +1381,5 @@ const struct store_ops sqlstore_ops = {
 	.count_outcomes = sqlstore_count_outcomes, /* one GROUP BY over the day's range */
 	.list_recent = sqlstore_list_recent, /* ORDER BY id DESC LIMIT n, by rowid */
 	.summary = sqlstore_summary,       /* execlogfs_durations, kept by triggers */
+	.list_finished_by_start = sqlstore_list_finished_by_start, /* the started_at index */
 };

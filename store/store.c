@@ -255,7 +255,7 @@ int store_delete(struct store *s, const char *execution_id)
 
 	if (err == 0)
 		err = store_name_given(execution_id);
-	return err ? err : s->ops->delete(s, execution_id);
+	return err ? err : s->ops->delete(s, execution_id, 0);
 }
 
 /* A NULL filter: every execution. */
@@ -587,4 +587,32 @@ int64_t store_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- retention -------------------------------------------------------------- */
+
+void store_start_walk_init(struct store_start_walk *w, bool newest_first, int64_t before)
+{
+	w->newest_first = newest_first;
+	w->before = before;
+	/* Ids are positive: (INT64_MIN, 0) is before every execution, (INT64_MAX, INT64_MAX) after. */
+	w->started_at = newest_first ? INT64_MAX : INT64_MIN;
+	w->id = newest_first ? INT64_MAX : 0;
+}
+
+int store_list_finished_by_start(struct store *s, const struct store_start_walk *w,
+				 store_by_start_fn fn, void *ctx)
+{
+	return s->ops->list_finished_by_start(s, w, fn, ctx);
+}
+
+int store_delete_run(struct store *s, const char *execution_id, int64_t id)
+{
+	int err = store_writable(s);
+
+	if (err == 0)
+		err = store_name_given(execution_id);
+	if (err == 0 && id <= 0)
+		err = store_fail(-EINVAL, "no execution has id %lld", (long long)id);
+	return err ? err : s->ops->delete(s, execution_id, id);
 }

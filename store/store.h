@@ -64,6 +64,14 @@ struct store_finish {
 	int64_t files_indexed;
 	int64_t symbols_indexed;
 	int64_t references_indexed;
+	/*
+	 * Conditions, for a finish decided from an earlier reading (0: none).
+	 * A running execution that fails one is refused with -ESTALE, so that
+	 * a name deleted and started again, or a run that heartbeat since, is
+	 * left alone.
+	 */
+	int64_t only_id;              /* it is still the execution with this id */
+	int64_t only_stale_before_ms; /* its last heartbeat is still before this */
 };
 
 /*
@@ -157,7 +165,8 @@ int store_start(struct store *s, struct store_record *rec);
 /*
  * Finishes a running execution at @now_ms: sets outcome, error_message,
  * the counts, finished_at and duration_ms (now_ms - started_ms).
- * -ENOENT for an unknown execution_id, -EPERM when it is not running.
+ * -ENOENT for an unknown execution_id, -EPERM when it is not running,
+ * -ESTALE when it is running but fails one of @fin's conditions.
  */
 int store_finish(struct store *s, const char *execution_id,
 		 const struct store_finish *fin, int64_t now_ms);
@@ -318,5 +327,45 @@ const char *store_reason(void);
 
 /* Milliseconds since the epoch, from the real-time clock. */
 int64_t store_now_ms(void);
+
+/* ---- retention (fs/lifecycle.c) ------------------------------------------ */
+
+/*
+ * A walk of the finished executions in order of start: by started_at, then
+ * id. It goes strictly past the position (started_at, id), which
+ * store_start_walk_init() sets before the first execution, and a caller
+ * moves to the last execution it saw to resume.
+ */
+struct store_start_walk {
+	bool newest_first;  /* descending; else ascending (the oldest first) */
+	int64_t before;     /* only executions with started_at < before (INT64_MAX: all) */
+	int64_t started_at; /* the position */
+	int64_t id;
+};
+
+/* Called for each execution of a walk in start order; @execution_id is borrowed. Returns as store_list_fn. */
+typedef int (*store_by_start_fn)(void *ctx, int64_t id, const char *execution_id, int64_t started_at);
+
+/* Sets @w before the first finished execution, in its direction, started before @before. */
+void store_start_walk_init(struct store_start_walk *w, bool newest_first, int64_t before);
+
+/*
+ * Calls @fn for each finished execution (running ones are never listed) in
+ * @w's order, strictly past its position and started before w->before,
+ * with its id, name and start only (no record is read in full), streaming
+ * from the started_at index (SQLite, PostgreSQL) or the start: keys (LMDB)
+ * in small pages: memory does not grow with the count, and the cost with
+ * what is listed, not with the log. Returns as store_list(); -EOPNOTSUPP
+ * on a read-only LMDB store of format 1, which has no start: keys.
+ */
+int store_list_finished_by_start(struct store *s, const struct store_start_walk *w,
+				 store_by_start_fn fn, void *ctx);
+
+/*
+ * store_delete(), only if @execution_id is still the execution with id
+ * @id: -ESTALE if the name now belongs to another (a name deleted and
+ * started again since the caller read it).
+ */
+int store_delete_run(struct store *s, const char *execution_id, int64_t id);
 
 #endif

@@ -104,6 +104,123 @@ outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
   assert_logged "pruned 1 finished runs (keep_days=1)"
 }
 
+# old_run NAME: starts and finishes NAME with the daemon's clock in 2020,
+# after runs started now: a run with a larger id but an older start, as
+# magellan or an import writes them.
+old_run() {
+  FS_WRAP="faketime 2020-01-01T12:00:00Z" mount_fs
+  start "$1"
+  echo success >"$M/status/$1"
+  unmount_fs
+}
+
+@test "keep_days walks by start time: a run with a larger id but an older start is pruned" {
+  mount_fs
+  start fresh
+  echo success >"$M/status/fresh"
+  unmount_fs
+  old_run ancient
+  mount_fs keep_days=1
+  poll 3 test ! -e "$M/ancient.json"
+  run ls "$M"
+  assert_line fresh.json
+  refute_line ancient.json
+  assert_logged "pruned 1 finished runs (keep_days=1)"
+}
+
+@test "keep_count keeps the most recently started, whatever the ids say" {
+  mount_fs
+  start new1
+  echo success >"$M/status/new1"
+  unmount_fs
+  old_run old
+  mount_fs
+  start new2
+  echo success >"$M/status/new2"
+  start running
+  unmount_fs
+  mount_fs keep_count=2
+  poll 3 test ! -e "$M/old.json"
+  run ls "$M"
+  assert_line new1.json
+  assert_line new2.json
+  assert_line running.json
+  refute_line old.json
+  assert_logged "pruned 1 finished runs (keep_count=2)"
+}
+
+# lmdb_as_format_1: rewrites the LMDB store $DB as this project's first
+# format wrote it (no start: keys, marker "execlogfs-lmdb 1"), through
+# mdb_dump and mdb_load.
+lmdb_as_format_1() {
+  mdb_dump "$DB" >"$T/dump"
+  python3 - "$T/dump" <<'PY'
+import sys
+
+path = sys.argv[1]
+lines = open(path).read().split("\n")
+head = lines.index("HEADER=END") + 1
+end = lines.index("DATA=END")
+out = lines[:head]
+pairs = lines[head:end]
+for key, value in zip(pairs[0::2], pairs[1::2]):
+    k = bytes.fromhex(key.strip())
+    if k.startswith(b"start:"):
+        continue
+    if k == b"meta:format":
+        value = " " + b"execlogfs-lmdb 1".hex()
+    out += [key, value]
+open(path, "w").write("\n".join(out + lines[end:]))
+PY
+  rm -rf "$DB"
+  mkdir "$DB"
+  mdb_load -f "$T/dump" "$DB"
+}
+
+@test "runs written by another program or an older store are pruned by their start time" {
+  mount_fs
+  start fresh
+  echo success >"$M/status/fresh"
+  unmount_fs
+  local old=$(( $(date +%s) - 10 * 86400 ))
+  case $STORE in
+  sqlite)
+    # As magellan writes its rows: its own columns only.
+    sqlite3 "$DB" "INSERT INTO execution_log (execution_id, tool_version, args, db_path,
+      started_at, finished_at, duration_ms, outcome) VALUES
+      ('imported', 'm', '[]', '/d', $old, $old + 5, 5000, 'success')" ;;
+  postgres)
+    pg_sql -c "INSERT INTO execution_log (execution_id, tool_version, args, db_path,
+      started_at, finished_at, duration_ms, outcome) VALUES
+      ('imported', 'm', '[]', '/d', $old, $old + 5, 5000, 'success')" ;;
+  lmdb)
+    FS_WRAP="faketime @$old" mount_fs
+    start imported
+    echo success >"$M/status/imported"
+    unmount_fs
+    lmdb_as_format_1
+    # A read-only mount reads a format 1 store as it is.
+    mount_fs ro
+    run ls "$M"
+    assert_line imported.json
+    unmount_fs
+    run mdb_dump -p "$DB"
+    assert_output --partial "execlogfs-lmdb 1" ;;
+  esac
+  mount_fs keep_days=3
+  poll 3 test ! -e "$M/imported.json"
+  run ls "$M"
+  assert_line fresh.json
+  refute_line imported.json
+  if [ "$STORE" = lmdb ]; then
+    # The writable mount moved the store to format 2, whose start: keys
+    # the walk used.
+    run mdb_dump -p "$DB"
+    assert_output --partial "execlogfs-lmdb 2"
+    assert_output --partial "start:"
+  fi
+}
+
 @test "retention runs periodically, not only at mount" {
   # The daemon's clock runs 600 times fast: its 10-minute period passes in a second.
   FS_WRAP="faketime -f +0x600" mount_fs keep_count=1

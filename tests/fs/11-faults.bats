@@ -448,6 +448,74 @@ assert_records_readable_but_run1() {
   [ -z "$TOUCH_ON_FULL" ] || fail "$TOUCH_ON_FULL"
 }
 
+# fill_finished: starts and finishes runs with 4 KB documents until a call
+# fails; prints "N ERRNO" (the runs finished, and the failure's errno).
+fill_finished() {
+  python3 - "$M" <<'PY'
+import errno, os, sys
+
+mnt = sys.argv[1]
+doc = b'{"args":["' + b"f" * 4000 + b'"]}'
+n, err = 0, "NONE"
+try:
+    for i in range(20000):
+        fd = os.open("%s/new/done%d" % (mnt, i), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, doc)
+        finally:
+            os.close(fd)
+        fd = os.open("%s/status/done%d" % (mnt, i), os.O_WRONLY)
+        try:
+            os.write(fd, b"success")
+        finally:
+            os.close(fd)
+        n += 1
+except OSError as e:
+    err = errno.errorcode.get(e.errno, str(e.errno))
+print(n, err)
+PY
+}
+
+@test "a full disk, then rm of 60 finished runs: a new start fits in the room they leave (LMDB: its free pages; SQLite: a grown disk)" {
+  mount_small 4m
+  mount_fs
+  run fill_finished
+  echo "filled: $output"
+  [[ "$output" =~ ^[0-9]+\ ENOSPC$ ]] || fail "filling the store ended with: $output"
+  [ "${output% *}" -gt 60 ] || fail "only ${output% *} runs fit"
+  run fsop open "$M/new/before-rm" w,c '{}'
+  assert_output ENOSPC
+  if [ "$STORE" = sqlite ]; then
+    # SQLite writes every change (a delete too) to its WAL first, which
+    # grows on the disk: there the room has to come from the disk.
+    mount -o remount,size=5m "$T/small"
+  fi
+  local i
+  for i in $(seq 0 59); do rm "$M/done$i.json"; done
+  run fsop lookup "$M/done0.json"
+  assert_output ENOENT
+  # Both kinds of start: a document, and an empty one committed at close.
+  start after1 '{"tool_version":"after"}'
+  run jq -r '[.execution_id, .tool_version, .outcome] | join(" ")' "$M/after1.json"
+  assert_output "after1 after running"
+  touch "$M/new/after2"
+  echo success >"$M/status/after2"
+  run cat "$M/status/after2"
+  assert_output success
+  echo success >"$M/status/after1"
+  assert_alive
+  unmount_fs
+  assert_store_intact
+  # What was acknowledged is there after a remount.
+  mount_fs
+  run cat "$M/status/after1" "$M/status/after2"
+  assert_output $'success\nsuccess'
+  run fsop lookup "$M/done59.json"
+  assert_output ENOENT
+  run fsop lookup "$M/done60.json"
+  assert_output OK
+}
+
 # --- a store that cannot be written underneath the mount ---
 
 # Clean errnos for a store that cannot be written: never ENOTCONN (a crash).

@@ -3043,6 +3043,212 @@ static void case_watch(void)
 	store_close(a);
 }
 
+/* ---- retention: the walk in start order, conditional finish and delete ---- */
+
+/* What a walk in start order listed, and where it stood. */
+struct by_start {
+	struct store *s;
+	struct collect c;
+	struct store_start_walk w;
+	size_t stop_after; /* 0: never stop */
+};
+
+static int by_start_fn(void *ctx, int64_t id, const char *execution_id, int64_t started_at)
+{
+	struct by_start *b = ctx;
+	struct store_record rec = { 0 };
+
+	/* Each is a finished execution of that id, name and start. */
+	CHECK_EQ(store_get_by_id(b->s, id, &rec), 0);
+	CHECK_STR(rec.execution_id, execution_id);
+	CHECK_EQ(rec.started_at, started_at);
+	CHECK(strcmp(rec.outcome, "running") != 0);
+	store_record_clear(&rec);
+	CHECK(b->c.n == 0 || (b->w.newest_first ? started_at <= b->w.started_at
+						 : started_at >= b->w.started_at));
+	b->w.started_at = started_at;
+	b->w.id = id;
+	collect_name_fn(&b->c, id, execution_id);
+	return b->stop_after && b->c.n == b->stop_after ? 1 : 0;
+}
+
+/* Walks from the beginning (newest first or not, started before @before) into @b. */
+static void walk_by_start(struct store *s, bool newest_first, int64_t before, struct by_start *b)
+{
+	collect_reset(&b->c);
+	store_start_walk_init(&b->w, newest_first, before);
+	CHECK_EQ(store_list_finished_by_start(s, &b->w, by_start_fn, b), 0);
+}
+
+/* Checks the names a walk gave (NULL-terminated), in order; ids need not ascend. */
+#define CHECK_WALKED(c, ...) check_walked(__LINE__, (c), (const char *[]){ __VA_ARGS__, NULL })
+
+static void check_walked(int line, const struct collect *c, const char *const *expected)
+{
+	size_t n = 0;
+
+	while (expected[n])
+		n++;
+	for (size_t i = 0; i < n || i < c->n; i++) {
+		const char *got = i < c->n ? c->names[i] : NULL;
+		const char *want = i < n ? expected[i] : NULL;
+
+		if (!str_equal(got, want))
+			fail(__FILE__, line, "walk as expected", "entry %zu: got %s, expected %s",
+			     i, got ? got : "(end)", want ? want : "(end)");
+	}
+}
+
+/*
+ * by_start: finished executions in order of start, whatever their ids say
+ * (rows written by another program, a clock set back), before a bound,
+ * newest first or not, resumed from any position; running ones never.
+ */
+static void case_by_start(void)
+{
+	struct store *s = open_store();
+	const int64_t t0 = T0_MS / 1000;
+	struct by_start b = { .s = s };
+	const int pages = is_pg() ? 1100 : 300;
+	char name[32];
+
+	start_one(s, "a", T0_MS + 5000);
+	start_one(s, "b", T0_MS + 1000);
+	start_one(s, "c", T0_MS - DAY_MS);
+	start_one(s, "d", T0_MS + 1999); /* b's second, a larger id */
+	start_one(s, "r", T0_MS - 2 * DAY_MS);
+	start_one(s, "e", T0_MS + 3000);
+	start_one(s, "f", -5000); /* before 1970 */
+	for (const char *n = "abcdef"; *n; n++) {
+		snprintf(name, sizeof(name), "%c", *n);
+		finish_one(s, name, STORE_SUCCESS, T0_MS + 9000);
+	}
+	walk_by_start(s, false, INT64_MAX, &b);
+	CHECK_WALKED(&b.c, "f", "c", "b", "d", "e", "a");
+	walk_by_start(s, true, INT64_MAX, &b);
+	CHECK_WALKED(&b.c, "a", "e", "d", "b", "c", "f");
+	/* The bound is on started_at, in seconds. */
+	walk_by_start(s, false, t0 + 3, &b);
+	CHECK_WALKED(&b.c, "f", "c", "b", "d");
+	walk_by_start(s, true, t0 + 3, &b);
+	CHECK_WALKED(&b.c, "d", "b", "c", "f");
+	walk_by_start(s, false, -5, &b);
+	CHECK_EQ(b.c.n, 0);
+
+	/* Resumed past the last seen: b and d share a second, and b is deleted meanwhile. */
+	collect_reset(&b.c);
+	store_start_walk_init(&b.w, false, INT64_MAX);
+	b.stop_after = 3;
+	CHECK_EQ(store_list_finished_by_start(s, &b.w, by_start_fn, &b), 0);
+	CHECK_WALKED(&b.c, "f", "c", "b");
+	CHECK_EQ(store_delete(s, "b"), 0);
+	b.stop_after = 0;
+	CHECK_EQ(store_list_finished_by_start(s, &b.w, by_start_fn, &b), 0);
+	CHECK_WALKED(&b.c, "f", "c", "b", "d", "e", "a");
+	collect_reset(&b.c);
+	store_start_walk_init(&b.w, true, INT64_MAX);
+	b.stop_after = 2;
+	CHECK_EQ(store_list_finished_by_start(s, &b.w, by_start_fn, &b), 0);
+	b.stop_after = 0;
+	CHECK_EQ(store_list_finished_by_start(s, &b.w, by_start_fn, &b), 0);
+	CHECK_WALKED(&b.c, "a", "e", "d", "c", "f");
+
+	/* Past a page of every backend (LMDB 256, PostgreSQL 1024): runs each started before the last. */
+	for (int i = 0; i < pages; i++) {
+		snprintf(name, sizeof(name), "p%04d", i);
+		start_one(s, name, T0_MS + 10 * DAY_MS - i * 1000);
+		finish_one(s, name, STORE_ERROR, T0_MS + 11 * DAY_MS);
+	}
+	walk_by_start(s, false, t0 + 2 * 86400, &b);
+	CHECK_WALKED(&b.c, "f", "c", "d", "e", "a");
+	walk_by_start(s, false, INT64_MAX, &b);
+	CHECK_EQ(b.c.n, pages + 5);
+	for (int i = 0; i < pages; i++) {
+		snprintf(name, sizeof(name), "p%04d", pages - 1 - i);
+		CHECK_STR(b.c.names[5 + i], name);
+	}
+	walk_by_start(s, true, INT64_MAX, &b);
+	CHECK_EQ(b.c.n, pages + 5);
+	CHECK_STR(b.c.names[0], "p0000");
+	snprintf(name, sizeof(name), "p%04d", pages - 1);
+	CHECK_STR(b.c.names[pages - 1], name);
+	CHECK_STR(b.c.names[pages], "a");
+	collect_reset(&b.c);
+	store_close(s);
+}
+
+/*
+ * finish_conditional: the finish the stale reaper makes, decided from a
+ * listing read earlier, holds only for the run it read: not for the name
+ * deleted and started again meanwhile, not once the run heartbeat.
+ */
+static void case_finish_conditional(void)
+{
+	struct store *s = open_store();
+	struct store_finish fin = finish_of(STORE_ERROR, "abandoned: test", 0, 0, 0);
+	struct store_record rec = { 0 };
+	int64_t first, second;
+
+	/* Read as stale (heartbeat T0 < T0 + 10 s); then finished, deleted, started again. */
+	first = start_one(s, "x", T0_MS);
+	finish_one(s, "x", STORE_SUCCESS, T0_MS + 1);
+	CHECK_EQ(store_delete(s, "x"), 0);
+	second = start_one(s, "x", T0_MS + 2);
+	CHECK(second != first);
+	fin.only_id = first;
+	fin.only_stale_before_ms = T0_MS + 10000;
+	CHECK_EQ(store_finish(s, "x", &fin, T0_MS + 20000), -ESTALE);
+	CHECK_EQ(store_get(s, "x", &rec), 0);
+	check_running(&rec, "x", T0_MS + 2);
+	store_record_clear(&rec);
+
+	/* The same run, but it heartbeat after it was read. */
+	fin.only_id = second;
+	CHECK_EQ(store_heartbeat(s, "x", T0_MS + 15000), 0);
+	CHECK_EQ(store_finish(s, "x", &fin, T0_MS + 20000), -ESTALE);
+	CHECK_EQ(store_get(s, "x", &rec), 0);
+	CHECK_STR(rec.outcome, "running");
+	CHECK_EQ(rec.heartbeat_ms, T0_MS + 15000);
+	store_record_clear(&rec);
+
+	/* Still that run, still silent: finished. A finish that raced it wins. */
+	fin.only_stale_before_ms = T0_MS + 16000;
+	CHECK_EQ(store_finish(s, "x", &fin, T0_MS + 20000), 0);
+	CHECK_EQ(store_get(s, "x", &rec), 0);
+	CHECK_STR(rec.outcome, "error");
+	CHECK_STR(rec.error_message, "abandoned: test");
+	CHECK_EQ(rec.id, second);
+	store_record_clear(&rec);
+	CHECK_EQ(store_finish(s, "x", &fin, T0_MS + 21000), -EPERM);
+	CHECK_EQ(store_finish(s, "nobody", &fin, T0_MS + 21000), -ENOENT);
+	store_close(s);
+}
+
+/* delete_run: a delete decided from a listing read earlier spares the name's next run. */
+static void case_delete_run(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+	int64_t first, second;
+
+	first = start_one(s, "y", T0_MS);
+	finish_one(s, "y", STORE_SUCCESS, T0_MS + 1);
+	CHECK_EQ(store_delete(s, "y"), 0);
+	second = start_one(s, "y", T0_MS + 2);
+	CHECK_EQ(store_delete_run(s, "y", second), -EBUSY);
+	finish_one(s, "y", STORE_PARTIAL, T0_MS + 3);
+	CHECK_EQ(store_delete_run(s, "y", first), -ESTALE);
+	CHECK_EQ(store_get(s, "y", &rec), 0);
+	CHECK_EQ(rec.id, second);
+	CHECK_STR(rec.outcome, "partial");
+	store_record_clear(&rec);
+	CHECK_EQ(store_delete_run(s, "y", second), 0);
+	CHECK_EQ(store_get(s, "y", &rec), -ENOENT);
+	CHECK_EQ(store_delete_run(s, "y", second), -ENOENT);
+	store_record_clear(&rec);
+	store_close(s);
+}
+
 /*
  * reconnect (postgres): every session of the store ends, as when the server
  * restarts between two calls. The next read runs again on a new connection;
@@ -3228,6 +3434,9 @@ static const struct {
 	{ "watch", case_watch },
 	{ "reconnect", case_reconnect },
 	{ "magellan_rows", case_magellan_rows },
+	{ "by_start", case_by_start },
+	{ "finish_conditional", case_finish_conditional },
+	{ "delete_run", case_delete_run },
 };
 
 int main(int argc, char **argv)
