@@ -1165,6 +1165,8 @@ int fs_finish(struct fs *fs, const char *execution_id, int64_t id, const char *b
 	if (size > RECORD_FINISH_MAX)
 		return fs_because(-EFBIG, "a finish value is at most %d bytes", RECORD_FINISH_MAX);
 	err = record_parse_finish(buf, size, &fin, &message);
+	/* The run this status file was opened for: never another started under its name since. */
+	fin.only_id = id;
 	if (err == 0)
 		err = store_finish(fs->store, execution_id, &fin, store_now_ms());
 	if (err == 0) {

@@ -337,3 +337,29 @@ PY
   run ls -A "$M/status"
   assert_output ""
 }
+
+@test "a status file opened before its run was deleted and started again never finishes the new run" {
+  mount_fs
+  start again '{"tool_version":"first"}'
+  run python3 - "$M" <<'PY'
+import errno, os, sys
+m = sys.argv[1]
+old = os.open(m + "/status/again", os.O_WRONLY)
+os.write(old, b"success")
+os.unlink(m + "/again.json")
+fd = os.open(m + "/new/again", os.O_WRONLY | os.O_CREAT, 0o644)
+os.write(fd, b'{"tool_version":"second"}')
+os.close(fd)
+try:
+    os.write(old, b"error: from the first run's status file")
+    print("written")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+os.close(old)
+PY
+  assert_output ESTALE
+  run cat "$M/status/again"
+  assert_output running
+  run jq -r .tool_version "$M/again.json"
+  assert_output second
+}
