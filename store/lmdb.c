@@ -2069,4 +2069,6 @@ const struct store_ops lmdb_ops = {
 	.list_recent = lmdb_list_recent,
 	/* Reads meta:durations, which finish and delete move in their transactions. */
 	.summary = lmdb_summary,
+	/* Names reserved by byte locks on data.mdb (LMDB locks lock.mdb only). */
+	.reserve_file = "/data.mdb",
 };

@@ -1240,4 +1240,5 @@ const struct store_ops sqlstore_ops = {
 	.count_outcomes = sqlstore_count_outcomes, /* one GROUP BY over the day's range */
 	.list_recent = sqlstore_list_recent, /* ORDER BY id DESC LIMIT n, by rowid */
 	.summary = sqlstore_summary,       /* execlogfs_durations, kept by triggers */
+	.reserve_file = "",                /* names reserved by byte locks on the database file */
 };
