@@ -3065,6 +3065,8 @@ static void case_reserve(void)
 	pid_t holder;
 	char byte;
 
+	/* The children below inherit this handle and leave it alone (see case_processes). */
+	g_inherited_store = a;
 	/* A start through this handle: reserved, committed, then given back. */
 	CHECK_EQ(store_reserve(a, "started"), 0);
 	start_one(a, "started", T0_MS);
