@@ -167,11 +167,24 @@ void fs_file_destroy(struct fs_file *f)
 		fs_snapshot_free((struct fs_snapshot *)f);
 }
 
+/*
+ * Gives back a start's hold on @name: its reservation in the store (across
+ * mounts), then its claim here. In that order: while the claim stands, no
+ * start of this mount can take the name, so none can take a reservation
+ * this one is about to drop (one mount's reservations do not exclude each
+ * other). A committed start gives it back only once the commit returned.
+ */
+static void fs_start_unclaim(struct fs *fs, const char *name)
+{
+	store_unreserve(fs->store, name);
+	fs_pending_drop(fs->pending, name);
+}
+
 /* Gives back a start's name, unless the store has it already (or it was given back). */
 static void fs_newfile_unclaim(struct fs *fs, struct fs_newfile *nf)
 {
 	if (nf->claimed) {
-		fs_pending_drop(fs->pending, nf->name);
+		fs_start_unclaim(fs, nf->name);
 		nf->claimed = false;
 	}
 }
@@ -896,13 +909,21 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (err)
 		goto refuse;
 	/*
-	 * Claim first, then ask the store: a start that commits between the two
-	 * is then seen by the store, and one still in progress holds the claim.
+	 * Claim first (against this mount's starts), then reserve the name in
+	 * the store (against other mounts'), then ask the store: a start that
+	 * commits before the reservation is then seen by the store, and one
+	 * still in progress, here or elsewhere, holds the claim or the
+	 * reservation until it has committed or given up.
 	 */
 	err = fs_pending_claim(fs->pending, name);
 	if (err) {
 		fs_because(err, err == -EEXIST ? "execution %s is being started" :
 			   "too many starts in progress (starting %s)", name);
+		goto refuse;
+	}
+	err = store_reserve(fs->store, name);
+	if (err) {
+		fs_pending_drop(fs->pending, name);
 		goto refuse;
 	}
 	err = store_get(fs->store, name, &rec);
@@ -916,13 +937,13 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (err == -ENOENT)
 		err = store_check_room(fs->store);
 	if (err) {
-		fs_pending_drop(fs->pending, name);
+		fs_start_unclaim(fs, name);
 		goto refuse;
 	}
 	nf = calloc(1, sizeof(*nf));
 	if (nf == NULL || (nf->scan = record_scan_new()) == NULL) {
 		free(nf);
-		fs_pending_drop(fs->pending, name);
+		fs_start_unclaim(fs, name);
 		err = fs_because(-ENOMEM, "out of memory");
 		goto refuse;
 	}

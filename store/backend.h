@@ -60,6 +60,16 @@ struct store_ops {
 	int (*list_recent)(struct store *s, size_t n, store_list_fn fn, void *ctx);
 	/* Optional (NULL or -EOPNOTSUPP: by walking the finished executions): the aggregates. */
 	int (*summary)(struct store *s, struct store_summary *out);
+	/*
+	 * Reservations: a backend on a file of this host names the file that
+	 * reserve.c locks a byte of per name, as a suffix to the store's path
+	 * ("" for the path itself); a backend on a server gives the two ops.
+	 */
+	const char *reserve_file;
+	/* Optional (NULL: by reserve_file): reserves a name across handles, -EEXIST if held. */
+	int (*reserve)(struct store *s, const char *execution_id);
+	/* Optional (NULL: by reserve_file): gives a reservation back. */
+	void (*unreserve)(struct store *s, const char *execution_id);
 	/* Optional (NULL: -EOPNOTSUPP): reports changes made elsewhere through fn. */
 	int (*watch)(struct store *s, store_change_fn fn, void *ctx);
 	/* Streams finished executions in start order past w's position (see store.h). */
@@ -121,12 +131,40 @@ void store_batch_fail(struct store_batch_op *op, int err);
 /* Fails with @err every change of @ops that has not failed yet. */
 void store_batch_fail_all(struct store_batch_op *ops, int err);
 
+/*
+ * Reservations by a lock on the store's own file (reserve.c), for backends
+ * with reserve_file. The key of a name is also what a server backend locks.
+ */
+struct store_filelock {
+	pthread_mutex_t lock; /* guards the lazy open of fd */
+	int fd;               /* open for writing, -1 until the first reservation */
+	char *path;           /* the file, absolute; NULL for a backend without one */
+};
+
+/* The 64-bit key of a name's reservation: 2^62 plus a 61-bit hash of it. */
+uint64_t store_reserve_key(const char *execution_id);
+
+/* Sets up @fl for the store at @path of @ops (nothing for a server); 0 or -ENOMEM. */
+int store_filelock_init(struct store_filelock *fl, const struct store_ops *ops, const char *path);
+
+/*
+ * Frees @fl but for its descriptor, which it returns (-1 if none): the
+ * caller closes that only after the backend has closed the store (see
+ * reserve.c for why).
+ */
+int store_filelock_free(struct store_filelock *fl);
+
+/* store_reserve() and store_unreserve() by the lock on the file. */
+int store_filelock_take(struct store_filelock *fl, const char *execution_id);
+void store_filelock_drop(struct store_filelock *fl, const char *execution_id);
+
 /* The generic handle every backend embeds first. */
 struct store {
 	const struct store_ops *ops;
 	struct store_options opts;
 	uint64_t visits;          /* work of listings (atomic): see store_visits() */
 	struct store_batch batch; /* the group commit of changes, for backends that use it */
+	struct store_filelock reservations; /* set up by store_open(), after the backend's open */
 };
 
 /* Counts @n steps of a listing's work. */

@@ -2418,4 +2418,6 @@ const struct store_ops lmdb_ops = {
 	.summary = lmdb_summary,
 	/* Walks the start: keys, names from their values, 256 per read transaction. */
 	.list_finished_by_start = lmdb_list_finished_by_start,
+	/* Names reserved by byte locks on data.mdb (LMDB locks lock.mdb only). */
+	.reserve_file = "/data.mdb",
 };

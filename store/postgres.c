@@ -76,6 +76,11 @@ struct pgstore {
 	struct pgstore_conn *idle; /* connections not in use */
 	int open_conns;            /* idle or borrowed */
 
+	/* The session that holds this store's reservations, never pooled (see pgstore_reserve). */
+	pthread_mutex_t reserve_lock;
+	struct pgstore_conn reserve_conn;
+	int reserve_pid; /* the server process of that session, once its keepalives are set */
+
 	/* The watch: a listener thread and its stop pipe. */
 	bool watching;
 	pthread_t listener;
@@ -454,6 +459,8 @@ static void pgstore_close(struct store *base)
 		PQfinish(c->pg);
 		free(c);
 	}
+	PQfinish(s->reserve_conn.pg);
+	pthread_mutex_destroy(&s->reserve_lock);
 	pthread_cond_destroy(&s->pool_free);
 	pthread_mutex_destroy(&s->pool_lock);
 	free(s->conninfo);
@@ -530,6 +537,7 @@ static int pgstore_open(const char *path, const struct store_options *opts, stru
 		return store_fail(-ENOMEM, "postgres: out of memory");
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->pool_free, NULL);
+	pthread_mutex_init(&s->reserve_lock, NULL);
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	s->base.opts = *opts;
 	s->conninfo = strdup(path);
@@ -594,6 +602,76 @@ static int pgstore_start(struct store *base, struct store_record *rec)
 	if (rec->outcome == NULL)
 		return store_fail(-ENOMEM, "postgres: out of memory");
 	return 0;
+}
+
+/*
+ * Reservations are session advisory locks, pg_try_advisory_lock() on
+ * store_reserve_key() (bit 62 set: never PGSTORE_LOCK_KEY), taken on a
+ * session of the store's own: a pooled connection serves every call and
+ * would carry its locks to them. Every mount of the database races for the
+ * same keys; the server frees a session's locks when it ends, so a mount
+ * that dies leaves none behind: its kernel closes its connection, or, when
+ * its whole host vanished, the server's TCP keepalives find the connection
+ * dead (asked of the server for this session: in about 25 s, not the
+ * system's default of hours). A
+ * session lost while it held some (a server restart) loses them: the session
+ * is made again at the next reservation, and a start that lost its own is
+ * still kept unique by UNIQUE(execution_id), refused at its commit.
+ */
+static int pgstore_reserve(struct store *base, const char *execution_id)
+{
+	struct pgstore *s = (struct pgstore *)base;
+	char key[24], msg[256];
+	const char *params[1] = {
+		pgstore_int(key, sizeof(key), (int64_t)store_reserve_key(execution_id)),
+	};
+	PGresult *res = NULL;
+	PGconn *pg;
+	int err;
+
+	pthread_mutex_lock(&s->reserve_lock);
+	err = pgstore_ready(s, &s->reserve_conn);
+	if (err)
+		goto unlock;
+	pg = s->reserve_conn.pg;
+	if (PQbackendPID(pg) != s->reserve_pid) {
+		/* A new session. Ignored over a Unix socket, where the kernel tells. */
+		PQclear(PQexec(pg, "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;"
+			       " SET tcp_keepalives_count = 3"));
+		s->reserve_pid = PQbackendPID(pg);
+	}
+	res = PQexecParams(pg, "SELECT pg_try_advisory_lock($1::bigint)", 1, NULL, params,
+			   NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		err = store_fail(PQstatus(pg) != CONNECTION_OK ? -ENOTCONN :
+				 pgstore_errno_of_state(PQresultErrorField(res, PG_DIAG_SQLSTATE)),
+				 "postgres: reserve %s: %s", execution_id,
+				 pgstore_message(PQerrorMessage(pg), msg, sizeof(msg)));
+	else if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+		err = store_fail(-EEXIST, "execution %s is being started through another mount "
+				 "of the store", execution_id);
+unlock:
+	PQclear(res);
+	pthread_mutex_unlock(&s->reserve_lock);
+	return err;
+}
+
+static void pgstore_unreserve(struct store *base, const char *execution_id)
+{
+	struct pgstore *s = (struct pgstore *)base;
+	char key[24];
+	const char *params[1] = {
+		pgstore_int(key, sizeof(key), (int64_t)store_reserve_key(execution_id)),
+	};
+	PGconn *pg;
+
+	pthread_mutex_lock(&s->reserve_lock);
+	pg = s->reserve_conn.pg;
+	/* A lost session has lost its locks already: nothing to give back. */
+	if (pg && PQstatus(pg) == CONNECTION_OK)
+		PQclear(PQexecParams(pg, "SELECT pg_advisory_unlock($1::bigint)", 1, NULL, params,
+				     NULL, NULL, 0));
+	pthread_mutex_unlock(&s->reserve_lock);
 }
 
 /* After a change matched no row: -ENOENT, or @running_err if it is running, else @done_err. */
@@ -1210,4 +1288,6 @@ const struct store_ops pgstore_ops = {
 	.summary = pgstore_summary,          /* one aggregate over the finished rows, on the server */
 	.watch = pgstore_watch,              /* LISTEN execlog on a connection and thread of its own */
 	.list_finished_by_start = pgstore_list_finished_by_start, /* keyset pages on (started_at, id) */
+	.reserve = pgstore_reserve,          /* an advisory lock on a session of its own */
+	.unreserve = pgstore_unreserve,      /* pg_advisory_unlock on that session */
 };

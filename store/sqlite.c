@@ -1382,4 +1382,5 @@ const struct store_ops sqlstore_ops = {
 	.list_recent = sqlstore_list_recent, /* ORDER BY id DESC LIMIT n, by rowid */
 	.summary = sqlstore_summary,       /* execlogfs_durations, kept by triggers */
 	.list_finished_by_start = sqlstore_list_finished_by_start, /* the started_at index */
+	.reserve_file = "",                /* names reserved by byte locks on the database file */
 };

@@ -98,13 +98,25 @@ int store_open(const char *backend, const char *path,
 		return err;
 	(*out)->ops = ops;
 	(*out)->opts = *opts;
-	return 0;
+	err = store_filelock_init(&(*out)->reservations, ops, path);
+	if (err) {
+		store_close(*out);
+		*out = NULL;
+	}
+	return err;
 }
 
 void store_close(struct store *s)
 {
-	if (s)
-		s->ops->close(s);
+	int fd;
+
+	if (s == NULL)
+		return;
+	fd = store_filelock_free(&s->reservations);
+	s->ops->close(s);
+	/* Only now: its close would drop the POSIX locks SQLite held on the same file. */
+	if (fd >= 0)
+		close(fd);
 }
 
 const char *store_backend(const struct store *s)
@@ -160,6 +172,29 @@ int store_start(struct store *s, struct store_record *rec)
 	if (err == 0 && (rec->tool_version == NULL || rec->args == NULL || rec->db_path == NULL))
 		err = store_fail(-EINVAL, "start of %s lacks a required field", rec->execution_id);
 	return err ? err : s->ops->start(s, rec);
+}
+
+int store_reserve(struct store *s, const char *execution_id)
+{
+	int err = store_writable(s);
+
+	if (err == 0)
+		err = store_name_given(execution_id);
+	if (err)
+		return err;
+	if (s->ops->reserve)
+		return s->ops->reserve(s, execution_id);
+	return store_filelock_take(&s->reservations, execution_id);
+}
+
+void store_unreserve(struct store *s, const char *execution_id)
+{
+	if (s->opts.read_only || execution_id == NULL || execution_id[0] == '\0')
+		return; /* nothing was reserved */
+	if (s->ops->unreserve)
+		s->ops->unreserve(s, execution_id);
+	else
+		store_filelock_drop(&s->reservations, execution_id);
 }
 
 int store_finish(struct store *s, const char *execution_id,

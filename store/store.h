@@ -163,6 +163,20 @@ const char *store_backends(void);
 int store_start(struct store *s, struct store_record *rec);
 
 /*
+ * Reserves @execution_id for a start through this handle, across every
+ * handle on the store (other mounts, other hosts): 0, -EEXIST while another
+ * handle holds it, -EROFS read-only, or another negative errno. Call it
+ * before checking that the name is free, and store_unreserve() only once
+ * the start is committed or given up. A handle's reservations do not
+ * exclude each other: its caller reserves a name at most once at a time
+ * (serialising its own starts). Those of a process that dies go with it.
+ */
+int store_reserve(struct store *s, const char *execution_id);
+
+/* Gives back a reservation of store_reserve(); a no-op for a name not reserved. */
+void store_unreserve(struct store *s, const char *execution_id);
+
+/*
  * Finishes a running execution at @now_ms: sets outcome, error_message,
  * the counts, finished_at and duration_ms (now_ms - started_ms).
  * -ENOENT for an unknown execution_id, -EPERM when it is not running,

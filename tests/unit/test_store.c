@@ -26,6 +26,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -3399,6 +3400,117 @@ static void case_magellan_rows(void)
 	store_close(s);
 }
 
+/*
+ * reserve: a name reserved through one handle is refused to another handle
+ * on the store (in another process: another mount) with -EEXIST until it is
+ * given back, and a process that dies holding reservations leaves none.
+ */
+static void rs_other_refused(void)
+{
+	struct store *s = open_store();
+	struct store_record rec = { 0 };
+
+	CHECK_EQ(store_reserve(s, "r1"), -EEXIST);
+	CHECK(strstr(store_reason(), "r1") != NULL);
+	/* Another name is free; a name already started is free to reserve (the store refuses it). */
+	CHECK_EQ(store_reserve(s, "r2"), 0);
+	store_unreserve(s, "r2");
+	CHECK_EQ(store_reserve(s, "started"), 0);
+	CHECK_EQ(store_get(s, "started", &rec), 0);
+	store_unreserve(s, "started");
+	store_record_clear(&rec);
+	store_close(s);
+}
+
+static void rs_free(void)
+{
+	struct store *s = open_store();
+
+	CHECK_EQ(store_reserve(s, "r1"), 0);
+	store_unreserve(s, "r1");
+	store_close(s);
+}
+
+/* Reserves r3, tells the parent through @ready_fd, and waits to be killed. */
+static void rs_hold(int ready_fd)
+{
+	struct store *s = open_store();
+
+	CHECK_EQ(store_reserve(s, "r3"), 0);
+	CHECK_EQ(write(ready_fd, "r", 1), 1);
+	for (;;)
+		pause();
+}
+
+/* Runs @fn in a child process of its own (its own store handle); checks it passed. */
+static void rs_in_child(void (*fn)(void))
+{
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		g_child = true;
+		fn();
+		exit(0);
+	}
+	pr_wait(pid);
+}
+
+static void case_reserve(void)
+{
+	struct store *a = open_store(), *ro;
+	struct timespec tick = { 0, 10 * 1000 * 1000 };
+	int ready[2], rc = -EEXIST;
+	pid_t holder;
+	char byte;
+
+	/* The children below inherit this handle and leave it alone (see case_processes). */
+	g_inherited_store = a;
+	/* A start through this handle: reserved, committed, then given back. */
+	CHECK_EQ(store_reserve(a, "started"), 0);
+	start_one(a, "started", T0_MS);
+	store_unreserve(a, "started");
+
+	CHECK_EQ(store_reserve(a, "r1"), 0);
+	rs_in_child(rs_other_refused);
+	store_unreserve(a, "r1");
+	rs_in_child(rs_free);
+	CHECK_EQ(store_reserve(a, "r2"), 0); /* the child gave it back */
+	store_unreserve(a, "r2");
+
+	/* A holder killed with SIGKILL: its reservation goes with it. */
+	CHECK_EQ(pipe(ready), 0);
+	fflush(NULL);
+	holder = fork();
+	CHECK(holder >= 0);
+	if (holder == 0) {
+		g_child = true;
+		close(ready[0]);
+		rs_hold(ready[1]);
+	}
+	close(ready[1]);
+	CHECK_EQ(read(ready[0], &byte, 1), 1);
+	close(ready[0]);
+	CHECK_EQ(store_reserve(a, "r3"), -EEXIST);
+	CHECK_EQ(kill(holder, SIGKILL), 0);
+	CHECK_EQ(waitpid(holder, NULL, 0), holder);
+	/* A server sees the session end a moment after the process: poll, up to 10 s. */
+	for (int i = 0; i < 1000 && rc == -EEXIST; i++) {
+		rc = store_reserve(a, "r3");
+		if (rc == -EEXIST)
+			nanosleep(&tick, NULL);
+	}
+	CHECK_EQ(rc, 0);
+	store_unreserve(a, "r3");
+
+	ro = open_store_at(g_backend, g_db, true);
+	CHECK_EQ(store_reserve(ro, "r4"), -EROFS);
+	store_close(ro);
+	store_close(a);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -3437,6 +3549,7 @@ static const struct {
 	{ "by_start", case_by_start },
 	{ "finish_conditional", case_finish_conditional },
 	{ "delete_run", case_delete_run },
+	{ "reserve", case_reserve },
 };
 
 int main(int argc, char **argv)
