@@ -94,7 +94,7 @@ static int report_add_row(void *ctx, const struct store_record *rec)
 	report_put(b, "</td><td class=\"args\">");
 	/* Reused from row to row: only its first len bytes are this row's. */
 	pg->args.len = 0;
-	report_args_text(rec->args, &pg->args, &pg->word);
+	report_args_text(rec->args, REPORT_ARGS_SHOWN, &pg->args, &pg->word);
 	report_html_cell_n(b, pg->args.p ? pg->args.p : "", pg->args.len);
 	report_put(b, "</td><td class=\"err\">");
 	report_html_cell(b, rec->error_message, "");

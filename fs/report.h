@@ -18,6 +18,13 @@
 /* How many executions index.html lists. */
 #define REPORT_HTML_ROWS 1000
 
+/*
+ * How much of each run's args index.html shows (bytes of the command line,
+ * then "…"): a page of a thousand 60 KB command lines is 60 MB that no one
+ * reads, and its rendering is what a stat of index.html costs.
+ */
+#define REPORT_ARGS_SHOWN 1024
+
 /* How many UTC days, today included, the outcome chart of index.html covers. */
 #define REPORT_HTML_DAYS 30
 

@@ -318,12 +318,16 @@ static void report_shell_word(struct report_buf *out, const char *s, size_t n)
  * reads back as them, into @out, with @word for each decoded string.
  * Display only: what is not a string is skipped.
  */
-void report_args_text(const char *json, struct report_buf *out, struct report_buf *word)
+void report_args_text(const char *json, size_t max, struct report_buf *out,
+		      struct report_buf *word)
 {
 	const char *p = json ? json : "";
+	size_t begin = out->len;
 	bool first = true;
 
 	for (p = strchr(p, '"'); p; p = *p ? strchr(p + 1, '"') : NULL) {
+		if (out->len - begin > max)
+			break;
 		const char *start = ++p, *end = p;
 
 		while (*end && *end != '"')
@@ -335,6 +339,13 @@ void report_args_text(const char *json, struct report_buf *out, struct report_bu
 		first = false;
 		report_shell_word(out, word->p ? word->p : "", word->len);
 		p = end;
+	}
+	/* Cut where no UTF-8 sequence is split: before a byte that starts a character. */
+	if (!out->failed && out->len - begin > max) {
+		out->len = begin + max;
+		while (out->len > begin && ((unsigned char)out->p[out->len] & 0xc0) == 0x80)
+			out->len--;
+		report_put(out, "\xe2\x80\xa6"); /* … */
 	}
 }
 

@@ -66,8 +66,10 @@ int64_t report_started_ms(const struct store_record *rec);
 /*
  * The arguments (a JSON array of strings) as a command line the shell
  * reads back as them, appended to @out; @word is scratch space for one
- * decoded argument. Display only: what is not a string is skipped.
+ * decoded argument. Display only: what is not a string is skipped, and
+ * past @max bytes the line is cut (at a character) and ends in "…".
  */
-void report_args_text(const char *json, struct report_buf *out, struct report_buf *word);
+void report_args_text(const char *json, size_t max, struct report_buf *out,
+		      struct report_buf *word);
 
 #endif

@@ -32,6 +32,12 @@ int record_name_check(const char *name);
 char *record_to_json(const struct store_record *rec, size_t *len);
 
 /*
+ * The length record_to_json() would give @rec, in *@len, without making
+ * the text: what a stat needs. 0 or -ENOMEM.
+ */
+int record_json_size(const struct store_record *rec, size_t *len);
+
+/*
  * Reads a document made by record_to_json() back into @out (cleared first;
  * started_ms and heartbeat_ms are left 0). -EINVAL if it is not one.
  */

@@ -323,3 +323,22 @@ PY
   # And HTML-escaped in the page.
   grep -qF '&#39;&#39;\&#39;&#39;&quot;&amp;&lt;&gt;&#39;' "$M/index.html" || fail "not escaped as expected"
 }
+
+@test "index.html shows the first 1 KiB of a long command line, then …; the record keeps it whole" {
+  mount_fs
+  python3 - "$M" <<'PY'
+import json, sys
+args = ["tool"] + ["arg-%05d-é" % i for i in range(10000)]
+with open(sys.argv[1] + "/new/long-1", "w") as f:
+    f.write(json.dumps({"args": args}))
+PY
+  run jq '.args | length' "$M/long-1.json"
+  assert_output 10001
+  text=$(args_cell long-1)
+  [ "${text:0:15}" = "tool arg-00000-" ] || fail "starts: ${text:0:40}"
+  [ "${text: -1}" = "…" ] || fail "ends: ${text: -40}"
+  [ "$(printf %s "$text" | wc -c)" -le 1027 ] || fail "$(printf %s "$text" | wc -c) bytes shown"
+  # Cut at a character: valid UTF-8 throughout.
+  printf %s "$text" | iconv -f UTF-8 -t UTF-8 >/dev/null || fail "not valid UTF-8"
+  [ "$(stat -c %s "$M/index.html")" -lt 60000 ] || fail "index.html is $(stat -c %s "$M/index.html") bytes"
+}

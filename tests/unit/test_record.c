@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "record.h"
 #include "store.h"
 
@@ -281,6 +283,92 @@ static void test_render(void)
 		CHECK(strstr(got, "  \"args\": [],\n"));
 		free(got);
 		free(deep);
+	}
+}
+
+/*
+ * The args line as cJSON renders it, the slow way: parse @args, print each
+ * element, ", " between them; what is no array is [].
+ */
+static char *args_oracle(const char *args)
+{
+	cJSON *array = cJSON_ParseWithOpts(args, NULL, true);
+	const cJSON *e;
+	size_t len = 0, cap = strlen(args) * 2 + 64;
+	char *out = malloc(cap), *p;
+
+	CHECK(out != NULL);
+	len += (size_t)sprintf(out, "  \"args\": [");
+	if (cJSON_IsArray(array)) {
+		cJSON_ArrayForEach(e, array) {
+			p = cJSON_PrintUnformatted(e);
+			CHECK(p != NULL && len + strlen(p) + 8 < cap);
+			len += (size_t)sprintf(out + len, "%s%s", e == array->child ? "" : ", ", p);
+			cJSON_free(p);
+		}
+	}
+	sprintf(out + len, "],\n");
+	cJSON_Delete(array);
+	return out;
+}
+
+/* Renders @args in a record: the line must be the oracle's, and the size the text's. */
+static void check_args_render(const char *args)
+{
+	struct store_record rec = running_record();
+	char *got, *want = args_oracle(args);
+	size_t len = 0, measured = 0;
+
+	rec.args = (char *)args;
+	got = record_to_json(&rec, &len);
+	CHECK_DOC(got != NULL, args);
+	CHECK_DOC(strstr(got, want) != NULL, args);
+	CHECK_DOC(record_json_size(&rec, &measured) == 0 && measured == len, args);
+	free(got);
+	free(want);
+}
+
+/*
+ * Args as a start stores them (cJSON's unformatted print) are copied, not
+ * parsed: whatever the strings hold, the copy must be what cJSON's parse
+ * and print give, and so must every near miss (a space, another escape, a
+ * control byte, a number), which takes the slow way.
+ */
+static void test_render_args(void)
+{
+	static const char *const near[] = {
+		"[]", "[ ]", "[\"\"]", "[\"a\",\"b\"]", "[\"a\" ,\"b\"]", "[\"a\",]",
+		"[\"\\/\"]", "[\"\\u00e9\"]", "[\"\\u0041\"]", "[\"\\u000a\"]", "[\"\\u0000\"]",
+		"[\"\\u001f\"]", "[\"\\u001F\"]", "[\"\\u0001x\"]", "[\"\\n\\t\\\"\\\\\"]",
+		"[\"a,b\",\"c\"]", "[\"a\\\",\"]", "[\"\t\"]", "[1,\"x\"]", "[\"x\"]]",
+		"[\"x\"", "[\"\\u00\"]", "[\"\\", "[\"\\q\"]", "[\"\xc3\xa9\xff\"]",
+	};
+	unsigned seed = 12345;
+
+	for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++)
+		check_args_render(near[i]);
+	/* Random arrays of random strings, printed by cJSON as a start stores them. */
+	for (int round = 0; round < 2000; round++) {
+		cJSON *array = cJSON_CreateArray();
+		char str[40], *text;
+		int n = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 6;
+
+		CHECK(array != NULL);
+		for (int j = 0; j < n; j++) {
+			int len = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 12;
+
+			for (int k = 0; k < len; k++) {
+				seed = seed * 1103515245u + 12345u;
+				str[k] = (char)(1 + (seed >> 16) % 255);
+			}
+			str[len] = '\0';
+			cJSON_AddItemToArray(array, cJSON_CreateString(str));
+		}
+		text = cJSON_PrintUnformatted(array);
+		CHECK(text != NULL);
+		check_args_render(text);
+		cJSON_free(text);
+		cJSON_Delete(array);
 	}
 }
 
@@ -1254,6 +1342,7 @@ static const struct {
 } cases[] = {
 	{ "name", test_name },
 	{ "render", test_render },
+	{ "render_args", test_render_args },
 	{ "from_json", test_from_json },
 	{ "start_valid", test_start_valid },
 	{ "start_invalid", test_start_invalid },
