@@ -203,35 +203,14 @@ assert_ms_duration() {
 #   dump     every row's magellan columns, one JSON list a line, by id
 magellan() {
   python3 - "$DB" "$@" <<'PY'
-import json, sqlite3, sys
+import json, os, sqlite3, sys
 
 db, cmd, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 conn = sqlite3.connect(db)
 opt = lambda s: None if s == "-" else s
 
 if cmd == "schema":
-    conn.execute("""CREATE TABLE IF NOT EXISTS execution_log (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    execution_id TEXT NOT NULL UNIQUE,
-                    tool_version TEXT NOT NULL,
-                    args TEXT NOT NULL,
-                    root TEXT,
-                    db_path TEXT NOT NULL,
-                    started_at INTEGER NOT NULL,
-                    finished_at INTEGER,
-                    duration_ms INTEGER,
-                    outcome TEXT NOT NULL,
-                    error_message TEXT,
-                    files_indexed INTEGER DEFAULT 0,
-                    symbols_indexed INTEGER DEFAULT 0,
-                    references_indexed INTEGER DEFAULT 0
-                )""")
-    conn.execute("""CREATE INDEX IF NOT EXISTS idx_execution_log_started_at
-                    ON execution_log(started_at DESC)""")
-    conn.execute("""CREATE INDEX IF NOT EXISTS idx_execution_log_execution_id
-                    ON execution_log(execution_id)""")
-    conn.execute("""CREATE INDEX IF NOT EXISTS idx_execution_log_outcome
-                    ON execution_log(outcome)""")
+    conn.executescript(os.environ["MAGELLAN_DDL"])
 elif cmd == "start":
     eid, tool, args_json, root, db_path, started = args
     conn.execute("""INSERT INTO execution_log

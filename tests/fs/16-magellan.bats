@@ -17,30 +17,6 @@ teardown() {
   teardown_mount
 }
 
-# magellan's DDL, verbatim (ExecutionLog::ensure_schema, src/graph/execution_log.rs).
-MAGELLAN_DDL="CREATE TABLE IF NOT EXISTS execution_log (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    execution_id TEXT NOT NULL UNIQUE,
-                    tool_version TEXT NOT NULL,
-                    args TEXT NOT NULL,
-                    root TEXT,
-                    db_path TEXT NOT NULL,
-                    started_at INTEGER NOT NULL,
-                    finished_at INTEGER,
-                    duration_ms INTEGER,
-                    outcome TEXT NOT NULL,
-                    error_message TEXT,
-                    files_indexed INTEGER DEFAULT 0,
-                    symbols_indexed INTEGER DEFAULT 0,
-                    references_indexed INTEGER DEFAULT 0
-                );
-CREATE INDEX IF NOT EXISTS idx_execution_log_started_at
-                    ON execution_log(started_at DESC);
-CREATE INDEX IF NOT EXISTS idx_execution_log_execution_id
-                    ON execution_log(execution_id);
-CREATE INDEX IF NOT EXISTS idx_execution_log_outcome
-                    ON execution_log(outcome);"
-
 # make_magellan_store [PATH]: magellan's table with a finished and a running row.
 make_magellan_store() {
   sqlite3 "${1:-$DB}" "$MAGELLAN_DDL" \

@@ -292,3 +292,28 @@ sigterm_fs() {
   [ "$status" -eq 0 ] || fail "${1:+$1: }the daemon exited $status on SIGTERM"
   if mountpoint -q "$M"; then fail "${1:+$1: }$M is still mounted after SIGTERM"; fi
 }
+
+# magellan's DDL, verbatim (ExecutionLog::ensure_schema, src/graph/execution_log.rs).
+# (06-durability and 16-magellan make magellan stores with it.)
+export MAGELLAN_DDL="CREATE TABLE IF NOT EXISTS execution_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    execution_id TEXT NOT NULL UNIQUE,
+                    tool_version TEXT NOT NULL,
+                    args TEXT NOT NULL,
+                    root TEXT,
+                    db_path TEXT NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    finished_at INTEGER,
+                    duration_ms INTEGER,
+                    outcome TEXT NOT NULL,
+                    error_message TEXT,
+                    files_indexed INTEGER DEFAULT 0,
+                    symbols_indexed INTEGER DEFAULT 0,
+                    references_indexed INTEGER DEFAULT 0
+                );
+CREATE INDEX IF NOT EXISTS idx_execution_log_started_at
+                    ON execution_log(started_at DESC);
+CREATE INDEX IF NOT EXISTS idx_execution_log_execution_id
+                    ON execution_log(execution_id);
+CREATE INDEX IF NOT EXISTS idx_execution_log_outcome
+                    ON execution_log(outcome);"
