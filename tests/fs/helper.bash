@@ -15,6 +15,12 @@ load '/usr/lib/bats/bats-file/load'
 : "${STORE:=sqlite}"
 HELPERS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
+# Debian's python3 (scripts/install-deps installs it), not whatever comes
+# first in PATH: a version manager's shim (pyenv) costs a second a call on a
+# busy machine, and the tests call python3 hundreds of times.
+python3() { /usr/bin/python3 "$@"; }
+export -f python3
+
 # Runs an os-level call and prints OK or the errno name (see fsop.py).
 fsop() {
   python3 "$HELPERS_DIR/fsop.py" "$@"
