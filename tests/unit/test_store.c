@@ -2069,7 +2069,8 @@ static void case_duration_precision(void)
 	finish_one(s, "real", STORE_SUCCESS, end_real);
 	d = duration_of(s, "real");
 	CHECK_EQ(d, end_real - start_real);
-	CHECK(d >= 250 && d <= 300);
+	/* At least the pause; how much more is the machine's load, not the store's. */
+	CHECK(d >= 250);
 
 	/* Durations stay exact across another reopen. */
 	store_close(s);
