@@ -80,6 +80,8 @@ static struct {
 
 static struct fuse_session *se;
 static struct timespec mounted;
+static uid_t owner_uid;               /* the mounting user's, asked once, as execlogfs does */
+static gid_t owner_gid;
 static uint64_t newfile_counter;
 
 enum handle_kind { H_SNAPSHOT, H_STATUS, H_NEW };
@@ -237,8 +239,8 @@ static void fill_common(struct stat *st, fuse_ino_t ino, mode_t mode, struct tim
 	st->st_ino = ino;
 	st->st_mode = mode;
 	st->st_nlink = S_ISDIR(mode) ? 2 : 1;
-	st->st_uid = getuid();
-	st->st_gid = getgid();
+	st->st_uid = owner_uid;
+	st->st_gid = owner_gid;
 	st->st_blksize = 4096;
 	st->st_atim = st->st_mtim = st->st_ctim = t;
 }
@@ -795,6 +797,8 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "usage: bench-floor [-o fill=N] [FUSE options] MOUNTPOINT\n");
 		return 2;
 	}
+	owner_uid = getuid();
+	owner_gid = getgid();
 	fill(o.fill);
 	clock_gettime(CLOCK_REALTIME, &mounted);
 	fuse_opt_add_arg(&args, "-ofsname=bench-floor,subtype=bench-floor");
