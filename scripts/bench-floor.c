@@ -87,6 +87,7 @@ static uint64_t newfile_counter;
 enum handle_kind { H_SNAPSHOT, H_STATUS, H_NEW };
 
 struct handle {
+	int refs;                 /* the open file's, and a read's while it replies */
 	enum handle_kind kind;
 	int64_t id;               /* H_SNAPSHOT, H_STATUS */
 	char *data;               /* the snapshot, or the document so far */
@@ -106,6 +107,30 @@ static int64_t now_ms(void)
 static struct timespec ms_time(int64_t ms)
 {
 	return (struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+}
+
+static struct handle *handle_new(enum handle_kind kind)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (h) {
+		h->refs = 1;
+		h->kind = kind;
+	}
+	return h;
+}
+
+/*
+ * A release may come while a read still replies from the handle (the
+ * kernel ends the read, and may send the release, before the reply's
+ * writev returns): the last of the two frees it.
+ */
+static void handle_put(struct handle *h)
+{
+	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(h->data);
+		free(h);
+	}
 }
 
 /* --- the log (callers hold db.lock) --- */
@@ -510,8 +535,7 @@ static void fl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	pthread_mutex_lock(&db.lock);
 	r = record_by_id(id);
-	if (r && (h = calloc(1, sizeof(*h))) != NULL) {
-		h->kind = writing ? H_STATUS : H_SNAPSHOT;
+	if (r && (h = handle_new(writing ? H_STATUS : H_SNAPSHOT)) != NULL) {
 		h->id = id;
 		h->len = is_record ? r->len : strlen(r->outcome) + 1;
 		h->data = malloc(h->len + 1);
@@ -529,7 +553,8 @@ static void fl_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	pthread_mutex_unlock(&db.lock);
 	if (h == NULL || h->data == NULL) {
-		free(h);
+		if (h)
+			handle_put(h);
 		fuse_reply_err(req, r ? ENOMEM : ENOENT);
 		return;
 	}
@@ -543,10 +568,12 @@ static void fl_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct handle *h = (struct handle *)(uintptr_t)fi->fh;
 
 	(void)ino;
+	__atomic_add_fetch(&h->refs, 1, __ATOMIC_RELAXED);
 	if (h->kind == H_NEW || off < 0 || (size_t)off >= h->len)
 		fuse_reply_buf(req, NULL, 0);
 	else
 		fuse_reply_buf(req, h->data + off, size < h->len - (size_t)off ? size : h->len - (size_t)off);
+	handle_put(h);
 }
 
 static void fl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -563,7 +590,7 @@ static void fl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, parent != INO_NEW ? EACCES : EINVAL);
 		return;
 	}
-	h = calloc(1, sizeof(*h));
+	h = handle_new(H_NEW);
 	p = calloc(1, sizeof(*p));
 	pthread_mutex_lock(&db.lock);
 	if (h == NULL || p == NULL)
@@ -577,12 +604,12 @@ static void fl_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	}
 	pthread_mutex_unlock(&db.lock);
 	if (err) {
-		free(h);
+		if (h)
+			handle_put(h);
 		free(p);
 		fuse_reply_err(req, -err);
 		return;
 	}
-	h->kind = H_NEW;
 	snprintf(h->name, sizeof(h->name), "%s", name);
 	e.ino = INO_NEWFILES + __atomic_add_fetch(&newfile_counter, 1, __ATOMIC_RELAXED);
 	node_attr(e.ino, &e.attr, &timeout); /* zero timeouts: new/ keeps looking empty */
@@ -703,8 +730,7 @@ static void fl_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			pthread_mutex_unlock(&db.lock);
 		}
 	}
-	free(h->data);
-	free(h);
+	handle_put(h);
 	fuse_reply_err(req, 0);
 }
 
