@@ -20,88 +20,92 @@
 
 /* Starting. */
 
-int lmdb_start_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+/* The id a new execution gets: one past meta:seq. */
+static int lmdb_next_id(struct lmdb_store *st, struct lmdb_txn *txn, int64_t *id)
 {
-	struct lmdb_start_arg *a = arg;
-	const char *name = a->rec->execution_id;
-	struct store_record doc = *a->rec;
-	struct lmdb_buf kb, vb;
+	struct lmdb_buf kb = { 0 };
 	MDB_val key, val;
-	char *json = NULL;
-	size_t json_len;
 	uint64_t seq = 0;
 	int rc;
 
-	lmdb_key_record(&kb, name, a->name_len);
-	key = lmdb_val(&kb);
-	rc = mdb_get(txn, st->dbi, &key, &val);
-	if (rc == 0)
-		rc = store_fail(-EEXIST, "execution %s exists", name);
-	if (rc != MDB_NOTFOUND)
-		goto out;
-
-	/* The sequence moves in the same transaction as the insert, so two
-	 * starts never share an id and a deleted id is never given again. */
-	kb.len = 0;
 	lmdb_buf_add_str(&kb, "meta:seq");
 	key = lmdb_val(&kb);
-	rc = mdb_get(txn, st->dbi, &key, &val);
+	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
 	if (rc == 0 && val.mv_size == 8)
 		seq = lmdb_be64_decode(val.mv_data);
 	else if (rc == 0)
 		rc = store_fail(-EIO, "lmdb: meta:seq is damaged");
-	else if (rc == MDB_NOTFOUND)
+	else if (rc == -ENOENT)
 		rc = 0;
 	if (rc == 0 && seq >= INT64_MAX)
 		rc = store_fail(-EOVERFLOW, "lmdb: the id sequence is exhausted");
+	if (rc == 0)
+		*id = (int64_t)seq + 1;
+	return rc;
+}
+
+/* Moves meta:seq to @id, the id just given. */
+static int lmdb_put_seq(struct lmdb_store *st, struct lmdb_txn *txn, int64_t id)
+{
+	struct lmdb_buf kb = { 0 }, vb = { 0 };
+
+	lmdb_buf_add_str(&kb, "meta:seq");
+	lmdb_buf_add_be64(&vb, (uint64_t)id);
+	return lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
+}
+
+/* Sets the fields a start gives a record (the caller's are kept). */
+static void lmdb_started(struct store_record *rec, int64_t id)
+{
+	rec->id = id;
+	rec->started_at = lmdb_floor_div(rec->started_ms, 1000);
+	rec->finished_at = STORE_NULL;
+	rec->duration_ms = STORE_NULL;
+	rec->error_message = NULL;
+	rec->files_indexed = 0;
+	rec->symbols_indexed = 0;
+	rec->references_indexed = 0;
+	rec->heartbeat_ms = rec->started_ms;
+}
+
+int lmdb_start_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
+{
+	struct lmdb_start_arg *a = arg;
+	const char *name = a->rec->execution_id;
+	struct store_record doc = *a->rec;
+	struct lmdb_entry entry;
+	struct lmdb_buf kb;
+	MDB_val key, val;
+	char *json = NULL;
+	size_t json_len;
+	int rc;
+
+	lmdb_key_record(&kb, name, a->name_len);
+	key = lmdb_val(&kb);
+	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
+	if (rc == 0)
+		rc = store_fail(-EEXIST, "execution %s exists", name);
+	if (rc != -ENOENT)
+		goto out;
+	/* The sequence moves in the same transaction as the insert, so two
+	 * starts never share an id and a deleted id is never given again. */
+	rc = lmdb_next_id(st, txn, &a->id);
 	if (rc != 0)
 		goto out;
-	a->id = (int64_t)seq + 1;
-
 	/* The document borrows every string: only the store's fields change. */
-	doc.id = a->id;
-	doc.started_at = lmdb_floor_div(doc.started_ms, 1000);
-	doc.finished_at = STORE_NULL;
-	doc.duration_ms = STORE_NULL;
+	lmdb_started(&doc, a->id);
 	doc.outcome = (char *)"running";
-	doc.error_message = NULL;
-	doc.files_indexed = 0;
-	doc.symbols_indexed = 0;
-	doc.references_indexed = 0;
-	doc.heartbeat_ms = doc.started_ms;
 	json = record_to_json(&doc, &json_len);
 	if (json == NULL) {
 		rc = store_fail(-ENOMEM, "lmdb: out of memory rendering %s", name);
 		goto out;
 	}
-
-	lmdb_key_record(&kb, name, a->name_len);
 	rc = lmdb_put(st, txn, &kb, json, json_len, MDB_NOOVERWRITE);
-	if (rc != 0)
-		goto free_json;
-	lmdb_key_id(&kb, a->id);
-	lmdb_value_times(&vb, doc.started_ms, doc.heartbeat_ms, name, a->name_len);
-	rc = lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
-	if (rc != 0)
-		goto free_json;
-	lmdb_key_outcome(&kb, "running", a->id);
-	rc = lmdb_put(st, txn, &kb, name, a->name_len, 0);
-	if (rc != 0)
-		goto free_json;
-	lmdb_key_day(&kb, lmdb_day_of(doc.started_at), a->id);
-	rc = lmdb_put(st, txn, &kb, name, a->name_len, 0);
-	if (rc != 0)
-		goto free_json;
-	lmdb_key_start(&kb, doc.started_at, a->id);
-	rc = lmdb_put(st, txn, &kb, name, a->name_len, 0);
-	if (rc != 0)
-		goto free_json;
-	kb.len = 0;
-	lmdb_buf_add_str(&kb, "meta:seq");
-	vb.len = 0;
-	lmdb_buf_add_be64(&vb, (uint64_t)a->id);
-	rc = lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
-free_json:
+	lmdb_entry_of(&entry, &doc, name, a->name_len);
+	if (rc == 0)
+		rc = lmdb_index_add(st, txn, &entry);
+	if (rc == 0)
+		rc = lmdb_put_seq(st, txn, a->id);
 	free(json);
 out:
 	return rc;
@@ -129,18 +133,10 @@ static int lmdb_start(struct store *s, struct store_record *rec)
 	rc = lmdb_run(lmdb_of(s), true, "start", lmdb_start_body, &a);
 	if (rc != 0)
 		goto free_running;
-	rec->id = a.id;
-	rec->started_at = lmdb_floor_div(rec->started_ms, 1000);
-	rec->finished_at = STORE_NULL;
-	rec->duration_ms = STORE_NULL;
 	free(rec->outcome);
-	rec->outcome = running;
 	free(rec->error_message);
-	rec->error_message = NULL;
-	rec->files_indexed = 0;
-	rec->symbols_indexed = 0;
-	rec->references_indexed = 0;
-	rec->heartbeat_ms = rec->started_ms;
+	lmdb_started(rec, a.id);
+	rec->outcome = running;
 	running = NULL; /* now the record's */
 free_running:
 	free(running);
@@ -159,12 +155,12 @@ struct lmdb_change_arg {
 };
 
 /* Loads the execution a change is about into @rec; -ENOENT if unknown. */
-static int lmdb_load_named(struct lmdb_store *st, MDB_txn *txn,
+static int lmdb_load_named(struct lmdb_store *st, struct lmdb_txn *txn,
 			   const struct lmdb_change_arg *a, struct store_record *rec)
 {
 	int rc = lmdb_load(st, txn, a->name, a->name_len, rec);
 
-	if (rc == MDB_NOTFOUND)
+	if (rc == -ENOENT)
 		rc = store_fail(-ENOENT, "no execution %s", a->name);
 	return rc;
 }
@@ -174,36 +170,41 @@ static bool lmdb_is_running(const struct store_record *rec)
 	return rec->outcome != NULL && strcmp(rec->outcome, "running") == 0;
 }
 
-static int lmdb_finish_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+/* Refuses to finish @rec unless it is running, and the run @fin means. */
+static int lmdb_may_finish(const struct lmdb_change_arg *a, const struct store_record *rec)
+{
+	const struct store_finish *fin = a->fin;
+	int rc = 0;
+
+	if (!lmdb_is_running(rec))
+		rc = store_fail(-EPERM, "execution %s is not running (it is %s)",
+				a->name, rec->outcome ? rec->outcome : "?");
+	else if ((fin->only_id != 0 && rec->id != fin->only_id) ||
+		 (fin->only_stale_before_ms != 0 && rec->heartbeat_ms >= fin->only_stale_before_ms))
+		rc = store_fail(-ESTALE, "execution %s is another run, or heartbeat, since it was read",
+				a->name);
+	return rc;
+}
+
+static int lmdb_finish_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	const struct lmdb_change_arg *a = arg;
 	const struct store_finish *fin = a->fin;
 	struct store_record rec = { 0 }, doc;
-	struct lmdb_buf kb, vb;
-	const char *outcome;
+	struct lmdb_entry was, now;
+	struct lmdb_buf kb;
 	char *json = NULL;
 	size_t json_len;
 	int rc;
 
 	rc = lmdb_load_named(st, txn, a, &rec);
+	if (rc == 0)
+		rc = lmdb_may_finish(a, &rec);
 	if (rc != 0)
 		goto clear_rec;
-	if (!lmdb_is_running(&rec)) {
-		rc = store_fail(-EPERM, "execution %s is not running (it is %s)",
-				a->name, rec.outcome ? rec.outcome : "?");
-		goto clear_rec;
-	}
-	if ((fin->only_id != 0 && rec.id != fin->only_id) ||
-	    (fin->only_stale_before_ms != 0 && rec.heartbeat_ms >= fin->only_stale_before_ms)) {
-		rc = store_fail(-ESTALE, "execution %s is another run, or heartbeat, since it was read",
-				a->name);
-		goto clear_rec;
-	}
-	outcome = store_outcome_name(fin->outcome); /* store.c checked it */
-
 	/* The document borrows rec's strings and the caller's message. */
 	doc = rec;
-	doc.outcome = (char *)outcome;
+	doc.outcome = (char *)store_outcome_name(fin->outcome); /* store.c checked it */
 	doc.error_message = (char *)fin->error_message;
 	doc.files_indexed = fin->files_indexed;
 	doc.symbols_indexed = fin->symbols_indexed;
@@ -216,25 +217,12 @@ static int lmdb_finish_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		rc = store_fail(-ENOMEM, "lmdb: out of memory rendering %s", a->name);
 		goto clear_rec;
 	}
-
 	lmdb_key_record(&kb, a->name, a->name_len);
 	rc = lmdb_put(st, txn, &kb, json, json_len, 0);
-	if (rc != 0)
-		goto free_json;
-	lmdb_key_id(&kb, rec.id);
-	lmdb_value_times(&vb, rec.started_ms, a->now_ms, a->name, a->name_len);
-	rc = lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
-	if (rc != 0)
-		goto free_json;
-	lmdb_key_outcome(&kb, "running", rec.id);
-	rc = lmdb_del(st, txn, &kb);
-	if (rc != 0)
-		goto free_json;
-	lmdb_key_outcome(&kb, outcome, rec.id);
-	rc = lmdb_put(st, txn, &kb, a->name, a->name_len, 0);
+	lmdb_entry_of(&was, &rec, a->name, a->name_len);
+	lmdb_entry_of(&now, &doc, a->name, a->name_len);
 	if (rc == 0)
-		rc = lmdb_durations_move(st, txn, doc.duration_ms, doc.finished_at, 1);
-free_json:
+		rc = lmdb_index_move(st, txn, &was, &now);
 	free(json);
 clear_rec:
 	store_record_clear(&rec);
@@ -254,11 +242,11 @@ static int lmdb_finish(struct store *s, const char *execution_id,
 	return lmdb_run(lmdb_of(s), true, "finish", lmdb_finish_body, &a);
 }
 
-static int lmdb_heartbeat_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_heartbeat_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	const struct lmdb_change_arg *a = arg;
 	struct store_record rec = { 0 };
-	struct lmdb_buf kb, vb;
+	struct lmdb_entry was, now;
 	int rc;
 
 	rc = lmdb_load_named(st, txn, a, &rec);
@@ -270,9 +258,10 @@ static int lmdb_heartbeat_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		goto clear_rec;
 	}
 	/* The document has no heartbeat: only the id: value changes. */
-	lmdb_key_id(&kb, rec.id);
-	lmdb_value_times(&vb, rec.started_ms, a->now_ms, a->name, a->name_len);
-	rc = lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
+	lmdb_entry_of(&was, &rec, a->name, a->name_len);
+	now = was;
+	now.heartbeat_ms = a->now_ms;
+	rc = lmdb_index_move(st, txn, &was, &now);
 clear_rec:
 	store_record_clear(&rec);
 	return rc;
@@ -289,10 +278,11 @@ static int lmdb_heartbeat(struct store *s, const char *execution_id, int64_t now
 	return lmdb_run(lmdb_of(s), true, "heartbeat", lmdb_heartbeat_body, &a);
 }
 
-static int lmdb_delete_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_delete_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	const struct lmdb_change_arg *a = arg;
 	struct store_record rec = { 0 };
+	struct lmdb_entry entry;
 	struct lmdb_buf kb;
 	int rc;
 
@@ -310,24 +300,9 @@ static int lmdb_delete_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	}
 	lmdb_key_record(&kb, a->name, a->name_len);
 	rc = lmdb_del(st, txn, &kb);
-	if (rc != 0)
-		goto clear_rec;
-	lmdb_key_id(&kb, rec.id);
-	rc = lmdb_del(st, txn, &kb);
-	if (rc != 0)
-		goto clear_rec;
-	lmdb_key_outcome(&kb, rec.outcome, rec.id);
-	rc = lmdb_del(st, txn, &kb);
-	if (rc != 0)
-		goto clear_rec;
-	lmdb_key_day(&kb, lmdb_day_of(rec.started_at), rec.id);
-	rc = lmdb_del(st, txn, &kb);
-	if (rc != 0)
-		goto clear_rec;
-	lmdb_key_start(&kb, rec.started_at, rec.id);
-	rc = lmdb_del(st, txn, &kb);
+	lmdb_entry_of(&entry, &rec, a->name, a->name_len);
 	if (rc == 0)
-		rc = lmdb_durations_move(st, txn, rec.duration_ms, rec.finished_at, -1);
+		rc = lmdb_index_remove(st, txn, &entry);
 clear_rec:
 	store_record_clear(&rec);
 	return rc;
@@ -358,12 +333,12 @@ struct lmdb_get_arg {
 	struct store_record *out;
 };
 
-static int lmdb_get_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_get_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_get_arg *a = arg;
 	int rc = lmdb_load(st, txn, a->name, a->name_len, a->out);
 
-	if (rc == MDB_NOTFOUND)
+	if (rc == -ENOENT)
 		rc = store_fail(-ENOENT, "no execution %s", a->name);
 	return rc;
 }
@@ -384,7 +359,7 @@ static int lmdb_get(struct store *s, const char *execution_id, struct store_reco
 }
 
 
-static int lmdb_get_by_id_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_get_by_id_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_get_arg *a = arg;
 	struct lmdb_buf kb;
@@ -393,10 +368,10 @@ static int lmdb_get_by_id_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 
 	lmdb_key_id(&kb, a->id);
 	key = lmdb_val(&kb);
-	rc = mdb_get(txn, st->dbi, &key, &val);
+	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
 	if (rc == 0)
 		rc = lmdb_load_indexed(st, txn, &val, a->out);
-	if (rc == MDB_NOTFOUND)
+	if (rc == -ENOENT)
 		rc = store_fail(-ENOENT, "no execution with id %" PRId64, a->id);
 	return rc;
 }
@@ -412,28 +387,28 @@ static int lmdb_get_by_id(struct store *s, int64_t id, struct store_record *out)
 	return rc;
 }
 
-static int lmdb_latest_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_latest_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_get_arg *a = arg;
 	MDB_cursor *cur;
 	MDB_val key, val;
 	int rc;
 
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		goto out;
 	/* "id;" is the first key past every "id:" key. */
 	key = (MDB_val){ .mv_size = 3, .mv_data = "id;" };
-	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_SET_RANGE);
 	if (rc == 0)
-		rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
-	else if (rc == MDB_NOTFOUND)
-		rc = mdb_cursor_get(cur, &key, &val, MDB_LAST);
+		rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_PREV);
+	else if (rc == -ENOENT)
+		rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_LAST);
 	if (rc == 0 && (key.mv_size != 3 + 8 || memcmp(key.mv_data, "id:", 3) != 0))
-		rc = MDB_NOTFOUND;
+		rc = -ENOENT;
 	if (rc == 0)
 		rc = lmdb_load_indexed(st, txn, &val, a->out);
-	if (rc == MDB_NOTFOUND)
+	if (rc == -ENOENT)
 		rc = store_fail(-ENOENT, "the log is empty");
 	mdb_cursor_close(cur);
 out:
@@ -454,11 +429,11 @@ static int lmdb_latest(struct store *s, struct store_record *out)
 
 /* The aggregates of finished executions, one key read. */
 
-static int lmdb_summary_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_summary_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	int rc = lmdb_durations_get(st, txn, arg);
 
-	return rc == MDB_NOTFOUND ? store_fail(-EOPNOTSUPP, "lmdb: no meta:durations yet") : rc;
+	return rc == -ENOENT ? store_fail(-EOPNOTSUPP, "lmdb: no meta:durations yet") : rc;
 }
 
 static int lmdb_summary(struct store *s, struct store_summary *out)

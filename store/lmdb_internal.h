@@ -70,13 +70,26 @@ struct lmdb_buf {
 };
 
 /*
- * The body of a transaction. Returns 0 (a write is then committed), a
- * negative errno refusal with its reason set, or the raw return code of a
- * failed mdb_ call (an MDB_* code or a positive errno), which lmdb_run()
- * retries or translates. A write body refuses only before its first write:
- * the group commit keeps the transaction of a refused change for others.
+ * One transaction as a body sees it. Every mdb_ call a body makes goes
+ * through lmdb_mdb() (by the lmdb_txn_ and lmdb_cursor_ calls below), the
+ * one place where an LMDB return code becomes a negative errno; the raw code
+ * of a failure stays here, for the engine to retry it (a full map, a map
+ * grown by another process, no free reader slot) or report it, and for the
+ * group commit, to which it means the transaction is spoiled.
  */
-typedef int (*lmdb_body_fn)(struct lmdb_store *st, MDB_txn *txn, void *arg);
+struct lmdb_txn {
+	MDB_txn *mdb;
+	int failed; /* the raw code of the last failed mdb_ call; 0: none */
+};
+
+/*
+ * The body of a transaction. Returns 0 (a write is then committed) or a
+ * negative errno: a refusal with its reason set, or an LMDB failure
+ * (txn->failed set), which lmdb_run() retries or reports. A write body
+ * refuses only before its first write: the group commit keeps the
+ * transaction of a refused change for others.
+ */
+typedef int (*lmdb_body_fn)(struct lmdb_store *st, struct lmdb_txn *txn, void *arg);
 
 /* The LMDB handle of @s, which lmdb_open() made. */
 static inline struct lmdb_store *lmdb_of(struct store *s)
@@ -113,27 +126,49 @@ void lmdb_key_start(struct lmdb_buf *b, int64_t started_at, int64_t id);
 void lmdb_value_times(struct lmdb_buf *b, int64_t started_ms, int64_t heartbeat_ms,
 		      const char *name, size_t len);
 /* Reads execution @name (its document, then its id: times) into @out. */
-int lmdb_load(struct lmdb_store *st, MDB_txn *txn, const char *name, size_t len,
+int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name, size_t len,
 	      struct store_record *out);
 /* Loads the execution an id: value names. */
-int lmdb_load_indexed(struct lmdb_store *st, MDB_txn *txn, const MDB_val *val,
+int lmdb_load_indexed(struct lmdb_store *st, struct lmdb_txn *txn, const MDB_val *val,
 		      struct store_record *out);
 /* Deletes one key; a missing one is no error. */
-int lmdb_del(struct lmdb_store *st, MDB_txn *txn, const struct lmdb_buf *kb);
-int lmdb_put(struct lmdb_store *st, MDB_txn *txn, const struct lmdb_buf *kb,
+int lmdb_del(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf *kb);
+int lmdb_put(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf *kb,
 	     const void *data, size_t len, unsigned flags);
 /* Whether execution @id has @outcome, from the outcome: index. */
-int lmdb_has_outcome(struct lmdb_store *st, MDB_txn *txn, const char *outcome, int64_t id);
+int lmdb_has_outcome(struct lmdb_store *st, struct lmdb_txn *txn, const char *outcome, int64_t id);
 /* Moves @cur along the index of keys @prefix<be64 id>. */
-int lmdb_index_next(MDB_cursor *cur, const struct lmdb_buf *prefix, bool first,
+int lmdb_index_next(struct lmdb_txn *txn, MDB_cursor *cur, const struct lmdb_buf *prefix, bool first,
 		    int64_t from, int64_t *id, MDB_val *val);
 /* Reads meta:durations into @sum. */
-int lmdb_durations_get(struct lmdb_store *st, MDB_txn *txn, struct store_summary *sum);
-/* Counts one finished execution in (@sign 1) or out of (-1) meta:durations. */
-int lmdb_durations_move(struct lmdb_store *st, MDB_txn *txn, int64_t duration_ms,
-			int64_t finished_at, int sign);
+int lmdb_durations_get(struct lmdb_store *st, struct lmdb_txn *txn, struct store_summary *sum);
+
+/*
+ * The index API: what an execution puts in the indexes and in
+ * meta:durations, from its fields. Every change moves its keys through it.
+ */
+struct lmdb_entry {
+	int64_t id;
+	const char *name;
+	size_t name_len;
+	int64_t started_at;               /* day: and start: */
+	int64_t started_ms, heartbeat_ms; /* the id: value */
+	const char *outcome;              /* outcome:, and "running" or not */
+	int64_t duration_ms, finished_at; /* meta:durations, once not running */
+};
+
+/* The entry of @rec, whose name is @name (borrowed, as rec's strings). */
+void lmdb_entry_of(struct lmdb_entry *e, const struct store_record *rec, const char *name,
+		   size_t name_len);
+/* Writes every index key of a new execution, and counts it if finished. */
+int lmdb_index_add(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *e);
+/* Moves the keys of an execution from @was to @now (same id and name). */
+int lmdb_index_move(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *was,
+		    const struct lmdb_entry *now);
+/* Deletes every index key of an execution, and uncounts it if finished. */
+int lmdb_index_remove(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *e);
 /* A body: builds meta:durations from the records if it is missing. */
-int lmdb_durations_build(struct lmdb_store *st, MDB_txn *txn, void *arg);
+int lmdb_durations_build(struct lmdb_store *st, struct lmdb_txn *txn, void *arg);
 
 /* lmdb_txn.c: the transaction engine. */
 
@@ -141,6 +176,18 @@ int lmdb_durations_build(struct lmdb_store *st, MDB_txn *txn, void *arg);
 int lmdb_errno(int rc);
 /* A raw LMDB return code as a negative errno, with its reason. */
 int lmdb_fail(int rc, const char *what);
+/* 0, -ENOENT for MDB_NOTFOUND, or the errno of a failure kept in @t->failed. */
+int lmdb_mdb(struct lmdb_txn *t, int rc);
+/* mdb_txn_begin() and the mdb_ calls of a body, through lmdb_mdb(). */
+int lmdb_txn_begin(struct lmdb_store *st, struct lmdb_txn *t, bool write);
+int lmdb_txn_get(struct lmdb_txn *t, MDB_dbi dbi, MDB_val *key, MDB_val *val);
+int lmdb_txn_put(struct lmdb_txn *t, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned flags);
+int lmdb_txn_del(struct lmdb_txn *t, MDB_dbi dbi, MDB_val *key, MDB_val *val);
+int lmdb_txn_stat(struct lmdb_txn *t, MDB_dbi dbi, MDB_stat *ms);
+int lmdb_txn_dbi_open(struct lmdb_txn *t, const char *name, unsigned flags, MDB_dbi *dbi);
+int lmdb_cursor_open(struct lmdb_txn *t, MDB_dbi dbi, MDB_cursor **cur);
+int lmdb_cursor_get(struct lmdb_txn *t, MDB_cursor *cur, MDB_val *key, MDB_val *val,
+		    MDB_cursor_op op);
 /* Finds where data.mdb is mapped, for lmdb_trim(). */
 void lmdb_locate_map(struct lmdb_store *st);
 /* Drops this process's mappings of the map's pages (see lmdb_txn.c). */
@@ -167,7 +214,7 @@ struct lmdb_start_arg {
 	int64_t id;                     /* out: the id given */
 };
 
-int lmdb_start_body(struct lmdb_store *st, MDB_txn *txn, void *arg);
+int lmdb_start_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg);
 
 /* lmdb_list.c and lmdb_room.c: the ops of those names (see lmdb_ops). */
 

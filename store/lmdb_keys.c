@@ -187,7 +187,7 @@ void lmdb_value_times(struct lmdb_buf *b, int64_t started_ms,
 }
 
 /* Fills the times of @rec, which the document does not hold, from its id: key. */
-static int lmdb_load_times(struct lmdb_store *st, MDB_txn *txn, struct store_record *rec)
+static int lmdb_load_times(struct lmdb_store *st, struct lmdb_txn *txn, struct store_record *rec)
 {
 	struct lmdb_buf kb;
 	MDB_val key, val;
@@ -195,11 +195,11 @@ static int lmdb_load_times(struct lmdb_store *st, MDB_txn *txn, struct store_rec
 
 	lmdb_key_id(&kb, rec->id);
 	key = lmdb_val(&kb);
-	rc = mdb_get(txn, st->dbi, &key, &val);
+	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
 	if (rc == 0 && val.mv_size >= LMDB_TIMES_LEN) {
 		rec->started_ms = lmdb_le64_decode(val.mv_data);
 		rec->heartbeat_ms = lmdb_le64_decode((const char *)val.mv_data + 8);
-	} else if (rc == 0 || rc == MDB_NOTFOUND) {
+	} else if (rc == 0 || rc == -ENOENT) {
 		/* A damaged index should not hide the record itself. */
 		rec->started_ms = store_ms_of_seconds(rec->started_at);
 		rec->heartbeat_ms = rec->started_ms;
@@ -210,20 +210,20 @@ static int lmdb_load_times(struct lmdb_store *st, MDB_txn *txn, struct store_rec
 
 /*
  * Reads execution @name into @out: its document, then the times of its id:
- * key. Returns 0, MDB_NOTFOUND, another raw code, or -EIO for a document
+ * key. Returns 0, -ENOENT, another raw code, or -EIO for a document
  * that does not parse.
  */
-int lmdb_load(struct lmdb_store *st, MDB_txn *txn, const char *name,
+int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name,
 		     size_t len, struct store_record *out)
 {
 	struct lmdb_buf kb;
 	MDB_val key, val;
-	int rc = MDB_NOTFOUND; /* a name too long to be a key was never stored */
+	int rc = -ENOENT; /* a name too long to be a key was never stored */
 
 	if (len <= LMDB_NAME_MAX) {
 		lmdb_key_record(&kb, name, len);
 		key = lmdb_val(&kb);
-		rc = mdb_get(txn, st->dbi, &key, &val);
+		rc = lmdb_txn_get(txn, st->dbi, &key, &val);
 	}
 	if (rc == 0 && record_from_json(val.mv_data, val.mv_size, out) < 0)
 		rc = store_fail(-EIO, "lmdb: the stored record %.*s is not a valid document",
@@ -235,25 +235,25 @@ int lmdb_load(struct lmdb_store *st, MDB_txn *txn, const char *name,
 
 /* Deletes one key; one already missing is no error, so that a damaged index
  * does not keep a record from being deleted. */
-int lmdb_del(struct lmdb_store *st, MDB_txn *txn, const struct lmdb_buf *kb)
+int lmdb_del(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf *kb)
 {
 	MDB_val key = lmdb_val(kb);
-	int rc = mdb_del(txn, st->dbi, &key, NULL);
+	int rc = lmdb_txn_del(txn, st->dbi, &key, NULL);
 
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return rc == -ENOENT ? 0 : rc;
 }
 
-int lmdb_put(struct lmdb_store *st, MDB_txn *txn, const struct lmdb_buf *kb,
+int lmdb_put(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf *kb,
 		    const void *data, size_t len, unsigned flags)
 {
 	MDB_val key = lmdb_val(kb);
 	MDB_val val = { .mv_size = len, .mv_data = (void *)data };
 
-	return mdb_put(txn, st->dbi, &key, &val, flags);
+	return lmdb_txn_put(txn, st->dbi, &key, &val, flags);
 }
 
 /* Loads the execution an id: entry names. */
-int lmdb_load_indexed(struct lmdb_store *st, MDB_txn *txn, const MDB_val *val,
+int lmdb_load_indexed(struct lmdb_store *st, struct lmdb_txn *txn, const MDB_val *val,
 			     struct store_record *out)
 {
 	int rc;
@@ -266,8 +266,8 @@ int lmdb_load_indexed(struct lmdb_store *st, MDB_txn *txn, const MDB_val *val,
 	return rc;
 }
 
-/* 0 if execution @id has @outcome, MDB_NOTFOUND if not. */
-int lmdb_has_outcome(struct lmdb_store *st, MDB_txn *txn, const char *outcome,
+/* 0 if execution @id has @outcome, -ENOENT if not. */
+int lmdb_has_outcome(struct lmdb_store *st, struct lmdb_txn *txn, const char *outcome,
 			    int64_t id)
 {
 	struct lmdb_buf kb;
@@ -275,15 +275,15 @@ int lmdb_has_outcome(struct lmdb_store *st, MDB_txn *txn, const char *outcome,
 
 	lmdb_key_outcome(&kb, outcome, id);
 	key = lmdb_val(&kb);
-	return mdb_get(txn, st->dbi, &key, &val);
+	return lmdb_txn_get(txn, st->dbi, &key, &val);
 }
 
 /*
  * Moves @cur along the index of keys @prefix<be64 id>: to the first key at
  * or after id @from when @first, else to the next key. 0 with *id and *val
- * set, MDB_NOTFOUND past the index's end, or the mdb_ error.
+ * set, -ENOENT past the index's end, or the mdb_ error.
  */
-int lmdb_index_next(MDB_cursor *cur, const struct lmdb_buf *prefix, bool first,
+int lmdb_index_next(struct lmdb_txn *txn, MDB_cursor *cur, const struct lmdb_buf *prefix, bool first,
 			   int64_t from, int64_t *id, MDB_val *val)
 {
 	MDB_val key;
@@ -294,14 +294,14 @@ int lmdb_index_next(MDB_cursor *cur, const struct lmdb_buf *prefix, bool first,
 
 		lmdb_buf_add_be64(&kb, (uint64_t)from);
 		key = lmdb_val(&kb);
-		rc = mdb_cursor_get(cur, &key, val, MDB_SET_RANGE);
+		rc = lmdb_cursor_get(txn, cur, &key, val, MDB_SET_RANGE);
 	} else {
-		rc = mdb_cursor_get(cur, &key, val, MDB_NEXT);
+		rc = lmdb_cursor_get(txn, cur, &key, val, MDB_NEXT);
 	}
 	if (rc != 0)
 		return rc;
 	if (key.mv_size != prefix->len + 8 || memcmp(key.mv_data, prefix->data, prefix->len) != 0)
-		return MDB_NOTFOUND;
+		return -ENOENT;
 	*id = (int64_t)lmdb_be64_decode((const char *)key.mv_data + prefix->len);
 	return 0;
 }
@@ -324,7 +324,7 @@ static void lmdb_durations_decode(const char *p, struct store_summary *sum)
 	sum->last_finished_at = (int64_t)lmdb_be64_decode(p + 8 * (STORE_DURATION_BUCKETS + 1));
 }
 
-static int lmdb_durations_put(struct lmdb_store *st, MDB_txn *txn, const struct store_summary *sum)
+static int lmdb_durations_put(struct lmdb_store *st, struct lmdb_txn *txn, const struct store_summary *sum)
 {
 	struct lmdb_buf kb, vb = { 0 };
 
@@ -336,8 +336,8 @@ static int lmdb_durations_put(struct lmdb_store *st, MDB_txn *txn, const struct 
 	return lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
 }
 
-/* Reads meta:durations into @sum: 0, MDB_NOTFOUND, or a raw code. */
-int lmdb_durations_get(struct lmdb_store *st, MDB_txn *txn, struct store_summary *sum)
+/* Reads meta:durations into @sum: 0, -ENOENT, or a raw code. */
+int lmdb_durations_get(struct lmdb_store *st, struct lmdb_txn *txn, struct store_summary *sum)
 {
 	struct lmdb_buf kb;
 	MDB_val key, val;
@@ -345,9 +345,9 @@ int lmdb_durations_get(struct lmdb_store *st, MDB_txn *txn, struct store_summary
 
 	lmdb_key_durations(&kb);
 	key = lmdb_val(&kb);
-	rc = mdb_get(txn, st->dbi, &key, &val);
+	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
 	if (rc == 0 && val.mv_size != LMDB_DURATIONS_LEN)
-		rc = MDB_NOTFOUND; /* another layout: as if absent, rebuilt at the next open */
+		rc = -ENOENT; /* another layout: as if absent, rebuilt at the next open */
 	if (rc == 0)
 		lmdb_durations_decode(val.mv_data, sum);
 	return rc;
@@ -358,13 +358,13 @@ int lmdb_durations_get(struct lmdb_store *st, MDB_txn *txn, struct store_summary
  * aggregates, in the transaction of its finish or delete. A store without
  * them (opened read-only since) stays without: store_summary() then walks.
  */
-int lmdb_durations_move(struct lmdb_store *st, MDB_txn *txn, int64_t duration_ms,
-			       int64_t finished_at, int sign)
+static int lmdb_durations_move(struct lmdb_store *st, struct lmdb_txn *txn,
+			       int64_t duration_ms, int64_t finished_at, int sign)
 {
 	struct store_summary sum;
 	int rc = lmdb_durations_get(st, txn, &sum);
 
-	if (rc == MDB_NOTFOUND)
+	if (rc == -ENOENT)
 		return 0;
 	if (rc == 0) {
 		store_summary_add(&sum, duration_ms, finished_at, sign);
@@ -373,8 +373,139 @@ int lmdb_durations_move(struct lmdb_store *st, MDB_txn *txn, int64_t duration_ms
 	return rc;
 }
 
+/*
+ * The index API. An execution's index keys (id:, outcome:, day:, start:)
+ * and its part of meta:durations follow from a few of its fields, its
+ * entry. Start adds an entry, finish and heartbeat move one, delete removes
+ * one, each in the transaction that writes or deletes the document: no
+ * change names the index keys itself.
+ */
+
+void lmdb_entry_of(struct lmdb_entry *e, const struct store_record *rec, const char *name,
+		   size_t name_len)
+{
+	*e = (struct lmdb_entry){
+		.id = rec->id, .name = name, .name_len = name_len,
+		.started_at = rec->started_at, .started_ms = rec->started_ms,
+		.heartbeat_ms = rec->heartbeat_ms, .outcome = rec->outcome,
+		.duration_ms = rec->duration_ms, .finished_at = rec->finished_at,
+	};
+}
+
+/* Whether meta:durations counts @e: every execution that is not running. */
+static bool lmdb_entry_finished(const struct lmdb_entry *e)
+{
+	return e->outcome == NULL || strcmp(e->outcome, "running") != 0;
+}
+
+static int lmdb_put_name(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf *kb,
+			 const struct lmdb_entry *e)
+{
+	return lmdb_put(st, txn, kb, e->name, e->name_len, 0);
+}
+
+static int lmdb_index_put_times(struct lmdb_store *st, struct lmdb_txn *txn,
+				const struct lmdb_entry *e)
+{
+	struct lmdb_buf kb, vb;
+
+	lmdb_key_id(&kb, e->id);
+	lmdb_value_times(&vb, e->started_ms, e->heartbeat_ms, e->name, e->name_len);
+	return lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
+}
+
+/* The day: and start: keys, which only started_at places. */
+static int lmdb_index_put_start(struct lmdb_store *st, struct lmdb_txn *txn,
+				const struct lmdb_entry *e)
+{
+	struct lmdb_buf kb;
+	int rc;
+
+	lmdb_key_day(&kb, lmdb_day_of(e->started_at), e->id);
+	rc = lmdb_put_name(st, txn, &kb, e);
+	if (rc == 0) {
+		lmdb_key_start(&kb, e->started_at, e->id);
+		rc = lmdb_put_name(st, txn, &kb, e);
+	}
+	return rc;
+}
+
+static int lmdb_index_del_start(struct lmdb_store *st, struct lmdb_txn *txn,
+				const struct lmdb_entry *e)
+{
+	struct lmdb_buf kb;
+	int rc;
+
+	lmdb_key_day(&kb, lmdb_day_of(e->started_at), e->id);
+	rc = lmdb_del(st, txn, &kb);
+	if (rc == 0) {
+		lmdb_key_start(&kb, e->started_at, e->id);
+		rc = lmdb_del(st, txn, &kb);
+	}
+	return rc;
+}
+
+int lmdb_index_add(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *e)
+{
+	struct lmdb_buf kb;
+	int rc = lmdb_index_put_times(st, txn, e);
+
+	if (rc == 0) {
+		lmdb_key_outcome(&kb, e->outcome, e->id);
+		rc = lmdb_put_name(st, txn, &kb, e);
+	}
+	if (rc == 0)
+		rc = lmdb_index_put_start(st, txn, e);
+	if (rc == 0 && lmdb_entry_finished(e))
+		rc = lmdb_durations_move(st, txn, e->duration_ms, e->finished_at, 1);
+	return rc;
+}
+
+int lmdb_index_move(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *was,
+		    const struct lmdb_entry *now)
+{
+	struct lmdb_buf kb;
+	int rc = lmdb_index_put_times(st, txn, now);
+
+	if (rc == 0 && strcmp(was->outcome, now->outcome) != 0) {
+		lmdb_key_outcome(&kb, was->outcome, was->id);
+		rc = lmdb_del(st, txn, &kb);
+		lmdb_key_outcome(&kb, now->outcome, now->id);
+		if (rc == 0)
+			rc = lmdb_put_name(st, txn, &kb, now);
+	}
+	if (rc == 0 && was->started_at != now->started_at) {
+		rc = lmdb_index_del_start(st, txn, was);
+		if (rc == 0)
+			rc = lmdb_index_put_start(st, txn, now);
+	}
+	if (rc == 0 && lmdb_entry_finished(was))
+		rc = lmdb_durations_move(st, txn, was->duration_ms, was->finished_at, -1);
+	if (rc == 0 && lmdb_entry_finished(now))
+		rc = lmdb_durations_move(st, txn, now->duration_ms, now->finished_at, 1);
+	return rc;
+}
+
+int lmdb_index_remove(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *e)
+{
+	struct lmdb_buf kb;
+	int rc;
+
+	lmdb_key_id(&kb, e->id);
+	rc = lmdb_del(st, txn, &kb);
+	if (rc == 0) {
+		lmdb_key_outcome(&kb, e->outcome, e->id);
+		rc = lmdb_del(st, txn, &kb);
+	}
+	if (rc == 0)
+		rc = lmdb_index_del_start(st, txn, e);
+	if (rc == 0 && lmdb_entry_finished(e))
+		rc = lmdb_durations_move(st, txn, e->duration_ms, e->finished_at, -1);
+	return rc;
+}
+
 /* Builds meta:durations from the records, once, when a writable open finds none. */
-int lmdb_durations_build(struct lmdb_store *st, MDB_txn *txn, void *arg)
+int lmdb_durations_build(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	static const char *const finished[] = { "success", "error", "partial" };
 	struct store_summary sum = { .last_finished_at = STORE_NULL };
@@ -385,29 +516,29 @@ int lmdb_durations_build(struct lmdb_store *st, MDB_txn *txn, void *arg)
 
 	(void)arg;
 	rc = lmdb_durations_get(st, txn, &sum);
-	if (rc != MDB_NOTFOUND)
+	if (rc != -ENOENT)
 		return rc;
 	memset(&sum, 0, sizeof(sum));
 	sum.last_finished_at = STORE_NULL;
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	for (size_t o = 0; rc == 0 && o < sizeof(finished) / sizeof(finished[0]); o++) {
 		struct lmdb_buf prefix;
 
 		lmdb_prefix_outcome(&prefix, finished[o]);
 		key = lmdb_val(&prefix);
-		for (rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+		for (rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_SET_RANGE);
 		     rc == 0 && key.mv_size >= prefix.len && memcmp(key.mv_data, prefix.data, prefix.len) == 0;
-		     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		     rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_NEXT)) {
 			rc = lmdb_load(st, txn, val.mv_data, val.mv_size, &rec);
 			if (rc == 0)
 				store_summary_add(&sum, rec.duration_ms, rec.finished_at, 1);
 			store_record_clear(&rec);
-			if (rc == MDB_NOTFOUND)
+			if (rc == -ENOENT)
 				rc = 0; /* a stale index entry: nothing to count */
 			if (rc != 0)
 				break;
 		}
-		if (rc == MDB_NOTFOUND)
+		if (rc == -ENOENT)
 			rc = 0;
 	}
 	mdb_cursor_close(cur);

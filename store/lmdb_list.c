@@ -46,7 +46,7 @@ static void lmdb_walk_clear(struct lmdb_walk *w)
 }
 
 
-static int lmdb_walk_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_walk_step(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_walk *w = arg;
 	int64_t next = w->next_id, id;
@@ -58,12 +58,12 @@ static int lmdb_walk_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 
 	/* A step run again (after a remap) starts afresh. */
 	lmdb_walk_clear(w);
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	for (rc = lmdb_index_next(cur, &w->prefix, true, next, &id, &val);
+	for (rc = lmdb_index_next(txn, cur, &w->prefix, true, next, &id, &val);
 	     rc == 0 && w->n < LMDB_LIST_STEP && bytes < LMDB_LIST_BYTES;
-	     rc = lmdb_index_next(cur, &w->prefix, false, 0, &id, &val)) {
+	     rc = lmdb_index_next(txn, cur, &w->prefix, false, 0, &id, &val)) {
 		struct store_record *rec = &w->recs[w->n];
 
 		store_count_visits(&st->base, 1);
@@ -81,17 +81,17 @@ static int lmdb_walk_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		if (rc == 0) {
 			w->n++;
 			bytes += strlen(rec->args) + strlen(rec->tool_version);
-		} else if (rc != MDB_NOTFOUND) {
+		} else if (rc != -ENOENT) {
 			break;
 		}
 		/* Another outcome, or an index entry without its record: skipped. */
 		if (exhausted) {
-			rc = MDB_NOTFOUND;
+			rc = -ENOENT;
 			break;
 		}
 	}
-	if (rc == MDB_NOTFOUND || rc == 0) {
-		exhausted = exhausted || rc == MDB_NOTFOUND;
+	if (rc == -ENOENT || rc == 0) {
+		exhausted = exhausted || rc == -ENOENT;
 		rc = 0;
 	}
 	mdb_cursor_close(cur);
@@ -162,7 +162,7 @@ struct lmdb_names {
 	char text[LMDB_NAMES_STEP * (LMDB_NAME_MAX + 1)];
 };
 
-static int lmdb_names_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_names_step(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_names *nm = arg;
 	struct lmdb_walk *w = &nm->w;
@@ -173,12 +173,12 @@ static int lmdb_names_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	int rc;
 
 	nm->n = 0;
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	for (rc = lmdb_index_next(cur, &w->prefix, true, w->next_id, &id, &val);
+	for (rc = lmdb_index_next(txn, cur, &w->prefix, true, w->next_id, &id, &val);
 	     rc == 0 && nm->n < LMDB_NAMES_STEP;
-	     rc = lmdb_index_next(cur, &w->prefix, false, 0, &id, &val)) {
+	     rc = lmdb_index_next(txn, cur, &w->prefix, false, 0, &id, &val)) {
 		const char *name = val.mv_data;
 		size_t len = val.mv_size;
 
@@ -189,7 +189,7 @@ static int lmdb_names_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 			w->next_id = id + 1;
 		if (w->outcome != NULL) {
 			rc = lmdb_has_outcome(st, txn, w->outcome, id);
-			if (rc == MDB_NOTFOUND)
+			if (rc == -ENOENT)
 				continue;
 			if (rc != 0)
 				break;
@@ -216,7 +216,7 @@ static int lmdb_names_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		if (w->exhausted)
 			break;
 	}
-	if (rc == MDB_NOTFOUND) {
+	if (rc == -ENOENT) {
 		w->exhausted = true;
 		rc = 0;
 	}
@@ -255,7 +255,7 @@ struct lmdb_count {
 };
 
 /* Counts the keys of one index in one read transaction: no value is read. */
-static int lmdb_count_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_count_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_count *c = arg;
 	const struct lmdb_buf *prefix = &c->w.prefix;
@@ -266,16 +266,16 @@ static int lmdb_count_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	int rc;
 
 	c->n = 0;
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	for (rc = lmdb_index_next(cur, prefix, true, 0, &id, &val); rc == 0;
-	     rc = lmdb_index_next(cur, prefix, false, 0, &id, &val)) {
+	for (rc = lmdb_index_next(txn, cur, prefix, true, 0, &id, &val); rc == 0;
+	     rc = lmdb_index_next(txn, cur, prefix, false, 0, &id, &val)) {
 		if (++seen % LMDB_TRIM_KEYS == 0)
 			lmdb_trim_held(st);
 		if (c->w.outcome != NULL) {
 			rc = lmdb_has_outcome(st, txn, c->w.outcome, id);
-			if (rc == MDB_NOTFOUND)
+			if (rc == -ENOENT)
 				continue;
 			if (rc != 0)
 				break;
@@ -283,7 +283,7 @@ static int lmdb_count_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		c->n++;
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return rc == -ENOENT ? 0 : rc;
 }
 
 int lmdb_count(struct store *s, const struct store_filter *filter, uint64_t *count)
@@ -305,7 +305,7 @@ struct lmdb_count_outcomes {
 };
 
 /* One walk of a day's keys, each execution's outcome found in the outcome index. */
-static int lmdb_count_outcomes_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_count_outcomes_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_count_outcomes *c = arg;
 	const struct lmdb_buf *prefix = &c->prefix;
@@ -316,11 +316,11 @@ static int lmdb_count_outcomes_body(struct lmdb_store *st, MDB_txn *txn, void *a
 	int rc;
 
 	memset(c->counts, 0, sizeof(c->counts));
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	for (rc = lmdb_index_next(cur, prefix, true, 0, &id, &val); rc == 0;
-	     rc = lmdb_index_next(cur, prefix, false, 0, &id, &val)) {
+	for (rc = lmdb_index_next(txn, cur, prefix, true, 0, &id, &val); rc == 0;
+	     rc = lmdb_index_next(txn, cur, prefix, false, 0, &id, &val)) {
 		if (++seen % LMDB_TRIM_KEYS == 0)
 			lmdb_trim_held(st);
 		for (int o = 0; o < STORE_OUTCOMES; o++) {
@@ -329,13 +329,13 @@ static int lmdb_count_outcomes_body(struct lmdb_store *st, MDB_txn *txn, void *a
 				c->counts[o]++;
 				break;
 			}
-			if (rc != MDB_NOTFOUND)
+			if (rc != -ENOENT)
 				goto out;
 		}
 	}
 out:
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return rc == -ENOENT ? 0 : rc;
 }
 
 int lmdb_count_outcomes(struct store *s, const struct store_filter *filter,
@@ -370,7 +370,7 @@ struct lmdb_days {
 
 /* Finds the first day at or after next_day: one seek per day, however many
  * executions it has. */
-static int lmdb_days_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_days_step(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_days *d = arg;
 	struct lmdb_buf kb = { 0 };
@@ -379,15 +379,15 @@ static int lmdb_days_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	int rc;
 
 	d->found = false;
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		goto out;
 	lmdb_buf_add_str(&kb, "day:");
 	lmdb_buf_add_be64(&kb, d->next_day);
 	key = lmdb_val(&kb);
-	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
+	rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_SET_RANGE);
 	if (rc == 0 && (key.mv_size != 4 + 16 || memcmp(key.mv_data, "day:", 4) != 0))
-		rc = MDB_NOTFOUND;
+		rc = -ENOENT;
 	if (rc == 0) {
 		uint64_t day = lmdb_be64_decode((const char *)key.mv_data + 4);
 
@@ -397,7 +397,7 @@ static int lmdb_days_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 			d->exhausted = true;
 		else
 			d->next_day = day + 1;
-	} else if (rc == MDB_NOTFOUND) {
+	} else if (rc == -ENOENT) {
 		rc = 0;
 	}
 	mdb_cursor_close(cur);
@@ -433,7 +433,7 @@ struct lmdb_recent {
 	size_t n, found;
 };
 
-static int lmdb_recent_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_recent_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_recent *r = arg;
 	MDB_cursor *cur;
@@ -441,22 +441,22 @@ static int lmdb_recent_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	int rc;
 
 	r->found = 0;
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
 	/* "id;" is the first key past every "id:" key. */
 	key = (MDB_val){ .mv_size = 3, .mv_data = "id;" };
-	rc = mdb_cursor_get(cur, &key, &val, MDB_SET_RANGE);
-	rc = rc == 0 ? mdb_cursor_get(cur, &key, &val, MDB_PREV)
-		     : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, &key, &val, MDB_LAST) : rc;
+	rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_SET_RANGE);
+	rc = rc == 0 ? lmdb_cursor_get(txn, cur, &key, &val, MDB_PREV)
+		     : rc == -ENOENT ? lmdb_cursor_get(txn, cur, &key, &val, MDB_LAST) : rc;
 	while (rc == 0 && r->found < r->n && key.mv_size == 3 + 8 &&
 	       memcmp(key.mv_data, "id:", 3) == 0) {
 		r->ids[r->found++] = (int64_t)lmdb_be64_decode((const char *)key.mv_data + 3);
-		rc = mdb_cursor_get(cur, &key, &val, MDB_PREV);
+		rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_PREV);
 	}
 	store_count_visits(&st->base, r->found);
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return rc == -ENOENT ? 0 : rc;
 }
 
 int lmdb_list_recent(struct store *s, size_t n, store_list_fn fn, void *ctx)
@@ -489,32 +489,32 @@ struct lmdb_by_start {
 	char text[LMDB_NAMES_STEP * (LMDB_NAME_MAX + 1)];
 };
 
-/* Puts @cur on the first start: key past @pos in its direction: 0, MDB_NOTFOUND, or an error. */
-static int lmdb_by_start_seek(MDB_cursor *cur, const struct store_start_walk *pos,
+/* Puts @cur on the first start: key past @pos in its direction: 0, -ENOENT, or an error. */
+static int lmdb_by_start_seek(struct lmdb_txn *txn, MDB_cursor *cur, const struct store_start_walk *pos,
 			      struct lmdb_buf *kb, MDB_val *key, MDB_val *val)
 {
 	int rc;
 
 	lmdb_key_start(kb, pos->started_at, pos->id);
 	*key = lmdb_val(kb);
-	rc = mdb_cursor_get(cur, key, val, MDB_SET_RANGE);
+	rc = lmdb_cursor_get(txn, cur, key, val, MDB_SET_RANGE);
 	if (pos->newest_first)
-		return rc == 0 ? mdb_cursor_get(cur, key, val, MDB_PREV)
-		       : rc == MDB_NOTFOUND ? mdb_cursor_get(cur, key, val, MDB_LAST) : rc;
+		return rc == 0 ? lmdb_cursor_get(txn, cur, key, val, MDB_PREV)
+		       : rc == -ENOENT ? lmdb_cursor_get(txn, cur, key, val, MDB_LAST) : rc;
 	if (rc == 0 && key->mv_size == kb->len && memcmp(key->mv_data, kb->data, kb->len) == 0)
-		rc = mdb_cursor_get(cur, key, val, MDB_NEXT);
+		rc = lmdb_cursor_get(txn, cur, key, val, MDB_NEXT);
 	return rc;
 }
 
 /* Adds the execution of one start: entry to the step, unless it is running. */
-static int lmdb_by_start_take(struct lmdb_store *st, MDB_txn *txn, struct lmdb_by_start *b,
+static int lmdb_by_start_take(struct lmdb_store *st, struct lmdb_txn *txn, struct lmdb_by_start *b,
 			      const struct store_start_walk *pos, const MDB_val *val, size_t *used)
 {
 	int rc = lmdb_has_outcome(st, txn, "running", pos->id);
 
 	if (rc == 0)
 		return 0; /* running: never listed */
-	if (rc != MDB_NOTFOUND)
+	if (rc != -ENOENT)
 		return rc;
 	if (val->mv_size > LMDB_NAME_MAX)
 		return store_fail(-EIO, "lmdb: a start: entry is damaged");
@@ -528,7 +528,7 @@ static int lmdb_by_start_take(struct lmdb_store *st, MDB_txn *txn, struct lmdb_b
 	return 0;
 }
 
-static int lmdb_by_start_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_by_start_step(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_by_start *b = arg;
 	struct store_start_walk pos = b->pos;
@@ -547,22 +547,22 @@ static int lmdb_by_start_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		pos.started_at = pos.before;
 		pos.id = 0;
 	}
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	for (rc = lmdb_by_start_seek(cur, &pos, &kb, &key, &val); rc == 0 && b->n < LMDB_NAMES_STEP;
-	     rc = mdb_cursor_get(cur, &key, &val, next)) {
+	for (rc = lmdb_by_start_seek(txn, cur, &pos, &kb, &key, &val); rc == 0 && b->n < LMDB_NAMES_STEP;
+	     rc = lmdb_cursor_get(txn, cur, &key, &val, next)) {
 		const char *k = key.mv_data;
 
 		if (key.mv_size != 6 + 16 || memcmp(k, "start:", 6) != 0) {
-			rc = MDB_NOTFOUND;
+			rc = -ENOENT;
 			break;
 		}
 		store_count_visits(&st->base, 1);
 		pos.started_at = (int64_t)(lmdb_be64_decode(k + 6) ^ (UINT64_C(1) << 63));
 		pos.id = (int64_t)lmdb_be64_decode(k + 14);
 		if (pos.started_at >= pos.before) {
-			rc = MDB_NOTFOUND; /* oldest first: the rest started later */
+			rc = -ENOENT; /* oldest first: the rest started later */
 			break;
 		}
 		rc = lmdb_by_start_take(st, txn, b, &pos, &val, &used);
@@ -570,11 +570,11 @@ static int lmdb_by_start_step(struct lmdb_store *st, MDB_txn *txn, void *arg)
 			break;
 	}
 	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	if (rc != 0 && rc != -ENOENT) {
 		b->n = 0;
 		return rc;
 	}
-	b->exhausted = rc == MDB_NOTFOUND;
+	b->exhausted = rc == -ENOENT;
 	b->pos = pos;
 	return 0;
 }

@@ -159,7 +159,7 @@ static int lmdb_prepare(const char *path, bool read_only, size_t *data_size)
  * it when the transaction can write; an environment holding anything else
  * is some other program's and is refused untouched.
  */
-static int lmdb_mark(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_mark(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	const bool *write = arg;
 	struct lmdb_buf kb = { 0 };
@@ -167,12 +167,12 @@ static int lmdb_mark(struct lmdb_store *st, MDB_txn *txn, void *arg)
 	MDB_stat ms;
 	int rc;
 
-	rc = mdb_dbi_open(txn, NULL, 0, &st->dbi);
+	rc = lmdb_txn_dbi_open(txn, NULL, 0, &st->dbi);
 	if (rc != 0)
 		goto out;
 	lmdb_buf_add_str(&kb, "meta:format");
 	key = lmdb_val(&kb);
-	rc = mdb_get(txn, st->dbi, &key, &val);
+	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
 	st->format_1 = rc == 0 && val.mv_size == strlen(LMDB_FORMAT_1) &&
 		       memcmp(val.mv_data, LMDB_FORMAT_1, val.mv_size) == 0;
 	if (rc == 0) {
@@ -184,9 +184,9 @@ static int lmdb_mark(struct lmdb_store *st, MDB_txn *txn, void *arg)
 					(const char *)val.mv_data, LMDB_FORMAT);
 		goto out;
 	}
-	if (rc != MDB_NOTFOUND)
+	if (rc != -ENOENT)
 		goto out;
-	rc = mdb_stat(txn, st->dbi, &ms);
+	rc = lmdb_txn_stat(txn, st->dbi, &ms);
 	if (rc != 0)
 		goto out;
 	if (ms.ms_entries > 0)
@@ -205,7 +205,7 @@ out:
  * the marker. The walk's cursor is tracked by LMDB, which keeps it in place
  * across the puts of the same write transaction.
  */
-static int lmdb_upgrade_1(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_upgrade_1(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_buf prefix = { 0 }, kb, name;
 	uint64_t seen = 0;
@@ -216,11 +216,11 @@ static int lmdb_upgrade_1(struct lmdb_store *st, MDB_txn *txn, void *arg)
 
 	(void)arg;
 	lmdb_buf_add_str(&prefix, "id:");
-	rc = mdb_cursor_open(txn, st->dbi, &cur);
+	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	for (rc = lmdb_index_next(cur, &prefix, true, 0, &id, &val); rc == 0;
-	     rc = lmdb_index_next(cur, &prefix, false, 0, &id, &val)) {
+	for (rc = lmdb_index_next(txn, cur, &prefix, true, 0, &id, &val); rc == 0;
+	     rc = lmdb_index_next(txn, cur, &prefix, false, 0, &id, &val)) {
 		if (++seen % LMDB_TRIM_KEYS == 0)
 			lmdb_trim_held(st);
 		/* A damaged entry gets no key: its record cannot be found from it either. */
@@ -235,7 +235,7 @@ static int lmdb_upgrade_1(struct lmdb_store *st, MDB_txn *txn, void *arg)
 			break;
 	}
 	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND) {
+	if (rc == -ENOENT) {
 		kb.len = 0;
 		lmdb_buf_add_str(&kb, "meta:format");
 		rc = lmdb_put(st, txn, &kb, LMDB_FORMAT, strlen(LMDB_FORMAT), 0);

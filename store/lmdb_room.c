@@ -46,25 +46,25 @@ struct lmdb_free {
  * still holds an older snapshot, which short transactions make rare). The
  * walk stops as soon as a start's need is met.
  */
-static int lmdb_free_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
+static int lmdb_free_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_free *f = arg;
-	size_t last = mdb_txn_id(txn);
+	size_t last = mdb_txn_id(txn->mdb);
 	MDB_cursor *cur;
 	MDB_val key, val;
 	MDB_stat ms;
 	int rc;
 
 	f->pages = 0;
-	rc = mdb_stat(txn, st->dbi, &ms);
+	rc = lmdb_txn_stat(txn, st->dbi, &ms);
 	if (rc != 0)
 		return rc;
 	f->need = LMDB_START_PAGES(ms.ms_depth);
-	rc = mdb_cursor_open(txn, 0, &cur);
+	rc = lmdb_cursor_open(txn, 0, &cur);
 	if (rc != 0)
 		return rc;
-	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0 && f->pages < f->need;
-	     rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+	for (rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_FIRST); rc == 0 && f->pages < f->need;
+	     rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_NEXT)) {
 		size_t freed_by, count;
 
 		if (key.mv_size != sizeof(freed_by) || val.mv_size < sizeof(count))
@@ -77,7 +77,7 @@ static int lmdb_free_body(struct lmdb_store *st, MDB_txn *txn, void *arg)
 		f->pages += count;
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : rc;
+	return rc == -ENOENT ? 0 : rc;
 }
 
 /*
@@ -103,7 +103,7 @@ int lmdb_check_room(struct store *s)
 	};
 	struct lmdb_start_arg a = { .rec = &probe, .name_len = RECORD_NAME_MAX };
 	const char *dir = NULL;
-	MDB_txn *txn;
+	struct lmdb_txn txn = { 0 };
 	bool can_grow;
 	int rc;
 
@@ -120,17 +120,18 @@ int lmdb_check_room(struct store *s)
 	name[RECORD_NAME_MAX] = '\0';
 	pthread_rwlock_rdlock(&st->resize);
 	can_grow = st->map_max == 0 || st->map_size < st->map_max;
-	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+	rc = lmdb_txn_begin(st, &txn, true);
 	if (rc == 0) {
-		rc = lmdb_start_body(st, txn, &a);
+		rc = lmdb_start_body(st, &txn, &a);
 		/* A commit also writes the free list: allow it a few pages. */
 		if (rc == 0)
-			rc = mdb_put(txn, st->dbi, &(MDB_val){ .mv_size = 15, .mv_data = "meta:room-check" },
-				     &(MDB_val){ .mv_size = LMDB_COMMIT_ROOM }, MDB_RESERVE);
-		mdb_txn_abort(txn);
+			rc = lmdb_txn_put(&txn, st->dbi,
+					  &(MDB_val){ .mv_size = 15, .mv_data = "meta:room-check" },
+					  &(MDB_val){ .mv_size = LMDB_COMMIT_ROOM }, MDB_RESERVE);
+		mdb_txn_abort(txn.mdb);
 	}
 	pthread_rwlock_unlock(&st->resize);
-	if (rc == MDB_MAP_FULL && !can_grow)
+	if (rc != 0 && txn.failed == MDB_MAP_FULL && !can_grow)
 		return store_fail(-ENOSPC, "lmdb: the map is full at its limit of %zu bytes",
 				  st->map_max);
 	/* Anything else is for the start itself to meet (and to grow the map for). */

@@ -21,12 +21,7 @@
 
 #include "lmdb_internal.h"
 
-/* Errors. */
-
-static bool lmdb_is_raw(int rc)
-{
-	return rc > 0 || (rc >= MDB_KEYEXIST && rc <= MDB_LAST_ERRCODE);
-}
+/* Errors: the one boundary where LMDB's return codes become errnos. */
 
 int lmdb_errno(int rc)
 {
@@ -51,6 +46,60 @@ int lmdb_errno(int rc)
 int lmdb_fail(int rc, const char *what)
 {
 	return store_fail(lmdb_errno(rc), "lmdb %s: %s", what, mdb_strerror(rc));
+}
+
+int lmdb_mdb(struct lmdb_txn *t, int rc)
+{
+	if (rc == 0)
+		return 0;
+	/* A key not found is an answer, not a failure: the transaction is whole. */
+	if (rc == MDB_NOTFOUND)
+		return -ENOENT;
+	t->failed = rc;
+	return lmdb_errno(rc);
+}
+
+int lmdb_txn_get(struct lmdb_txn *t, MDB_dbi dbi, MDB_val *key, MDB_val *val)
+{
+	return lmdb_mdb(t, mdb_get(t->mdb, dbi, key, val));
+}
+
+int lmdb_txn_put(struct lmdb_txn *t, MDB_dbi dbi, MDB_val *key, MDB_val *val, unsigned flags)
+{
+	return lmdb_mdb(t, mdb_put(t->mdb, dbi, key, val, flags));
+}
+
+int lmdb_txn_del(struct lmdb_txn *t, MDB_dbi dbi, MDB_val *key, MDB_val *val)
+{
+	return lmdb_mdb(t, mdb_del(t->mdb, dbi, key, val));
+}
+
+int lmdb_txn_stat(struct lmdb_txn *t, MDB_dbi dbi, MDB_stat *ms)
+{
+	return lmdb_mdb(t, mdb_stat(t->mdb, dbi, ms));
+}
+
+int lmdb_txn_dbi_open(struct lmdb_txn *t, const char *name, unsigned flags, MDB_dbi *dbi)
+{
+	return lmdb_mdb(t, mdb_dbi_open(t->mdb, name, flags, dbi));
+}
+
+int lmdb_cursor_open(struct lmdb_txn *t, MDB_dbi dbi, MDB_cursor **cur)
+{
+	return lmdb_mdb(t, mdb_cursor_open(t->mdb, dbi, cur));
+}
+
+int lmdb_cursor_get(struct lmdb_txn *t, MDB_cursor *cur, MDB_val *key, MDB_val *val,
+		    MDB_cursor_op op)
+{
+	return lmdb_mdb(t, mdb_cursor_get(cur, key, val, op));
+}
+
+int lmdb_txn_begin(struct lmdb_store *st, struct lmdb_txn *t, bool write)
+{
+	t->mdb = NULL;
+	t->failed = 0;
+	return lmdb_mdb(t, mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->mdb));
 }
 
 /* Transactions. */
@@ -201,49 +250,64 @@ void lmdb_trim(struct lmdb_store *st)
 
 /*
  * Runs @body in one transaction (a write transaction if @write), committing
- * when it returns 0. A full map is grown, a map grown by another process
- * adopted, or the reader slots of dead processes freed, and the body run
- * again from the start: a body must depend on nothing but the transaction
- * and its argument. Returns 0 or a negative errno; @what names the
- * operation in the reason.
+ * when it returns 0. Returns 0, the body's refusal, or the raw code of the
+ * LMDB failure that ended the transaction (*failed; 0 for none).
+ */
+static int lmdb_run_once(struct lmdb_store *st, bool write, lmdb_body_fn body, void *arg,
+			 size_t *seen, int *failed)
+{
+	struct lmdb_txn txn;
+	int rc;
+
+	pthread_rwlock_rdlock(&st->resize);
+	*seen = st->map_size;
+	rc = lmdb_txn_begin(st, &txn, write);
+	if (rc == 0) {
+		rc = body(st, &txn, arg);
+		if (rc == 0 && write)
+			rc = lmdb_mdb(&txn, lmdb_commit(st, txn.mdb));
+		else
+			mdb_txn_abort(txn.mdb);
+	}
+	pthread_rwlock_unlock(&st->resize);
+	if (__atomic_add_fetch(&st->runs, 1, __ATOMIC_RELAXED) % LMDB_TRIM_RUNS == 0)
+		lmdb_trim(st);
+	*failed = rc != 0 ? txn.failed : 0;
+	return rc;
+}
+
+/*
+ * Runs @body as lmdb_run_once() does. A full map is grown, a map grown by
+ * another process adopted, or the reader slots of dead processes freed, and
+ * the body run again from the start: a body must depend on nothing but the
+ * transaction and its argument. Returns 0 or a negative errno; @what names
+ * the operation in the reason of an LMDB failure.
  */
 static int lmdb_run_alone(struct lmdb_store *st, bool write, const char *what,
 			  lmdb_body_fn body, void *arg, size_t reserve)
 {
-	int rc;
+	int rc, failed;
 
 	for (int attempt = 1;; attempt++) {
-		MDB_txn *txn;
 		size_t seen;
 
-		pthread_rwlock_rdlock(&st->resize);
-		seen = st->map_size;
-		rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &txn);
-		if (rc == 0) {
-			rc = body(st, txn, arg);
-			if (rc == 0 && write)
-				rc = lmdb_commit(st, txn);
-			else
-				mdb_txn_abort(txn);
-		}
-		pthread_rwlock_unlock(&st->resize);
-		if (__atomic_add_fetch(&st->runs, 1, __ATOMIC_RELAXED) % LMDB_TRIM_RUNS == 0)
-			lmdb_trim(st);
-
+		rc = lmdb_run_once(st, write, body, arg, &seen, &failed);
 		/* Done, or failed in a way no retry mends? */
-		if (!lmdb_retryable(rc))
+		if (!lmdb_retryable(failed) || attempt == LMDB_ATTEMPTS)
 			break;
-		if (attempt == LMDB_ATTEMPTS)
-			break;
-		if (rc == MDB_READERS_FULL)
-			rc = lmdb_free_readers(st);
-		else
-			rc = lmdb_remap(st, rc, seen, reserve);
-		if (rc != 0)
-			break;
+		if (failed == MDB_READERS_FULL) {
+			failed = lmdb_free_readers(st);
+			if (failed != 0)
+				break;
+		} else {
+			rc = lmdb_remap(st, failed, seen, reserve);
+			failed = 0;
+			if (rc != 0)
+				break;
+		}
 	}
-	if (lmdb_is_raw(rc))
-		rc = lmdb_fail(rc, what);
+	if (failed != 0)
+		rc = lmdb_fail(failed, what);
 	return rc;
 }
 
@@ -270,25 +334,26 @@ static void lmdb_commit_batch(struct store *s, struct store_batch_op *ops, size_
 {
 	struct lmdb_store *st = lmdb_of(s);
 	bool alone = n == 1;
-	MDB_txn *txn = NULL;
+	struct lmdb_txn txn;
 	int rc;
 
 	if (!alone) {
 		pthread_rwlock_rdlock(&st->resize);
-		rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+		rc = lmdb_txn_begin(st, &txn, true);
 		for (struct store_batch_op *o = ops; rc == 0 && o; o = o->next) {
 			struct lmdb_op *op = (struct lmdb_op *)o;
-			int orc = op->body(st, txn, op->arg);
+			int orc = op->body(st, &txn, op->arg);
 
-			if (orc != 0 && !lmdb_is_raw(orc))
+			/* A refusal leaves the transaction whole; an LMDB failure spoils it. */
+			if (orc != 0 && txn.failed == 0)
 				store_batch_fail(o, orc);
 			else if (orc != 0)
 				rc = orc;
 		}
 		if (rc == 0)
-			rc = lmdb_commit(st, txn);
-		else if (txn != NULL)
-			mdb_txn_abort(txn);
+			rc = lmdb_mdb(&txn, lmdb_commit(st, txn.mdb));
+		else if (txn.mdb != NULL)
+			mdb_txn_abort(txn.mdb);
 		pthread_rwlock_unlock(&st->resize);
 		alone = rc != 0;
 	}
