@@ -138,8 +138,8 @@ int lmdb_put(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf 
 /* Whether execution @id has @outcome, from the outcome: index. */
 int lmdb_has_outcome(struct lmdb_store *st, struct lmdb_txn *txn, const char *outcome, int64_t id);
 /* Moves @cur along the index of keys @prefix<be64 id>. */
-int lmdb_index_next(struct lmdb_txn *txn, MDB_cursor *cur, const struct lmdb_buf *prefix, bool first,
-		    int64_t from, int64_t *id, MDB_val *val);
+int lmdb_index_next(struct lmdb_txn *txn, MDB_cursor *cur, const struct lmdb_buf *prefix,
+		    bool first, int64_t from, int64_t *id, MDB_val *val);
 /* Reads meta:durations into @sum. */
 int lmdb_durations_get(struct lmdb_store *st, struct lmdb_txn *txn, struct store_summary *sum);
 

@@ -210,7 +210,7 @@ static int lmdb_load_times(struct lmdb_store *st, struct lmdb_txn *txn, struct s
 
 /*
  * Reads execution @name into @out: its document, then the times of its id:
- * key. Returns 0, -ENOENT, another raw code, or -EIO for a document
+ * key. Returns 0, -ENOENT, another negative errno, or -EIO for a document
  * that does not parse.
  */
 int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name,
@@ -281,10 +281,10 @@ int lmdb_has_outcome(struct lmdb_store *st, struct lmdb_txn *txn, const char *ou
 /*
  * Moves @cur along the index of keys @prefix<be64 id>: to the first key at
  * or after id @from when @first, else to the next key. 0 with *id and *val
- * set, -ENOENT past the index's end, or the mdb_ error.
+ * set, -ENOENT past the index's end, or another negative errno.
  */
-int lmdb_index_next(struct lmdb_txn *txn, MDB_cursor *cur, const struct lmdb_buf *prefix, bool first,
-			   int64_t from, int64_t *id, MDB_val *val)
+int lmdb_index_next(struct lmdb_txn *txn, MDB_cursor *cur, const struct lmdb_buf *prefix,
+		    bool first, int64_t from, int64_t *id, MDB_val *val)
 {
 	MDB_val key;
 	int rc;
@@ -324,7 +324,8 @@ static void lmdb_durations_decode(const char *p, struct store_summary *sum)
 	sum->last_finished_at = (int64_t)lmdb_be64_decode(p + 8 * (STORE_DURATION_BUCKETS + 1));
 }
 
-static int lmdb_durations_put(struct lmdb_store *st, struct lmdb_txn *txn, const struct store_summary *sum)
+static int lmdb_durations_put(struct lmdb_store *st, struct lmdb_txn *txn,
+			      const struct store_summary *sum)
 {
 	struct lmdb_buf kb, vb = { 0 };
 
@@ -336,7 +337,7 @@ static int lmdb_durations_put(struct lmdb_store *st, struct lmdb_txn *txn, const
 	return lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
 }
 
-/* Reads meta:durations into @sum: 0, -ENOENT, or a raw code. */
+/* Reads meta:durations into @sum: 0, -ENOENT, or another negative errno. */
 int lmdb_durations_get(struct lmdb_store *st, struct lmdb_txn *txn, struct store_summary *sum)
 {
 	struct lmdb_buf kb;

@@ -490,8 +490,9 @@ struct lmdb_by_start {
 };
 
 /* Puts @cur on the first start: key past @pos in its direction: 0, -ENOENT, or an error. */
-static int lmdb_by_start_seek(struct lmdb_txn *txn, MDB_cursor *cur, const struct store_start_walk *pos,
-			      struct lmdb_buf *kb, MDB_val *key, MDB_val *val)
+static int lmdb_by_start_seek(struct lmdb_txn *txn, MDB_cursor *cur,
+			      const struct store_start_walk *pos, struct lmdb_buf *kb, MDB_val *key,
+			      MDB_val *val)
 {
 	int rc;
 

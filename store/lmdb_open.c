@@ -245,15 +245,114 @@ static int lmdb_upgrade_1(struct lmdb_store *st, struct lmdb_txn *txn, void *arg
 	return rc;
 }
 
+/*
+ * Makes the resize lock. A waiting remap is preferred to new transactions,
+ * so that a steady flow of readers cannot starve it. No thread takes the
+ * lock twice, which this kind of lock would not allow.
+ */
+static int lmdb_lock_init(struct lmdb_store *st)
+{
+	pthread_rwlockattr_t attr;
+	int rc;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(&st->resize, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (rc != 0)
+		rc = store_fail(-rc, "lmdb: cannot make a lock: %s", strerror(rc));
+	return rc;
+}
+
+/* mdb_env_open() of @path, its failure as a negative errno with the reason. */
+static int lmdb_env_open(struct lmdb_store *st, const char *path, const struct store_options *opts)
+{
+	unsigned flags = MDB_NOTLS;
+	int rc;
+
+	/*
+	 * FUSE runs calls on many threads and a listing may begin and end a
+	 * read transaction on different ones: MDB_NOTLS ties reader slots to
+	 * transactions, not threads. MDB_NOMETASYNC still syncs the data of
+	 * each commit, so a crash loses at most the last transaction and
+	 * never breaks the store.
+	 */
+	if (opts->read_only)
+		flags |= MDB_RDONLY;
+	if (opts->sync == STORE_SYNC_NORMAL)
+		flags |= MDB_NOMETASYNC;
+	rc = mdb_env_open(st->env, path, flags, 0644);
+	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+		rc = store_fail(-EMEDIUMTYPE, "%s is not an LMDB store this build reads (%s)",
+				path, mdb_strerror(rc));
+	else if (rc != 0)
+		rc = store_fail(lmdb_errno(rc), "lmdb: cannot open %s: %s", path, mdb_strerror(rc));
+	return rc;
+}
+
+/*
+ * Makes and opens st->env on @path, with a map of at least @data_size
+ * bytes (data.mdb's), and reads the map's size and place. On failure the
+ * environment is closed again.
+ */
+static int lmdb_env_start(struct lmdb_store *st, const char *path,
+			  const struct store_options *opts, size_t data_size)
+{
+	size_t map = data_size > LMDB_MAP_START ? data_size : LMDB_MAP_START;
+	MDB_envinfo info;
+	int dead, rc;
+
+	rc = mdb_env_create(&st->env);
+	if (rc != 0)
+		return lmdb_fail(rc, "open");
+	/* LMDB rounds a map below the data up to the data. */
+	if (st->map_max != 0 && map > st->map_max)
+		map = st->map_max;
+	rc = mdb_env_set_mapsize(st->env, map);
+	if (rc != 0) {
+		rc = lmdb_fail(rc, "open");
+		goto env_close;
+	}
+	rc = lmdb_env_open(st, path, opts);
+	if (rc != 0)
+		goto env_close;
+	/* Free the reader slots of processes that died holding them. */
+	rc = mdb_reader_check(st->env, &dead);
+	if (rc == 0)
+		rc = mdb_env_info(st->env, &info);
+	if (rc != 0) {
+		rc = lmdb_fail(rc, "open");
+		goto env_close;
+	}
+	st->map_size = info.me_mapsize;
+	lmdb_locate_map(st);
+	return 0;
+
+env_close:
+	mdb_env_close(st->env);
+	return rc;
+}
+
+/*
+ * Checks (or, in a new store, writes) the marker; a writable open then
+ * moves a format 1 store to format 2 and builds meta:durations if missing.
+ */
+static int lmdb_ready(struct lmdb_store *st, bool write)
+{
+	int rc = lmdb_run(st, write, "open", lmdb_mark, &write);
+
+	if (rc == 0 && write && st->format_1)
+		rc = lmdb_run(st, true, "open", lmdb_upgrade_1, NULL);
+	if (rc == 0 && write)
+		rc = lmdb_run(st, true, "open", lmdb_durations_build, NULL);
+	return rc;
+}
+
 int lmdb_open(const char *path, const struct store_options *opts, struct store **out)
 {
 	struct lmdb_store *st;
-	pthread_rwlockattr_t attr;
-	unsigned flags = MDB_NOTLS;
-	size_t data_size, map;
-	MDB_envinfo info;
-	bool write = !opts->read_only;
-	int dead, rc;
+	size_t data_size;
+	int rc;
 
 	rc = lmdb_prepare(path, opts->read_only, &data_size);
 	if (rc != 0)
@@ -268,71 +367,13 @@ int lmdb_open(const char *path, const struct store_options *opts, struct store *
 	store_batch_init(&st->base.batch);
 	st->map_max = opts->map_max_bytes > SIZE_MAX ? SIZE_MAX : (size_t)opts->map_max_bytes;
 
-	/*
-	 * Prefer a waiting remap to new transactions, so that a steady flow
-	 * of readers cannot starve it. No thread takes the lock twice, which
-	 * this kind of lock would not allow.
-	 */
-	pthread_rwlockattr_init(&attr);
-	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-	rc = pthread_rwlock_init(&st->resize, &attr);
-	pthread_rwlockattr_destroy(&attr);
-	if (rc != 0) {
-		rc = store_fail(-rc, "lmdb: cannot make a lock: %s", strerror(rc));
+	rc = lmdb_lock_init(st);
+	if (rc != 0)
 		goto free_store;
-	}
-
-	rc = mdb_env_create(&st->env);
-	if (rc != 0) {
-		rc = lmdb_fail(rc, "open");
+	rc = lmdb_env_start(st, path, opts, data_size);
+	if (rc != 0)
 		goto lock_destroy;
-	}
-	map = data_size > LMDB_MAP_START ? data_size : LMDB_MAP_START;
-	/* LMDB rounds a map below the data up to the data. */
-	if (st->map_max != 0 && map > st->map_max)
-		map = st->map_max;
-	rc = mdb_env_set_mapsize(st->env, map);
-	if (rc != 0) {
-		rc = lmdb_fail(rc, "open");
-		goto env_close;
-	}
-	/*
-	 * FUSE runs calls on many threads and a listing may begin and end a
-	 * read transaction on different ones: MDB_NOTLS ties reader slots to
-	 * transactions, not threads. MDB_NOMETASYNC still syncs the data of
-	 * each commit, so a crash loses at most the last transaction and
-	 * never breaks the store.
-	 */
-	if (opts->read_only)
-		flags |= MDB_RDONLY;
-	if (opts->sync == STORE_SYNC_NORMAL)
-		flags |= MDB_NOMETASYNC;
-	rc = mdb_env_open(st->env, path, flags, 0644);
-	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
-		rc = store_fail(-EMEDIUMTYPE, "%s is not an LMDB store this build reads (%s)",
-				path, mdb_strerror(rc));
-		goto env_close;
-	}
-	if (rc != 0) {
-		rc = store_fail(lmdb_errno(rc), "lmdb: cannot open %s: %s", path, mdb_strerror(rc));
-		goto env_close;
-	}
-	/* Free the reader slots of processes that died holding them. */
-	rc = mdb_reader_check(st->env, &dead);
-	if (rc == 0)
-		rc = mdb_env_info(st->env, &info);
-	if (rc != 0) {
-		rc = lmdb_fail(rc, "open");
-		goto env_close;
-	}
-	st->map_size = info.me_mapsize;
-	lmdb_locate_map(st);
-
-	rc = lmdb_run(st, write, "open", lmdb_mark, &write);
-	if (rc == 0 && write && st->format_1)
-		rc = lmdb_run(st, true, "open", lmdb_upgrade_1, NULL);
-	if (rc == 0 && write)
-		rc = lmdb_run(st, true, "open", lmdb_durations_build, NULL);
+	rc = lmdb_ready(st, !opts->read_only);
 	if (rc != 0)
 		goto env_close;
 	*out = &st->base;
