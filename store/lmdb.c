@@ -24,13 +24,12 @@
 static int lmdb_next_id(struct lmdb_store *st, struct lmdb_txn *txn, int64_t *id)
 {
 	struct lmdb_buf kb = { 0 };
-	MDB_val key, val;
+	MDB_val val;
 	uint64_t seq = 0;
 	int rc;
 
 	lmdb_buf_add_str(&kb, "meta:seq");
-	key = lmdb_val(&kb);
-	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
+	rc = lmdb_get_key(st, txn, &kb, &val);
 	if (rc == 0 && val.mv_size == 8)
 		seq = lmdb_be64_decode(val.mv_data);
 	else if (rc == 0)
@@ -75,14 +74,13 @@ int lmdb_start_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 	struct store_record doc = *a->rec;
 	struct lmdb_entry entry;
 	struct lmdb_buf kb;
-	MDB_val key, val;
+	MDB_val val;
 	char *json = NULL;
 	size_t json_len;
 	int rc;
 
 	lmdb_key_record(&kb, name, a->name_len);
-	key = lmdb_val(&kb);
-	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
+	rc = lmdb_get_key(st, txn, &kb, &val);
 	if (rc == 0)
 		rc = store_fail(-EEXIST, "execution %s exists", name);
 	if (rc != -ENOENT)
@@ -363,12 +361,11 @@ static int lmdb_get_by_id_body(struct lmdb_store *st, struct lmdb_txn *txn, void
 {
 	struct lmdb_get_arg *a = arg;
 	struct lmdb_buf kb;
-	MDB_val key, val;
+	MDB_val val;
 	int rc;
 
 	lmdb_key_id(&kb, a->id);
-	key = lmdb_val(&kb);
-	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
+	rc = lmdb_get_key(st, txn, &kb, &val);
 	if (rc == 0)
 		rc = lmdb_load_indexed(st, txn, &val, a->out);
 	if (rc == -ENOENT)

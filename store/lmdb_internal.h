@@ -131,6 +131,9 @@ int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name, siz
 /* Loads the execution an id: value names. */
 int lmdb_load_indexed(struct lmdb_store *st, struct lmdb_txn *txn, const MDB_val *val,
 		      struct store_record *out);
+/* Reads the value of one key. */
+int lmdb_get_key(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf *kb,
+		 MDB_val *val);
 /* Deletes one key; a missing one is no error. */
 int lmdb_del(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf *kb);
 int lmdb_put(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf *kb,

@@ -190,12 +190,11 @@ void lmdb_value_times(struct lmdb_buf *b, int64_t started_ms,
 static int lmdb_load_times(struct lmdb_store *st, struct lmdb_txn *txn, struct store_record *rec)
 {
 	struct lmdb_buf kb;
-	MDB_val key, val;
+	MDB_val val;
 	int rc;
 
 	lmdb_key_id(&kb, rec->id);
-	key = lmdb_val(&kb);
-	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
+	rc = lmdb_get_key(st, txn, &kb, &val);
 	if (rc == 0 && val.mv_size >= LMDB_TIMES_LEN) {
 		rec->started_ms = lmdb_le64_decode(val.mv_data);
 		rec->heartbeat_ms = lmdb_le64_decode((const char *)val.mv_data + 8);
@@ -217,13 +216,12 @@ int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name,
 		     size_t len, struct store_record *out)
 {
 	struct lmdb_buf kb;
-	MDB_val key, val;
+	MDB_val val;
 	int rc = -ENOENT; /* a name too long to be a key was never stored */
 
 	if (len <= LMDB_NAME_MAX) {
 		lmdb_key_record(&kb, name, len);
-		key = lmdb_val(&kb);
-		rc = lmdb_txn_get(txn, st->dbi, &key, &val);
+		rc = lmdb_get_key(st, txn, &kb, &val);
 	}
 	if (rc == 0 && record_from_json(val.mv_data, val.mv_size, out) < 0)
 		rc = store_fail(-EIO, "lmdb: the stored record %.*s is not a valid document",
@@ -231,6 +229,15 @@ int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name,
 	if (rc == 0)
 		rc = lmdb_load_times(st, txn, out);
 	return rc;
+}
+
+/* Reads the value of one key: 0, -ENOENT, or another negative errno. */
+int lmdb_get_key(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_buf *kb,
+		 MDB_val *val)
+{
+	MDB_val key = lmdb_val(kb);
+
+	return lmdb_txn_get(txn, st->dbi, &key, val);
 }
 
 /* Deletes one key; one already missing is no error, so that a damaged index
@@ -271,11 +278,10 @@ int lmdb_has_outcome(struct lmdb_store *st, struct lmdb_txn *txn, const char *ou
 			    int64_t id)
 {
 	struct lmdb_buf kb;
-	MDB_val key, val;
+	MDB_val val;
 
 	lmdb_key_outcome(&kb, outcome, id);
-	key = lmdb_val(&kb);
-	return lmdb_txn_get(txn, st->dbi, &key, &val);
+	return lmdb_get_key(st, txn, &kb, &val);
 }
 
 /*
@@ -341,12 +347,11 @@ static int lmdb_durations_put(struct lmdb_store *st, struct lmdb_txn *txn,
 int lmdb_durations_get(struct lmdb_store *st, struct lmdb_txn *txn, struct store_summary *sum)
 {
 	struct lmdb_buf kb;
-	MDB_val key, val;
+	MDB_val val;
 	int rc;
 
 	lmdb_key_durations(&kb);
-	key = lmdb_val(&kb);
-	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
+	rc = lmdb_get_key(st, txn, &kb, &val);
 	if (rc == 0 && val.mv_size != LMDB_DURATIONS_LEN)
 		rc = -ENOENT; /* another layout: as if absent, rebuilt at the next open */
 	if (rc == 0)

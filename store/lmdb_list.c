@@ -125,6 +125,17 @@ static void lmdb_walk_index(struct lmdb_walk *w, const struct store_filter *filt
 	}
 }
 
+/* Points @w at the index for @filter, past id @after_id (-1: from the first). */
+static void lmdb_walk_start(struct lmdb_walk *w, const struct store_filter *filter,
+			    int64_t after_id)
+{
+	lmdb_walk_index(w, filter);
+	if (after_id == INT64_MAX)
+		w->exhausted = true;
+	else
+		w->next_id = after_id < 0 ? 0 : after_id + 1;
+}
+
 int lmdb_list(struct store *s, const struct store_filter *filter,
 		     int64_t after_id, store_list_fn fn, void *ctx)
 {
@@ -133,11 +144,7 @@ int lmdb_list(struct store *s, const struct store_filter *filter,
 
 	if (w == NULL)
 		return store_fail(-ENOMEM, "lmdb: out of memory");
-	lmdb_walk_index(w, filter);
-	if (after_id == INT64_MAX)
-		w->exhausted = true;
-	else
-		w->next_id = after_id < 0 ? 0 : after_id + 1;
+	lmdb_walk_start(w, filter, after_id);
 	while (rc == 0 && !w->exhausted) {
 		rc = lmdb_run(lmdb_of(s), false, "list", lmdb_walk_step, w);
 		for (size_t i = 0; rc == 0 && i < w->n; i++)
@@ -232,11 +239,7 @@ int lmdb_list_names(struct store *s, const struct store_filter *filter,
 
 	if (nm == NULL)
 		return store_fail(-ENOMEM, "lmdb: out of memory");
-	lmdb_walk_index(&nm->w, filter);
-	if (after_id == INT64_MAX)
-		nm->w.exhausted = true;
-	else
-		nm->w.next_id = after_id < 0 ? 0 : after_id + 1;
+	lmdb_walk_start(&nm->w, filter, after_id);
 	while (rc == 0 && !nm->w.exhausted) {
 		rc = lmdb_run(lmdb_of(s), false, "list", lmdb_names_step, nm);
 		for (size_t i = 0; rc == 0 && i < nm->n; i++)

@@ -51,10 +51,10 @@ out:
 
 /*
  * Reads the header of @dir/data.mdb without locking, creating or writing
- * anything: 0 for an LMDB file, a raw code otherwise (MDB_INVALID for a
- * foreign file).
+ * anything: 0 for an LMDB file this build reads, else a negative errno with
+ * the reason (-EMEDIUMTYPE for a foreign file).
  */
-static int lmdb_probe(const char *dir)
+static int lmdb_check_data(const char *dir)
 {
 	MDB_env *env;
 	int rc;
@@ -64,14 +64,6 @@ static int lmdb_probe(const char *dir)
 		rc = mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0644);
 		mdb_env_close(env);
 	}
-	return rc;
-}
-
-/* Like lmdb_probe(), as a negative errno with the reason for @dir. */
-static int lmdb_check_data(const char *dir)
-{
-	int rc = lmdb_probe(dir);
-
 	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
 		rc = store_fail(-EMEDIUMTYPE, "%s/data.mdb is not an LMDB file this build reads (%s)",
 				dir, mdb_strerror(rc));
@@ -163,7 +155,7 @@ static int lmdb_mark(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	const bool *write = arg;
 	struct lmdb_buf kb = { 0 };
-	MDB_val key, val;
+	MDB_val val;
 	MDB_stat ms;
 	int rc;
 
@@ -171,8 +163,7 @@ static int lmdb_mark(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 	if (rc != 0)
 		goto out;
 	lmdb_buf_add_str(&kb, "meta:format");
-	key = lmdb_val(&kb);
-	rc = lmdb_txn_get(txn, st->dbi, &key, &val);
+	rc = lmdb_get_key(st, txn, &kb, &val);
 	st->format_1 = rc == 0 && val.mv_size == strlen(LMDB_FORMAT_1) &&
 		       memcmp(val.mv_data, LMDB_FORMAT_1, val.mv_size) == 0;
 	if (rc == 0) {

@@ -2,7 +2,8 @@
  * lmdb_room.c - whether an LMDB store has room for a start (check_room), and
  * the statfs figures of its disk cut to its map limit.
  *
- * Left out: growing the map (lmdb_txn.c).
+ * Left out: growing the map (lmdb_txn.c); the on-disk layout (the top of
+ * lmdb_keys.c).
  */
 #include <errno.h>
 #include <pthread.h>

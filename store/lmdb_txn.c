@@ -4,7 +4,8 @@
  * LMDB asks, carries write bodies through the group commit (batch.c), and
  * turns LMDB's return codes into negative errnos.
  *
- * Left out: what a body does with the keys (lmdb_keys.c and the ops).
+ * Left out: the keys a body reads and writes (the on-disk layout is written
+ * out at the top of lmdb_keys.c).
  */
 #include <errno.h>
 #include <pthread.h>
