@@ -157,34 +157,52 @@ int lmdb_list(struct store *s, const struct store_filter *filter,
 }
 
 /*
+ * Names copied out of one read transaction (up to LMDB_NAMES_STEP), for a
+ * caller to have once it has ended: each NUL-terminated in text.
+ */
+struct lmdb_name_buf {
+	size_t n, used;
+	int64_t ids[LMDB_NAMES_STEP];
+	size_t at[LMDB_NAMES_STEP]; /* offset of each name in text */
+	char text[LMDB_NAMES_STEP * (LMDB_NAME_MAX + 1)];
+};
+
+/* Adds execution @id, named by @len bytes at @name (at most LMDB_NAME_MAX). */
+static void lmdb_name_buf_add(struct lmdb_name_buf *nb, int64_t id, const void *name, size_t len)
+{
+	nb->ids[nb->n] = id;
+	nb->at[nb->n] = nb->used;
+	memcpy(nb->text + nb->used, name, len);
+	nb->used += len;
+	nb->text[nb->used++] = '\0';
+	nb->n++;
+}
+
+/*
  * A names-only listing reads up to LMDB_NAMES_STEP index entries per read
  * transaction (the names are in the index values: no record is loaded),
  * then hands them to the caller outside the transaction.
  */
 struct lmdb_names {
 	struct lmdb_walk w;
-	size_t n;
-	int64_t ids[LMDB_NAMES_STEP];
-	size_t at[LMDB_NAMES_STEP];     /* offset of each name in text */
-	char text[LMDB_NAMES_STEP * (LMDB_NAME_MAX + 1)];
+	struct lmdb_name_buf names;
 };
 
 static int lmdb_names_step(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_names *nm = arg;
 	struct lmdb_walk *w = &nm->w;
-	size_t used = 0;
 	MDB_cursor *cur;
 	MDB_val val;
 	int64_t id;
 	int rc;
 
-	nm->n = 0;
+	nm->names.n = nm->names.used = 0;
 	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
 	for (rc = lmdb_index_next(txn, cur, &w->prefix, true, w->next_id, &id, &val);
-	     rc == 0 && nm->n < LMDB_NAMES_STEP;
+	     rc == 0 && nm->names.n < LMDB_NAMES_STEP;
 	     rc = lmdb_index_next(txn, cur, &w->prefix, false, 0, &id, &val)) {
 		const char *name = val.mv_data;
 		size_t len = val.mv_size;
@@ -214,12 +232,7 @@ static int lmdb_names_step(struct lmdb_store *st, struct lmdb_txn *txn, void *ar
 			rc = store_fail(-EIO, "lmdb: an index entry is damaged");
 			break;
 		}
-		nm->ids[nm->n] = id;
-		nm->at[nm->n] = used;
-		memcpy(nm->text + used, name, len);
-		used += len;
-		nm->text[used++] = '\0';
-		nm->n++;
+		lmdb_name_buf_add(&nm->names, id, name, len);
 		if (w->exhausted)
 			break;
 	}
@@ -242,9 +255,9 @@ int lmdb_list_names(struct store *s, const struct store_filter *filter,
 	lmdb_walk_start(&nm->w, filter, after_id);
 	while (rc == 0 && !nm->w.exhausted) {
 		rc = lmdb_run(lmdb_of(s), false, "list", lmdb_names_step, nm);
-		for (size_t i = 0; rc == 0 && i < nm->n; i++)
-			rc = fn(ctx, nm->ids[i], nm->text + nm->at[i]);
-		if (rc == 0 && nm->n == 0)
+		for (size_t i = 0; rc == 0 && i < nm->names.n; i++)
+			rc = fn(ctx, nm->names.ids[i], nm->names.text + nm->names.at[i]);
+		if (rc == 0 && nm->names.n == 0)
 			break;
 	}
 	lmdb_trim(lmdb_of(s));
@@ -486,10 +499,8 @@ int lmdb_list_recent(struct store *s, size_t n, store_list_fn fn, void *ctx)
 struct lmdb_by_start {
 	struct store_start_walk pos;
 	bool exhausted;
-	size_t n;
-	int64_t ids[LMDB_NAMES_STEP], started_at[LMDB_NAMES_STEP];
-	size_t at[LMDB_NAMES_STEP]; /* offset of each name in text */
-	char text[LMDB_NAMES_STEP * (LMDB_NAME_MAX + 1)];
+	struct lmdb_name_buf names;
+	int64_t started_at[LMDB_NAMES_STEP];
 };
 
 /* Puts @cur on the first start: key past @pos in its direction: 0, -ENOENT, or an error. */
@@ -512,7 +523,7 @@ static int lmdb_by_start_seek(struct lmdb_txn *txn, MDB_cursor *cur,
 
 /* Adds the execution of one start: entry to the step, unless it is running. */
 static int lmdb_by_start_take(struct lmdb_store *st, struct lmdb_txn *txn, struct lmdb_by_start *b,
-			      const struct store_start_walk *pos, const MDB_val *val, size_t *used)
+			      const struct store_start_walk *pos, const MDB_val *val)
 {
 	int rc = lmdb_has_outcome(st, txn, "running", pos->id);
 
@@ -522,13 +533,8 @@ static int lmdb_by_start_take(struct lmdb_store *st, struct lmdb_txn *txn, struc
 		return rc;
 	if (val->mv_size > LMDB_NAME_MAX)
 		return store_fail(-EIO, "lmdb: a start: entry is damaged");
-	b->ids[b->n] = pos->id;
-	b->started_at[b->n] = pos->started_at;
-	b->at[b->n] = *used;
-	memcpy(b->text + *used, val->mv_data, val->mv_size);
-	*used += val->mv_size;
-	b->text[(*used)++] = '\0';
-	b->n++;
+	b->started_at[b->names.n] = pos->started_at;
+	lmdb_name_buf_add(&b->names, pos->id, val->mv_data, val->mv_size);
 	return 0;
 }
 
@@ -540,11 +546,10 @@ static int lmdb_by_start_step(struct lmdb_store *st, struct lmdb_txn *txn, void 
 	struct lmdb_buf kb;
 	MDB_cursor *cur;
 	MDB_val key, val;
-	size_t used = 0;
 	int rc;
 
 	/* A step run again (after a remap) starts afresh. */
-	b->n = 0;
+	b->names.n = b->names.used = 0;
 	/* Newest first, the walk begins below the bound: (before, 0) precedes every id. */
 	if (pos.newest_first && (pos.started_at > pos.before ||
 				 (pos.started_at == pos.before && pos.id > 0))) {
@@ -554,7 +559,8 @@ static int lmdb_by_start_step(struct lmdb_store *st, struct lmdb_txn *txn, void 
 	rc = lmdb_cursor_open(txn, st->dbi, &cur);
 	if (rc != 0)
 		return rc;
-	for (rc = lmdb_by_start_seek(txn, cur, &pos, &kb, &key, &val); rc == 0 && b->n < LMDB_NAMES_STEP;
+	for (rc = lmdb_by_start_seek(txn, cur, &pos, &kb, &key, &val);
+	     rc == 0 && b->names.n < LMDB_NAMES_STEP;
 	     rc = lmdb_cursor_get(txn, cur, &key, &val, next)) {
 		const char *k = key.mv_data;
 
@@ -569,13 +575,13 @@ static int lmdb_by_start_step(struct lmdb_store *st, struct lmdb_txn *txn, void 
 			rc = -ENOENT; /* oldest first: the rest started later */
 			break;
 		}
-		rc = lmdb_by_start_take(st, txn, b, &pos, &val, &used);
+		rc = lmdb_by_start_take(st, txn, b, &pos, &val);
 		if (rc != 0)
 			break;
 	}
 	mdb_cursor_close(cur);
 	if (rc != 0 && rc != -ENOENT) {
-		b->n = 0;
+		b->names.n = 0;
 		return rc;
 	}
 	b->exhausted = rc == -ENOENT;
@@ -599,8 +605,9 @@ int lmdb_list_finished_by_start(struct store *s, const struct store_start_walk *
 	b->pos = *w;
 	while (rc == 0 && !b->exhausted) {
 		rc = lmdb_run(st, false, "list by start", lmdb_by_start_step, b);
-		for (size_t i = 0; rc == 0 && i < b->n; i++)
-			rc = fn(ctx, b->ids[i], b->text + b->at[i], b->started_at[i]);
+		for (size_t i = 0; rc == 0 && i < b->names.n; i++)
+			rc = fn(ctx, b->names.ids[i], b->names.text + b->names.at[i],
+				b->started_at[i]);
 	}
 	lmdb_trim(st);
 	free(b);
