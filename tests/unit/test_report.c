@@ -258,19 +258,19 @@ static void test_cache(void)
 	struct store *s = open_store();
 	struct report_cache *c = report_cache_new();
 	int64_t now = store_now_ms();
-	char *first, *again, *after;
-	size_t first_len, again_len, after_len;
+	char *first[REPORT_KINDS], *again, *after;
+	size_t first_len[REPORT_KINDS], again_len, after_len;
 	int64_t first_ms, again_ms, after_ms;
 
 	CHECK(c != NULL);
 	start(s, "old-1", now - 60000, "[]", "1.0");
 	finish(s, "old-1", STORE_SUCCESS, NULL, now - 50000);
 	for (int k = 0; k < REPORT_KINDS; k++) {
-		CHECK(report_get(c, s, k, &first, &first_len, &first_ms) == 0);
+		CHECK(report_get(c, s, k, &first[k], &first_len[k], &first_ms) == 0);
 		/* The time is the log's: its latest finish, not the rendering's. */
 		CHECK(first_ms == (now - 50000) / 1000 * 1000);
 		CHECK(report_get(c, s, k, &again, &again_len, &again_ms) == 0);
-		CHECK(again_len == first_len && memcmp(again, first, first_len) == 0);
+		CHECK(again_len == first_len[k] && memcmp(again, first[k], again_len) == 0);
 		CHECK(again_ms == first_ms);
 		free(again);
 	}
@@ -278,11 +278,11 @@ static void test_cache(void)
 	start(s, "new-1", now - 1000, "[]", "1.0");
 	for (int k = 0; k < REPORT_KINDS; k++) {
 		CHECK(report_get(c, s, k, &after, &after_len, &after_ms) == 0);
-		CHECK(after_len != first_len || memcmp(after, first, first_len) != 0);
+		CHECK(after_len != first_len[k] || memcmp(after, first[k], after_len) != 0);
 		CHECK(after_ms == now - 1000);
 		free(after);
+		free(first[k]);
 	}
-	free(first);
 	report_cache_free(c);
 	store_close(s);
 }
