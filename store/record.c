@@ -159,17 +159,22 @@ void record_scan_free(struct record_scan *sc)
 	free(sc);
 }
 
-/* Moves captured string @field to *@out, or a copy of @fallback when it was absent. */
-static int start_take(struct record_scan *sc, size_t field, const char *fallback, char **out)
+/*
+ * Captured string @field into *@out (moved out of the scan if @move, else
+ * copied), or a copy of @fallback when it was absent.
+ */
+static int start_value(struct record_scan *sc, size_t field, bool move, const char *fallback,
+		       char **out)
 {
-	int err = scan_take(sc, field, out);
+	int err = move ? scan_take(sc, field, out) : scan_copy(sc, field, out);
 
 	if (err == 0 && *out == NULL && fallback != NULL && (*out = strdup(fallback)) == NULL)
 		err = -ENOMEM;
 	return err;
 }
 
-int record_scan_take_start(struct record_scan *sc, struct store_record *out)
+/* What a done or blank scan captured, into the four fields of @out. */
+static int start_values(struct record_scan *sc, bool move, struct store_record *out)
 {
 	char *tool_version = NULL, *args = NULL, *root = NULL, *db_path = NULL;
 	int err = sc->error;
@@ -181,13 +186,13 @@ int record_scan_take_start(struct record_scan *sc, struct store_record *out)
 		goto out;
 	}
 	/* A blank document captured nothing: every field takes its default. */
-	err = start_take(sc, START_TOOL_VERSION, "", &tool_version);
+	err = start_value(sc, START_TOOL_VERSION, move, "", &tool_version);
 	if (err == 0)
-		err = start_take(sc, START_ARGS, "[]", &args);
+		err = start_value(sc, START_ARGS, move, "[]", &args);
 	if (err == 0)
-		err = start_take(sc, START_ROOT, NULL, &root);
+		err = start_value(sc, START_ROOT, move, NULL, &root);
 	if (err == 0)
-		err = start_take(sc, START_DB_PATH, "", &db_path);
+		err = start_value(sc, START_DB_PATH, move, "", &db_path);
 	if (err < 0) {
 		err = store_fail(err, "out of memory reading a start document");
 		goto free_values;
@@ -207,6 +212,12 @@ out:
 	return err;
 }
 
+int record_scan_values(struct record_scan *sc, struct store_record *out)
+{
+	/* Copied, not moved: the scan is left as it was. */
+	return start_values(sc, false, out);
+}
+
 int record_parse_start(const char *buf, size_t len, struct store_record *out)
 {
 	struct record_scan sc;
@@ -218,7 +229,7 @@ int record_parse_start(const char *buf, size_t len, struct store_record *out)
 	scan_init(&sc, &start_schema, RECORD_START_MAX);
 	err = record_scan_feed(&sc, buf, len);
 	if (err >= 0)
-		err = record_scan_take_start(&sc, out);
+		err = start_values(&sc, true, out);
 	scan_release(&sc);
 	return err;
 }

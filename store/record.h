@@ -71,11 +71,11 @@ bool record_scan_blank(const struct record_scan *sc);
 
 /*
  * What a scan that is done (RECORD_SCAN_DONE) or blank captured, into
- * tool_version, args, root and db_path of @out, as record_parse_start()
- * gives them: the document is not read again. The values move out of the
- * scan. -EINVAL if the scan failed or is incomplete; -ENOMEM.
+ * tool_version, args, root and db_path of @out (malloc'd copies), as
+ * record_parse_start() gives them: the document is not read again. The
+ * scan is unchanged. -EINVAL if the scan failed or is incomplete; -ENOMEM.
  */
-int record_scan_take_start(struct record_scan *sc, struct store_record *out);
+int record_scan_values(struct record_scan *sc, struct store_record *out);
 
 /*
  * Parses a whole start document (or white space only, for the defaults) into

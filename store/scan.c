@@ -66,6 +66,19 @@ int scan_take(struct record_scan *sc, size_t field, char **out)
 	return *out == NULL ? -ENOMEM : 0;
 }
 
+int scan_copy(const struct record_scan *sc, size_t field, char **out)
+{
+	const struct text_buf *v = &sc->values[field];
+
+	*out = NULL;
+	if (!scan_has(sc, field) || scan_is_null(sc, field))
+		return 0;
+	if (v->failed)
+		return -ENOMEM;
+	*out = v->data != NULL ? strndup(v->data, v->len) : strdup("");
+	return *out == NULL ? -ENOMEM : 0;
+}
+
 static bool json_space(unsigned char b)
 {
 	return b == ' ' || b == '\t' || b == '\n' || b == '\r';

@@ -133,4 +133,7 @@ bool scan_is_null(const struct record_scan *sc, size_t field);
  */
 int scan_take(struct record_scan *sc, size_t field, char **out);
 
+/* As scan_take(), leaving the capture in the scan: *@out is a copy. */
+int scan_copy(const struct record_scan *sc, size_t field, char **out);
+
 #endif

@@ -1351,7 +1351,7 @@ static char *cjson_args(const char *doc)
 }
 
 /*
- * A scan fed @doc byte by byte gives, taken, what record_parse_start()
+ * A scan fed @doc byte by byte gives, read, what record_parse_start()
  * gives, and args as cJSON prints them.
  */
 static void check_take(const char *doc)
@@ -1362,20 +1362,24 @@ static void check_take(const char *doc)
 	char *want_args = cjson_args(doc);
 
 	CHECK_DOC(ret == RECORD_SCAN_DONE, doc);
-	CHECK_DOC(record_scan_take_start(sc, &taken) == 0, doc);
+	CHECK_DOC(record_scan_values(sc, &taken) == 0, doc);
 	CHECK_DOC(parse_start(doc, &parsed) == 0, doc);
 	CHECK_DOC(str_eq(taken.tool_version, parsed.tool_version), doc);
 	CHECK_DOC(str_eq(taken.args, parsed.args), doc);
 	CHECK_DOC(str_eq(taken.args, want_args), doc);
 	CHECK_DOC(str_eq(taken.root, parsed.root), doc);
 	CHECK_DOC(str_eq(taken.db_path, parsed.db_path), doc);
+	/* The scan keeps what it captured: a second reading gives the same. */
+	store_record_clear(&parsed);
+	CHECK_DOC(record_scan_values(sc, &parsed) == 0, doc);
+	CHECK_DOC(str_eq(taken.args, parsed.args) && str_eq(taken.root, parsed.root), doc);
 	record_scan_free(sc);
 	store_record_clear(&taken);
 	store_record_clear(&parsed);
 	cJSON_free(want_args);
 }
 
-static void test_scan_take(void)
+static void test_scan_values(void)
 {
 	static const char *const docs[] = {
 		"{\"args\": []}",
@@ -1392,7 +1396,7 @@ static void test_scan_take(void)
 		check_take(docs[i]);
 	/* Blank: the defaults. */
 	sc = feed_bytewise(" \n", 2, &ret);
-	CHECK(record_scan_take_start(sc, &rec) == 0);
+	CHECK(record_scan_values(sc, &rec) == 0);
 	CHECK(str_eq(rec.tool_version, "") && str_eq(rec.args, "[]") && rec.root == NULL &&
 	      str_eq(rec.db_path, ""));
 	store_record_clear(&rec);
@@ -1400,12 +1404,12 @@ static void test_scan_take(void)
 	/* Incomplete, and failed: refused, nothing set. */
 	sc = feed_bytewise("{\"args\": [\"a\"", 13, &ret);
 	CHECK(ret == RECORD_SCAN_MORE);
-	CHECK(record_scan_take_start(sc, &rec) == -EINVAL && reason_has("incomplete"));
+	CHECK(record_scan_values(sc, &rec) == -EINVAL && reason_has("incomplete"));
 	CHECK(rec.args == NULL);
 	record_scan_free(sc);
 	sc = feed_bytewise("{\"args\": 1}", 11, &ret);
 	CHECK(ret == -EINVAL);
-	CHECK(record_scan_take_start(sc, &rec) == -EINVAL && rec.args == NULL);
+	CHECK(record_scan_values(sc, &rec) == -EINVAL && rec.args == NULL);
 	record_scan_free(sc);
 }
 
@@ -1471,7 +1475,7 @@ static const struct {
 	{ "finish_valid", test_finish_valid },
 	{ "finish_invalid", test_finish_invalid },
 	{ "unicode", test_unicode },
-	{ "scan_take", test_scan_take },
+	{ "scan_values", test_scan_values },
 	{ "args_each", test_args_each },
 };
 
