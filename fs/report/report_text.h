@@ -1,6 +1,6 @@
 /*
  * report_text.h - the pieces of text report.c renders index.html and
- * metrics.prom from (report_text.c); read by report*.c only.
+ * metrics.prom from (report_text.c); read by report*.c and tests/unit/test_report.c.
  */
 #ifndef EXECLOG_REPORT_TEXT_H
 #define EXECLOG_REPORT_TEXT_H
