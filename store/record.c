@@ -1,16 +1,14 @@
 /*
  * record.c - an execution as JSON: rendering, reading back, and checking
- * what users write. The only file of the project that uses cJSON.
+ * what users write.
  *
- * Every JSON document users (or a store) hand us is first checked by one
- * small strict scanner, a byte-at-a-time state machine driven by a schema
- * (the allowed keys and the type of each). The scanner is what makes a
- * start document fail on the write that proves it bad, and it also checks
- * what cJSON lets through (raw control bytes, invalid UTF-8, \u0000, lone
- * surrogates, exact integers). Only once a document has passed the scanner
- * does cJSON build its values. The scanner never recurses: the grammars
- * here are at most an object of arrays of strings, and any other nesting is
- * refused at its first byte.
+ * Every JSON document users (or a store) hand us is read by one strict
+ * scanner (scan.c), driven by the schemas here (the allowed keys and the
+ * type of each). The scanner captures the values as it checks them, so a
+ * document is read once: what a start, a finish or a stored record hands on
+ * is what the scan captured. cJSON is left for writing (a string escaped
+ * into a record's document) and for the args text of a row another program
+ * wrote, which is printed the way cJSON prints it.
  *
  * Nothing here touches a store; store_fail() only records the reason.
  */
@@ -27,6 +25,8 @@
 
 #include "backend.h"
 #include "record.h"
+#include "scan.h"
+#include "text.h"
 
 /* ---------------------------------------------------------------------- */
 /* Names */
@@ -60,104 +60,20 @@ int record_name_check(const char *name)
 }
 
 /* ---------------------------------------------------------------------- */
-/* UTF-8, checked strictly one byte at a time (Unicode table 3-7). */
+/* The documents: the keys each may have (the scanner is scan.c) */
 
-struct utf8_state {
-	unsigned char left; /* continuation bytes still expected */
-	unsigned char lo;   /* bounds of the next continuation byte */
-	unsigned char hi;
+enum {
+	START_TOOL_VERSION,
+	START_ARGS,
+	START_ROOT,
+	START_DB_PATH,
 };
-
-/* Starts a multi-byte sequence at lead byte @b; -1 if @b cannot lead one. */
-static int utf8_lead(struct utf8_state *u, unsigned char b)
-{
-	u->lo = 0x80;
-	u->hi = 0xbf;
-	if (b >= 0xc2 && b <= 0xdf) {
-		u->left = 1;
-	} else if (b >= 0xe0 && b <= 0xef) {
-		u->left = 2;
-		if (b == 0xe0)
-			u->lo = 0xa0; /* no overlongs */
-		else if (b == 0xed)
-			u->hi = 0x9f; /* no UTF-16 surrogates */
-	} else if (b >= 0xf0 && b <= 0xf4) {
-		u->left = 3;
-		if (b == 0xf0)
-			u->lo = 0x90; /* no overlongs */
-		else if (b == 0xf4)
-			u->hi = 0x8f; /* nothing past U+10FFFF */
-	} else {
-		return -1;
-	}
-	return 0;
-}
-
-/* Takes continuation byte @b; -1 if it does not fit. */
-static int utf8_continue(struct utf8_state *u, unsigned char b)
-{
-	if (b < u->lo || b > u->hi)
-		return -1;
-	u->left--;
-	u->lo = 0x80;
-	u->hi = 0xbf;
-	return 0;
-}
-
-/* True if @buf holds no NUL and is valid UTF-8 throughout. */
-static bool utf8_valid_text(const char *buf, size_t len)
-{
-	struct utf8_state u = { 0 };
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char b = (unsigned char)buf[i];
-
-		if (u.left > 0) {
-			if (utf8_continue(&u, b) < 0)
-				return false;
-		} else if (b == 0) {
-			return false;
-		} else if (b >= 0x80 && utf8_lead(&u, b) < 0) {
-			return false;
-		}
-	}
-	return u.left == 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* The scanner */
-
-enum field_kind {
-	FIELD_STRING,
-	FIELD_STRING_OR_NULL,
-	FIELD_STRING_ARRAY,
-	FIELD_COUNT,       /* a JSON integer 0..2^53, digits only */
-	FIELD_INT,         /* any int64 JSON integer, no fraction or exponent */
-	FIELD_INT_OR_NULL,
-};
-
-struct field {
-	const char *key;
-	enum field_kind kind;
-};
-
-/* The keys a document may have, each at most once. */
-struct schema {
-	const char *what;          /* names the document in reasons */
-	const struct field *fields;
-	size_t count;
-	size_t longest_key;        /* bytes */
-};
-
-#define SCHEMA_FIELDS_MAX 16
-#define SCHEMA_KEY_MAX 24
-#define COUNT_MAX (UINT64_C(1) << 53) /* the last integer a double holds exactly */
 
 static const struct field start_fields[] = {
-	{ "tool_version", FIELD_STRING },
-	{ "args", FIELD_STRING_ARRAY },
-	{ "root", FIELD_STRING_OR_NULL },
-	{ "db_path", FIELD_STRING },
+	[START_TOOL_VERSION] = { "tool_version", FIELD_STRING },
+	[START_ARGS] = { "args", FIELD_STRING_ARRAY },
+	[START_ROOT] = { "root", FIELD_STRING_OR_NULL },
+	[START_DB_PATH] = { "db_path", FIELD_STRING },
 };
 
 static const struct schema start_schema = {
@@ -224,69 +140,8 @@ static const struct schema record_schema = {
 	"stored record", record_fields, REC_FIELDS, 18,
 };
 
-/* Where the scanner is in the grammar  ws '{' members '}' ws. */
-enum scan_state {
-	SCAN_BEFORE,        /* white space before '{' */
-	SCAN_OBJECT_FIRST,  /* after '{': a key or '}' */
-	SCAN_OBJECT_NEXT,   /* after ',': a key */
-	SCAN_KEY,           /* inside a key */
-	SCAN_COLON,         /* after a key */
-	SCAN_VALUE,         /* after ':' */
-	SCAN_STRING,        /* inside a string value or array element */
-	SCAN_NULL,          /* inside the literal null */
-	SCAN_NUMBER_SIGN,   /* after '-' */
-	SCAN_NUMBER_ZERO,   /* after a leading 0, which must end the number */
-	SCAN_NUMBER_DIGITS, /* after a non-zero first digit */
-	SCAN_ARRAY_FIRST,   /* after '[': an element or ']' */
-	SCAN_ARRAY_NEXT,    /* after ',' in an array: an element */
-	SCAN_ARRAY_AFTER,   /* after an element: ',' or ']' */
-	SCAN_MEMBER_AFTER,  /* after a value: ',' or '}' */
-	SCAN_AFTER,         /* after the object: white space only */
-};
-
-/* Where the scanner is inside a string. */
-enum string_state {
-	STRING_PLAIN,
-	STRING_UTF8,          /* inside a multi-byte sequence */
-	STRING_ESCAPE,        /* after '\' */
-	STRING_HEX,           /* inside the four digits of \uXXXX */
-	STRING_LOW_BACKSLASH, /* after a high surrogate: '\' must follow */
-	STRING_LOW_U,         /* after a high surrogate and '\': 'u' must follow */
-};
-
-struct record_scan {
-	const struct schema *schema;
-	size_t limit;  /* bytes a document may have */
-	size_t fed;    /* bytes fed so far */
-	int error;     /* 0, or the error it failed with, for good */
-	enum scan_state state;
-
-	enum string_state string_state;
-	struct utf8_state utf8;
-	unsigned hex_left;
-	uint32_t hex_value;
-	uint32_t high_surrogate; /* a pending \uD800-\uDBFF, 0 if none */
-
-	/* The key being read, decoded, and the field it named. */
-	char key[SCHEMA_KEY_MAX + 4];
-	size_t key_len;
-	size_t field;
-	uint32_t seen;  /* bit i: field i was present */
-	uint32_t nulls; /* bit i: field i was null */
-
-	unsigned null_pos;    /* bytes of "null" matched */
-	bool negative;
-	uint64_t magnitude;   /* of the integer being read */
-	int64_t ints[SCHEMA_FIELDS_MAX];
-};
-
-static void scan_init(struct record_scan *sc, const struct schema *schema, size_t limit)
-{
-	memset(sc, 0, sizeof(*sc));
-	sc->schema = schema;
-	sc->limit = limit;
-	sc->state = SCAN_BEFORE;
-}
+/* ---------------------------------------------------------------------- */
+/* Start documents */
 
 struct record_scan *record_scan_new(void)
 {
@@ -299,583 +154,45 @@ struct record_scan *record_scan_new(void)
 
 void record_scan_free(struct record_scan *sc)
 {
+	if (sc != NULL)
+		scan_release(sc);
 	free(sc);
 }
 
-bool record_scan_blank(const struct record_scan *sc)
-{
-	return sc->error == 0 && sc->state == SCAN_BEFORE;
-}
-
-static bool json_space(unsigned char b)
-{
-	return b == ' ' || b == '\t' || b == '\n' || b == '\r';
-}
-
-/* Refuses byte @b where the grammar has no place for it. */
-static int scan_unexpected(const struct record_scan *sc, unsigned char b)
-{
-	if (b > 0x20 && b < 0x7f)
-		return store_fail(-EINVAL, "%s: unexpected '%c' at byte %zu",
-				  sc->schema->what, b, sc->fed);
-	return store_fail(-EINVAL, "%s: unexpected byte 0x%02x at byte %zu",
-			  sc->schema->what, b, sc->fed);
-}
-
-static const struct field *scan_field(const struct record_scan *sc)
-{
-	return &sc->schema->fields[sc->field];
-}
-
-static int scan_wrong_type(const struct record_scan *sc)
-{
-	static const char *const wanted[] = {
-		[FIELD_STRING] = "a string",
-		[FIELD_STRING_OR_NULL] = "a string or null",
-		[FIELD_STRING_ARRAY] = "an array of strings",
-		[FIELD_COUNT] = "an integer >= 0",
-		[FIELD_INT] = "an integer",
-		[FIELD_INT_OR_NULL] = "an integer or null",
-	};
-	const struct field *f = scan_field(sc);
-
-	return store_fail(-EINVAL, "%s: \"%s\" must be %s", sc->schema->what, f->key,
-			  wanted[f->kind]);
-}
-
-/* Appends decoded bytes to the key; a key longer than every allowed one is refused now. */
-static int scan_key_append(struct record_scan *sc, const char *bytes, size_t n)
-{
-	if (sc->key_len + n > sc->schema->longest_key)
-		return store_fail(-EINVAL, "%s: unknown key \"%.*s...\"", sc->schema->what,
-				  (int)sc->key_len, sc->key);
-	memcpy(sc->key + sc->key_len, bytes, n);
-	sc->key_len += n;
-	return 0;
-}
-
-/* Appends code point @cp, from a \u escape, to the key as UTF-8. */
-static int scan_key_append_code_point(struct record_scan *sc, uint32_t cp)
-{
-	char utf8[4];
-	size_t n;
-
-	if (cp < 0x80) {
-		utf8[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		utf8[0] = (char)(0xc0 | (cp >> 6));
-		utf8[1] = (char)(0x80 | (cp & 0x3f));
-		n = 2;
-	} else if (cp < 0x10000) {
-		utf8[0] = (char)(0xe0 | (cp >> 12));
-		utf8[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		utf8[2] = (char)(0x80 | (cp & 0x3f));
-		n = 3;
-	} else {
-		utf8[0] = (char)(0xf0 | (cp >> 18));
-		utf8[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		utf8[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		utf8[3] = (char)(0x80 | (cp & 0x3f));
-		n = 4;
-	}
-	return scan_key_append(sc, utf8, n);
-}
-
-/* A key has closed: it must name a field not seen yet. */
-static int scan_key_close(struct record_scan *sc)
-{
-	const struct schema *schema = sc->schema;
-
-	for (size_t i = 0; i < schema->count; i++) {
-		if (strlen(schema->fields[i].key) != sc->key_len ||
-		    memcmp(schema->fields[i].key, sc->key, sc->key_len) != 0)
-			continue;
-		if (sc->seen & (UINT32_C(1) << i))
-			return store_fail(-EINVAL, "%s: repeated key \"%s\"", schema->what,
-					  schema->fields[i].key);
-		sc->seen |= UINT32_C(1) << i;
-		sc->field = i;
-		return 0;
-	}
-	return store_fail(-EINVAL, "%s: unknown key \"%.*s\"", schema->what,
-			  (int)sc->key_len, sc->key);
-}
-
-/* A string character, decoded from an escape, arrived. */
-static int scan_string_code_point(struct record_scan *sc, uint32_t cp)
-{
-	if (sc->state == SCAN_KEY)
-		return scan_key_append_code_point(sc, cp);
-	return 0;
-}
-
-static int scan_hex_digit(unsigned char b)
-{
-	if (b >= '0' && b <= '9')
-		return b - '0';
-	if (b >= 'a' && b <= 'f')
-		return b - 'a' + 10;
-	if (b >= 'A' && b <= 'F')
-		return b - 'A' + 10;
-	return -1;
-}
-
-/* The four digits of a \u escape are in: pair surrogates, refuse \u0000. */
-static int scan_escape_done(struct record_scan *sc)
-{
-	uint32_t v = sc->hex_value;
-	const char *what = sc->schema->what;
-
-	sc->string_state = STRING_PLAIN;
-	if (sc->high_surrogate != 0) {
-		uint32_t high = sc->high_surrogate;
-
-		sc->high_surrogate = 0;
-		if (v < 0xdc00 || v > 0xdfff)
-			return store_fail(-EINVAL, "%s: unpaired UTF-16 surrogate \\u%04X",
-					  what, (unsigned)high);
-		return scan_string_code_point(sc, 0x10000 + ((high - 0xd800) << 10) +
-						       (v - 0xdc00));
-	}
-	/* A C string cannot hold U+0000: it would cut the value short. */
-	if (v == 0)
-		return store_fail(-EINVAL, "%s: \\u0000 in a string", what);
-	if (v >= 0xdc00 && v <= 0xdfff)
-		return store_fail(-EINVAL, "%s: unpaired UTF-16 surrogate \\u%04X",
-				  what, (unsigned)v);
-	if (v >= 0xd800 && v <= 0xdbff) {
-		sc->high_surrogate = v;
-		sc->string_state = STRING_LOW_BACKSLASH;
-		return 0;
-	}
-	return scan_string_code_point(sc, v);
-}
-
 /*
- * One byte inside a string (key or value): 1 when it closes the string,
- * 0 to go on, or a negative errno.
+ * Captured string @field into *@out (moved out of the scan if @move, else
+ * copied), or a copy of @fallback when it was absent.
  */
-static int scan_string_byte(struct record_scan *sc, unsigned char b)
+static int start_value(struct record_scan *sc, size_t field, bool move, const char *fallback,
+		       char **out)
 {
-	const char *what = sc->schema->what;
-	int digit;
-	char decoded;
+	int err = move ? scan_take(sc, field, out) : scan_copy(sc, field, out);
 
-	switch (sc->string_state) {
-	case STRING_PLAIN:
-		if (b == '"')
-			return 1;
-		if (b == '\\') {
-			sc->string_state = STRING_ESCAPE;
-			return 0;
-		}
-		if (b == 0)
-			return store_fail(-EINVAL, "%s: NUL byte in a string", what);
-		if (b < 0x20)
-			return store_fail(-EINVAL, "%s: raw control byte 0x%02x in a string",
-					  what, b);
-		if (b >= 0x80) {
-			if (utf8_lead(&sc->utf8, b) < 0)
-				return store_fail(-EINVAL, "%s: invalid UTF-8 at byte %zu",
-						  what, sc->fed);
-			sc->string_state = STRING_UTF8;
-		}
-		return sc->state == SCAN_KEY ? scan_key_append(sc, (const char *)&b, 1) : 0;
-	case STRING_UTF8:
-		if (utf8_continue(&sc->utf8, b) < 0)
-			return store_fail(-EINVAL, "%s: invalid UTF-8 at byte %zu", what, sc->fed);
-		if (sc->utf8.left == 0)
-			sc->string_state = STRING_PLAIN;
-		return sc->state == SCAN_KEY ? scan_key_append(sc, (const char *)&b, 1) : 0;
-	case STRING_ESCAPE:
-		switch (b) {
-		case '"': decoded = '"'; break;
-		case '\\': decoded = '\\'; break;
-		case '/': decoded = '/'; break;
-		case 'b': decoded = '\b'; break;
-		case 'f': decoded = '\f'; break;
-		case 'n': decoded = '\n'; break;
-		case 'r': decoded = '\r'; break;
-		case 't': decoded = '\t'; break;
-		case 'u':
-			sc->string_state = STRING_HEX;
-			sc->hex_left = 4;
-			sc->hex_value = 0;
-			return 0;
-		default:
-			return store_fail(-EINVAL, "%s: invalid escape at byte %zu", what, sc->fed);
-		}
-		sc->string_state = STRING_PLAIN;
-		return scan_string_code_point(sc, (unsigned char)decoded);
-	case STRING_HEX:
-		digit = scan_hex_digit(b);
-		if (digit < 0)
-			return store_fail(-EINVAL, "%s: invalid \\u escape at byte %zu",
-					  what, sc->fed);
-		sc->hex_value = sc->hex_value << 4 | (uint32_t)digit;
-		if (--sc->hex_left > 0)
-			return 0;
-		return scan_escape_done(sc);
-	case STRING_LOW_BACKSLASH:
-	case STRING_LOW_U:
-		if (b != (sc->string_state == STRING_LOW_BACKSLASH ? '\\' : 'u'))
-			return store_fail(-EINVAL, "%s: unpaired UTF-16 surrogate \\u%04X",
-					  what, (unsigned)sc->high_surrogate);
-		if (sc->string_state == STRING_LOW_BACKSLASH) {
-			sc->string_state = STRING_LOW_U;
-		} else {
-			sc->string_state = STRING_HEX;
-			sc->hex_left = 4;
-			sc->hex_value = 0;
-		}
-		return 0;
-	}
-	return store_fail(-EINVAL, "%s: scanner lost", what);
-}
-
-static void scan_string_open(struct record_scan *sc, enum scan_state state)
-{
-	sc->state = state;
-	sc->string_state = STRING_PLAIN;
-	sc->high_surrogate = 0;
-	if (state == SCAN_KEY)
-		sc->key_len = 0;
-}
-
-/* The first byte of a value decides its type: refuse a wrong one right there. */
-static int scan_value_start(struct record_scan *sc, unsigned char b)
-{
-	enum field_kind kind = scan_field(sc)->kind;
-	bool is_int = kind == FIELD_COUNT || kind == FIELD_INT || kind == FIELD_INT_OR_NULL;
-
-	switch (b) {
-	case '"':
-		if (kind != FIELD_STRING && kind != FIELD_STRING_OR_NULL)
-			return scan_wrong_type(sc);
-		scan_string_open(sc, SCAN_STRING);
-		return 0;
-	case 'n':
-		if (kind != FIELD_STRING_OR_NULL && kind != FIELD_INT_OR_NULL)
-			return scan_wrong_type(sc);
-		sc->state = SCAN_NULL;
-		sc->null_pos = 1;
-		return 0;
-	case '[':
-		if (kind != FIELD_STRING_ARRAY)
-			return scan_wrong_type(sc);
-		sc->state = SCAN_ARRAY_FIRST;
-		return 0;
-	case '-':
-		if (kind != FIELD_INT && kind != FIELD_INT_OR_NULL)
-			return scan_wrong_type(sc);
-		sc->negative = true;
-		sc->magnitude = 0;
-		sc->state = SCAN_NUMBER_SIGN;
-		return 0;
-	case 't':
-	case 'f':
-	case '{':
-		return scan_wrong_type(sc);
-	}
-	if (b >= '0' && b <= '9') {
-		if (!is_int)
-			return scan_wrong_type(sc);
-		sc->negative = false;
-		sc->magnitude = (uint64_t)(b - '0');
-		sc->state = b == '0' ? SCAN_NUMBER_ZERO : SCAN_NUMBER_DIGITS;
-		return 0;
-	}
-	return scan_unexpected(sc, b);
-}
-
-/* The largest magnitude the integer being read may reach. */
-static uint64_t scan_int_limit(const struct record_scan *sc)
-{
-	if (scan_field(sc)->kind == FIELD_COUNT)
-		return COUNT_MAX;
-	return sc->negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-}
-
-static int scan_number_digit(struct record_scan *sc, unsigned char b)
-{
-	uint64_t digit = (uint64_t)(b - '0');
-	uint64_t limit = scan_int_limit(sc);
-
-	if (sc->magnitude > (limit - digit) / 10)
-		return store_fail(-EINVAL, "%s: \"%s\" is out of range", sc->schema->what,
-				  scan_field(sc)->key);
-	sc->magnitude = sc->magnitude * 10 + digit;
-	sc->state = SCAN_NUMBER_DIGITS;
-	return 0;
-}
-
-/* The integer has ended (at a byte that the caller still has to read). */
-static void scan_number_end(struct record_scan *sc)
-{
-	int64_t value;
-
-	if (!sc->negative)
-		value = (int64_t)sc->magnitude;
-	else if (sc->magnitude == (uint64_t)INT64_MAX + 1)
-		value = INT64_MIN;
-	else
-		value = -(int64_t)sc->magnitude;
-	sc->ints[sc->field] = value;
-	sc->state = SCAN_MEMBER_AFTER;
-}
-
-/* A byte inside an integer; *again set when it ended the number unread. */
-static int scan_number_byte(struct record_scan *sc, unsigned char b, bool *again)
-{
-	bool digit = b >= '0' && b <= '9';
-
-	if (sc->state == SCAN_NUMBER_SIGN) {
-		if (!digit)
-			return scan_unexpected(sc, b);
-		if (b == '0') {
-			sc->state = SCAN_NUMBER_ZERO;
-			return 0;
-		}
-		return scan_number_digit(sc, b);
-	}
-	if (digit && sc->state == SCAN_NUMBER_DIGITS)
-		return scan_number_digit(sc, b);
-	/* A fraction or an exponent makes it a number, but no integer. */
-	if (b == '.' || b == 'e' || b == 'E')
-		return scan_wrong_type(sc);
-	if (digit)
-		return store_fail(-EINVAL, "%s: leading zero in \"%s\"", sc->schema->what,
-				  scan_field(sc)->key);
-	scan_number_end(sc);
-	*again = true;
-	return 0;
-}
-
-static int scan_byte(struct record_scan *sc, unsigned char b)
-{
-	bool again;
-	int ret;
-
-	do {
-		again = false;
-		switch (sc->state) {
-		case SCAN_BEFORE:
-			if (b == '{')
-				sc->state = SCAN_OBJECT_FIRST;
-			else if (!json_space(b))
-				return scan_unexpected(sc, b);
-			break;
-		case SCAN_OBJECT_FIRST:
-		case SCAN_OBJECT_NEXT:
-			if (b == '"')
-				scan_string_open(sc, SCAN_KEY);
-			else if (b == '}' && sc->state == SCAN_OBJECT_FIRST)
-				sc->state = SCAN_AFTER;
-			else if (!json_space(b))
-				return scan_unexpected(sc, b);
-			break;
-		case SCAN_KEY:
-			ret = scan_string_byte(sc, b);
-			if (ret < 0)
-				return ret;
-			if (ret == 1) {
-				ret = scan_key_close(sc);
-				if (ret < 0)
-					return ret;
-				sc->state = SCAN_COLON;
-			}
-			break;
-		case SCAN_COLON:
-			if (b == ':')
-				sc->state = SCAN_VALUE;
-			else if (!json_space(b))
-				return scan_unexpected(sc, b);
-			break;
-		case SCAN_VALUE:
-			if (!json_space(b))
-				return scan_value_start(sc, b);
-			break;
-		case SCAN_STRING:
-			ret = scan_string_byte(sc, b);
-			if (ret < 0)
-				return ret;
-			if (ret == 1)
-				sc->state = scan_field(sc)->kind == FIELD_STRING_ARRAY ?
-						    SCAN_ARRAY_AFTER : SCAN_MEMBER_AFTER;
-			break;
-		case SCAN_NULL:
-			if (b != (unsigned char)"null"[sc->null_pos])
-				return scan_wrong_type(sc);
-			if (++sc->null_pos == 4) {
-				sc->nulls |= UINT32_C(1) << sc->field;
-				sc->state = SCAN_MEMBER_AFTER;
-			}
-			break;
-		case SCAN_NUMBER_SIGN:
-		case SCAN_NUMBER_ZERO:
-		case SCAN_NUMBER_DIGITS:
-			ret = scan_number_byte(sc, b, &again);
-			if (ret < 0)
-				return ret;
-			break;
-		case SCAN_ARRAY_FIRST:
-		case SCAN_ARRAY_NEXT:
-			if (b == '"')
-				scan_string_open(sc, SCAN_STRING);
-			else if (b == ']' && sc->state == SCAN_ARRAY_FIRST)
-				sc->state = SCAN_MEMBER_AFTER;
-			else if (b == ']')
-				return scan_unexpected(sc, b);
-			else if (!json_space(b))
-				return scan_wrong_type(sc);
-			break;
-		case SCAN_ARRAY_AFTER:
-			if (b == ',')
-				sc->state = SCAN_ARRAY_NEXT;
-			else if (b == ']')
-				sc->state = SCAN_MEMBER_AFTER;
-			else if (!json_space(b))
-				return scan_unexpected(sc, b);
-			break;
-		case SCAN_MEMBER_AFTER:
-			if (b == ',')
-				sc->state = SCAN_OBJECT_NEXT;
-			else if (b == '}')
-				sc->state = SCAN_AFTER;
-			else if (!json_space(b))
-				return scan_unexpected(sc, b);
-			break;
-		case SCAN_AFTER:
-			if (!json_space(b))
-				return store_fail(-EINVAL, "%s: more than one JSON object "
-						  "(byte %zu)", sc->schema->what, sc->fed);
-			break;
-		}
-	} while (again);
-	return 0;
-}
-
-int record_scan_feed(struct record_scan *sc, const char *buf, size_t len)
-{
-	int err = sc->error;
-
-	if (err != 0)
-		return err;
-	if (len > sc->limit - sc->fed) {
-		err = store_fail(-EFBIG, "%s: longer than %zu bytes", sc->schema->what,
-				 sc->limit);
-		goto fail;
-	}
-	for (size_t i = 0; i < len; i++) {
-		sc->fed++;
-		err = scan_byte(sc, (unsigned char)buf[i]);
-		if (err < 0)
-			goto fail;
-	}
-	return sc->state == SCAN_AFTER ? RECORD_SCAN_DONE : RECORD_SCAN_MORE;
-fail:
-	sc->error = err;
+	if (err == 0 && *out == NULL && fallback != NULL && (*out = strdup(fallback)) == NULL)
+		err = -ENOMEM;
 	return err;
 }
 
-/* Scans a whole buffer, which must hold exactly one complete object. */
-static int scan_whole(struct record_scan *sc, const char *buf, size_t len)
+/* What a done or blank scan captured, into the four fields of @out. */
+static int start_values(struct record_scan *sc, bool move, struct store_record *out)
 {
-	int ret = record_scan_feed(sc, buf, len);
-
-	if (ret == RECORD_SCAN_MORE)
-		return store_fail(-EINVAL, "%s: incomplete JSON", sc->schema->what);
-	return ret < 0 ? ret : 0;
-}
-
-static bool scan_has(const struct record_scan *sc, size_t field)
-{
-	return (sc->seen & (UINT32_C(1) << field)) != 0;
-}
-
-static bool scan_is_null(const struct record_scan *sc, size_t field)
-{
-	return (sc->nulls & (UINT32_C(1) << field)) != 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Values out of a document the scanner has passed */
-
-/*
- * Copies the string of member @key of @object into *out (NULL for null or
- * absent, which the scanner and the caller have already allowed for).
- */
-static int json_copy_string(const cJSON *object, const char *key, char **out)
-{
-	const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, key);
-
-	*out = NULL;
-	if (!cJSON_IsString(item))
-		return 0;
-	*out = strdup(item->valuestring);
-	return *out == NULL ? -ENOMEM : 0;
-}
-
-/*
- * Sets *out to the compact JSON text of array member @key, or "[]" if absent.
- * cJSON prints with malloc (no hooks are installed), so free() releases it.
- */
-static int json_copy_array_text(const cJSON *object, const char *key, char **out)
-{
-	const cJSON *item = cJSON_GetObjectItemCaseSensitive(object, key);
-
-	*out = cJSON_IsArray(item) ? cJSON_PrintUnformatted(item) : strdup("[]");
-	return *out == NULL ? -ENOMEM : 0;
-}
-
-/* Parses what the scanner passed; -ENOMEM is all that can go wrong now. */
-static int json_parse_scanned(const char *buf, size_t len, cJSON **out)
-{
-	*out = cJSON_ParseWithLengthOpts(buf, len, NULL, false);
-	return *out == NULL ? store_fail(-ENOMEM, "out of memory parsing JSON") : 0;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Start documents */
-
-int record_parse_start(const char *buf, size_t len, struct store_record *out)
-{
-	struct record_scan sc;
-	cJSON *doc = NULL;
 	char *tool_version = NULL, *args = NULL, *root = NULL, *db_path = NULL;
-	int err;
+	int err = sc->error;
 
-	if (len > RECORD_START_MAX) {
-		err = store_fail(-EFBIG, "start document: longer than %d bytes",
-				 RECORD_START_MAX);
-		goto out;
-	}
-	scan_init(&sc, &start_schema, RECORD_START_MAX);
-	err = record_scan_feed(&sc, buf, len);
 	if (err < 0)
 		goto out;
-	if (err == RECORD_SCAN_MORE && !record_scan_blank(&sc)) {
+	if (sc->state != SCAN_AFTER && !record_scan_blank(sc)) {
 		err = store_fail(-EINVAL, "start document: incomplete JSON");
 		goto out;
 	}
-	if (err == RECORD_SCAN_DONE) {
-		err = json_parse_scanned(buf, len, &doc);
-		if (err < 0)
-			goto out;
-	}
-	/* A blank document leaves doc NULL: every field takes its default. */
-	err = json_copy_string(doc, "tool_version", &tool_version);
-	if (err == 0 && tool_version == NULL && (tool_version = strdup("")) == NULL)
-		err = -ENOMEM;
+	/* A blank document captured nothing: every field takes its default. */
+	err = start_value(sc, START_TOOL_VERSION, move, "", &tool_version);
 	if (err == 0)
-		err = json_copy_array_text(doc, "args", &args);
+		err = start_value(sc, START_ARGS, move, "[]", &args);
 	if (err == 0)
-		err = json_copy_string(doc, "root", &root);
+		err = start_value(sc, START_ROOT, move, NULL, &root);
 	if (err == 0)
-		err = json_copy_string(doc, "db_path", &db_path);
-	if (err == 0 && db_path == NULL && (db_path = strdup("")) == NULL)
-		err = -ENOMEM;
+		err = start_value(sc, START_DB_PATH, move, "", &db_path);
 	if (err < 0) {
 		err = store_fail(err, "out of memory reading a start document");
 		goto free_values;
@@ -884,16 +201,36 @@ int record_parse_start(const char *buf, size_t len, struct store_record *out)
 	out->args = args;
 	out->root = root;
 	out->db_path = db_path;
-	goto free_doc;
+	goto out;
 
 free_values:
 	free(tool_version);
 	free(args);
 	free(root);
 	free(db_path);
-free_doc:
-	cJSON_Delete(doc);
 out:
+	return err;
+}
+
+int record_scan_values(struct record_scan *sc, struct store_record *out)
+{
+	/* Copied, not moved: the scan is left as it was. */
+	return start_values(sc, false, out);
+}
+
+int record_parse_start(const char *buf, size_t len, struct store_record *out)
+{
+	struct record_scan sc;
+	int err;
+
+	if (len > RECORD_START_MAX)
+		return store_fail(-EFBIG, "start document: longer than %d bytes",
+				  RECORD_START_MAX);
+	scan_init(&sc, &start_schema, RECORD_START_MAX);
+	err = record_scan_feed(&sc, buf, len);
+	if (err >= 0)
+		err = start_values(&sc, true, out);
+	scan_release(&sc);
 	return err;
 }
 
@@ -967,8 +304,7 @@ static int finish_parse_json(const char *text, size_t len, struct store_finish *
 			     char **message)
 {
 	struct record_scan sc;
-	cJSON *doc = NULL;
-	const cJSON *outcome;
+	const struct text_buf *outcome = &sc.values[FINISH_OUTCOME];
 	int err;
 
 	scan_init(&sc, &finish_schema, RECORD_FINISH_MAX);
@@ -979,25 +315,22 @@ static int finish_parse_json(const char *text, size_t len, struct store_finish *
 		err = store_fail(-EINVAL, "finish value: \"outcome\" is required");
 		goto out;
 	}
-	err = json_parse_scanned(text, len, &doc);
+	if (outcome->failed) {
+		err = store_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	err = finish_outcome(outcome->data ? outcome->data : "", outcome->len, &out->outcome);
 	if (err < 0)
 		goto out;
-	outcome = cJSON_GetObjectItemCaseSensitive(doc, "outcome");
-	err = finish_outcome(outcome->valuestring, strlen(outcome->valuestring),
-			     &out->outcome);
-	if (err < 0)
-		goto free_doc;
-	/* The scanner read the counts from their text: exact, unlike cJSON's double. */
+	/* The scanner read the counts from their text: exact, as a double is not. */
 	out->files_indexed = sc.ints[FINISH_FILES];
 	out->symbols_indexed = sc.ints[FINISH_SYMBOLS];
 	out->references_indexed = sc.ints[FINISH_REFERENCES];
-	err = json_copy_string(doc, "error_message", message);
+	err = scan_take(&sc, FINISH_ERROR_MESSAGE, message);
 	if (err < 0)
 		err = store_fail(err, "out of memory");
-
-free_doc:
-	cJSON_Delete(doc);
 out:
+	scan_release(&sc);
 	return err;
 }
 
@@ -1042,51 +375,6 @@ out:
 
 /* ---------------------------------------------------------------------- */
 /* Rendering */
-
-/*
- * A growing output buffer; one failed allocation makes it fail for good.
- * One that measures only counts what would be added: a record's size is
- * its rendering's, by the same code, without the bytes.
- */
-struct text_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-	bool failed;
-	bool measure;
-};
-
-static void text_add(struct text_buf *tb, const char *s, size_t n)
-{
-	if (tb->measure) {
-		tb->len += n;
-		return;
-	}
-	if (tb->failed)
-		return;
-	if (n >= tb->cap - tb->len) {
-		size_t cap = tb->cap ? tb->cap : 1024;
-		char *grown;
-
-		while (n >= cap - tb->len)
-			cap *= 2;
-		grown = realloc(tb->data, cap);
-		if (grown == NULL) {
-			tb->failed = true;
-			return;
-		}
-		tb->data = grown;
-		tb->cap = cap;
-	}
-	memcpy(tb->data + tb->len, s, n);
-	tb->len += n;
-	tb->data[tb->len] = '\0';
-}
-
-static void text_add_str(struct text_buf *tb, const char *s)
-{
-	text_add(tb, s, strlen(s));
-}
 
 /* Adds cJSON's rendering of @item, unformatted. */
 static void text_add_json(struct text_buf *tb, const cJSON *item)
@@ -1327,10 +615,10 @@ char *record_to_json(const struct store_record *rec, size_t *len)
 int record_from_json(const char *buf, size_t len, struct store_record *out)
 {
 	struct record_scan sc;
-	cJSON *doc = NULL;
 	char **strings[REC_FIELDS] = {
 		[REC_EXECUTION_ID] = &out->execution_id,
 		[REC_TOOL_VERSION] = &out->tool_version,
+		[REC_ARGS] = &out->args,
 		[REC_ROOT] = &out->root,
 		[REC_DB_PATH] = &out->db_path,
 		[REC_OUTCOME] = &out->outcome,
@@ -1350,33 +638,55 @@ int record_from_json(const char *buf, size_t len, struct store_record *out)
 	store_record_clear(out);
 	scan_init(&sc, &record_schema, SIZE_MAX);
 	err = scan_whole(&sc, buf, len);
-	if (err < 0)
-		goto out;
-	for (size_t i = 0; i < REC_FIELDS; i++) {
-		if (!scan_has(&sc, i)) {
+	for (size_t i = 0; i < REC_FIELDS && err == 0; i++) {
+		if (!scan_has(&sc, i))
 			err = store_fail(-EINVAL, "stored record: \"%s\" is missing",
 					 record_fields[i].key);
-			goto out;
-		}
 	}
-	err = json_parse_scanned(buf, len, &doc);
-	if (err < 0)
-		goto out;
 	for (size_t i = 0; i < REC_FIELDS && err == 0; i++) {
-		const char *key = record_fields[i].key;
-
-		if (record_fields[i].kind == FIELD_STRING_ARRAY)
-			err = json_copy_array_text(doc, key, &out->args);
-		else if (strings[i] != NULL)
-			err = json_copy_string(doc, key, strings[i]);
+		if (strings[i] != NULL)
+			err = scan_take(&sc, i, strings[i]);
 		else
 			*ints[i] = scan_is_null(&sc, i) ? STORE_NULL : sc.ints[i];
 	}
-	if (err < 0) {
+	if (err == -ENOMEM)
 		err = store_fail(err, "out of memory reading a stored record");
+	if (err < 0)
 		store_record_clear(out);
-	}
-	cJSON_Delete(doc);
-out:
+	scan_release(&sc);
 	return err;
+}
+
+/* ---------------------------------------------------------------------- */
+/* A stored args text, string by string */
+
+static const struct field args_fields[] = {
+	{ "args", FIELD_STRING_ARRAY },
+};
+
+static const struct schema args_schema = {
+	"stored args", args_fields, 1, 4,
+};
+
+int record_args_each(const char *args, record_args_fn *each, void *ctx)
+{
+	static const char open[] = "{\"args\":", close[] = "}";
+	struct record_scan sc;
+	int err;
+
+	if (args == NULL)
+		return 0;
+	/* The text is scanned as the value of "args": the one reader, its one grammar. */
+	scan_init(&sc, &args_schema, SIZE_MAX);
+	sc.each = each;
+	sc.each_ctx = ctx;
+	err = record_scan_feed(&sc, open, sizeof(open) - 1);
+	if (err >= 0)
+		err = record_scan_feed(&sc, args, strlen(args));
+	if (err >= 0)
+		err = record_scan_feed(&sc, close, sizeof(close) - 1);
+	if (err >= 0 && !sc.stopped && err != RECORD_SCAN_DONE)
+		err = store_fail(-EINVAL, "stored args: incomplete JSON");
+	scan_release(&sc);
+	return err < 0 ? err : 0;
 }

@@ -3,8 +3,9 @@
  *
  * Renders a record as the contract's document, reads a stored document back,
  * checks execution names, and parses what users write: start documents
- * (checked as they arrive, write by write) and finish values. Every refusal
- * sets store_reason(). Nothing here touches a store.
+ * (checked as they arrive, write by write) and finish values; gives the
+ * strings of a stored args text. Every refusal sets store_reason(). Nothing
+ * here touches a store.
  */
 #ifndef EXECLOG_RECORD_H
 #define EXECLOG_RECORD_H
@@ -69,11 +70,29 @@ int record_scan_feed(struct record_scan *sc, const char *buf, size_t len);
 bool record_scan_blank(const struct record_scan *sc);
 
 /*
+ * What a scan that is done (RECORD_SCAN_DONE) or blank captured, into
+ * tool_version, args, root and db_path of @out (malloc'd copies), as
+ * record_parse_start() gives them: the document is not read again. The
+ * scan is unchanged. -EINVAL if the scan failed or is incomplete; -ENOMEM.
+ */
+int record_scan_values(struct record_scan *sc, struct store_record *out);
+
+/*
  * Parses a whole start document (or white space only, for the defaults) into
  * tool_version, args, root and db_path of @out; other fields are untouched.
  * -EINVAL or -EFBIG as record_scan_feed() would say.
  */
 int record_parse_start(const char *buf, size_t len, struct store_record *out);
+
+/*
+ * Calls @each with each string of the stored args text @args (a JSON array
+ * of strings), decoded, in order, until @each returns non-zero. 0 when
+ * every string was given or @each stopped; -EINVAL when the text is not an
+ * array of strings (a row another program wrote): the strings before the
+ * fault were given. NULL is an empty array.
+ */
+typedef int record_args_fn(void *ctx, const char *arg, size_t len);
+int record_args_each(const char *args, record_args_fn *each, void *ctx);
 
 /*
  * Parses one finish value: "success", "error", "partial" (white space around

@@ -1335,6 +1335,130 @@ static void test_unicode(void)
 }
 
 /* ---------------------------------------------------------------------- */
+/* What a scan captured, and a stored args text string by string */
+
+/* @doc's args as cJSON prints them: what a start has always stored. */
+static char *cjson_args(const char *doc)
+{
+	cJSON *parsed = cJSON_Parse(doc);
+	char *text;
+
+	CHECK(parsed != NULL);
+	text = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(parsed, "args"));
+	CHECK(text != NULL);
+	cJSON_Delete(parsed);
+	return text;
+}
+
+/*
+ * A scan fed @doc byte by byte gives, read, what record_parse_start()
+ * gives, and args as cJSON prints them.
+ */
+static void check_take(const char *doc)
+{
+	struct store_record taken = { 0 }, parsed = { 0 };
+	int ret;
+	struct record_scan *sc = feed_bytewise(doc, strlen(doc), &ret);
+	char *want_args = cjson_args(doc);
+
+	CHECK_DOC(ret == RECORD_SCAN_DONE, doc);
+	CHECK_DOC(record_scan_values(sc, &taken) == 0, doc);
+	CHECK_DOC(parse_start(doc, &parsed) == 0, doc);
+	CHECK_DOC(str_eq(taken.tool_version, parsed.tool_version), doc);
+	CHECK_DOC(str_eq(taken.args, parsed.args), doc);
+	CHECK_DOC(str_eq(taken.args, want_args), doc);
+	CHECK_DOC(str_eq(taken.root, parsed.root), doc);
+	CHECK_DOC(str_eq(taken.db_path, parsed.db_path), doc);
+	/* The scan keeps what it captured: a second reading gives the same. */
+	store_record_clear(&parsed);
+	CHECK_DOC(record_scan_values(sc, &parsed) == 0, doc);
+	CHECK_DOC(str_eq(taken.args, parsed.args) && str_eq(taken.root, parsed.root), doc);
+	record_scan_free(sc);
+	store_record_clear(&taken);
+	store_record_clear(&parsed);
+	cJSON_free(want_args);
+}
+
+static void test_scan_values(void)
+{
+	static const char *const docs[] = {
+		"{\"args\": []}",
+		"{\"args\": [\"a\", \"\", \"b c\"], \"root\": null, \"db_path\": \"/x\"}",
+		"{\"args\": [\"q\\\"b\\\\s\\/\\b\\f\\n\\r\\t\"]}",
+		"{\"args\": [\"\\u0001\\u001f\\u007f\\u00e9\\u20ac\\ud83d\\ude00\", \"\xc3\xa9\"]}",
+		"{\"tool_version\": \"v\\u00e91\", \"root\": \"/r\\n\", \"args\": [\",]\\\"[,\"]}",
+	};
+	struct store_record rec = { 0 };
+	struct record_scan *sc;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+		check_take(docs[i]);
+	/* Blank: the defaults. */
+	sc = feed_bytewise(" \n", 2, &ret);
+	CHECK(record_scan_values(sc, &rec) == 0);
+	CHECK(str_eq(rec.tool_version, "") && str_eq(rec.args, "[]") && rec.root == NULL &&
+	      str_eq(rec.db_path, ""));
+	store_record_clear(&rec);
+	record_scan_free(sc);
+	/* Incomplete, and failed: refused, nothing set. */
+	sc = feed_bytewise("{\"args\": [\"a\"", 13, &ret);
+	CHECK(ret == RECORD_SCAN_MORE);
+	CHECK(record_scan_values(sc, &rec) == -EINVAL && reason_has("incomplete"));
+	CHECK(rec.args == NULL);
+	record_scan_free(sc);
+	sc = feed_bytewise("{\"args\": 1}", 11, &ret);
+	CHECK(ret == -EINVAL);
+	CHECK(record_scan_values(sc, &rec) == -EINVAL && rec.args == NULL);
+	record_scan_free(sc);
+}
+
+/* Collects each string given, "|"-separated, stopping after @stop_after of them (0: never). */
+struct collected {
+	char text[256];
+	size_t count, stop_after;
+};
+
+static int collect(void *ctx, const char *arg, size_t len)
+{
+	struct collected *c = ctx;
+	size_t used = strlen(c->text);
+
+	CHECK(strlen(arg) == len);
+	snprintf(c->text + used, sizeof(c->text) - used, "%s%s", c->count ? "|" : "", arg);
+	c->count++;
+	return c->stop_after != 0 && c->count == c->stop_after;
+}
+
+static void check_args_each(const char *args, int err, const char *want, size_t stop_after)
+{
+	struct collected c = { .stop_after = stop_after };
+
+	CHECK_DOC(record_args_each(args, collect, &c) == err, args ? args : "(null)");
+	CHECK_DOC(strcmp(c.text, want) == 0, c.text);
+}
+
+static void test_args_each(void)
+{
+	check_args_each(NULL, 0, "", 0);
+	check_args_each("[]", 0, "", 0);
+	check_args_each("[\"make\",\"-j4\"]", 0, "make|-j4", 0);
+	/* Python's json.dumps: spaces, and \u escapes for all beyond ASCII. */
+	check_args_each("[\"a b\", \"caf\\u00e9\", \"\\ud83d\\ude00\", \"t\\tn\\n\\\"q\\\"\"]", 0,
+			"a b|caf\xc3\xa9|\xf0\x9f\x98\x80|t\tn\n\"q\"", 0);
+	/* Stopped: no more are given, and that is no error. */
+	check_args_each("[\"1\",\"2\",\"3\"]", 0, "1|2", 2);
+	check_args_each("[\"1\",\"2\",\"3\"", 0, "1|2", 2);
+	/* Not an array of strings: those before the fault, and -EINVAL. */
+	check_args_each("[\"1\",2,\"3\"]", -EINVAL, "1", 0);
+	check_args_each("[\"1\",\"\\ud800\"]", -EINVAL, "1", 0);
+	check_args_each("{\"k\":\"v\"}", -EINVAL, "", 0);
+	check_args_each("[\"1\"], \"args\": [\"2\"]", -EINVAL, "1", 0);
+	check_args_each("[\"1\"", -EINVAL, "1", 0);
+	check_args_each("", -EINVAL, "", 0);
+}
+
+/* ---------------------------------------------------------------------- */
 
 static const struct {
 	const char *name;
@@ -1351,6 +1475,8 @@ static const struct {
 	{ "finish_valid", test_finish_valid },
 	{ "finish_invalid", test_finish_invalid },
 	{ "unicode", test_unicode },
+	{ "scan_values", test_scan_values },
+	{ "args_each", test_args_each },
 };
 
 int main(int argc, char **argv)

@@ -22,7 +22,8 @@
  * of stats waits for it rather than repeating it), while the other kind
  * renders on its own.
  *
- * Left out: the rendering itself (report.c) and FUSE (fs/node.c, fs/ops.c).
+ * Left out: the rendering itself (report.c) and FUSE (fs/node.c, fs/ops.c
+ * serve what it keeps).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,6 +32,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "report_text.h"
 
 /* What the store looked like for a rendering: changes through any writer move it. */
 struct report_fingerprint {
@@ -79,11 +81,7 @@ static int report_fingerprint(struct store *s, struct report_fingerprint *fp, in
 
 	memset(fp, 0, sizeof(*fp));
 	*latest_ms = STORE_NULL;
-	for (int o = 0; o < STORE_OUTCOMES && err == 0; o++) {
-		struct store_filter f = { .outcome = o, .day = -1 };
-
-		err = store_count(s, &f, &fp->counts[o]);
-	}
+	err = report_counts(s, fp->counts);
 	if (err == 0) {
 		err = store_latest(s, &latest);
 		if (err == 0) {

@@ -1,0 +1,353 @@
+/*
+ * test_report.c - unit tests of the report library (fs/report/): index.html,
+ * metrics.prom and their cache, rendered from a real store, no FUSE.
+ *
+ * Usage: test_report BACKEND CASE. tests/meson.build registers each case
+ * once per backend with a file (sqlite, lmdb); the case "foreign" is
+ * SQLite's alone: it writes a row as another program would, through the
+ * sqlite3 shell. A case works in its own mkdtemp() directory, removed when
+ * it exits, also after a failed check.
+ *
+ * The log of each case is built with store_start() and store_finish() at
+ * times it chooses, so that every number it checks is known.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record.h"
+#include "report.h"
+#include "report_text.h"
+#include "store.h"
+#include "text.h"
+
+static const char *g_backend, *g_case;
+static char g_dir[4096], g_db[4200];
+
+#define CHECK(expr) check((expr), __FILE__, __LINE__, #expr, NULL)
+#define CHECK_IN(expr, text) check((expr), __FILE__, __LINE__, #expr, (text))
+
+static void check(bool ok, const char *file, int line, const char *what, const char *text)
+{
+	if (ok)
+		return;
+	fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, what);
+	if (text != NULL)
+		fprintf(stderr, "  in:\n%s\n", text);
+	fprintf(stderr, "  store_reason: %s\n", store_reason());
+	exit(1);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void remove_tmpdir(void)
+{
+	nftw(g_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct store *open_store(void)
+{
+	struct store_options opts = { .sync = STORE_SYNC_NORMAL };
+	const char *tmp = getenv("TMPDIR");
+	struct store *s = NULL;
+
+	if (tmp == NULL || tmp[0] == '\0')
+		tmp = "/tmp";
+	snprintf(g_dir, sizeof(g_dir), "%s/test_report-%s-%s-XXXXXX", tmp, g_backend, g_case);
+	CHECK(mkdtemp(g_dir) != NULL);
+	atexit(remove_tmpdir);
+	snprintf(g_db, sizeof(g_db), "%s/db", g_dir);
+	CHECK(store_open(g_backend, g_db, &opts, &s) == 0);
+	return s;
+}
+
+/* Starts @name at @started_ms with @args (JSON text) and @tool_version. */
+static void start(struct store *s, const char *name, int64_t started_ms, const char *args,
+		  const char *tool_version)
+{
+	struct store_record rec = { 0 };
+
+	rec.execution_id = strdup(name);
+	rec.tool_version = strdup(tool_version);
+	rec.args = strdup(args);
+	rec.db_path = strdup("/db");
+	rec.started_ms = started_ms;
+	CHECK(rec.execution_id && rec.tool_version && rec.args && rec.db_path);
+	CHECK(store_start(s, &rec) == 0);
+	store_record_clear(&rec);
+}
+
+static void finish(struct store *s, const char *name, enum store_outcome outcome,
+		   const char *message, int64_t at_ms)
+{
+	struct store_finish fin = { .outcome = outcome, .error_message = message };
+
+	CHECK(store_finish(s, name, &fin, at_ms) == 0);
+}
+
+#define T0 INT64_C(1700000000000) /* 2023-11-14 22:13:20 UTC, in ms */
+
+/*
+ * The known log: ok-1 succeeded in 50 ms, bad-1 failed in 2 s, part-1 was
+ * partial in 700 ms, run-1 is running; a second apart, in that order.
+ */
+static void known_log(struct store *s)
+{
+	start(s, "ok-1", T0, "[\"make\",\"-j4\"]", "1.0");
+	finish(s, "ok-1", STORE_SUCCESS, NULL, T0 + 50);
+	start(s, "bad-1", T0 + 1000, "[\"lint\",\"--strict\"]", "<b>2.0</b>");
+	finish(s, "bad-1", STORE_ERROR, "it <broke> & stopped", T0 + 3000);
+	start(s, "part-1", T0 + 2000, "[]", "1.0");
+	finish(s, "part-1", STORE_PARTIAL, NULL, T0 + 2700);
+	start(s, "run-1", T0 + 3000, "[\"a b\",\"it's\"]", "1.0");
+}
+
+/* @text has @line as a whole line. */
+static bool has_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = strstr(text, line); p; p = strstr(p + 1, line)) {
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return true;
+	}
+	return false;
+}
+
+static void test_metrics(void)
+{
+	static const char *const lines[] = {
+		"execlog_executions{outcome=\"running\"} 1",
+		"execlog_executions{outcome=\"success\"} 1",
+		"execlog_executions{outcome=\"error\"} 1",
+		"execlog_executions{outcome=\"partial\"} 1",
+		"execlog_running 1",
+		"execlog_last_start_timestamp_seconds 1700000003.000",
+		"execlog_last_finish_timestamp_seconds 1700000003",
+		/* 50 ms, 700 ms and 2 s, counted cumulatively. */
+		"execlog_duration_seconds_bucket{le=\"0.1\"} 1",
+		"execlog_duration_seconds_bucket{le=\"0.5\"} 1",
+		"execlog_duration_seconds_bucket{le=\"1\"} 2",
+		"execlog_duration_seconds_bucket{le=\"5\"} 3",
+		"execlog_duration_seconds_bucket{le=\"3600\"} 3",
+		"execlog_duration_seconds_bucket{le=\"+Inf\"} 3",
+		"execlog_duration_seconds_sum 2.750",
+		"execlog_duration_seconds_count 3",
+	};
+	struct store *s = open_store();
+	char *text;
+	size_t len;
+
+	CHECK(report_metrics(s, &text, &len) == 0);
+	CHECK_IN(has_line(text, "execlog_running 0"), text);
+	CHECK_IN(has_line(text, "execlog_last_start_timestamp_seconds 0.000"), text);
+	free(text);
+	known_log(s);
+	CHECK(report_metrics(s, &text, &len) == 0);
+	CHECK(strlen(text) == len);
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+		CHECK_IN(has_line(text, lines[i]), text);
+	free(text);
+	store_close(s);
+}
+
+/* The args cell of @id's row in @page, as written (HTML-escaped): malloc'd. */
+static char *args_cell(const char *page, const char *id)
+{
+	char want[256];
+	const char *row, *cell, *end;
+
+	snprintf(want, sizeof(want), "<td class=\"id\">%s</td>", id);
+	row = strstr(page, want);
+	CHECK_IN(row != NULL, want);
+	cell = strstr(row, "<td class=\"args\">");
+	CHECK(cell != NULL);
+	cell += strlen("<td class=\"args\">");
+	end = strstr(cell, "</td>");
+	CHECK(end != NULL);
+	return strndup(cell, (size_t)(end - cell));
+}
+
+static void check_args_cell(const char *page, const char *id, const char *want)
+{
+	char *cell = args_cell(page, id);
+
+	CHECK_IN(strcmp(cell, want) == 0, cell);
+	free(cell);
+}
+
+static void test_html(void)
+{
+	static const char *const ids[] = { "ok-1", "bad-1", "part-1", "run-1" };
+	struct store *s = open_store();
+	char *page, want[128];
+	size_t len;
+
+	known_log(s);
+	CHECK(report_html(s, T0, &page, &len) == 0);
+	CHECK(strlen(page) == len);
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		snprintf(want, sizeof(want), "<td class=\"id\">%s</td>", ids[i]);
+		CHECK_IN(strstr(page, want) != NULL, want);
+	}
+	CHECK(strstr(page, "4 executions; the table shows the most recent 4.") != NULL);
+	CHECK(strstr(page, "<div class=\"card running\"><b>1</b>") != NULL);
+	/* Store text is text: escaped, never markup. */
+	CHECK(strstr(page, "<td>&lt;b&gt;2.0&lt;/b&gt;</td>") != NULL);
+	CHECK(strstr(page, "<b>2.0") == NULL);
+	CHECK(strstr(page, "it &lt;broke&gt; &amp; stopped") != NULL);
+	/* Args as the shell reads them back, then escaped. */
+	check_args_cell(page, "ok-1", "make -j4");
+	check_args_cell(page, "part-1", "");
+	check_args_cell(page, "run-1", "&#39;a b&#39; &#39;it&#39;\\&#39;&#39;s&#39;");
+	free(page);
+	store_close(s);
+}
+
+static void test_args(void)
+{
+	struct store *s = open_store();
+	struct text_buf args = { 0 }, line = { 0 };
+	char *page, *cell;
+	size_t len;
+
+	/* 10,000 arguments of 14 bytes, each with a 2-byte character. */
+	text_add_str(&args, "[\"tool\"");
+	for (int i = 0; i < 10000; i++)
+		text_printf(&args, ",\"arg-%05d-\xc3\xa9\"", i);
+	text_add_str(&args, "]");
+	CHECK(!args.failed);
+	/* The line itself: the first KiB, cut at a character, then "…". */
+	report_args_text(args.data, REPORT_ARGS_SHOWN, &line);
+	CHECK(!line.failed);
+	CHECK(strncmp(line.data, "tool arg-00000-\xc3\xa9 arg-00001-", 28) == 0);
+	CHECK(line.len > REPORT_ARGS_SHOWN - 4 && line.len <= REPORT_ARGS_SHOWN + 3);
+	CHECK(strcmp(line.data + line.len - 3, "\xe2\x80\xa6") == 0);
+	CHECK(utf8_valid_text(line.data, line.len));
+	/* In the page: cut again to the cell's bound, and the page stays small. */
+	start(s, "long-1", T0, args.data, "1.0");
+	CHECK(report_html(s, T0, &page, &len) == 0);
+	cell = args_cell(page, "long-1");
+	CHECK_IN(strncmp(cell, "tool arg-00000-", 15) == 0, cell);
+	CHECK_IN(strlen(cell) <= REPORT_ARGS_SHOWN + 3, cell);
+	CHECK_IN(strcmp(cell + strlen(cell) - 3, "\xe2\x80\xa6") == 0, cell);
+	CHECK(utf8_valid_text(cell, strlen(cell)));
+	CHECK(len < 60000);
+	free(cell);
+	free(page);
+	free(line.data);
+	free(args.data);
+	store_close(s);
+}
+
+static void test_cache(void)
+{
+	struct store *s = open_store();
+	struct report_cache *c = report_cache_new();
+	int64_t now = store_now_ms();
+	char *first[REPORT_KINDS], *again, *after;
+	size_t first_len[REPORT_KINDS], again_len, after_len;
+	int64_t first_ms, again_ms, after_ms;
+
+	CHECK(c != NULL);
+	start(s, "old-1", now - 60000, "[]", "1.0");
+	finish(s, "old-1", STORE_SUCCESS, NULL, now - 50000);
+	for (int k = 0; k < REPORT_KINDS; k++) {
+		CHECK(report_get(c, s, k, &first[k], &first_len[k], &first_ms) == 0);
+		/* The time is the log's: its latest finish, not the rendering's. */
+		CHECK(first_ms == (now - 50000) / 1000 * 1000);
+		CHECK(report_get(c, s, k, &again, &again_len, &again_ms) == 0);
+		CHECK(again_len == first_len[k] && memcmp(again, first[k], again_len) == 0);
+		CHECK(again_ms == first_ms);
+		free(again);
+	}
+	/* A start moves both kinds: new bytes, and the time of that start. */
+	start(s, "new-1", now - 1000, "[]", "1.0");
+	for (int k = 0; k < REPORT_KINDS; k++) {
+		CHECK(report_get(c, s, k, &after, &after_len, &after_ms) == 0);
+		CHECK(after_len != first_len[k] || memcmp(after, first[k], after_len) != 0);
+		CHECK(after_ms == now - 1000);
+		free(after);
+		free(first[k]);
+	}
+	report_cache_free(c);
+	store_close(s);
+}
+
+/* Runs @sql on the case's SQLite store with the sqlite3 shell, as another program. */
+static void sqlite_shell(const char *sql)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "sqlite3 -cmd '.timeout 5000' '%s' \"%s\"", g_db, sql);
+	CHECK_IN(system(cmd) == 0, cmd);
+}
+
+static void test_foreign(void)
+{
+	struct store *s = open_store();
+	char *page, *metrics;
+	size_t len;
+
+	known_log(s);
+	sqlite_shell("INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
+		     " started_at, finished_at, duration_ms, outcome, error_message) VALUES"
+		     " ('<x&y>', '1', '[\\\"kill\\\", 9, \\\"-9\\\"]', NULL, '', 1700000010,"
+		     " 1700000015, 5000, 'killed', 'by the OOM killer')");
+	CHECK(report_html(s, T0, &page, &len) == 0);
+	/* The id and the outcome as written, escaped; the args before the fault. */
+	CHECK_IN(strstr(page, "<tr class=\"o-other\"><td class=\"id\">&lt;x&amp;y&gt;</td>"
+			"<td><span class=\"badge\">killed</span></td>") != NULL, page);
+	check_args_cell(page, "&lt;x&amp;y&gt;", "kill");
+	CHECK(strstr(page, "<x&y>") == NULL);
+	/* The cards and the metrics count the four outcomes only. */
+	CHECK(strstr(page, "<div class=\"card success\"><b>1</b>") != NULL);
+	CHECK(report_metrics(s, &metrics, &len) == 0);
+	CHECK(strstr(metrics, "killed") == NULL);
+	CHECK_IN(has_line(metrics, "execlog_executions{outcome=\"error\"} 1"), metrics);
+	free(metrics);
+	free(page);
+	store_close(s);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} cases[] = {
+	{ "metrics", test_metrics },
+	{ "html", test_html },
+	{ "args", test_args },
+	{ "cache", test_cache },
+	{ "foreign", test_foreign },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s BACKEND CASE\n", argv[0]);
+		return 1;
+	}
+	g_backend = argv[1];
+	g_case = argv[2];
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(g_case, cases[i].name) == 0) {
+			cases[i].run();
+			return 0;
+		}
+	}
+	fprintf(stderr, "%s: no case %s\n", argv[0], g_case);
+	return 1;
+}
