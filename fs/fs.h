@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "log.h"
+#include "pending.h"
 #include "report.h"
 #include "store.h"
 
@@ -47,15 +49,15 @@ struct fs_options {
 /*
  * Takes execlogfs's own options and the STORE argument out of @args, leaving
  * libfuse's and the mount point; drops the options only mount(8) and fstab
- * mean (noauto, nofail, _netdev, user, x-*...). -EINVAL with @msg set.
+ * mean (noauto, nofail, _netdev, user, x-*...). -EINVAL with fs_reason() set.
  */
-int fs_options_parse(struct fuse_args *args, struct fs_options *o, char *msg, size_t msglen);
+int fs_options_parse(struct fuse_args *args, struct fs_options *o);
 
 /*
  * Checks the options and settles the store: its absolute path (the default
- * store when none is given) and its backend. On error, @msg says why.
+ * store when none is given) and its backend. On error, fs_reason() says why.
  */
-int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen);
+int fs_options_resolve(struct fs_options *o);
 
 void fs_options_free(struct fs_options *o);
 
@@ -264,32 +266,7 @@ int fs_day_exists(struct fs *fs, int64_t day);
 void fs_day_name(int64_t day, char buf[16]);
 int64_t fs_day_parse(const char *name);
 
-/* --- starts in progress (pending.c) --- */
-
-struct fs_pending *fs_pending_new(void);
-void fs_pending_free(struct fs_pending *p);
-
-/* Claims @name for a start; -EEXIST if another start holds it, -EMFILE past the limit. */
-int fs_pending_claim(struct fs_pending *p, const char *name);
-
-/* Marks the claim as closing (flushed: release may follow) or open again. */
-void fs_pending_closing(struct fs_pending *p, const char *name, bool closing);
-
-/* Drops the claim and wakes those waiting for it. */
-void fs_pending_drop(struct fs_pending *p, const char *name);
-
-/*
- * Waits while @name is claimed and closing: its start may be committed by
- * a release that FUSE has not delivered yet. A claim flushed more than
- * @window_ms ago is held open by someone (a dup) and is not waited for.
- */
-void fs_pending_wait(struct fs_pending *p, const char *name, int window_ms);
-
-/* The same for every claim: waits for the releases of files just closed. */
-void fs_pending_settle(struct fs_pending *p, int window_ms);
-
-/* Waits (up to @timeout_ms) until no claim is closing; false on timeout. */
-bool fs_pending_drain(struct fs_pending *p, int timeout_ms);
+/* --- starts in progress (pending.c): see pending.h --- */
 
 /* --- open files (handles.c) --- */
 
@@ -316,12 +293,65 @@ void fs_handles_put(struct fs_handles *t, uint64_t fh);
  */
 struct fs_file *fs_handles_release(struct fs_handles *t, uint64_t fh);
 
-/* Frees an open file of any kind (ops.c). */
-void fs_file_destroy(struct fs_file *f);
+/* --- the kinds of open file (files.c) --- */
+
+/* What a refused method was doing, for the log line (fs_file_ops.describe). */
+enum fs_file_op { FS_FILE_READ, FS_FILE_WRITE, FS_FILE_CLOSE };
+
+/*
+ * What a kind of open file does: one const table per kind (a record's
+ * snapshot, a status writer, a report, a start document). Each returns 0 or
+ * -errno with fs_reason() set; the callbacks reply with what they return.
+ */
+struct fs_file_ops {
+	/* Points *data at up to @size bytes at @off (*len 0 at the end); valid until the put. */
+	int (*read)(struct fs_file *f, off_t off, size_t size, const char **data, size_t *len);
+	/* One write(2), taken whole or refused. */
+	int (*write)(struct fs *fs, struct fs_file *f, const char *buf, size_t size, off_t off);
+	/* A close(2) of one of its descriptors (more may be open). */
+	int (*flush)(struct fs *fs, struct fs_file *f);
+	/* The last close: what the kind does when its file is done (it cannot fail). */
+	void (*release)(struct fs *fs, struct fs_file *f);
+	/* Frees it, with whatever it still holds (handles.c, at the last reference). */
+	void (*destroy)(struct fs_file *f);
+	/* Says what a refused @op on it was ("write to new/x"), for the log. */
+	void (*describe)(const struct fs_file *f, enum fs_file_op op, char *buf, size_t size);
+};
+
+/* What fi->fh names (through handles.c): the common head of every open file. */
+struct fs_file {
+	const struct fs_file_ops *ops;
+};
+
+/* Opens a record or a status file (a snapshot; a status writer when written); sets @fi's flags. */
+int fs_snapshot_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, struct fs_file **out);
+
+/* Opens index.html or metrics.prom (@ino): a snapshot of its rendering. */
+int fs_report_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, struct fs_file **out);
+
+/* Begins the start of new/@name (start.c): the name is held until the file is done. */
+int fs_newfile_open(struct fs *fs, const char *name, struct fs_file **out);
 
 /* --- the callbacks (ops.c) --- */
 
 extern const struct fuse_lowlevel_ops fs_ops;
+
+/* Replies @err (negative) to @req and logs why (fs_reason()), naming the operation. */
+void fs_refuse(fuse_req_t req, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* --- directory listings (dir.c) --- */
+
+/* opendir: directories only (ENOTDIR otherwise). */
+void fs_dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* readdir: the fixed entries, then the store's, from offset @off. */
+void fs_dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+
+/* readdirplus: the same, records with their attributes. */
+void fs_dir_read_plus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		      struct fuse_file_info *fi);
+
+/* --- finishing (finish.c) --- */
 
 /*
  * Finishes execution @execution_id (store id @id) with a finish value, as a
@@ -337,10 +367,5 @@ int fs_lifecycle_start(struct fs *fs);
 
 /* Stops it and waits for it (a no-op when it never started). */
 void fs_lifecycle_stop(struct fs *fs);
-
-/* --- logging (main.c) --- */
-
-/* Logs to stderr in the foreground, to syslog otherwise. */
-void fs_log(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -46,7 +46,7 @@ void fs_handles_free(struct fs_handles *t)
 		return;
 	for (uint32_t i = 0; i < t->count; i++)
 		if (t->slots[i].file)
-			fs_file_destroy(t->slots[i].file);
+			t->slots[i].file->ops->destroy(t->slots[i].file);
 	free(t->slots);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -141,7 +141,7 @@ void fs_handles_put(struct fs_handles *t, uint64_t fh)
 	struct fs_file *dead = handles_unref(t, fh);
 
 	if (dead)
-		fs_file_destroy(dead);
+		dead->ops->destroy(dead);
 }
 
 struct fs_file *fs_handles_release(struct fs_handles *t, uint64_t fh)

@@ -24,28 +24,6 @@
 /* How long SIGTERM waits for releases the kernel still holds. */
 #define FS_DRAIN_MS 5000
 
-static bool fs_log_to_stderr = true;
-
-void fs_log(int priority, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	if (fs_log_to_stderr && priority > LOG_NOTICE && !getenv("EXECLOGFS_VERBOSE"))
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	/* Names and values come from writers: no control byte may forge a line. */
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	if (fs_log_to_stderr)
-		fprintf(stderr, "execlogfs: %s\n", line);
-	else
-		syslog(priority, "%s", line);
-}
-
 /* One line on stderr, the way every refusal of the command line looks. */
 static int fs_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -209,125 +187,151 @@ stop_signals:
 	return ret;
 }
 
+/*
+ * Reads the command line into @fs's options and @cl; -1 to go on and mount,
+ * else the status to exit with (--help, --version, or a refusal said).
+ */
+static int fs_command_line(struct fuse_args *args, struct fuse_cmdline_opts *cl, struct fs *fs,
+			   const char *prog)
+{
+	struct stat st;
+
+	if (fs_options_parse(args, &fs->opts) != 0)
+		return fs_die(2, "%s", fs_reason());
+	if (fuse_parse_cmdline(args, cl) != 0)
+		return 2;
+	if (cl->show_help) {
+		fs_usage(prog);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		return 0;
+	}
+	if (cl->show_version) {
+		printf("execlogfs %s\n", EXECLOG_VERSION);
+		fflush(stdout); /* before libfuse's lines, which fusermount3 prints */
+		fuse_lowlevel_version();
+		return 0;
+	}
+	if (cl->mountpoint == NULL)
+		return fs_die(2, "no mount point given (usage: execlogfs [STORE] MOUNTPOINT [-o OPTION...])");
+	if (stat(cl->mountpoint, &st) != 0 || !S_ISDIR(st.st_mode))
+		return fs_die(1, "mount point %s %s", cl->mountpoint,
+			      errno == ENOENT ? "does not exist" : "is not a directory");
+	if (fs_options_resolve(&fs->opts) != 0)
+		return fs_die(2, "%s", fs_reason());
+	if (fs->opts.allow_other)
+		fuse_opt_add_arg(args, "-odefault_permissions");
+	fuse_opt_add_arg(args, fs->opts.fsname_given ? "-osubtype=execlogfs"
+						       : "-ofsname=execlogfs,subtype=execlogfs");
+	return -1;
+}
+
+/* The mount's tables, empty; 0 or -ENOMEM (fs_tables_free frees what was made). */
+static int fs_tables_new(struct fs *fs, const struct fuse_cmdline_opts *cl)
+{
+	fs->uid = getuid();
+	fs->gid = getgid();
+	fs->foreground = cl->foreground;
+	fs->multithreaded = !cl->singlethread;
+	clock_gettime(CLOCK_REALTIME, &fs->mounted);
+	fs->pending = fs_pending_new();
+	fs->handles = fs_handles_new();
+	fs->reports = report_cache_new();
+	fs->inodes = fs_inodes_new();
+	fs->badnames = fs_badnames_new();
+	if (fs->pending == NULL || fs->handles == NULL || fs->reports == NULL ||
+	    fs->inodes == NULL || fs->badnames == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+static void fs_tables_free(struct fs *fs)
+{
+	fs_badnames_free(fs->badnames);
+	fs_inodes_free(fs->inodes);
+	report_cache_free(fs->reports);
+	fs_handles_free(fs->handles);
+	fs_pending_free(fs->pending);
+}
+
+/* Opens the store for the mount, saying why not in one line (the exit status). */
+static int fs_open_store_first(struct fs *fs)
+{
+	const char *other = NULL, *shown;
+	char db_buf[4096];
+	int err;
+
+	if (fs->opts.default_store && !fs->opts.read_only &&
+	    (err = fs_make_parents(fs->opts.db)) != 0)
+		return fs_die(1, "cannot create the directory of %s: %s", fs->opts.db, strerror(-err));
+	err = fs_open_store(fs);
+	if (err == 0)
+		return 0;
+	shown = fs_db_shown(fs->opts.db, db_buf, sizeof(db_buf));
+	/* A store of the other kind: say which, that is what the user needs. */
+	if (err == -EMEDIUMTYPE && store_detect(fs->opts.db, &other) == 0)
+		return fs_die(1, "%s is a store of backend %s, not %s: mount it with -o store=%s",
+			      shown, other, fs->opts.store, other);
+	return fs_die(1, "cannot open the %s store %s: %s", fs->opts.store, shown, store_reason());
+}
+
+/* Mounts the open store on @cl's mount point, daemonizes, serves, unmounts; the exit status. */
+static int fs_mount_and_serve(struct fs *fs, struct fuse_cmdline_opts *cl)
+{
+	char db_buf[4096];
+	int ret;
+
+	if (fuse_session_mount(fs->se, cl->mountpoint) != 0)
+		return 1;
+	if (!cl->foreground) {
+		/* A store is not used across fork(): the daemon opens its own. */
+		store_close(fs->store);
+		fs->store = NULL;
+		fs_log_to_syslog();
+		if (fuse_daemonize(0) != 0 || fs_open_store(fs) != 0) {
+			fs_log(LOG_ERR, "cannot start the daemon: %s", store_reason());
+			fs_unmount_once(fs);
+			return 1;
+		}
+	}
+	fs_log(LOG_INFO, "mounted %s store %s on %s", fs->opts.store,
+	       fs_db_shown(fs->opts.db, db_buf, sizeof(db_buf)), cl->mountpoint);
+	ret = fs_serve(fs, cl) == 0 ? 0 : 1;
+	fs_unmount_once(fs);
+	return ret;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct fuse_cmdline_opts cl = { 0 };
 	struct fs fs = { 0 };
-	char msg[512], db_buf[4096];
-	struct stat st;
-	int ret = 1;
+	int ret;
 
-	if (fs_options_parse(&args, &fs.opts, msg, sizeof(msg)) != 0) {
-		ret = fs_die(2, "%s", msg);
+	ret = fs_command_line(&args, &cl, &fs, argv[0]);
+	if (ret >= 0)
 		goto args_free;
-	}
-	if (fuse_parse_cmdline(&args, &cl) != 0) {
-		ret = 2;
-		goto args_free;
-	}
-	if (cl.show_help) {
-		fs_usage(argv[0]);
-		printf("FUSE options:\n");
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
-		ret = 0;
-		goto args_free;
-	}
-	if (cl.show_version) {
-		printf("execlogfs %s\n", EXECLOG_VERSION);
-		fflush(stdout); /* before libfuse's lines, which fusermount3 prints */
-		fuse_lowlevel_version();
-		ret = 0;
-		goto args_free;
-	}
-	if (cl.mountpoint == NULL) {
-		ret = fs_die(2, "no mount point given (usage: execlogfs [STORE] MOUNTPOINT [-o OPTION...])");
-		goto args_free;
-	}
-	if (stat(cl.mountpoint, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		ret = fs_die(1, "mount point %s %s", cl.mountpoint,
-			     errno == ENOENT ? "does not exist" : "is not a directory");
-		goto args_free;
-	}
-	if (fs_options_resolve(&fs.opts, msg, sizeof(msg)) != 0) {
-		ret = fs_die(2, "%s", msg);
-		goto args_free;
-	}
-	if (fs.opts.allow_other)
-		fuse_opt_add_arg(&args, "-odefault_permissions");
-	fuse_opt_add_arg(&args, fs.opts.fsname_given ? "-osubtype=execlogfs"
-						      : "-ofsname=execlogfs,subtype=execlogfs");
-
-	fs.uid = getuid();
-	fs.gid = getgid();
-	fs.foreground = cl.foreground;
-	fs.multithreaded = !cl.singlethread;
-	clock_gettime(CLOCK_REALTIME, &fs.mounted);
-	fs.pending = fs_pending_new();
-	fs.handles = fs_handles_new();
-	fs.reports = report_cache_new();
-	fs.inodes = fs_inodes_new();
-	fs.badnames = fs_badnames_new();
-	if (fs.pending == NULL || fs.handles == NULL || fs.reports == NULL || fs.inodes == NULL ||
-	    fs.badnames == NULL) {
+	if (fs_tables_new(&fs, &cl) != 0) {
 		ret = fs_die(1, "out of memory");
-		goto args_free;
+		goto tables_free;
 	}
 	/* libfuse checks its own options here, before the store is touched. */
 	fs.se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
 	if (fs.se == NULL) {
 		ret = 2;
-		goto pending_free;
+		goto tables_free;
 	}
-	if (fs.opts.default_store && !fs.opts.read_only &&
-	    (ret = fs_make_parents(fs.opts.db)) != 0) {
-		ret = fs_die(1, "cannot create the directory of %s: %s", fs.opts.db, strerror(-ret));
-		goto session_destroy;
-	}
-	ret = fs_open_store(&fs);
-	if (ret != 0) {
-		const char *other = NULL, *shown = fs_db_shown(fs.opts.db, db_buf, sizeof(db_buf));
-
-		/* A store of the other kind: say which, that is what the user needs. */
-		if (ret == -EMEDIUMTYPE && store_detect(fs.opts.db, &other) == 0)
-			ret = fs_die(1, "%s is a store of backend %s, not %s: mount it with -o store=%s",
-				     shown, other, fs.opts.store, other);
-		else
-			ret = fs_die(1, "cannot open the %s store %s: %s", fs.opts.store,
-				     shown, store_reason());
-		goto session_destroy;
-	}
-	if (fuse_session_mount(fs.se, cl.mountpoint) != 0) {
-		ret = 1;
-		goto store_close;
-	}
-	if (!cl.foreground) {
-		/* A store is not used across fork(): the daemon opens its own. */
-		store_close(fs.store);
-		fs.store = NULL;
-		fs_log_to_stderr = false;
-		openlog("execlogfs", LOG_PID, LOG_DAEMON);
-		if (fuse_daemonize(0) != 0 || fs_open_store(&fs) != 0) {
-			fs_log(LOG_ERR, "cannot start the daemon: %s", store_reason());
-			fs_unmount_once(&fs);
-			goto session_destroy;
-		}
-	}
-	fs_log(LOG_INFO, "mounted %s store %s on %s", fs.opts.store,
-	       fs_db_shown(fs.opts.db, db_buf, sizeof(db_buf)), cl.mountpoint);
-	ret = fs_serve(&fs, &cl) == 0 ? 0 : 1;
-	fs_unmount_once(&fs);
-store_close:
-	store_close(fs.store);
-session_destroy:
-	fuse_session_destroy(fs.se);
-pending_free:
-	fs_badnames_free(fs.badnames);
-	fs_inodes_free(fs.inodes);
-	report_cache_free(fs.reports);
+	ret = fs_open_store_first(&fs);
+	if (ret == 0)
+		ret = fs_mount_and_serve(&fs, &cl);
+	/* Files the kernel never released give their names back to the store first. */
 	fs_handles_free(fs.handles);
-	fs_pending_free(fs.pending);
+	fs.handles = NULL;
+	store_close(fs.store);
+	fuse_session_destroy(fs.se);
+tables_free:
+	fs_tables_free(&fs);
 args_free:
 	free(cl.mountpoint);
 	fuse_opt_free_args(&args);

@@ -303,34 +303,52 @@ static int fs_lookup_root(struct fs *fs, const char *name, struct fs_node *n)
 	return err;
 }
 
+/* A link by-outcome/<o>/<id>.json or by-day/<d>/<id>.json, in view directory @parent. */
+static int fs_lookup_view(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n)
+{
+	bool by_outcome = fs_ino_kind(parent) == KIND_OUTCOME_DIR;
+	char id[RECORD_NAME_MAX + 1];
+	int err;
+
+	if (!fs_json_name(name, id, sizeof(id)))
+		return -ENOENT;
+	err = fs_get_execution(fs, id, &n->rec);
+	if (err == 0 && (by_outcome
+			 ? store_outcome_from_name(n->rec.outcome) != (int)fs_ino_value(parent)
+			 : store_day_of(n->rec.started_at) != (int64_t)fs_ino_value(parent)))
+		err = -ENOENT;
+	if (err == 0)
+		fs_node_fill(fs, by_outcome ? KIND_OUTCOME_LINK : KIND_DAY_LINK, n);
+	return err;
+}
+
+/* A day directory by-day/<YYYY-MM-DD>. */
+static int fs_lookup_day(struct fs *fs, const char *name, struct fs_node *n)
+{
+	int64_t day = fs_day_parse(name);
+	int err;
+
+	if (day < 0)
+		return -ENOENT;
+	err = fs_day_exists(fs, day);
+	if (err == 0) {
+		fs_fill_dir(fs, n, fs_ino(KIND_DAY_DIR, (uint64_t)day), 0555);
+		n->timeout = 0; /* the day's last execution may be deleted */
+	}
+	return err;
+}
+
 static int fs_node_find(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n)
 {
-	char id[RECORD_NAME_MAX + 1];
-	int64_t day;
-	int err = -ENOENT, outcome;
+	int err, outcome;
 
 	memset(n, 0, sizeof(*n));
 	switch (fs_ino_kind(parent)) {
 	case KIND_FIXED:
 		break;
 	case KIND_OUTCOME_DIR:
-		if (!fs_json_name(name, id, sizeof(id)))
-			return -ENOENT;
-		err = fs_get_execution(fs, id, &n->rec);
-		if (err == 0 && store_outcome_from_name(n->rec.outcome) != (int)fs_ino_value(parent))
-			err = -ENOENT;
-		if (err == 0)
-			fs_node_fill(fs, KIND_OUTCOME_LINK, n);
-		return err;
 	case KIND_DAY_DIR:
-		if (!fs_json_name(name, id, sizeof(id)))
-			return -ENOENT;
-		err = fs_get_execution(fs, id, &n->rec);
-		if (err == 0 && store_day_of(n->rec.started_at) != (int64_t)fs_ino_value(parent))
-			err = -ENOENT;
-		if (err == 0)
-			fs_node_fill(fs, KIND_DAY_LINK, n);
-		return err;
+		return fs_lookup_view(fs, parent, name, n);
 	default:
 		return -ENOTDIR;
 	}
@@ -352,15 +370,7 @@ static int fs_node_find(struct fs *fs, fuse_ino_t parent, const char *name, stru
 		fs_fill_dir(fs, n, fs_ino(KIND_OUTCOME_DIR, (uint64_t)outcome), 0555);
 		return 0;
 	case INO_BY_DAY:
-		day = fs_day_parse(name);
-		if (day < 0)
-			return -ENOENT;
-		err = fs_day_exists(fs, day);
-		if (err == 0) {
-			fs_fill_dir(fs, n, fs_ino(KIND_DAY_DIR, (uint64_t)day), 0555);
-			n->timeout = 0; /* the day's last execution may be deleted */
-		}
-		return err;
+		return fs_lookup_day(fs, name, n);
 	case INO_LATEST:
 		return -ENOTDIR;
 	default:

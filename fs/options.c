@@ -146,28 +146,24 @@ static int fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *o
 	return 1; /* keep everything else for libfuse */
 }
 
-int fs_options_parse(struct fuse_args *args, struct fs_options *o, char *msg, size_t msglen)
+int fs_options_parse(struct fuse_args *args, struct fs_options *o)
 {
 	const char *mountpoint;
 
 	if (fuse_opt_parse(args, o, fs_opt_spec, fs_opt_proc) != 0) {
-		snprintf(msg, msglen, "%s", o->parse_error ? o->parse_error
-							   : "bad options (see execlogfs --help)");
-		return -EINVAL;
+		return fs_because(-EINVAL, "%s", o->parse_error ? o->parse_error
+								  : "bad options (see execlogfs --help)");
 	}
 	if (o->nwords > 2) {
-		snprintf(msg, msglen, "too many arguments (usage: execlogfs [STORE] MOUNTPOINT [-o OPTION...])");
-		return -EINVAL;
+		return fs_because(-EINVAL, "too many arguments (usage: execlogfs [STORE] MOUNTPOINT [-o OPTION...])");
 	}
 	if (o->nwords == 2) {
 		if (o->db != NULL) {
-			snprintf(msg, msglen, "the store is given twice, as %s and as -o db=: give one",
+			return fs_because(-EINVAL, "the store is given twice, as %s and as -o db=: give one",
 				 o->words[0]);
-			return -EINVAL;
 		}
 		if (o->words[0][0] == '\0') {
-			snprintf(msg, msglen, "an empty STORE (give a path or a connection string)");
-			return -EINVAL;
+			return fs_because(-EINVAL, "an empty STORE (give a path or a connection string)");
 		}
 		/* STORE is what db= would name, as sshfs takes host:dir first. */
 		o->db = o->words[0];
@@ -179,8 +175,7 @@ int fs_options_parse(struct fuse_args *args, struct fs_options *o, char *msg, si
 	/* A mount point that looks like an option stays a mount point. */
 	if ((mountpoint[0] == '-' && fuse_opt_add_arg(args, "--") != 0) ||
 	    fuse_opt_add_arg(args, mountpoint) != 0) {
-		snprintf(msg, msglen, "out of memory");
-		return -ENOMEM;
+		return fs_because(-ENOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -236,16 +231,14 @@ static int fs_absolute(const char *path, char *buf, size_t size)
  * Reads the value of -o @name=@text, a whole number from 1 to @max; NULL
  * text leaves 0.
  */
-static int fs_parse_number(const char *name, const char *text, long long max, int64_t *value,
-			   char *msg, size_t msglen)
+static int fs_parse_number(const char *name, const char *text, long long max, int64_t *value)
 {
 	long long n;
 
 	if (text == NULL)
 		return 0;
 	if (fs_number_in(text, 1, max, &n) != 0) {
-		snprintf(msg, msglen, "bad option %s=%s (a whole number from 1 to %lld)", name, text, max);
-		return -EINVAL;
+		return fs_because(-EINVAL, "bad option %s=%s (a whole number from 1 to %lld)", name, text, max);
 	}
 	*value = n;
 	return 0;
@@ -267,56 +260,57 @@ static bool fs_backend_built_in(const char *name)
 	return false;
 }
 
-int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen)
+/*
+ * The store's path in @path (PATH_MAX bytes): the default store under the
+ * user's data directory, a connection string as given, or db= made absolute.
+ */
+static int fs_store_path(struct fs_options *o, char *path)
 {
-	char path[PATH_MAX], home[PATH_MAX];
+	char home[PATH_MAX];
 	const char *found = NULL;
 	int err;
 
-	if (o->sync && strcmp(o->sync, "normal") != 0 && strcmp(o->sync, "full") != 0) {
-		snprintf(msg, msglen, "bad option sync=%s (normal or full)", o->sync);
-		return -EINVAL;
-	}
-	if (fs_parse_number("map_max", o->map_max_text, FS_MAX_MAP, (int64_t *)&o->map_max, msg, msglen) ||
-	    fs_parse_number("stale_after", o->stale_after_text, FS_MAX_SECONDS, &o->stale_after,
-			    msg, msglen) ||
-	    fs_parse_number("keep_days", o->keep_days_text, FS_MAX_DAYS, &o->keep_days, msg, msglen) ||
-	    fs_parse_number("keep_count", o->keep_count_text, FS_MAX_COUNT, &o->keep_count, msg, msglen))
-		return -EINVAL;
-	if (o->store && !fs_backend_built_in(o->store)) {
-		snprintf(msg, msglen, "bad option store=%s (built in: %s)", o->store, store_backends());
-		return -EINVAL;
-	}
-	if (o->db == NULL && !store_takes_path(o->store)) {
-		snprintf(msg, msglen, "store=%s needs -o db= (a connection string)", o->store);
-		return -EINVAL;
-	}
 	if (o->db == NULL) {
 		err = fs_data_home(home, sizeof(home));
-		if (err) {
-			snprintf(msg, msglen, "no home directory for the default store; give -o db=PATH");
-			return err;
-		}
-		if (snprintf(path, sizeof(path), "%.*s/execlogfs/execlog.%s", PATH_MAX - 32, home,
-			     o->store && strcmp(o->store, "lmdb") == 0 ? "lmdb" : "sqlite") >= (int)sizeof(path)) {
-			snprintf(msg, msglen, "the default store's path is too long");
-			return -ENAMETOOLONG;
-		}
+		if (err)
+			return fs_because(err, "no home directory for the default store; give -o db=PATH");
+		if (snprintf(path, PATH_MAX, "%.*s/execlogfs/execlog.%s", PATH_MAX - 32, home,
+			     o->store && strcmp(o->store, "lmdb") == 0 ? "lmdb" : "sqlite") >= PATH_MAX)
+			return fs_because(-ENAMETOOLONG, "the default store's path is too long");
 		o->default_store = true;
 	} else if (!store_takes_path(o->store ? o->store
 					      : store_detect(o->db, &found) == 0 ? found : NULL)) {
 		/* A connection string, not a path: it stays as given. */
-		if (snprintf(path, sizeof(path), "%s", o->db) >= (int)sizeof(path)) {
-			snprintf(msg, msglen, "the connection string is too long");
-			return -ENAMETOOLONG;
-		}
+		if (snprintf(path, PATH_MAX, "%s", o->db) >= PATH_MAX)
+			return fs_because(-ENAMETOOLONG, "the connection string is too long");
 	} else {
-		err = fs_absolute(o->db, path, sizeof(path));
-		if (err) {
-			snprintf(msg, msglen, "bad store path %s: %s", o->db, strerror(-err));
-			return err;
-		}
+		err = fs_absolute(o->db, path, PATH_MAX);
+		if (err)
+			return fs_because(err, "bad store path %s: %s", o->db, strerror(-err));
 	}
+	return 0;
+}
+
+int fs_options_resolve(struct fs_options *o)
+{
+	char path[PATH_MAX];
+	const char *found = NULL;
+	int err;
+
+	if (o->sync && strcmp(o->sync, "normal") != 0 && strcmp(o->sync, "full") != 0)
+		return fs_because(-EINVAL, "bad option sync=%s (normal or full)", o->sync);
+	if (fs_parse_number("map_max", o->map_max_text, FS_MAX_MAP, (int64_t *)&o->map_max) ||
+	    fs_parse_number("stale_after", o->stale_after_text, FS_MAX_SECONDS, &o->stale_after) ||
+	    fs_parse_number("keep_days", o->keep_days_text, FS_MAX_DAYS, &o->keep_days) ||
+	    fs_parse_number("keep_count", o->keep_count_text, FS_MAX_COUNT, &o->keep_count))
+		return -EINVAL;
+	if (o->store && !fs_backend_built_in(o->store))
+		return fs_because(-EINVAL, "bad option store=%s (built in: %s)", o->store, store_backends());
+	if (o->db == NULL && !store_takes_path(o->store))
+		return fs_because(-EINVAL, "store=%s needs -o db= (a connection string)", o->store);
+	err = fs_store_path(o, path);
+	if (err)
+		return err;
 	free(o->db);
 	o->db = strdup(path);
 	if (o->store == NULL) {
@@ -324,15 +318,13 @@ int fs_options_resolve(struct fs_options *o, char *msg, size_t msglen)
 		if (err == -ENOENT)
 			found = "sqlite"; /* a new store is SQLite, the default */
 		else if (err) {
-			snprintf(msg, msglen, "%s", store_reason());
+			fs_clear_reason(); /* the store's reason is this refusal's */
 			return err;
 		}
 		o->store = strdup(found);
 	}
-	if (o->db == NULL || o->store == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		return -ENOMEM;
-	}
+	if (o->db == NULL || o->store == NULL)
+		return fs_because(-ENOMEM, "out of memory");
 	return 0;
 }
 

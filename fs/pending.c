@@ -9,11 +9,12 @@
  * bounded: it holds only starts in progress.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "fs.h"
+#include "pending.h"
 
 #define PENDING_BUCKETS 256
 #define PENDING_MAX 4096 /* starts in progress at once */
