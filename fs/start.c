@@ -269,7 +269,8 @@ static int fs_start_commit(struct fs_start *s, bool waited)
 	struct store_record rec = { 0 };
 	int err;
 
-	err = record_parse_start(s->buf ? s->buf : "", s->len, &rec);
+	/* What the scan captured as the writes came: the document is not read again. */
+	err = record_scan_values(s->scan, &rec);
 	if (err == 0) {
 		rec.execution_id = strdup(s->name);
 		/*
