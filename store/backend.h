@@ -10,7 +10,9 @@
 #ifndef EXECLOG_BACKEND_H
 #define EXECLOG_BACKEND_H
 
+#include <assert.h>
 #include <pthread.h>
+#include <stddef.h>
 
 #include "store.h"
 
@@ -81,11 +83,9 @@ extern const struct store_ops sqlstore_ops;
 extern const struct store_ops lmdb_ops;
 extern const struct store_ops pgstore_ops;
 
-/*
- * Sets this thread's store_reason() (printf format). Returns @err, so that
- * a refusal reads: return store_fail(-EEXIST, "execution %s exists", id);
- */
-int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copies this thread's store_reason() into @out, for another thread to set (batch.c). */
+void store_reason_save(char out[STORE_REASON_SIZE]);
+
 
 /*
  * What check_room shares: 0 if the file @path is writable and its
@@ -109,7 +109,7 @@ struct store_batch_op {
 	struct store_batch_op *next;
 	int result;       /* 0, or the negative errno the change failed with */
 	bool done;
-	char reason[256]; /* store_reason() of a failed change */
+	char reason[STORE_REASON_SIZE]; /* store_reason() of a failed change */
 };
 
 struct store_batch {
@@ -166,6 +166,28 @@ struct store {
 	struct store_batch batch; /* the group commit of changes, for backends that use it */
 	struct store_filelock reservations; /* set up by store_open(), after the backend's open */
 };
+
+/*
+ * Sets up what every backend's handle shares (its ops, a copy of @opts, the
+ * group commit): the first thing a backend's open() does, before anything
+ * that may fail; store_base_destroy() is the last its close() does.
+ */
+void store_base_init(struct store *s, const struct store_ops *ops, const struct store_options *opts);
+void store_base_destroy(struct store *s);
+
+/*
+ * The backend handle (of @type, embedding struct store as base) of @s,
+ * checked: @s must be a store that @ops opened.
+ */
+#define STORE_DOWNCAST(s, type, ops)                                           \
+	((type *)((char *)store_checked((s), &(ops)) - offsetof(type, base)))
+
+static inline struct store *store_checked(struct store *s, const struct store_ops *ops)
+{
+	(void)ops; /* unused where NDEBUG drops the assert */
+	assert(s->ops == ops);
+	return s;
+}
 
 /* Counts @n steps of a listing's work. */
 static inline void store_count_visits(struct store *s, uint64_t n)

@@ -112,7 +112,7 @@ typedef int (*lmdb_body_fn)(struct lmdb_store *st, MDB_txn *txn, void *arg);
 
 static struct lmdb_store *lmdb_of(struct store *s)
 {
-	return (struct lmdb_store *)s;
+	return STORE_DOWNCAST(s, struct lmdb_store, lmdb_ops);
 }
 
 /* Encoding. */
@@ -981,9 +981,7 @@ static int lmdb_open(const char *path, const struct store_options *opts, struct 
 		rc = store_fail(-ENOMEM, "lmdb: out of memory");
 		goto out;
 	}
-	st->base.ops = &lmdb_ops;
-	st->base.opts = *opts;
-	store_batch_init(&st->base.batch);
+	store_base_init(&st->base, &lmdb_ops, opts);
 	st->map_max = opts->map_max_bytes > SIZE_MAX ? SIZE_MAX : (size_t)opts->map_max_bytes;
 
 	/*
@@ -1061,7 +1059,7 @@ env_close:
 lock_destroy:
 	pthread_rwlock_destroy(&st->resize);
 free_store:
-	store_batch_destroy(&st->base.batch);
+	store_base_destroy(&st->base);
 	free(st);
 out:
 	return rc;
@@ -1077,7 +1075,7 @@ static void lmdb_close(struct store *s)
 		mdb_env_sync(st->env, 1);
 	mdb_env_close(st->env);
 	pthread_rwlock_destroy(&st->resize);
-	store_batch_destroy(&st->base.batch);
+	store_base_destroy(&st->base);
 	free(st);
 }
 

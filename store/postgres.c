@@ -90,6 +90,11 @@ struct pgstore {
 	void *change_ctx;
 };
 
+static struct pgstore *pgstore_of(struct store *base)
+{
+	return STORE_DOWNCAST(base, struct pgstore, pgstore_ops);
+}
+
 /* The columns every read selects, in struct store_record order. */
 #define PGSTORE_COLUMNS                                                        \
 	"id, execution_id, tool_version, args, root, db_path, started_at, "   \
@@ -449,7 +454,7 @@ static void pgstore_unwatch(struct pgstore *s);
 
 static void pgstore_close(struct store *base)
 {
-	struct pgstore *s = (struct pgstore *)base;
+	struct pgstore *s = pgstore_of(base);
 
 	pgstore_unwatch(s);
 	while (s->idle) {
@@ -464,6 +469,7 @@ static void pgstore_close(struct store *base)
 	pthread_cond_destroy(&s->pool_free);
 	pthread_mutex_destroy(&s->pool_lock);
 	free(s->conninfo);
+	store_base_destroy(&s->base);
 	free(s);
 }
 
@@ -535,11 +541,11 @@ static int pgstore_open(const char *path, const struct store_options *opts, stru
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return store_fail(-ENOMEM, "postgres: out of memory");
+	store_base_init(&s->base, &pgstore_ops, opts);
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->pool_free, NULL);
 	pthread_mutex_init(&s->reserve_lock, NULL);
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
-	s->base.opts = *opts;
 	s->conninfo = strdup(path);
 	if (s->conninfo == NULL) {
 		err = store_fail(-ENOMEM, "postgres: out of memory");
@@ -560,7 +566,7 @@ store_free:
 
 static int pgstore_start(struct store *base, struct store_record *rec)
 {
-	struct pgstore *s = (struct pgstore *)base;
+	struct pgstore *s = pgstore_of(base);
 	char started_at[24], started_ms[24];
 	const char *params[7];
 	PGresult *res;
@@ -592,15 +598,6 @@ static int pgstore_start(struct store *base, struct store_record *rec)
 	}
 	rec->id = pgstore_get_int(res, 0, 0);
 	PQclear(res);
-	free(rec->outcome);
-	rec->outcome = strdup("running");
-	free(rec->error_message);
-	rec->error_message = NULL;
-	rec->finished_at = rec->duration_ms = STORE_NULL;
-	rec->files_indexed = rec->symbols_indexed = rec->references_indexed = 0;
-	rec->heartbeat_ms = rec->started_ms;
-	if (rec->outcome == NULL)
-		return store_fail(-ENOMEM, "postgres: out of memory");
 	return 0;
 }
 
@@ -620,7 +617,7 @@ static int pgstore_start(struct store *base, struct store_record *rec)
  */
 static int pgstore_reserve(struct store *base, const char *execution_id)
 {
-	struct pgstore *s = (struct pgstore *)base;
+	struct pgstore *s = pgstore_of(base);
 	char key[24], msg[256];
 	const char *params[1] = {
 		pgstore_int(key, sizeof(key), (int64_t)store_reserve_key(execution_id)),
@@ -658,7 +655,7 @@ unlock:
 
 static void pgstore_unreserve(struct store *base, const char *execution_id)
 {
-	struct pgstore *s = (struct pgstore *)base;
+	struct pgstore *s = pgstore_of(base);
 	char key[24];
 	const char *params[1] = {
 		pgstore_int(key, sizeof(key), (int64_t)store_reserve_key(execution_id)),
@@ -737,7 +734,7 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 	int err;
 
 	/* A running row is skipped only by the finish's conditions. */
-	err = pgstore_change((struct pgstore *)base, "finish",
+	err = pgstore_change(pgstore_of(base), "finish",
 			      "WITH u AS (UPDATE execution_log SET outcome = $2, error_message = $3,"
 			      " files_indexed = $4::bigint, symbols_indexed = $5::bigint,"
 			      " references_indexed = $6::bigint, finished_at = $1::bigint / 1000,"
@@ -763,7 +760,7 @@ static int pgstore_heartbeat(struct store *base, const char *execution_id, int64
 	char now[24];
 	const char *params[2] = { pgstore_int(now, sizeof(now), now_ms), execution_id };
 
-	return pgstore_change((struct pgstore *)base, "heartbeat",
+	return pgstore_change(pgstore_of(base), "heartbeat",
 			      "WITH u AS (UPDATE execution_log SET heartbeat_at_ms = $1::bigint"
 			      " WHERE execution_id = $2 AND outcome = 'running' RETURNING execution_id)"
 			      " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM u",
@@ -777,7 +774,7 @@ static int pgstore_delete(struct store *base, const char *execution_id, int64_t 
 	int err;
 
 	/* A finished row is skipped only when it has another id. */
-	err = pgstore_change((struct pgstore *)base, "delete",
+	err = pgstore_change(pgstore_of(base), "delete",
 			     "WITH d AS (DELETE FROM execution_log WHERE execution_id = $1"
 			     " AND outcome <> 'running' AND ($2::bigint = 0 OR id = $2::bigint)"
 			     " RETURNING execution_id)"
@@ -813,7 +810,7 @@ static int pgstore_get(struct store *base, const char *execution_id, struct stor
 {
 	const char *params[1] = { execution_id };
 
-	return pgstore_one((struct pgstore *)base,
+	return pgstore_one(pgstore_of(base),
 			   "SELECT " PGSTORE_COLUMNS " FROM execution_log WHERE execution_id = $1",
 			   1, params, out, execution_id);
 }
@@ -824,14 +821,14 @@ static int pgstore_get_by_id(struct store *base, int64_t id, struct store_record
 	const char *params[1] = { pgstore_int(id_text, sizeof(id_text), id) };
 
 	snprintf(what, sizeof(what), "with id %lld", (long long)id);
-	return pgstore_one((struct pgstore *)base,
+	return pgstore_one(pgstore_of(base),
 			   "SELECT " PGSTORE_COLUMNS " FROM execution_log WHERE id = $1::bigint",
 			   1, params, out, what);
 }
 
 static int pgstore_latest(struct store *base, struct store_record *out)
 {
-	return pgstore_one((struct pgstore *)base,
+	return pgstore_one(pgstore_of(base),
 			   "SELECT " PGSTORE_COLUMNS " FROM execution_log ORDER BY id DESC LIMIT 1",
 			   0, NULL, out, "at all");
 }
@@ -864,7 +861,7 @@ static int pgstore_count(struct store *base, const struct store_filter *filter, 
 	int err;
 
 	pgstore_filter_params(filter, params, from, to, sizeof(from));
-	err = pgstore_run((struct pgstore *)base, PG_READ, "count",
+	err = pgstore_run(pgstore_of(base), PG_READ, "count",
 			  "SELECT count(*) FROM execution_log WHERE"
 			  PGSTORE_FILTER("$1", "$2", "$3"), 3, params + 1, &res);
 	if (err)
@@ -944,7 +941,7 @@ static int pgstore_list(struct store *base, const struct store_filter *filter,
 {
 	struct pgstore_list_arg a = { .fn = fn, .ctx = ctx };
 
-	return pgstore_pages((struct pgstore *)base, "list",
+	return pgstore_pages(pgstore_of(base), "list",
 			     "SELECT " PGSTORE_COLUMNS " FROM execution_log WHERE id > $1::bigint AND"
 			     PGSTORE_FILTER("$2", "$3", "$4") " ORDER BY id LIMIT " PGSTORE_PAGE_TEXT,
 			     PGSTORE_PAGE, filter, after_id, pgstore_record_row, &a);
@@ -956,7 +953,7 @@ static int pgstore_list_names(struct store *base, const struct store_filter *fil
 {
 	struct pgstore_list_arg a = { .name_fn = fn, .ctx = ctx };
 
-	return pgstore_pages((struct pgstore *)base, "list names",
+	return pgstore_pages(pgstore_of(base), "list names",
 			     "SELECT id, execution_id FROM execution_log WHERE id > $1::bigint AND"
 			     PGSTORE_FILTER("$2", "$3", "$4") " ORDER BY id LIMIT "
 			     PGSTORE_NAMES_PAGE_TEXT,
@@ -966,7 +963,7 @@ static int pgstore_list_names(struct store *base, const struct store_filter *fil
 /* The @n greatest ids, descending, in pages as pgstore_list(). */
 static int pgstore_list_recent(struct store *base, size_t n, store_list_fn fn, void *ctx)
 {
-	struct pgstore *s = (struct pgstore *)base;
+	struct pgstore *s = pgstore_of(base);
 	char before[24], limit[24];
 	int64_t before_id = INT64_MAX;
 	const char *params[2];
@@ -1018,7 +1015,7 @@ static int pgstore_list_finished_by_start(struct store *base, const struct store
 		" AND (started_at, id) < ($1::bigint, $2::bigint)"
 		" ORDER BY started_at DESC, id DESC LIMIT " PGSTORE_NAMES_PAGE_TEXT,
 	};
-	struct pgstore *s = (struct pgstore *)base;
+	struct pgstore *s = pgstore_of(base);
 	char at[24], id[24], before[24];
 	struct store_start_walk pos = *w;
 	const char *params[3];
@@ -1066,7 +1063,7 @@ static int pgstore_summary(struct store *base, struct store_summary *out)
 					 (long long)store_duration_bounds_ms[i]);
 	snprintf(bounds + used, sizeof(bounds) - used, "}");
 	/* width_bucket() counts lower bounds in; ours are upper bounds, so d - 1. */
-	err = pgstore_run((struct pgstore *)base, PG_READ, "summarize",
+	err = pgstore_run(pgstore_of(base), PG_READ, "summarize",
 			  "SELECT width_bucket(d - 1, $1::bigint[]), count(*), sum(d), max(finished_at)"
 			  " FROM (SELECT GREATEST(COALESCE(duration_ms, 0), 0) AS d, finished_at"
 			  " FROM execution_log WHERE outcome <> 'running') f GROUP BY 1",
@@ -1090,7 +1087,7 @@ static int pgstore_summary(struct store *base, struct store_summary *out)
 
 static int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)
 {
-	struct pgstore *s = (struct pgstore *)base;
+	struct pgstore *s = pgstore_of(base);
 	int64_t from = (after_day + 1) * 86400;
 	char from_text[24];
 	const char *params[1];
@@ -1130,7 +1127,7 @@ static int pgstore_check_room(struct store *base)
 	PGresult *res;
 	int err;
 
-	err = pgstore_run((struct pgstore *)base, PG_READ, "check the session",
+	err = pgstore_run(pgstore_of(base), PG_READ, "check the session",
 			  "SELECT current_setting('transaction_read_only') = 'on' OR pg_is_in_recovery(),"
 			  " has_table_privilege('execution_log', 'INSERT')", 0, NULL, &res);
 	if (err)
@@ -1222,7 +1219,7 @@ static void *pgstore_listen_main(void *arg)
 
 static int pgstore_watch(struct store *base, store_change_fn fn, void *ctx)
 {
-	struct pgstore *s = (struct pgstore *)base;
+	struct pgstore *s = pgstore_of(base);
 	int err;
 
 	if (s->watching)

@@ -89,6 +89,11 @@ struct sqlstore {
 	bool has_durations;           /* execlogfs_durations and its triggers are in place */
 };
 
+static struct sqlstore *sqlstore_of(struct store *base)
+{
+	return STORE_DOWNCAST(base, struct sqlstore, sqlstore_ops);
+}
+
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
 #define SQLSTORE_COLUMNS                                                       \
 	"id, execution_id, tool_version, args, root, db_path, started_at, "   \
@@ -522,7 +527,7 @@ static int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_sche
 
 static void sqlstore_close(struct store *base)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 
 	while (s->idle) {
 		struct sqlstore_conn *c = s->idle;
@@ -533,10 +538,10 @@ static void sqlstore_close(struct store *base)
 	for (int i = 0; i < ST_COUNT; i++)
 		free(s->sql[i]);
 	pthread_mutex_destroy(&s->pool_lock);
-	store_batch_destroy(&s->base.batch);
 	if (s->open_name != s->path)
 		free(s->open_name);
 	free(s->path);
+	store_base_destroy(&s->base);
 	free(s);
 }
 
@@ -641,9 +646,8 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return store_fail(-ENOMEM, "sqlite: out of memory");
+	store_base_init(&s->base, &sqlstore_ops, opts);
 	pthread_mutex_init(&s->pool_lock, NULL);
-	store_batch_init(&s->base.batch);
-	s->base.opts = *opts;
 	s->path = strdup(path);
 	s->open_flags = SQLITE_OPEN_NOMUTEX |
 		(opts->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -795,7 +799,7 @@ static int sqlstore_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sq
  */
 static void sqlstore_commit(struct store *base, struct store_batch_op *ops, size_t n)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	int err, rc;
 
@@ -893,25 +897,8 @@ static int sqlstore_start_apply(struct sqlstore *s, struct sqlstore_conn *c, str
 static int sqlstore_start(struct store *base, struct store_record *rec)
 {
 	struct sqlstore_op op = { .apply = sqlstore_start_apply, .rec = rec };
-	/* Allocated before the commit: once the start is committed, nothing may fail. */
-	char *running = strdup("running");
-	int err;
 
-	if (running == NULL)
-		return store_fail(-ENOMEM, "sqlite: out of memory");
-	err = sqlstore_write((struct sqlstore *)base, &op);
-	if (err) {
-		free(running);
-		return err;
-	}
-	free(rec->outcome);
-	rec->outcome = running;
-	free(rec->error_message);
-	rec->error_message = NULL;
-	rec->finished_at = rec->duration_ms = STORE_NULL;
-	rec->files_indexed = rec->symbols_indexed = rec->references_indexed = 0;
-	rec->heartbeat_ms = rec->started_ms;
-	return 0;
+	return sqlstore_write(sqlstore_of(base), &op);
 }
 
 /* After a change matched no row: -ENOENT, or @busy_err if the row is running, else @done_err. */
@@ -987,7 +974,7 @@ static int sqlstore_finish(struct store *base, const char *execution_id,
 	struct sqlstore_op op = { .apply = sqlstore_finish_apply, .execution_id = execution_id,
 				  .fin = fin, .now_ms = now_ms };
 
-	return sqlstore_write((struct sqlstore *)base, &op);
+	return sqlstore_write(sqlstore_of(base), &op);
 }
 
 static int sqlstore_heartbeat_apply(struct sqlstore *s, struct sqlstore_conn *c,
@@ -1008,7 +995,7 @@ static int sqlstore_heartbeat(struct store *base, const char *execution_id, int6
 	struct sqlstore_op op = { .apply = sqlstore_heartbeat_apply, .execution_id = execution_id,
 				  .now_ms = now_ms };
 
-	return sqlstore_write((struct sqlstore *)base, &op);
+	return sqlstore_write(sqlstore_of(base), &op);
 }
 
 static int sqlstore_delete_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
@@ -1033,7 +1020,7 @@ static int sqlstore_delete(struct store *base, const char *execution_id, int64_t
 	struct sqlstore_op op = { .apply = sqlstore_delete_apply, .execution_id = execution_id,
 				  .only_id = only_id };
 
-	return sqlstore_write((struct sqlstore *)base, &op);
+	return sqlstore_write(sqlstore_of(base), &op);
 }
 
 /* Runs a bound one-row query into @out; -ENOENT with @what when no row. */
@@ -1054,7 +1041,7 @@ static int sqlstore_one(struct sqlstore_conn *c, sqlite3_stmt *st,
 
 static int sqlstore_get(struct store *base, const char *execution_id, struct store_record *out)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
 	int err;
@@ -1070,7 +1057,7 @@ static int sqlstore_get(struct store *base, const char *execution_id, struct sto
 
 static int sqlstore_get_by_id(struct store *base, int64_t id, struct store_record *out)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
 	char what[32];
@@ -1088,7 +1075,7 @@ static int sqlstore_get_by_id(struct store *base, int64_t id, struct store_recor
 
 static int sqlstore_latest(struct store *base, struct store_record *out)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
 	int err;
@@ -1114,7 +1101,7 @@ static void sqlstore_bind_filter(sqlite3_stmt *st, const struct store_filter *fi
 
 static int sqlstore_count(struct store *base, const struct store_filter *filter, uint64_t *count)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	enum sqlstore_stmt_id id;
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
@@ -1164,7 +1151,7 @@ static int sqlstore_list_end(struct sqlstore *s, struct sqlstore_conn *c, sqlite
 static int sqlstore_count_outcomes(struct store *base, const struct store_filter *filter,
 				   uint64_t counts[STORE_OUTCOMES])
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
 	int err, rc;
@@ -1191,7 +1178,7 @@ static int sqlstore_count_outcomes(struct store *base, const struct store_filter
 static int sqlstore_list(struct store *base, const struct store_filter *filter,
 			 int64_t after_id, store_list_fn fn, void *ctx)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct store_record rec = { 0 };
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
@@ -1216,7 +1203,7 @@ static int sqlstore_list(struct store *base, const struct store_filter *filter,
 static int sqlstore_list_names(struct store *base, const struct store_filter *filter,
 			       int64_t after_id, store_name_fn fn, void *ctx)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
 	int err, rc;
@@ -1238,7 +1225,7 @@ static int sqlstore_list_names(struct store *base, const struct store_filter *fi
 
 static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	int64_t from = (after_day + 1) * 86400;
 	sqlite3_stmt *st = NULL;
@@ -1276,7 +1263,7 @@ static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_f
 
 static int sqlstore_list_recent(struct store *base, size_t n, store_list_fn fn, void *ctx)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct store_record rec = { 0 };
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
@@ -1299,7 +1286,7 @@ static int sqlstore_list_recent(struct store *base, size_t n, store_list_fn fn, 
 
 static int sqlstore_summary(struct store *base, struct store_summary *out)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
 	int err, rc;
@@ -1329,7 +1316,7 @@ static int sqlstore_summary(struct store *base, struct store_summary *out)
 static int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
 					   store_by_start_fn fn, void *ctx)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	sqlite3_stmt *st;
 	int err, rc;
@@ -1352,12 +1339,12 @@ static int sqlstore_list_finished_by_start(struct store *base, const struct stor
 
 static int sqlstore_check_room(struct store *base)
 {
-	return store_room_at(((struct sqlstore *)base)->path);
+	return store_room_at((sqlstore_of(base))->path);
 }
 
 static int sqlstore_statfs(struct store *base, struct statvfs *out)
 {
-	return store_statfs_at(((struct sqlstore *)base)->path, out);
+	return store_statfs_at((sqlstore_of(base))->path, out);
 }
 
 const struct store_ops sqlstore_ops = {

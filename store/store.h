@@ -12,6 +12,7 @@
 #ifndef EXECLOG_STORE_H
 #define EXECLOG_STORE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -335,9 +336,25 @@ void store_record_clear(struct store_record *rec);
 
 /*
  * The reason for the last refusal of a store_ or record_ call in this
- * thread, for the log; "" if none was given.
+ * thread, for the log; "" if none was given. It is the one reason of the
+ * thread: a layer above the store that refuses on its own sets it too.
  */
 const char *store_reason(void);
+
+/* The most store_reason() holds, its terminating NUL included. */
+#define STORE_REASON_SIZE 512
+
+/*
+ * Sets this thread's store_reason() (printf format, cut to fit). Returns
+ * @err, so that a refusal reads: return store_fail(-EEXIST, "execution %s exists", id);
+ */
+int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* store_fail() with the arguments as a va_list, for a caller's own variadic wrapper. */
+int store_vfail(int err, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* Empties this thread's store_reason(): what a refusal's logger does once it has logged it. */
+void store_reason_clear(void);
 
 /* Milliseconds since the epoch, from the real-time clock. */
 int64_t store_now_ms(void);
