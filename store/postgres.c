@@ -46,7 +46,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "sqlrow.h"
 
 /* Rows a listing fetches at a time: its memory, whatever the table holds. */
 #define PGSTORE_PAGE 256
@@ -96,11 +96,7 @@ static struct pgstore *pgstore_of(struct store *base)
 }
 
 /* The columns every read selects, in struct store_record order. */
-#define PGSTORE_COLUMNS                                                        \
-	"id, execution_id, tool_version, args, root, db_path, started_at, "   \
-	"finished_at, duration_ms, outcome, error_message, "                  \
-	"COALESCE(files_indexed, 0), COALESCE(symbols_indexed, 0), "          \
-	"COALESCE(references_indexed, 0), started_at_ms, heartbeat_at_ms"
+#define PGSTORE_COLUMNS SQLROW_COLUMNS ", started_at_ms, heartbeat_at_ms"
 
 /*
  * The table, its key and indexes; taken under a transaction-scoped advisory
@@ -385,45 +381,46 @@ static int64_t pgstore_get_int(const PGresult *res, int row, int col)
 	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static char *pgstore_get_text(const PGresult *res, int row, int col, bool *ok)
+/* Row @row of @res, as sqlrow.c reads it. */
+struct pgstore_cursor {
+	const PGresult *res;
+	int row;
+};
+
+static bool pgstore_col_null(void *cur, int col)
 {
-	if (PQgetisnull(res, row, col))
-		return NULL;
-	return store_strdup_null(PQgetvalue(res, row, col), ok);
+	const struct pgstore_cursor *c = cur;
+
+	return PQgetisnull(c->res, c->row, col);
 }
+
+static int64_t pgstore_col_int(void *cur, int col)
+{
+	const struct pgstore_cursor *c = cur;
+
+	return pgstore_get_int(c->res, c->row, col);
+}
+
+static const char *pgstore_col_text(void *cur, int col)
+{
+	const struct pgstore_cursor *c = cur;
+
+	return PQgetisnull(c->res, c->row, col) ? NULL : PQgetvalue(c->res, c->row, col);
+}
+
+static const struct sqlrow_columns pgstore_columns = {
+	.backend = "postgres",
+	.is_null = pgstore_col_null,
+	.integer = pgstore_col_int,
+	.text = pgstore_col_text,
+};
 
 /* Fills @r from row @row of a result that selects PGSTORE_COLUMNS. */
 static int pgstore_row(const PGresult *res, int row, struct store_record *r)
 {
-	bool ok = true;
+	struct pgstore_cursor cur = { .res = res, .row = row };
 
-	r->id = pgstore_get_int(res, row, 0);
-	r->execution_id = pgstore_get_text(res, row, 1, &ok);
-	r->tool_version = pgstore_get_text(res, row, 2, &ok);
-	r->args = pgstore_get_text(res, row, 3, &ok);
-	r->root = pgstore_get_text(res, row, 4, &ok);
-	r->db_path = pgstore_get_text(res, row, 5, &ok);
-	r->started_at = pgstore_get_int(res, row, 6);
-	r->finished_at = pgstore_get_int(res, row, 7);
-	r->duration_ms = pgstore_get_int(res, row, 8);
-	r->outcome = pgstore_get_text(res, row, 9, &ok);
-	r->error_message = pgstore_get_text(res, row, 10, &ok);
-	r->files_indexed = pgstore_get_int(res, row, 11);
-	r->symbols_indexed = pgstore_get_int(res, row, 12);
-	r->references_indexed = pgstore_get_int(res, row, 13);
-	r->started_ms = pgstore_get_int(res, row, 14);
-	if (r->started_ms == STORE_NULL)
-		r->started_ms = store_ms_of_seconds(r->started_at);
-	r->heartbeat_ms = pgstore_get_int(res, row, 15);
-	if (r->heartbeat_ms == STORE_NULL)
-		r->heartbeat_ms = r->finished_at != STORE_NULL ? store_ms_of_seconds(r->finished_at)
-									    : r->started_ms;
-	if (!ok || r->execution_id == NULL || r->outcome == NULL) {
-		store_record_clear(r);
-		return store_fail(ok ? -EIO : -ENOMEM, ok ? "postgres: a row lacks its name or outcome"
-							   : "postgres: out of memory");
-	}
-	return 0;
+	return sqlrow_record(&pgstore_columns, &cur, r);
 }
 
 /* ---- open and close ------------------------------------------------------- */
@@ -671,12 +668,12 @@ static void pgstore_unreserve(struct store *base, const char *execution_id)
 	pthread_mutex_unlock(&s->reserve_lock);
 }
 
-/* After a change matched no row: -ENOENT, or @running_err if it is running, else @done_err. */
+/* After a change matched no row: why, as sqlrow_unchanged() tells it. */
 static int pgstore_why_unchanged(struct pgstore *s, const char *execution_id,
-				 int running_err, int done_err)
+				 int running_err, int done_err, int64_t only_id)
 {
 	const char *params[1] = { execution_id };
-	const char *outcome;
+	struct pgstore_cursor cur = { .row = 0 };
 	PGresult *res;
 	int err;
 
@@ -684,24 +681,21 @@ static int pgstore_why_unchanged(struct pgstore *s, const char *execution_id,
 			  "SELECT outcome FROM execution_log WHERE execution_id = $1", 1, params, &res);
 	if (err)
 		return err;
-	if (PQntuples(res) == 0)
-		err = store_fail(-ENOENT, "no execution %s", execution_id);
-	else {
-		outcome = PQgetisnull(res, 0, 0) ? NULL : PQgetvalue(res, 0, 0);
-		if (outcome && strcmp(outcome, "running") == 0)
-			err = store_fail(running_err, "execution %s is running", execution_id);
-		else
-			err = store_fail(done_err, "execution %s is not running (%s)", execution_id,
-					 outcome ? outcome : "null");
-	}
+	cur.res = res;
+	err = sqlrow_unchanged(execution_id, PQntuples(res) > 0,
+			       PQntuples(res) > 0 ? pgstore_col_text(&cur, 0) : NULL,
+			       running_err, done_err, only_id);
 	PQclear(res);
 	return err;
 }
 
-/* Runs a change that returns one row per row it changed; 0, or why it changed nothing. */
+/*
+ * Runs a change that returns one row per row it changed; 0, or why it
+ * changed nothing (@only_id: the id a finish or delete was kept to, or 0).
+ */
 static int pgstore_change(struct pgstore *s, const char *doing, const char *sql, int n,
 			  const char *const *params, const char *execution_id,
-			  int running_err, int done_err)
+			  int running_err, int done_err, int64_t only_id)
 {
 	PGresult *res;
 	int err, rows;
@@ -713,7 +707,7 @@ static int pgstore_change(struct pgstore *s, const char *doing, const char *sql,
 	PQclear(res);
 	if (rows > 0)
 		return 0;
-	return pgstore_why_unchanged(s, execution_id, running_err, done_err);
+	return pgstore_why_unchanged(s, execution_id, running_err, done_err, only_id);
 }
 
 static int pgstore_finish(struct store *base, const char *execution_id,
@@ -731,10 +725,9 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 		pgstore_int(only_id, sizeof(only_id), fin->only_id),
 		pgstore_int(stale, sizeof(stale), fin->only_stale_before_ms),
 	};
-	int err;
 
 	/* A running row is skipped only by the finish's conditions. */
-	err = pgstore_change(pgstore_of(base), "finish",
+	return pgstore_change(pgstore_of(base), "finish",
 			      "WITH u AS (UPDATE execution_log SET outcome = $2, error_message = $3,"
 			      " files_indexed = $4::bigint, symbols_indexed = $5::bigint,"
 			      " references_indexed = $6::bigint, finished_at = $1::bigint / 1000,"
@@ -748,11 +741,7 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 			      " started_at::numeric * 1000) < $9::bigint)"
 			      " RETURNING execution_id)"
 			      " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM u",
-			      9, params, execution_id, -ESTALE, -EPERM);
-	if (err == -ESTALE)
-		store_fail(err, "execution %s is another run, or heartbeat, since it was read",
-			   execution_id);
-	return err;
+			      9, params, execution_id, -ESTALE, -EPERM, fin->only_id);
 }
 
 static int pgstore_heartbeat(struct store *base, const char *execution_id, int64_t now_ms)
@@ -764,26 +753,21 @@ static int pgstore_heartbeat(struct store *base, const char *execution_id, int64
 			      "WITH u AS (UPDATE execution_log SET heartbeat_at_ms = $1::bigint"
 			      " WHERE execution_id = $2 AND outcome = 'running' RETURNING execution_id)"
 			      " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM u",
-			      2, params, execution_id, 0, -EPERM);
+			      2, params, execution_id, 0, -EPERM, 0);
 }
 
 static int pgstore_delete(struct store *base, const char *execution_id, int64_t only_id)
 {
 	char id[24];
 	const char *params[2] = { execution_id, pgstore_int(id, sizeof(id), only_id) };
-	int err;
 
 	/* A finished row is skipped only when it has another id. */
-	err = pgstore_change(pgstore_of(base), "delete",
+	return pgstore_change(pgstore_of(base), "delete",
 			     "WITH d AS (DELETE FROM execution_log WHERE execution_id = $1"
 			     " AND outcome <> 'running' AND ($2::bigint = 0 OR id = $2::bigint)"
 			     " RETURNING execution_id)"
 			     " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM d",
-			     2, params, execution_id, -EBUSY, only_id ? -ESTALE : -EIO);
-	if (err == -ESTALE)
-		store_fail(err, "execution %s is another run than id %lld now", execution_id,
-			   (long long)only_id);
-	return err;
+			     2, params, execution_id, -EBUSY, only_id ? -ESTALE : -EIO, only_id);
 }
 
 /* ---- reads ------------------------------------------------------------------ */
@@ -849,8 +833,8 @@ static void pgstore_filter_params(const struct store_filter *filter, const char 
 				  char *day_from, char *day_to, size_t size)
 {
 	params[1] = filter->outcome >= 0 ? store_outcome_name(filter->outcome) : NULL;
-	params[2] = filter->day >= 0 ? pgstore_int(day_from, size, filter->day * 86400) : NULL;
-	params[3] = filter->day >= 0 ? pgstore_int(day_to, size, (filter->day + 1) * 86400) : NULL;
+	params[2] = filter->day >= 0 ? pgstore_int(day_from, size, store_day_start(filter->day)) : NULL;
+	params[3] = filter->day >= 0 ? pgstore_int(day_to, size, store_day_start(filter->day + 1)) : NULL;
 }
 
 static int pgstore_count(struct store *base, const struct store_filter *filter, uint64_t *count)
@@ -1088,7 +1072,7 @@ static int pgstore_summary(struct store *base, struct store_summary *out)
 static int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)
 {
 	struct pgstore *s = pgstore_of(base);
-	int64_t from = (after_day + 1) * 86400;
+	int64_t from = store_day_start(after_day + 1);
 	char from_text[24];
 	const char *params[1];
 	int err = 0;
@@ -1113,7 +1097,7 @@ static int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn
 		/* store.c's fn stops at a day that is not nameable: the next second stays in int64. */
 		err = fn(ctx, day);
 		if (err == 0)
-			from = (day + 1) * 86400;
+			from = store_day_start(day + 1);
 	}
 	return err > 0 ? 0 : err;
 }

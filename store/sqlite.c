@@ -33,6 +33,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "sqlrow.h"
 #include "sqlstore.h"
 
 /* The prepared statements each connection keeps. */
@@ -95,11 +96,7 @@ static struct sqlstore *sqlstore_of(struct store *base)
 }
 
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
-#define SQLSTORE_COLUMNS                                                       \
-	"id, execution_id, tool_version, args, root, db_path, started_at, "   \
-	"finished_at, duration_ms, outcome, error_message, "                  \
-	"COALESCE(files_indexed, 0), COALESCE(symbols_indexed, 0), "          \
-	"COALESCE(references_indexed, 0), %s"
+#define SQLSTORE_COLUMNS SQLROW_COLUMNS ", %s"
 
 static int sqlstore_errno(int rc)
 {
@@ -694,49 +691,32 @@ store_free:
 	return err;
 }
 
-static char *sqlstore_text(sqlite3_stmt *st, int col, bool *ok)
+static bool sqlstore_col_null(void *st, int col)
 {
-	return store_strdup_null((const char *)sqlite3_column_text(st, col), ok);
+	return sqlite3_column_type(st, col) == SQLITE_NULL;
 }
 
-static int64_t sqlstore_int_or_null(sqlite3_stmt *st, int col)
+static int64_t sqlstore_col_int(void *st, int col)
 {
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return STORE_NULL;
 	return sqlite3_column_int64(st, col);
 }
+
+static const char *sqlstore_col_text(void *st, int col)
+{
+	return (const char *)sqlite3_column_text(st, col);
+}
+
+static const struct sqlrow_columns sqlstore_columns = {
+	.backend = "sqlite",
+	.is_null = sqlstore_col_null,
+	.integer = sqlstore_col_int,
+	.text = sqlstore_col_text,
+};
 
 /* Fills @r from the current row of a statement that selects SQLSTORE_COLUMNS. */
 static int sqlstore_row(sqlite3_stmt *st, struct store_record *r)
 {
-	bool ok = true;
-
-	r->id = sqlite3_column_int64(st, 0);
-	r->execution_id = sqlstore_text(st, 1, &ok);
-	r->tool_version = sqlstore_text(st, 2, &ok);
-	r->args = sqlstore_text(st, 3, &ok);
-	r->root = sqlstore_text(st, 4, &ok);
-	r->db_path = sqlstore_text(st, 5, &ok);
-	r->started_at = sqlite3_column_int64(st, 6);
-	r->finished_at = sqlstore_int_or_null(st, 7);
-	r->duration_ms = sqlstore_int_or_null(st, 8);
-	r->outcome = sqlstore_text(st, 9, &ok);
-	r->error_message = sqlstore_text(st, 10, &ok);
-	r->files_indexed = sqlite3_column_int64(st, 11);
-	r->symbols_indexed = sqlite3_column_int64(st, 12);
-	r->references_indexed = sqlite3_column_int64(st, 13);
-	r->started_ms = sqlstore_int_or_null(st, 14);
-	if (r->started_ms == STORE_NULL)
-		r->started_ms = store_ms_of_seconds(r->started_at);
-	r->heartbeat_ms = sqlstore_int_or_null(st, 15);
-	if (r->heartbeat_ms == STORE_NULL)
-		r->heartbeat_ms = r->finished_at != STORE_NULL ? store_ms_of_seconds(r->finished_at)
-									    : r->started_ms;
-	if (!ok) {
-		store_record_clear(r);
-		return store_fail(-ENOMEM, "sqlite: out of memory");
-	}
-	return 0;
+	return sqlrow_record(&sqlstore_columns, st, r);
 }
 
 static int sqlstore_bind_text(sqlite3_stmt *st, int i, const char *text)
@@ -901,38 +881,31 @@ static int sqlstore_start(struct store *base, struct store_record *rec)
 	return sqlstore_write(sqlstore_of(base), &op);
 }
 
-/* After a change matched no row: -ENOENT, or @busy_err if the row is running, else @done_err. */
+/* After a change of @op matched no row: why, as sqlrow_unchanged() tells it. */
 static int sqlstore_why_unchanged(struct sqlstore *s, struct sqlstore_conn *c,
-				  const char *execution_id, int running_err, int done_err)
+				  const struct sqlstore_op *op, int running_err, int done_err)
 {
-	const char *outcome;
 	sqlite3_stmt *st;
 	int err, rc;
 
 	err = sqlstore_stmt(s, c, ST_STATE, &st);
 	if (err)
 		return err;
-	sqlstore_bind_text(st, 1, execution_id);
+	sqlstore_bind_text(st, 1, op->execution_id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		err = store_fail(-ENOENT, "no execution %s", execution_id);
-	else if (rc != SQLITE_ROW)
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		err = sqlrow_unchanged(op->execution_id, rc == SQLITE_ROW,
+				       rc == SQLITE_ROW ? sqlstore_col_text(st, 0) : NULL,
+				       running_err, done_err, op->only_id);
+	else
 		err = sqlstore_fail(c->db, rc, "read the outcome");
-	else {
-		outcome = (const char *)sqlite3_column_text(st, 0);
-		if (outcome && strcmp(outcome, "running") == 0)
-			err = store_fail(running_err, "execution %s is running", execution_id);
-		else
-			err = store_fail(done_err, "execution %s is not running (%s)", execution_id,
-					 outcome ? outcome : "null");
-	}
 	sqlite3_reset(st);
 	return err;
 }
 
-/* Runs a change statement already bound; 0, or why it changed nothing. */
+/* Runs the change statement of @op, already bound; 0, or why it changed nothing. */
 static int sqlstore_change(struct sqlstore *s, struct sqlstore_conn *c, sqlite3_stmt *st,
-			   const char *execution_id, int running_err, int done_err)
+			   const struct sqlstore_op *op, int running_err, int done_err)
 {
 	int rc = sqlite3_step(st);
 
@@ -941,7 +914,7 @@ static int sqlstore_change(struct sqlstore *s, struct sqlstore_conn *c, sqlite3_
 		return sqlstore_fail(c->db, rc, "write");
 	if (sqlite3_changes(c->db) > 0)
 		return 0;
-	return sqlstore_why_unchanged(s, c, execution_id, running_err, done_err);
+	return sqlstore_why_unchanged(s, c, op, running_err, done_err);
 }
 
 static int sqlstore_finish_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
@@ -961,10 +934,7 @@ static int sqlstore_finish_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	sqlite3_bind_int64(st, 8, op->fin->only_id);
 	sqlite3_bind_int64(st, 9, op->fin->only_stale_before_ms);
 	/* A running row is skipped only by the finish's conditions. */
-	err = sqlstore_change(s, c, st, op->execution_id, -ESTALE, -EPERM);
-	if (err == -ESTALE)
-		store_fail(err, "execution %s is another run, or heartbeat, since it was read",
-			   op->execution_id);
+	err = sqlstore_change(s, c, st, op, -ESTALE, -EPERM);
 	return err ? err : sqlstore_run_write(s, c, ST_FINISH_RUN, 0, op->execution_id, op->now_ms);
 }
 
@@ -987,7 +957,7 @@ static int sqlstore_heartbeat_apply(struct sqlstore *s, struct sqlstore_conn *c,
 		return err;
 	sqlite3_bind_int64(st, 1, op->now_ms);
 	sqlstore_bind_text(st, 2, op->execution_id);
-	return sqlstore_change(s, c, st, op->execution_id, 0, -EPERM);
+	return sqlstore_change(s, c, st, op, 0, -EPERM);
 }
 
 static int sqlstore_heartbeat(struct store *base, const char *execution_id, int64_t now_ms)
@@ -1008,11 +978,7 @@ static int sqlstore_delete_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	sqlstore_bind_text(st, 1, op->execution_id);
 	sqlite3_bind_int64(st, 2, op->only_id);
 	/* A finished row is skipped only when it has another id. */
-	err = sqlstore_change(s, c, st, op->execution_id, -EBUSY, op->only_id ? -ESTALE : -EIO);
-	if (err == -ESTALE)
-		store_fail(err, "execution %s is another run than id %lld now", op->execution_id,
-			   (long long)op->only_id);
-	return err;
+	return sqlstore_change(s, c, st, op, -EBUSY, op->only_id ? -ESTALE : -EIO);
 }
 
 static int sqlstore_delete(struct store *base, const char *execution_id, int64_t only_id)
@@ -1094,8 +1060,8 @@ static void sqlstore_bind_filter(sqlite3_stmt *st, const struct store_filter *fi
 	if (filter->outcome >= 0)
 		sqlstore_bind_text(st, 2, store_outcome_name(filter->outcome));
 	if (filter->day >= 0) {
-		sqlite3_bind_int64(st, 3, filter->day * 86400);
-		sqlite3_bind_int64(st, 4, (filter->day + 1) * 86400);
+		sqlite3_bind_int64(st, 3, store_day_start(filter->day));
+		sqlite3_bind_int64(st, 4, store_day_start(filter->day + 1));
 	}
 }
 
@@ -1227,7 +1193,7 @@ static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_f
 {
 	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
-	int64_t from = (after_day + 1) * 86400;
+	int64_t from = store_day_start(after_day + 1);
 	sqlite3_stmt *st = NULL;
 	int err, rc;
 
@@ -1252,7 +1218,7 @@ static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_f
 		/* store.c's fn stops at a day that is not nameable: the next second stays in int64. */
 		err = fn(ctx, day);
 		if (err == 0)
-			from = (day + 1) * 86400;
+			from = store_day_start(day + 1);
 	}
 	if (err > 0)
 		err = 0;

@@ -639,6 +639,11 @@ int64_t store_day_of(int64_t t)
 	return t % 86400 < 0 ? day - 1 : day;
 }
 
+int64_t store_day_start(int64_t day)
+{
+	return day * 86400;
+}
+
 int64_t store_ms_of_seconds(int64_t seconds)
 {
 	if (seconds > INT64_MAX / 1000)

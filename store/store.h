@@ -86,6 +86,9 @@ struct store_finish {
 /* The UTC day of Unix time @t, floored (also before 1970), for any int64. */
 int64_t store_day_of(int64_t t);
 
+/* The first second of @day, in [-1, STORE_DAY_END]: the one copy of a day's bounds. */
+int64_t store_day_start(int64_t day);
+
 /* Seconds to milliseconds, saturated at the ends of int64 rather than overflowing. */
 int64_t store_ms_of_seconds(int64_t seconds);
 
