@@ -86,7 +86,6 @@ extern const struct store_ops pgstore_ops;
 /* Copies this thread's store_reason() into @out, for another thread to set (batch.c). */
 void store_reason_save(char out[STORE_REASON_SIZE]);
 
-
 /*
  * What check_room shares: 0 if the file @path is writable and its
  * filesystem has room for a few records, else -ENOSPC, -EROFS, -EACCES or
@@ -122,7 +121,7 @@ struct store_batch {
 
 typedef void (*store_batch_fn)(struct store *s, struct store_batch_op *ops, size_t n);
 
-/* Call from open() before any change, and from close(). */
+/* Called by store_base_init() and store_base_destroy(). */
 void store_batch_init(struct store_batch *b);
 void store_batch_destroy(struct store_batch *b);
 int store_batch_run(struct store *s, struct store_batch_op *op, store_batch_fn commit);
@@ -169,8 +168,9 @@ struct store {
 
 /*
  * Sets up what every backend's handle shares (its ops, a copy of @opts, the
- * group commit): the first thing a backend's open() does, before anything
- * that may fail; store_base_destroy() is the last its close() does.
+ * group commit): what a backend's open() does first to the handle it made,
+ * before anything on it may fail; store_base_destroy() is the last thing
+ * its close() does before freeing the handle.
  */
 void store_base_init(struct store *s, const struct store_ops *ops, const struct store_options *opts);
 void store_base_destroy(struct store *s);
