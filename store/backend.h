@@ -10,7 +10,9 @@
 #ifndef EXECLOG_BACKEND_H
 #define EXECLOG_BACKEND_H
 
+#include <assert.h>
 #include <pthread.h>
+#include <stddef.h>
 
 #include "store.h"
 
@@ -81,11 +83,8 @@ extern const struct store_ops sqlstore_ops;
 extern const struct store_ops lmdb_ops;
 extern const struct store_ops pgstore_ops;
 
-/*
- * Sets this thread's store_reason() (printf format). Returns @err, so that
- * a refusal reads: return store_fail(-EEXIST, "execution %s exists", id);
- */
-int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Copies this thread's store_reason() into @out, for another thread to set (batch.c). */
+void store_reason_save(char out[STORE_REASON_SIZE]);
 
 /*
  * What check_room shares: 0 if the file @path is writable and its
@@ -109,7 +108,7 @@ struct store_batch_op {
 	struct store_batch_op *next;
 	int result;       /* 0, or the negative errno the change failed with */
 	bool done;
-	char reason[256]; /* store_reason() of a failed change */
+	char reason[STORE_REASON_SIZE]; /* store_reason() of a failed change */
 };
 
 struct store_batch {
@@ -122,7 +121,7 @@ struct store_batch {
 
 typedef void (*store_batch_fn)(struct store *s, struct store_batch_op *ops, size_t n);
 
-/* Call from open() before any change, and from close(). */
+/* Called by store_base_init() and store_base_destroy(). */
 void store_batch_init(struct store_batch *b);
 void store_batch_destroy(struct store_batch *b);
 int store_batch_run(struct store *s, struct store_batch_op *op, store_batch_fn commit);
@@ -166,6 +165,29 @@ struct store {
 	struct store_batch batch; /* the group commit of changes, for backends that use it */
 	struct store_filelock reservations; /* set up by store_open(), after the backend's open */
 };
+
+/*
+ * Sets up what every backend's handle shares (its ops, a copy of @opts, the
+ * group commit): what a backend's open() does first to the handle it made,
+ * before anything on it may fail; store_base_destroy() is the last thing
+ * its close() does before freeing the handle.
+ */
+void store_base_init(struct store *s, const struct store_ops *ops, const struct store_options *opts);
+void store_base_destroy(struct store *s);
+
+/*
+ * The backend handle (of @type, embedding struct store as base) of @s,
+ * checked: @s must be a store that @ops opened.
+ */
+#define STORE_DOWNCAST(s, type, ops)                                           \
+	((type *)((char *)store_checked((s), &(ops)) - offsetof(type, base)))
+
+static inline struct store *store_checked(struct store *s, const struct store_ops *ops)
+{
+	(void)ops; /* unused where NDEBUG drops the assert */
+	assert(s->ops == ops);
+	return s;
+}
 
 /* Counts @n steps of a listing's work. */
 static inline void store_count_visits(struct store *s, uint64_t n)

@@ -11,7 +11,6 @@
  * transaction), and a commit that fails fails every change it carried.
  */
 #include <pthread.h>
-#include <stdio.h>
 
 #include "backend.h"
 
@@ -33,7 +32,7 @@ void store_batch_destroy(struct store_batch *b)
 void store_batch_fail(struct store_batch_op *op, int err)
 {
 	op->result = err;
-	snprintf(op->reason, sizeof(op->reason), "%s", store_reason());
+	store_reason_save(op->reason);
 }
 
 void store_batch_fail_all(struct store_batch_op *ops, int err)

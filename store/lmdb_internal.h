@@ -94,7 +94,7 @@ typedef int (*lmdb_body_fn)(struct lmdb_store *st, struct lmdb_txn *txn, void *a
 /* The LMDB handle of @s, which lmdb_open() made. */
 static inline struct lmdb_store *lmdb_of(struct store *s)
 {
-	return (struct lmdb_store *)s;
+	return STORE_DOWNCAST(s, struct lmdb_store, lmdb_ops);
 }
 
 /* Walks within one transaction trim every LMDB_TRIM_KEYS keys (see lmdb_trim()). */

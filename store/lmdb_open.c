@@ -353,9 +353,7 @@ int lmdb_open(const char *path, const struct store_options *opts, struct store *
 		rc = store_fail(-ENOMEM, "lmdb: out of memory");
 		goto out;
 	}
-	st->base.ops = &lmdb_ops;
-	st->base.opts = *opts;
-	store_batch_init(&st->base.batch);
+	store_base_init(&st->base, &lmdb_ops, opts);
 	st->map_max = opts->map_max_bytes > SIZE_MAX ? SIZE_MAX : (size_t)opts->map_max_bytes;
 
 	rc = lmdb_lock_init(st);
@@ -375,7 +373,7 @@ env_close:
 lock_destroy:
 	pthread_rwlock_destroy(&st->resize);
 free_store:
-	store_batch_destroy(&st->base.batch);
+	store_base_destroy(&st->base);
 	free(st);
 out:
 	return rc;
@@ -391,7 +389,7 @@ void lmdb_close(struct store *s)
 		mdb_env_sync(st->env, 1);
 	mdb_env_close(st->env);
 	pthread_rwlock_destroy(&st->resize);
-	store_batch_destroy(&st->base.batch);
+	store_base_destroy(&st->base);
 	free(st);
 }
 

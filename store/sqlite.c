@@ -35,67 +35,6 @@
 
 #include "sqlstore.h"
 
-/* The prepared statements each connection keeps. */
-enum sqlstore_stmt_id {
-	ST_INSERT,
-	ST_INSERT_RUN,
-	ST_FINISH,
-	ST_FINISH_RUN,
-	ST_HEARTBEAT,
-	ST_DELETE,
-	ST_STATE,
-	ST_GET,
-	ST_GET_BY_ID,
-	ST_LIST_ALL,
-	ST_LIST_OUTCOME,
-	ST_LIST_DAY,
-	ST_LIST_OUTCOME_DAY,
-	ST_NEXT_DAY,
-	ST_LATEST,
-	ST_NAMES_ALL,
-	ST_NAMES_OUTCOME,
-	ST_NAMES_DAY,
-	ST_NAMES_OUTCOME_DAY,
-	ST_COUNT_ALL,
-	ST_COUNT_OUTCOME,
-	ST_COUNT_DAY,
-	ST_COUNT_OUTCOME_DAY,
-	ST_COUNT_BY_OUTCOME,
-	ST_COUNT_BY_OUTCOME_DAY,
-	ST_RECENT,
-	ST_SUMMARY,
-	ST_SAVEPOINT,
-	ST_RELEASE,
-	ST_ROLLBACK_TO,
-	ST_BY_START,        /* retention: finished, in start order, oldest first */
-	ST_BY_START_NEWEST, /* the same, newest first */
-	ST_COUNT
-};
-
-struct sqlstore_conn {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[ST_COUNT];
-	struct sqlstore_conn *next;
-};
-
-struct sqlstore {
-	struct store base;
-	char *path;
-	char *open_name;              /* what sqlite3_open_v2 gets: path, or a URI (read-only media) */
-	int open_flags;
-	char *sql[ST_COUNT];          /* statement texts, fixed at open */
-	pthread_mutex_t pool_lock;
-	struct sqlstore_conn *idle;   /* connections not in use */
-	bool has_durations;           /* execlogfs_durations and its triggers are in place */
-};
-
-/* The columns every query reads, in struct store_record order; %s is the ms pair. */
-#define SQLSTORE_COLUMNS                                                       \
-	"id, execution_id, tool_version, args, root, db_path, started_at, "   \
-	"finished_at, duration_ms, outcome, error_message, "                  \
-	"COALESCE(files_indexed, 0), COALESCE(symbols_indexed, 0), "          \
-	"COALESCE(references_indexed, 0), %s"
-
 static int sqlstore_errno(int rc)
 {
 	switch (rc & 0xff) {
@@ -217,7 +156,7 @@ static int sqlstore_take(struct sqlstore *s, struct sqlstore_conn **out)
 	return sqlstore_conn_new(s, out);
 }
 
-static void sqlstore_put(struct sqlstore *s, struct sqlstore_conn *c)
+void sqlstore_put(struct sqlstore *s, struct sqlstore_conn *c)
 {
 	pthread_mutex_lock(&s->pool_lock);
 	c->next = s->idle;
@@ -247,8 +186,8 @@ static int sqlstore_stmt(struct sqlstore *s, struct sqlstore_conn *c,
  * Borrows a connection and its prepared statement @id, ready to bind: what
  * every call below begins with. On error nothing is held.
  */
-static int sqlstore_begin(struct sqlstore *s, enum sqlstore_stmt_id id,
-			  struct sqlstore_conn **c, sqlite3_stmt **st)
+int sqlstore_begin(struct sqlstore *s, enum sqlstore_stmt_id id,
+		   struct sqlstore_conn **c, sqlite3_stmt **st)
 {
 	int err = sqlstore_take(s, c);
 
@@ -288,241 +227,9 @@ static int sqlstore_wal(sqlite3 *db)
 	return rc == SQLITE_OK ? 0 : sqlstore_fail(db, rc, "switch to WAL");
 }
 
-/* The bucket of a row's duration, as SQL on the row @r (NEW or OLD), into @b. */
-static void sqlstore_bucket_sql(char *b, size_t size, const char *r)
-{
-	size_t used = (size_t)snprintf(b, size, "CASE");
-
-	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
-		used += (size_t)snprintf(b + used, size - used,
-					 " WHEN MAX(COALESCE(%s.duration_ms, 0), 0) <= %lld THEN %lld", r,
-					 (long long)store_duration_bounds_ms[i],
-					 (long long)store_duration_bounds_ms[i]);
-	snprintf(b + used, size - used, " ELSE %lld END", (long long)INT64_MAX);
-}
-
-/* Whether execlogfs_durations has today's buckets and its three triggers. */
-static int sqlstore_durations_ok(sqlite3 *db, bool *ok)
-{
-	sqlite3_stmt *st;
-	int rc, triggers = -1;
-	int64_t rows = -1, matching = -1;
-	char bounds[512];
-	size_t used = 0;
-
-	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
-		used += (size_t)snprintf(bounds + used, sizeof(bounds) - used, "%s%lld", i ? "," : "",
-					 (long long)store_duration_bounds_ms[i]);
-	snprintf(bounds + used, sizeof(bounds) - used, ",%lld", (long long)INT64_MAX);
-	*ok = false;
-	rc = sqlite3_prepare_v2(db,
-		"SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN"
-		" ('execlogfs_durations_insert', 'execlogfs_durations_update',"
-		" 'execlogfs_durations_delete')),"
-		" (SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-		" AND name = 'execlogfs_durations')", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return sqlstore_fail(db, rc, "read the schema");
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		triggers = sqlite3_column_int(st, 0);
-		rows = sqlite3_column_int(st, 1);
-	}
-	sqlite3_finalize(st);
-	if (triggers != 3 || rows != 1)
-		return 0;
-	rc = sqlite3_prepare_v2(db,
-		"SELECT (SELECT count(*) FROM execlogfs_durations),"
-		" (SELECT count(*) FROM execlogfs_durations WHERE instr(',' || ?1 || ',',"
-		" ',' || le_ms || ',') > 0)", -1, &st, NULL);
-	if (rc != SQLITE_OK)
-		return 0; /* another layout: rebuilt */
-	sqlite3_bind_text(st, 1, bounds, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		rows = sqlite3_column_int64(st, 0);
-		matching = sqlite3_column_int64(st, 1);
-	}
-	sqlite3_finalize(st);
-	*ok = rows == STORE_DURATION_BUCKETS && matching == STORE_DURATION_BUCKETS;
-	return 0;
-}
-
-/*
- * Creates execlogfs_durations and its triggers when they are missing or of
- * other buckets, and fills the table from the rows (the only scan, once),
- * under a write lock: another process may be doing the same right now.
- */
-static int sqlstore_durations_setup(sqlite3 *db)
-{
-	char add[2048], sub[2048], bucket_new[1024], bucket_old[1024], whens[1024], *sql = NULL;
-	size_t used = 0;
-	bool ok;
-	int rc, err;
-
-	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return sqlstore_fail(db, rc, "lock the database to create execlogfs_durations");
-	err = sqlstore_durations_ok(db, &ok);
-	if (err || ok)
-		goto end;
-	sqlstore_bucket_sql(bucket_new, sizeof(bucket_new), "NEW");
-	sqlstore_bucket_sql(bucket_old, sizeof(bucket_old), "OLD");
-	/* The bounds of the buckets, as CASE i WHEN 0 THEN 100 ... */
-	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
-		used += (size_t)snprintf(whens + used, sizeof(whens) - used, " WHEN %d THEN %lld", i,
-					 (long long)store_duration_bounds_ms[i]);
-	snprintf(add, sizeof(add),
-		 "UPDATE execlogfs_durations SET finished = finished + 1,"
-		 " sum_ms = sum_ms + MAX(COALESCE(NEW.duration_ms, 0), 0),"
-		 " last_finished_at = CASE WHEN NEW.finished_at IS NOT NULL AND (last_finished_at IS NULL"
-		 " OR NEW.finished_at > last_finished_at) THEN NEW.finished_at ELSE last_finished_at END"
-		 " WHERE NEW.outcome <> 'running' AND le_ms = %s;", bucket_new);
-	snprintf(sub, sizeof(sub),
-		 "UPDATE execlogfs_durations SET finished = finished - 1,"
-		 " sum_ms = sum_ms - MAX(COALESCE(OLD.duration_ms, 0), 0)"
-		 " WHERE OLD.outcome <> 'running' AND le_ms = %s;", bucket_old);
-	if (asprintf(&sql,
-		     "DROP TRIGGER IF EXISTS execlogfs_durations_insert;"
-		     "DROP TRIGGER IF EXISTS execlogfs_durations_update;"
-		     "DROP TRIGGER IF EXISTS execlogfs_durations_delete;"
-		     "DROP TABLE IF EXISTS execlogfs_durations;"
-		     "CREATE TABLE execlogfs_durations (le_ms INTEGER PRIMARY KEY,"
-		     " finished INTEGER NOT NULL, sum_ms INTEGER NOT NULL, last_finished_at INTEGER);"
-		     "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < %d)"
-		     " INSERT INTO execlogfs_durations SELECT CASE i %s ELSE %lld END, 0, 0, NULL FROM b;"
-		     "INSERT OR REPLACE INTO execlogfs_durations"
-		     " SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)), max(finished_at)"
-		     " FROM execution_log AS NEW WHERE outcome <> 'running' GROUP BY 1;"
-		     "CREATE TRIGGER execlogfs_durations_insert AFTER INSERT ON execution_log BEGIN %s END;"
-		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF outcome, duration_ms,"
-		     " finished_at ON execution_log BEGIN %s %s END;"
-		     "CREATE TRIGGER execlogfs_durations_delete AFTER DELETE ON execution_log BEGIN %s END;",
-		     STORE_DURATION_BUCKETS - 1, whens, (long long)INT64_MAX, bucket_new, add, sub, add,
-		     sub) < 0) {
-		err = store_fail(-ENOMEM, "sqlite: out of memory");
-		goto end;
-	}
-	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		err = sqlstore_fail(db, rc, "create execlogfs_durations");
-end:
-	free(sql);
-	rc = sqlite3_exec(db, err ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
-	if (err == 0 && rc != SQLITE_OK)
-		err = sqlstore_fail(db, rc, "create execlogfs_durations");
-	return err;
-}
-
-static int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc)
-{
-	char cols[768], ms[512], from[128];
-	int n = 0;
-
-	/* Record reads select from @from: execution_log, LEFT JOINed to execlogfs_runs. */
-	sqlstore_schema_reads(sc, from, sizeof(from), ms, sizeof(ms));
-	snprintf(cols, sizeof(cols), SQLSTORE_COLUMNS, ms);
-	/*
-	 * Writes name execlogfs_runs; a read-only store that lacks it never
-	 * prepares a write (store.c refuses writes first).
-	 */
-	n += asprintf(&s->sql[ST_INSERT],
-		      "INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
-		      " started_at, outcome, files_indexed, symbols_indexed, references_indexed)"
-		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', 0, 0, 0)") < 0;
-	n += asprintf(&s->sql[ST_INSERT_RUN],
-		      "INSERT INTO execlogfs_runs (id, started_at_ms, heartbeat_at_ms)"
-		      " VALUES (?1, ?2, ?2)") < 0;
-	/* duration_ms comes from the millisecond start where we have one, else from seconds. */
-	n += asprintf(&s->sql[ST_FINISH],
-		      "UPDATE execution_log SET outcome = ?2, error_message = ?3,"
-		      " files_indexed = ?4, symbols_indexed = ?5, references_indexed = ?6,"
-		      " finished_at = ?1 / 1000,"
-		      " duration_ms = MAX(0, ?1 - COALESCE(%s, started_at * 1000))"
-		      " WHERE execution_id = ?7 AND outcome = 'running'"
-		      " AND (?8 = 0 OR id = ?8) AND (?9 = 0 OR"
-		      " COALESCE((SELECT heartbeat_at_ms FROM execlogfs_runs"
-		      " WHERE execlogfs_runs.id = execution_log.id), %s, started_at * 1000) < ?9)",
-		      sqlstore_started_ms_sql, sqlstore_started_ms_sql) < 0;
-	/* The heartbeat of a row magellan started makes it a row of execlogfs_runs. */
-	n += asprintf(&s->sql[ST_FINISH_RUN],
-		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms)"
-		      " SELECT id, ?1 FROM execution_log WHERE execution_id = ?2"
-		      " ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
-	n += asprintf(&s->sql[ST_HEARTBEAT],
-		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms)"
-		      " SELECT id, ?1 FROM execution_log WHERE execution_id = ?2 AND outcome = 'running'"
-		      " ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
-	n += asprintf(&s->sql[ST_DELETE],
-		      "DELETE FROM execution_log WHERE execution_id = ?1 AND outcome <> 'running'"
-		      " AND (?2 = 0 OR id = ?2)") < 0;
-	n += asprintf(&s->sql[ST_STATE],
-		      "SELECT outcome FROM execution_log WHERE execution_id = ?1") < 0;
-	n += asprintf(&s->sql[ST_GET], "SELECT %s FROM %s WHERE execution_id = ?1", cols, from) < 0;
-	n += asprintf(&s->sql[ST_GET_BY_ID], "SELECT %s FROM %s WHERE id = ?1", cols, from) < 0;
-	/* Listings: every column, or (names) only what a directory entry needs. */
-	for (int names = 0; names < 2; names++) {
-		const char *c = names ? "id, execution_id" : cols, *f = names ? "execution_log" : from;
-		enum sqlstore_stmt_id at = names ? ST_NAMES_ALL : ST_LIST_ALL;
-
-		n += asprintf(&s->sql[at],
-			      "SELECT %s FROM %s WHERE id > ?1 ORDER BY id", c, f) < 0;
-		n += asprintf(&s->sql[at + 1],
-			      "SELECT %s FROM %s WHERE outcome = ?2 AND id > ?1"
-			      " ORDER BY id", c, f) < 0;
-		n += asprintf(&s->sql[at + 2],
-			      "SELECT %s FROM %s WHERE started_at >= ?3"
-			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c, f) < 0;
-		n += asprintf(&s->sql[at + 3],
-			      "SELECT %s FROM %s WHERE +outcome = ?2 AND started_at >= ?3"
-			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c, f) < 0;
-	}
-	n += asprintf(&s->sql[ST_NEXT_DAY],
-		      "SELECT started_at FROM execution_log WHERE started_at >= ?1"
-		      " ORDER BY started_at LIMIT 1") < 0;
-	/* Counts read the indexes only (id, outcome, started_at). */
-	n += asprintf(&s->sql[ST_COUNT_ALL], "SELECT count(*) FROM execution_log") < 0;
-	n += asprintf(&s->sql[ST_COUNT_OUTCOME],
-		      "SELECT count(*) FROM execution_log WHERE outcome = ?2") < 0;
-	n += asprintf(&s->sql[ST_COUNT_DAY],
-		      "SELECT count(*) FROM execution_log WHERE started_at >= ?3 AND started_at < ?4") < 0;
-	/* +outcome: a day's range of started_at is the narrower index (SQLite keeps no statistics here). */
-	n += asprintf(&s->sql[ST_COUNT_OUTCOME_DAY],
-		      "SELECT count(*) FROM execution_log WHERE +outcome = ?2 AND started_at >= ?3"
-		      " AND started_at < ?4") < 0;
-	n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME],
-		      "SELECT outcome, count(*) FROM execution_log GROUP BY outcome") < 0;
-	n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME_DAY],
-		      "SELECT outcome, count(*) FROM execution_log WHERE started_at >= ?3"
-		      " AND started_at < ?4 GROUP BY outcome") < 0;
-	n += asprintf(&s->sql[ST_LATEST],
-		      "SELECT %s FROM %s ORDER BY id DESC LIMIT 1", cols, from) < 0;
-	n += asprintf(&s->sql[ST_RECENT],
-		      "SELECT %s FROM %s ORDER BY id DESC LIMIT ?1", cols, from) < 0;
-	/*
-	 * The started_at index, in order; SQLite sorts only the rows of one
-	 * started_at by id ("temp b-tree for right part of order by").
-	 * ?1, ?2: the position; ?3: before.
-	 */
-	n += asprintf(&s->sql[ST_BY_START],
-		      "SELECT id, execution_id, started_at FROM execution_log"
-		      " WHERE +outcome <> 'running' AND started_at < ?3"
-		      " AND started_at >= ?1 AND (started_at, id) > (?1, ?2)"
-		      " ORDER BY started_at, id") < 0;
-	n += asprintf(&s->sql[ST_BY_START_NEWEST],
-		      "SELECT id, execution_id, started_at FROM execution_log"
-		      " WHERE +outcome <> 'running' AND started_at < ?3"
-		      " AND started_at <= ?1 AND (started_at, id) < (?1, ?2)"
-		      " ORDER BY started_at DESC, id DESC") < 0;
-	n += asprintf(&s->sql[ST_SUMMARY],
-		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
-	n += asprintf(&s->sql[ST_SAVEPOINT], "SAVEPOINT sqlstore_change") < 0;
-	n += asprintf(&s->sql[ST_RELEASE], "RELEASE sqlstore_change") < 0;
-	n += asprintf(&s->sql[ST_ROLLBACK_TO], "ROLLBACK TO sqlstore_change") < 0;
-	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
-}
-
 static void sqlstore_close(struct store *base)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 
 	while (s->idle) {
 		struct sqlstore_conn *c = s->idle;
@@ -533,10 +240,10 @@ static void sqlstore_close(struct store *base)
 	for (int i = 0; i < ST_COUNT; i++)
 		free(s->sql[i]);
 	pthread_mutex_destroy(&s->pool_lock);
-	store_batch_destroy(&s->base.batch);
 	if (s->open_name != s->path)
 		free(s->open_name);
 	free(s->path);
+	store_base_destroy(&s->base);
 	free(s);
 }
 
@@ -624,6 +331,28 @@ static int sqlstore_name(struct sqlstore *s, const char *path)
 	return 0;
 }
 
+/*
+ * Reads the layout of the store on @db into @sc and, writable, makes it
+ * what this execlogfs writes: WAL, the migration, execlogfs_durations.
+ */
+static int sqlstore_open_schema(sqlite3 *db, const char *path, bool read_only,
+				struct sqlstore_schema *sc)
+{
+	/* A file that only looks like SQLite fails here, before anything is written. */
+	int err = sqlstore_schema_read(db, sc);
+
+	if (err == 0 && read_only && !sc->has_table)
+		return store_fail(-EMEDIUMTYPE, "%s has no execution_log table", path);
+	if (err || read_only)
+		return err;
+	err = sqlstore_wal(db);
+	if (err == 0)
+		err = sqlstore_schema_migrate(db);
+	if (err == 0)
+		err = sqlstore_durations_setup(db);
+	return err ? err : sqlstore_schema_read(db, sc);
+}
+
 static int sqlstore_open(const char *path, const struct store_options *opts, struct store **out)
 {
 	struct sqlstore_conn *first = NULL;
@@ -641,9 +370,8 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return store_fail(-ENOMEM, "sqlite: out of memory");
+	store_base_init(&s->base, &sqlstore_ops, opts);
 	pthread_mutex_init(&s->pool_lock, NULL);
-	store_batch_init(&s->base.batch);
-	s->base.opts = *opts;
 	s->path = strdup(path);
 	s->open_flags = SQLITE_OPEN_NOMUTEX |
 		(opts->read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
@@ -656,25 +384,9 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 		err = sqlstore_conn_new(s, &first);
 	if (err)
 		goto store_free;
-	/* A file that only looks like SQLite fails here, before anything is written. */
-	err = sqlstore_schema_read(first->db, &sc);
-	if (err)
-		goto store_free;
-	if (!opts->read_only) {
-		err = sqlstore_wal(first->db);
-		if (err == 0)
-			err = sqlstore_schema_migrate(first->db);
-		if (err == 0)
-			err = sqlstore_durations_setup(first->db);
-		if (err == 0)
-			err = sqlstore_schema_read(first->db, &sc);
-		if (err)
-			goto store_free;
-	} else if (!sc.has_table) {
-		err = store_fail(-EMEDIUMTYPE, "%s has no execution_log table", path);
-		goto store_free;
-	}
-	err = sqlstore_prepare_texts(s, &sc);
+	err = sqlstore_open_schema(first->db, path, opts->read_only, &sc);
+	if (err == 0)
+		err = sqlstore_prepare_texts(s, &sc);
 	if (err == 0)
 		err = sqlstore_durations_ok(first->db, &s->has_durations);
 	if (err)
@@ -690,52 +402,35 @@ store_free:
 	return err;
 }
 
-static char *sqlstore_text(sqlite3_stmt *st, int col, bool *ok)
+static bool sqlstore_col_null(void *st, int col)
 {
-	return store_strdup_null((const char *)sqlite3_column_text(st, col), ok);
+	return sqlite3_column_type(st, col) == SQLITE_NULL;
 }
 
-static int64_t sqlstore_int_or_null(sqlite3_stmt *st, int col)
+static int64_t sqlstore_col_int(void *st, int col)
 {
-	if (sqlite3_column_type(st, col) == SQLITE_NULL)
-		return STORE_NULL;
 	return sqlite3_column_int64(st, col);
 }
 
-/* Fills @r from the current row of a statement that selects SQLSTORE_COLUMNS. */
-static int sqlstore_row(sqlite3_stmt *st, struct store_record *r)
+static const char *sqlstore_col_text(void *st, int col)
 {
-	bool ok = true;
-
-	r->id = sqlite3_column_int64(st, 0);
-	r->execution_id = sqlstore_text(st, 1, &ok);
-	r->tool_version = sqlstore_text(st, 2, &ok);
-	r->args = sqlstore_text(st, 3, &ok);
-	r->root = sqlstore_text(st, 4, &ok);
-	r->db_path = sqlstore_text(st, 5, &ok);
-	r->started_at = sqlite3_column_int64(st, 6);
-	r->finished_at = sqlstore_int_or_null(st, 7);
-	r->duration_ms = sqlstore_int_or_null(st, 8);
-	r->outcome = sqlstore_text(st, 9, &ok);
-	r->error_message = sqlstore_text(st, 10, &ok);
-	r->files_indexed = sqlite3_column_int64(st, 11);
-	r->symbols_indexed = sqlite3_column_int64(st, 12);
-	r->references_indexed = sqlite3_column_int64(st, 13);
-	r->started_ms = sqlstore_int_or_null(st, 14);
-	if (r->started_ms == STORE_NULL)
-		r->started_ms = store_ms_of_seconds(r->started_at);
-	r->heartbeat_ms = sqlstore_int_or_null(st, 15);
-	if (r->heartbeat_ms == STORE_NULL)
-		r->heartbeat_ms = r->finished_at != STORE_NULL ? store_ms_of_seconds(r->finished_at)
-									    : r->started_ms;
-	if (!ok) {
-		store_record_clear(r);
-		return store_fail(-ENOMEM, "sqlite: out of memory");
-	}
-	return 0;
+	return (const char *)sqlite3_column_text(st, col);
 }
 
-static int sqlstore_bind_text(sqlite3_stmt *st, int i, const char *text)
+static const struct sqlrow_columns sqlstore_columns = {
+	.backend = "sqlite",
+	.is_null = sqlstore_col_null,
+	.integer = sqlstore_col_int,
+	.text = sqlstore_col_text,
+};
+
+/* Fills @r from the current row of a statement that selects SQLSTORE_COLUMNS. */
+int sqlstore_row(sqlite3_stmt *st, struct store_record *r)
+{
+	return sqlrow_record(&sqlstore_columns, st, r);
+}
+
+int sqlstore_bind_text(sqlite3_stmt *st, int i, const char *text)
 {
 	return text ? sqlite3_bind_text(st, i, text, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
@@ -795,7 +490,7 @@ static int sqlstore_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sq
  */
 static void sqlstore_commit(struct store *base, struct store_batch_op *ops, size_t n)
 {
-	struct sqlstore *s = (struct sqlstore *)base;
+	struct sqlstore *s = sqlstore_of(base);
 	struct sqlstore_conn *c;
 	int err, rc;
 
@@ -893,59 +588,35 @@ static int sqlstore_start_apply(struct sqlstore *s, struct sqlstore_conn *c, str
 static int sqlstore_start(struct store *base, struct store_record *rec)
 {
 	struct sqlstore_op op = { .apply = sqlstore_start_apply, .rec = rec };
-	/* Allocated before the commit: once the start is committed, nothing may fail. */
-	char *running = strdup("running");
-	int err;
 
-	if (running == NULL)
-		return store_fail(-ENOMEM, "sqlite: out of memory");
-	err = sqlstore_write((struct sqlstore *)base, &op);
-	if (err) {
-		free(running);
-		return err;
-	}
-	free(rec->outcome);
-	rec->outcome = running;
-	free(rec->error_message);
-	rec->error_message = NULL;
-	rec->finished_at = rec->duration_ms = STORE_NULL;
-	rec->files_indexed = rec->symbols_indexed = rec->references_indexed = 0;
-	rec->heartbeat_ms = rec->started_ms;
-	return 0;
+	return sqlstore_write(sqlstore_of(base), &op);
 }
 
-/* After a change matched no row: -ENOENT, or @busy_err if the row is running, else @done_err. */
+/* After a change of @op matched no row: why, as sqlrow_unchanged() tells it. */
 static int sqlstore_why_unchanged(struct sqlstore *s, struct sqlstore_conn *c,
-				  const char *execution_id, int running_err, int done_err)
+				  const struct sqlstore_op *op, int running_err, int done_err)
 {
-	const char *outcome;
 	sqlite3_stmt *st;
 	int err, rc;
 
 	err = sqlstore_stmt(s, c, ST_STATE, &st);
 	if (err)
 		return err;
-	sqlstore_bind_text(st, 1, execution_id);
+	sqlstore_bind_text(st, 1, op->execution_id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		err = store_fail(-ENOENT, "no execution %s", execution_id);
-	else if (rc != SQLITE_ROW)
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		err = sqlrow_unchanged(op->execution_id, rc == SQLITE_ROW,
+				       rc == SQLITE_ROW ? sqlstore_col_text(st, 0) : NULL,
+				       running_err, done_err, op->only_id);
+	else
 		err = sqlstore_fail(c->db, rc, "read the outcome");
-	else {
-		outcome = (const char *)sqlite3_column_text(st, 0);
-		if (outcome && strcmp(outcome, "running") == 0)
-			err = store_fail(running_err, "execution %s is running", execution_id);
-		else
-			err = store_fail(done_err, "execution %s is not running (%s)", execution_id,
-					 outcome ? outcome : "null");
-	}
 	sqlite3_reset(st);
 	return err;
 }
 
-/* Runs a change statement already bound; 0, or why it changed nothing. */
+/* Runs the change statement of @op, already bound; 0, or why it changed nothing. */
 static int sqlstore_change(struct sqlstore *s, struct sqlstore_conn *c, sqlite3_stmt *st,
-			   const char *execution_id, int running_err, int done_err)
+			   const struct sqlstore_op *op, int running_err, int done_err)
 {
 	int rc = sqlite3_step(st);
 
@@ -954,7 +625,7 @@ static int sqlstore_change(struct sqlstore *s, struct sqlstore_conn *c, sqlite3_
 		return sqlstore_fail(c->db, rc, "write");
 	if (sqlite3_changes(c->db) > 0)
 		return 0;
-	return sqlstore_why_unchanged(s, c, execution_id, running_err, done_err);
+	return sqlstore_why_unchanged(s, c, op, running_err, done_err);
 }
 
 static int sqlstore_finish_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
@@ -974,10 +645,7 @@ static int sqlstore_finish_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	sqlite3_bind_int64(st, 8, op->fin->only_id);
 	sqlite3_bind_int64(st, 9, op->fin->only_stale_before_ms);
 	/* A running row is skipped only by the finish's conditions. */
-	err = sqlstore_change(s, c, st, op->execution_id, -ESTALE, -EPERM);
-	if (err == -ESTALE)
-		store_fail(err, "execution %s is another run, or heartbeat, since it was read",
-			   op->execution_id);
+	err = sqlstore_change(s, c, st, op, -ESTALE, -EPERM);
 	return err ? err : sqlstore_run_write(s, c, ST_FINISH_RUN, 0, op->execution_id, op->now_ms);
 }
 
@@ -987,7 +655,7 @@ static int sqlstore_finish(struct store *base, const char *execution_id,
 	struct sqlstore_op op = { .apply = sqlstore_finish_apply, .execution_id = execution_id,
 				  .fin = fin, .now_ms = now_ms };
 
-	return sqlstore_write((struct sqlstore *)base, &op);
+	return sqlstore_write(sqlstore_of(base), &op);
 }
 
 static int sqlstore_heartbeat_apply(struct sqlstore *s, struct sqlstore_conn *c,
@@ -1000,7 +668,7 @@ static int sqlstore_heartbeat_apply(struct sqlstore *s, struct sqlstore_conn *c,
 		return err;
 	sqlite3_bind_int64(st, 1, op->now_ms);
 	sqlstore_bind_text(st, 2, op->execution_id);
-	return sqlstore_change(s, c, st, op->execution_id, 0, -EPERM);
+	return sqlstore_change(s, c, st, op, 0, -EPERM);
 }
 
 static int sqlstore_heartbeat(struct store *base, const char *execution_id, int64_t now_ms)
@@ -1008,7 +676,7 @@ static int sqlstore_heartbeat(struct store *base, const char *execution_id, int6
 	struct sqlstore_op op = { .apply = sqlstore_heartbeat_apply, .execution_id = execution_id,
 				  .now_ms = now_ms };
 
-	return sqlstore_write((struct sqlstore *)base, &op);
+	return sqlstore_write(sqlstore_of(base), &op);
 }
 
 static int sqlstore_delete_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
@@ -1021,11 +689,7 @@ static int sqlstore_delete_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	sqlstore_bind_text(st, 1, op->execution_id);
 	sqlite3_bind_int64(st, 2, op->only_id);
 	/* A finished row is skipped only when it has another id. */
-	err = sqlstore_change(s, c, st, op->execution_id, -EBUSY, op->only_id ? -ESTALE : -EIO);
-	if (err == -ESTALE)
-		store_fail(err, "execution %s is another run than id %lld now", op->execution_id,
-			   (long long)op->only_id);
-	return err;
+	return sqlstore_change(s, c, st, op, -EBUSY, op->only_id ? -ESTALE : -EIO);
 }
 
 static int sqlstore_delete(struct store *base, const char *execution_id, int64_t only_id)
@@ -1033,331 +697,17 @@ static int sqlstore_delete(struct store *base, const char *execution_id, int64_t
 	struct sqlstore_op op = { .apply = sqlstore_delete_apply, .execution_id = execution_id,
 				  .only_id = only_id };
 
-	return sqlstore_write((struct sqlstore *)base, &op);
-}
-
-/* Runs a bound one-row query into @out; -ENOENT with @what when no row. */
-static int sqlstore_one(struct sqlstore_conn *c, sqlite3_stmt *st,
-			struct store_record *out, const char *what)
-{
-	int rc = sqlite3_step(st), err;
-
-	if (rc == SQLITE_ROW)
-		err = sqlstore_row(st, out);
-	else if (rc == SQLITE_DONE)
-		err = store_fail(-ENOENT, "no execution %s", what);
-	else
-		err = sqlstore_fail(c->db, rc, "read");
-	sqlite3_reset(st);
-	return err;
-}
-
-static int sqlstore_get(struct store *base, const char *execution_id, struct store_record *out)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err;
-
-	err = sqlstore_begin(s, ST_GET, &c, &st);
-	if (err)
-		return err;
-	sqlstore_bind_text(st, 1, execution_id);
-	err = sqlstore_one(c, st, out, execution_id);
-	sqlstore_put(s, c);
-	return err;
-}
-
-static int sqlstore_get_by_id(struct store *base, int64_t id, struct store_record *out)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	char what[32];
-	int err;
-
-	err = sqlstore_begin(s, ST_GET_BY_ID, &c, &st);
-	if (err)
-		return err;
-	sqlite3_bind_int64(st, 1, id);
-	snprintf(what, sizeof(what), "with id %lld", (long long)id);
-	err = sqlstore_one(c, st, out, what);
-	sqlstore_put(s, c);
-	return err;
-}
-
-static int sqlstore_latest(struct store *base, struct store_record *out)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err;
-
-	err = sqlstore_begin(s, ST_LATEST, &c, &st);
-	if (err)
-		return err;
-	err = sqlstore_one(c, st, out, "at all");
-	sqlstore_put(s, c);
-	return err;
-}
-
-/* Binds a filter's outcome as ?2 and its day as [?3, ?4). */
-static void sqlstore_bind_filter(sqlite3_stmt *st, const struct store_filter *filter)
-{
-	if (filter->outcome >= 0)
-		sqlstore_bind_text(st, 2, store_outcome_name(filter->outcome));
-	if (filter->day >= 0) {
-		sqlite3_bind_int64(st, 3, filter->day * 86400);
-		sqlite3_bind_int64(st, 4, (filter->day + 1) * 86400);
-	}
-}
-
-static int sqlstore_count(struct store *base, const struct store_filter *filter, uint64_t *count)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	enum sqlstore_stmt_id id;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err, rc;
-
-	if (filter->outcome >= 0)
-		id = filter->day >= 0 ? ST_COUNT_OUTCOME_DAY : ST_COUNT_OUTCOME;
-	else
-		id = filter->day >= 0 ? ST_COUNT_DAY : ST_COUNT_ALL;
-	err = sqlstore_begin(s, id, &c, &st);
-	if (err)
-		return err;
-	sqlstore_bind_filter(st, filter);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*count = (uint64_t)sqlite3_column_int64(st, 0);
-	else
-		err = sqlstore_fail(c->db, rc, "count");
-	sqlite3_reset(st);
-	sqlstore_put(s, c);
-	return err;
-}
-
-/* The listing statement for @filter: ST_LIST_* or, for names only, ST_NAMES_*. */
-static enum sqlstore_stmt_id sqlstore_list_stmt(const struct store_filter *filter, bool names)
-{
-	int which = (filter->outcome >= 0 ? 1 : 0) + (filter->day >= 0 ? 2 : 0);
-
-	return (enum sqlstore_stmt_id)((names ? ST_NAMES_ALL : ST_LIST_ALL) + which);
-}
-
-/* Ends a listing: counts its work, resets the statement, gives back the connection. */
-static int sqlstore_list_end(struct sqlstore *s, struct sqlstore_conn *c, sqlite3_stmt *st,
-			     int err, int rc)
-{
-	/* The steps of SQLite's machine: they grow with every row the plan visits. */
-	store_count_visits(&s->base, (uint64_t)sqlite3_stmt_status(st, SQLITE_STMTSTATUS_VM_STEP, 1));
-	if (err > 0)
-		err = 0;
-	else if (err == 0 && rc != SQLITE_DONE)
-		err = sqlstore_fail(c->db, rc, "list");
-	sqlite3_reset(st);
-	sqlstore_put(s, c);
-	return err;
-}
-
-static int sqlstore_count_outcomes(struct store *base, const struct store_filter *filter,
-				   uint64_t counts[STORE_OUTCOMES])
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err, rc;
-
-	err = sqlstore_begin(s, filter->day >= 0 ? ST_COUNT_BY_OUTCOME_DAY : ST_COUNT_BY_OUTCOME,
-			     &c, &st);
-	if (err)
-		return err;
-	sqlstore_bind_filter(st, filter);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int o = store_outcome_from_name((const char *)sqlite3_column_text(st, 0));
-
-		/* A row of another program's with an outcome of its own counts nowhere. */
-		if (o >= 0)
-			counts[o] = (uint64_t)sqlite3_column_int64(st, 1);
-	}
-	if (rc != SQLITE_DONE)
-		err = sqlstore_fail(c->db, rc, "count");
-	sqlite3_reset(st);
-	sqlstore_put(s, c);
-	return err;
-}
-
-static int sqlstore_list(struct store *base, const struct store_filter *filter,
-			 int64_t after_id, store_list_fn fn, void *ctx)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct store_record rec = { 0 };
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err, rc;
-
-	err = sqlstore_begin(s, sqlstore_list_stmt(filter, false), &c, &st);
-	if (err)
-		return err;
-	sqlite3_bind_int64(st, 1, after_id);
-	sqlstore_bind_filter(st, filter);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = sqlstore_row(st, &rec);
-		if (err == 0)
-			err = fn(ctx, &rec);
-		store_record_clear(&rec);
-		if (err)
-			break;
-	}
-	return sqlstore_list_end(s, c, st, err, rc);
-}
-
-static int sqlstore_list_names(struct store *base, const struct store_filter *filter,
-			       int64_t after_id, store_name_fn fn, void *ctx)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err, rc;
-
-	err = sqlstore_begin(s, sqlstore_list_stmt(filter, true), &c, &st);
-	if (err)
-		return err;
-	sqlite3_bind_int64(st, 1, after_id);
-	sqlstore_bind_filter(st, filter);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 1);
-
-		err = fn(ctx, sqlite3_column_int64(st, 0), name ? name : "");
-		if (err)
-			break;
-	}
-	return sqlstore_list_end(s, c, st, err, rc);
-}
-
-static int sqlstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	int64_t from = (after_day + 1) * 86400;
-	sqlite3_stmt *st = NULL;
-	int err, rc;
-
-	err = sqlstore_begin(s, ST_NEXT_DAY, &c, &st);
-	if (err)
-		return err;
-	/* One index seek a day: the cost is the number of days, not of executions. */
-	while (err == 0) {
-		int64_t day;
-
-		sqlite3_reset(st);
-		sqlite3_bind_int64(st, 1, from);
-		rc = sqlite3_step(st);
-		if (rc == SQLITE_DONE)
-			break;
-		if (rc != SQLITE_ROW) {
-			err = sqlstore_fail(c->db, rc, "list days");
-			break;
-		}
-		day = store_day_of(sqlite3_column_int64(st, 0));
-		sqlite3_reset(st);
-		/* store.c's fn stops at a day that is not nameable: the next second stays in int64. */
-		err = fn(ctx, day);
-		if (err == 0)
-			from = (day + 1) * 86400;
-	}
-	if (err > 0)
-		err = 0;
-	sqlite3_reset(st);
-	sqlstore_put(s, c);
-	return err;
-}
-
-static int sqlstore_list_recent(struct store *base, size_t n, store_list_fn fn, void *ctx)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct store_record rec = { 0 };
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err, rc;
-
-	err = sqlstore_begin(s, ST_RECENT, &c, &st);
-	if (err)
-		return err;
-	sqlite3_bind_int64(st, 1, n > INT64_MAX ? INT64_MAX : (int64_t)n);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		err = sqlstore_row(st, &rec);
-		if (err == 0)
-			err = fn(ctx, &rec);
-		store_record_clear(&rec);
-		if (err)
-			break;
-	}
-	return sqlstore_list_end(s, c, st, err, rc);
-}
-
-static int sqlstore_summary(struct store *base, struct store_summary *out)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err, rc;
-
-	if (!s->has_durations)
-		return store_fail(-EOPNOTSUPP, "sqlite: no execlogfs_durations (a read-only mount)");
-	err = sqlstore_begin(s, ST_SUMMARY, &c, &st);
-	if (err)
-		return err;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int b = store_duration_bucket(sqlite3_column_int64(st, 0));
-
-		out->finished[b] += (uint64_t)sqlite3_column_int64(st, 1);
-		out->duration_sum_ms = store_add_saturated(out->duration_sum_ms,
-							   sqlite3_column_int64(st, 2));
-		if (sqlite3_column_type(st, 3) != SQLITE_NULL &&
-		    (out->last_finished_at == STORE_NULL || sqlite3_column_int64(st, 3) > out->last_finished_at))
-			out->last_finished_at = sqlite3_column_int64(st, 3);
-	}
-	if (rc != SQLITE_DONE)
-		err = sqlstore_fail(c->db, rc, "read execlogfs_durations");
-	sqlite3_reset(st);
-	sqlstore_put(s, c);
-	return err;
-}
-
-static int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
-					   store_by_start_fn fn, void *ctx)
-{
-	struct sqlstore *s = (struct sqlstore *)base;
-	struct sqlstore_conn *c;
-	sqlite3_stmt *st;
-	int err, rc;
-
-	err = sqlstore_begin(s, w->newest_first ? ST_BY_START_NEWEST : ST_BY_START, &c, &st);
-	if (err)
-		return err;
-	sqlite3_bind_int64(st, 1, w->started_at);
-	sqlite3_bind_int64(st, 2, w->id);
-	sqlite3_bind_int64(st, 3, w->before);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 1);
-
-		err = fn(ctx, sqlite3_column_int64(st, 0), name ? name : "", sqlite3_column_int64(st, 2));
-		if (err)
-			break;
-	}
-	return sqlstore_list_end(s, c, st, err, rc);
+	return sqlstore_write(sqlstore_of(base), &op);
 }
 
 static int sqlstore_check_room(struct store *base)
 {
-	return store_room_at(((struct sqlstore *)base)->path);
+	return store_room_at((sqlstore_of(base))->path);
 }
 
 static int sqlstore_statfs(struct store *base, struct statvfs *out)
 {
-	return store_statfs_at(((struct sqlstore *)base)->path, out);
+	return store_statfs_at((sqlstore_of(base))->path, out);
 }
 
 const struct store_ops sqlstore_ops = {

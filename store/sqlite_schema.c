@@ -22,7 +22,8 @@
  * itself; a writable mount moves them into execlogfs_runs and drops them
  * (SQLite 3.35 or later), in the same transaction. Under -o ro nothing here
  * runs: sqlstore_schema_reads() reads a store as it is, whatever its layout.
- * execlogfs_durations (summary aggregates) is set up in sqlite.c.
+ * execlogfs_durations (summary aggregates, see sqlite.c's opening) and
+ * its triggers are set up here too, at the end of this file.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -304,4 +305,128 @@ void sqlstore_schema_reads(const struct sqlstore_schema *sc, char *from, size_t 
 		else
 			used += (size_t)snprintf(ms + used, ms_size - used, "%sNULL", sep);
 	}
+}
+
+/* The bucket of a row's duration, as SQL on the row @r (NEW or OLD), into @b. */
+static void sqlstore_bucket_sql(char *b, size_t size, const char *r)
+{
+	size_t used = (size_t)snprintf(b, size, "CASE");
+
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(b + used, size - used,
+					 " WHEN MAX(COALESCE(%s.duration_ms, 0), 0) <= %lld THEN %lld", r,
+					 (long long)store_duration_bounds_ms[i],
+					 (long long)store_duration_bounds_ms[i]);
+	snprintf(b + used, size - used, " ELSE %lld END", (long long)INT64_MAX);
+}
+
+/* Whether execlogfs_durations has today's buckets and its three triggers. */
+int sqlstore_durations_ok(sqlite3 *db, bool *ok)
+{
+	sqlite3_stmt *st;
+	int rc, triggers = -1;
+	int64_t rows = -1, matching = -1;
+	char bounds[512];
+	size_t used = 0;
+
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(bounds + used, sizeof(bounds) - used, "%s%lld", i ? "," : "",
+					 (long long)store_duration_bounds_ms[i]);
+	snprintf(bounds + used, sizeof(bounds) - used, ",%lld", (long long)INT64_MAX);
+	*ok = false;
+	rc = sqlite3_prepare_v2(db,
+		"SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN"
+		" ('execlogfs_durations_insert', 'execlogfs_durations_update',"
+		" 'execlogfs_durations_delete')),"
+		" (SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+		" AND name = 'execlogfs_durations')", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "read the schema");
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		triggers = sqlite3_column_int(st, 0);
+		rows = sqlite3_column_int(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (triggers != 3 || rows != 1)
+		return 0;
+	rc = sqlite3_prepare_v2(db,
+		"SELECT (SELECT count(*) FROM execlogfs_durations),"
+		" (SELECT count(*) FROM execlogfs_durations WHERE instr(',' || ?1 || ',',"
+		" ',' || le_ms || ',') > 0)", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return 0; /* another layout: rebuilt */
+	sqlite3_bind_text(st, 1, bounds, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		rows = sqlite3_column_int64(st, 0);
+		matching = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	*ok = rows == STORE_DURATION_BUCKETS && matching == STORE_DURATION_BUCKETS;
+	return 0;
+}
+
+/*
+ * Creates execlogfs_durations and its triggers when they are missing or of
+ * other buckets, and fills the table from the rows (the only scan, once),
+ * under a write lock: another process may be doing the same right now.
+ */
+int sqlstore_durations_setup(sqlite3 *db)
+{
+	char add[2048], sub[2048], bucket_new[1024], bucket_old[1024], whens[1024], *sql = NULL;
+	size_t used = 0;
+	bool ok;
+	int rc, err;
+
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "lock the database to create execlogfs_durations");
+	err = sqlstore_durations_ok(db, &ok);
+	if (err || ok)
+		goto end;
+	sqlstore_bucket_sql(bucket_new, sizeof(bucket_new), "NEW");
+	sqlstore_bucket_sql(bucket_old, sizeof(bucket_old), "OLD");
+	/* The bounds of the buckets, as CASE i WHEN 0 THEN 100 ... */
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(whens + used, sizeof(whens) - used, " WHEN %d THEN %lld", i,
+					 (long long)store_duration_bounds_ms[i]);
+	snprintf(add, sizeof(add),
+		 "UPDATE execlogfs_durations SET finished = finished + 1,"
+		 " sum_ms = sum_ms + MAX(COALESCE(NEW.duration_ms, 0), 0),"
+		 " last_finished_at = CASE WHEN NEW.finished_at IS NOT NULL AND (last_finished_at IS NULL"
+		 " OR NEW.finished_at > last_finished_at) THEN NEW.finished_at ELSE last_finished_at END"
+		 " WHERE NEW.outcome <> 'running' AND le_ms = %s;", bucket_new);
+	snprintf(sub, sizeof(sub),
+		 "UPDATE execlogfs_durations SET finished = finished - 1,"
+		 " sum_ms = sum_ms - MAX(COALESCE(OLD.duration_ms, 0), 0)"
+		 " WHERE OLD.outcome <> 'running' AND le_ms = %s;", bucket_old);
+	if (asprintf(&sql,
+		     "DROP TRIGGER IF EXISTS execlogfs_durations_insert;"
+		     "DROP TRIGGER IF EXISTS execlogfs_durations_update;"
+		     "DROP TRIGGER IF EXISTS execlogfs_durations_delete;"
+		     "DROP TABLE IF EXISTS execlogfs_durations;"
+		     "CREATE TABLE execlogfs_durations (le_ms INTEGER PRIMARY KEY,"
+		     " finished INTEGER NOT NULL, sum_ms INTEGER NOT NULL, last_finished_at INTEGER);"
+		     "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < %d)"
+		     " INSERT INTO execlogfs_durations SELECT CASE i %s ELSE %lld END, 0, 0, NULL FROM b;"
+		     "INSERT OR REPLACE INTO execlogfs_durations"
+		     " SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)), max(finished_at)"
+		     " FROM execution_log AS NEW WHERE outcome <> 'running' GROUP BY 1;"
+		     "CREATE TRIGGER execlogfs_durations_insert AFTER INSERT ON execution_log BEGIN %s END;"
+		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF outcome, duration_ms,"
+		     " finished_at ON execution_log BEGIN %s %s END;"
+		     "CREATE TRIGGER execlogfs_durations_delete AFTER DELETE ON execution_log BEGIN %s END;",
+		     STORE_DURATION_BUCKETS - 1, whens, (long long)INT64_MAX, bucket_new, add, sub, add,
+		     sub) < 0) {
+		err = store_fail(-ENOMEM, "sqlite: out of memory");
+		goto end;
+	}
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		err = sqlstore_fail(db, rc, "create execlogfs_durations");
+end:
+	free(sql);
+	rc = sqlite3_exec(db, err ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
+	if (err == 0 && rc != SQLITE_OK)
+		err = sqlstore_fail(db, rc, "create execlogfs_durations");
+	return err;
 }

@@ -1,18 +1,79 @@
 /*
- * sqlstore.h - what sqlite.c and sqlite_schema.c share; read by those two only.
+ * sqlstore.h - what the files of the SQLite backend share; read by them only.
  *
  * sqlite_schema.c owns the layout of a SQLite store: magellan's table,
- * execlogfs's own tables beside it, and bringing back a store that an
- * earlier execlogfs changed. sqlite.c owns connections and queries.
+ * execlogfs's own tables beside it (execlogfs_runs, execlogfs_durations),
+ * and bringing back a store that an earlier execlogfs changed.
+ * sqlite_sql.c holds the statement texts; sqlite.c owns connections,
+ * open and close, and the changes; sqlite_list.c the reads and listings.
  */
 #ifndef EXECLOG_SQLSTORE_H
 #define EXECLOG_SQLSTORE_H
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "backend.h"
+#include "sqlrow.h"
+
+/* The prepared statements each connection keeps. */
+enum sqlstore_stmt_id {
+	ST_INSERT,
+	ST_INSERT_RUN,
+	ST_FINISH,
+	ST_FINISH_RUN,
+	ST_HEARTBEAT,
+	ST_DELETE,
+	ST_STATE,
+	ST_GET,
+	ST_GET_BY_ID,
+	ST_LIST_ALL,
+	ST_LIST_OUTCOME,
+	ST_LIST_DAY,
+	ST_LIST_OUTCOME_DAY,
+	ST_NEXT_DAY,
+	ST_LATEST,
+	ST_NAMES_ALL,
+	ST_NAMES_OUTCOME,
+	ST_NAMES_DAY,
+	ST_NAMES_OUTCOME_DAY,
+	ST_COUNT_ALL,
+	ST_COUNT_OUTCOME,
+	ST_COUNT_DAY,
+	ST_COUNT_OUTCOME_DAY,
+	ST_COUNT_BY_OUTCOME,
+	ST_COUNT_BY_OUTCOME_DAY,
+	ST_RECENT,
+	ST_SUMMARY,
+	ST_SAVEPOINT,
+	ST_RELEASE,
+	ST_ROLLBACK_TO,
+	ST_BY_START,        /* retention: finished, in start order, oldest first */
+	ST_BY_START_NEWEST, /* the same, newest first */
+	ST_COUNT
+};
+
+struct sqlstore_conn {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[ST_COUNT];
+	struct sqlstore_conn *next;
+};
+
+struct sqlstore {
+	struct store base;
+	char *path;
+	char *open_name;              /* what sqlite3_open_v2 gets: path, or a URI (read-only media) */
+	int open_flags;
+	char *sql[ST_COUNT];          /* statement texts, fixed at open */
+	pthread_mutex_t pool_lock;
+	struct sqlstore_conn *idle;   /* connections not in use */
+	bool has_durations;           /* execlogfs_durations and its triggers are in place */
+};
+
+/* The columns every query reads, in struct store_record order; %s is the ms pair. */
+#define SQLSTORE_COLUMNS SQLROW_COLUMNS ", %s"
 
 /* The columns of execlogfs_runs beside id, in the order reads select them. */
 enum sqlstore_run_col {
@@ -54,5 +115,60 @@ void sqlstore_schema_reads(const struct sqlstore_schema *sc, char *from, size_t 
 
 /* The started_at_ms of execution_log's row (for UPDATE execution_log), or NULL. */
 extern const char sqlstore_started_ms_sql[];
+
+/*
+ * Whether execlogfs_durations has today's buckets and its three triggers
+ * (@ok); 0, or an error reading the schema.
+ */
+int sqlstore_durations_ok(sqlite3 *db, bool *ok);
+
+/*
+ * Creates execlogfs_durations and its triggers when they are missing or of
+ * other buckets, and fills the table from the rows (the only scan, once),
+ * under a write lock: another process may be doing the same right now.
+ */
+int sqlstore_durations_setup(sqlite3 *db);
+
+/* Sets s->sql[], every statement's text, for the store's layout @sc (sqlite_sql.c). */
+int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc);
+
+/*
+ * Borrows a connection and its prepared statement @id, reset and ready to
+ * bind: what every call begins with. On error nothing is held.
+ */
+int sqlstore_begin(struct sqlstore *s, enum sqlstore_stmt_id id,
+		   struct sqlstore_conn **c, sqlite3_stmt **st);
+
+/* Gives back a connection that sqlstore_begin() lent. */
+void sqlstore_put(struct sqlstore *s, struct sqlstore_conn *c);
+
+/* Binds @text as parameter @i, SQL null for NULL. */
+int sqlstore_bind_text(sqlite3_stmt *st, int i, const char *text);
+
+/* Fills @r from the current row of a statement that selects SQLSTORE_COLUMNS. */
+int sqlstore_row(sqlite3_stmt *st, struct store_record *r);
+
+/* The downcast of a store that the SQLite backend opened. */
+static inline struct sqlstore *sqlstore_of(struct store *base)
+{
+	return STORE_DOWNCAST(base, struct sqlstore, sqlstore_ops);
+}
+
+/* The reads (sqlite_list.c): each the op of the same name in backend.h. */
+int sqlstore_get(struct store *base, const char *execution_id, struct store_record *out);
+int sqlstore_get_by_id(struct store *base, int64_t id, struct store_record *out);
+int sqlstore_latest(struct store *base, struct store_record *out);
+int sqlstore_count(struct store *base, const struct store_filter *filter, uint64_t *count);
+int sqlstore_count_outcomes(struct store *base, const struct store_filter *filter,
+			    uint64_t counts[STORE_OUTCOMES]);
+int sqlstore_list(struct store *base, const struct store_filter *filter,
+		  int64_t after_id, store_list_fn fn, void *ctx);
+int sqlstore_list_names(struct store *base, const struct store_filter *filter,
+			int64_t after_id, store_name_fn fn, void *ctx);
+int sqlstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx);
+int sqlstore_list_recent(struct store *base, size_t n, store_list_fn fn, void *ctx);
+int sqlstore_summary(struct store *base, struct store_summary *out);
+int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
+				    store_by_start_fn fn, void *ctx);
 
 #endif

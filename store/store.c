@@ -33,14 +33,21 @@ static const struct store_ops *const store_registry[] = {
 
 #define REGISTRY_SIZE (sizeof(store_registry) / sizeof(store_registry[0]))
 
-static _Thread_local char store_reason_buf[512];
+/* The one reason for the last refusal in this thread, whichever layer refused. */
+static _Thread_local char store_reason_buf[STORE_REASON_SIZE];
+
+int store_vfail(int err, const char *fmt, va_list ap)
+{
+	vsnprintf(store_reason_buf, sizeof(store_reason_buf), fmt, ap);
+	return err;
+}
 
 int store_fail(int err, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(store_reason_buf, sizeof(store_reason_buf), fmt, ap);
+	store_vfail(err, fmt, ap);
 	va_end(ap);
 	return err;
 }
@@ -48,6 +55,28 @@ int store_fail(int err, const char *fmt, ...)
 const char *store_reason(void)
 {
 	return store_reason_buf;
+}
+
+void store_reason_clear(void)
+{
+	store_reason_buf[0] = '\0';
+}
+
+void store_reason_save(char out[STORE_REASON_SIZE])
+{
+	memcpy(out, store_reason_buf, STORE_REASON_SIZE);
+}
+
+void store_base_init(struct store *s, const struct store_ops *ops, const struct store_options *opts)
+{
+	s->ops = ops;
+	s->opts = *opts;
+	store_batch_init(&s->batch);
+}
+
+void store_base_destroy(struct store *s)
+{
+	store_batch_destroy(&s->batch);
 }
 
 const char *store_backends(void)
@@ -96,8 +125,6 @@ int store_open(const char *backend, const char *path,
 	err = ops->open(path, opts, out);
 	if (err)
 		return err;
-	(*out)->ops = ops;
-	(*out)->opts = *opts;
 	err = store_filelock_init(&(*out)->reservations, ops, path);
 	if (err) {
 		store_close(*out);
@@ -163,15 +190,38 @@ static int store_name_given(const char *execution_id)
 	return 0;
 }
 
+/* What a start committed holds beyond what its caller set: running, since heartbeat_ms. */
+static void store_started(struct store_record *rec, char *running)
+{
+	free(rec->outcome);
+	rec->outcome = running;
+	free(rec->error_message);
+	rec->error_message = NULL;
+	rec->finished_at = rec->duration_ms = STORE_NULL;
+	rec->files_indexed = rec->symbols_indexed = rec->references_indexed = 0;
+	rec->heartbeat_ms = rec->started_ms;
+}
+
 int store_start(struct store *s, struct store_record *rec)
 {
 	int err = store_writable(s);
+	char *running = NULL;
 
 	if (err == 0)
 		err = store_name_given(rec->execution_id);
 	if (err == 0 && (rec->tool_version == NULL || rec->args == NULL || rec->db_path == NULL))
 		err = store_fail(-EINVAL, "start of %s lacks a required field", rec->execution_id);
-	return err ? err : s->ops->start(s, rec);
+	/* Allocated before the commit: once the start is committed, nothing may fail. */
+	if (err == 0 && (running = strdup("running")) == NULL)
+		err = store_fail(-ENOMEM, "%s: out of memory", s->ops->name);
+	if (err == 0)
+		err = s->ops->start(s, rec);
+	if (err) {
+		free(running);
+		return err;
+	}
+	store_started(rec, running);
+	return 0;
 }
 
 int store_reserve(struct store *s, const char *execution_id)
@@ -587,6 +637,11 @@ int64_t store_day_of(int64_t t)
 
 	/* C division truncates toward zero; a day begins at its first second. */
 	return t % 86400 < 0 ? day - 1 : day;
+}
+
+int64_t store_day_start(int64_t day)
+{
+	return day * 86400;
 }
 
 int64_t store_ms_of_seconds(int64_t seconds)

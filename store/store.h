@@ -12,6 +12,7 @@
 #ifndef EXECLOG_STORE_H
 #define EXECLOG_STORE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -84,6 +85,9 @@ struct store_finish {
 
 /* The UTC day of Unix time @t, floored (also before 1970), for any int64. */
 int64_t store_day_of(int64_t t);
+
+/* The first second of @day, in [-1, STORE_DAY_END]: the one copy of a day's bounds. */
+int64_t store_day_start(int64_t day);
 
 /* Seconds to milliseconds, saturated at the ends of int64 rather than overflowing. */
 int64_t store_ms_of_seconds(int64_t seconds);
@@ -335,9 +339,25 @@ void store_record_clear(struct store_record *rec);
 
 /*
  * The reason for the last refusal of a store_ or record_ call in this
- * thread, for the log; "" if none was given.
+ * thread, for the log; "" if none was given. It is the one reason of the
+ * thread: a layer above the store that refuses on its own sets it too.
  */
 const char *store_reason(void);
+
+/* The most store_reason() holds, its terminating NUL included. */
+#define STORE_REASON_SIZE 512
+
+/*
+ * Sets this thread's store_reason() (printf format, cut to fit). Returns
+ * @err, so that a refusal reads: return store_fail(-EEXIST, "execution %s exists", id);
+ */
+int store_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* store_fail() with the arguments as a va_list, for a caller's own variadic wrapper. */
+int store_vfail(int err, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
+/* Empties this thread's store_reason(): what a refusal's logger does once it has logged it. */
+void store_reason_clear(void);
 
 /* Milliseconds since the epoch, from the real-time clock. */
 int64_t store_now_ms(void);

@@ -1,0 +1,149 @@
+/*
+ * pgstore.h - what the files of the PostgreSQL backend share; read by them only.
+ *
+ * postgres.c owns the table, open and close, and the changes (its opening
+ * comment says what the backend guarantees); postgres_conn.c the pool of
+ * sessions, running a statement, values and rows, and the reservations;
+ * postgres_list.c the reads; postgres_watch.c the LISTEN thread.
+ */
+#ifndef EXECLOG_PGSTORE_H
+#define EXECLOG_PGSTORE_H
+
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "backend.h"
+#include "sqlrow.h"
+
+/* Rows a listing fetches at a time: its memory, whatever the table holds. */
+#define PGSTORE_PAGE 256
+
+#define PGSTORE_PAGE_TEXT "256"
+
+/* Rows of a names-only listing page: two short columns each. */
+#define PGSTORE_NAMES_PAGE 1024
+
+#define PGSTORE_NAMES_PAGE_TEXT "1024"
+
+/* Connections a store opens at most; a call waits for one beyond that. */
+#define PGSTORE_POOL_MAX 8
+
+/* Seconds a connection attempt may take, so that no call hangs on a lost server. */
+#define PGSTORE_CONNECT_TIMEOUT "5"
+
+/* The channel every change is announced on. */
+#define PGSTORE_CHANNEL "execlog"
+
+/* Serializes the creation of the table (pg_advisory_xact_lock key: "execlog"). */
+#define PGSTORE_LOCK_KEY "28549237546772327"
+
+struct pgstore_conn {
+	PGconn *pg;
+	struct pgstore_conn *next;
+};
+
+struct pgstore {
+	struct store base;
+	char *conninfo;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_free;
+	struct pgstore_conn *idle; /* connections not in use */
+	int open_conns;            /* idle or borrowed */
+
+	/* The session that holds this store's reservations, never pooled (see pgstore_reserve). */
+	pthread_mutex_t reserve_lock;
+	struct pgstore_conn reserve_conn;
+	int reserve_pid; /* the server process of that session, once its keepalives are set */
+
+	/* The watch: a listener thread and its stop pipe. */
+	bool watching;
+	pthread_t listener;
+	int stop_pipe[2];
+	PGconn *listen_pg;
+	store_change_fn change_fn;
+	void *change_ctx;
+};
+
+static inline struct pgstore *pgstore_of(struct store *base)
+{
+	return STORE_DOWNCAST(base, struct pgstore, pgstore_ops);
+}
+
+/* The columns every read selects, in struct store_record order. */
+#define PGSTORE_COLUMNS SQLROW_COLUMNS ", started_at_ms, heartbeat_at_ms"
+
+enum pgstore_kind {
+	PG_READ,  /* safe to run again after any connection loss */
+	PG_WRITE, /* run again only when the server ended the session first */
+};
+
+/* Row @row of @res, as sqlrow.c reads it. */
+struct pgstore_cursor {
+	const PGresult *res;
+	int row;
+};
+
+/* libpq's message @msg, without its trailing newline, in @buf, for a reason. */
+const char *pgstore_message(const char *msg, char *buf, size_t size);
+
+/* The negative errno of a SQLSTATE (-EIO for one we do not tell apart). */
+int pgstore_errno_of_state(const char *state);
+
+/* A new connection with our defaults (see postgres_conn.c); NULL out of memory. */
+PGconn *pgstore_connect(const char *conninfo);
+
+/* A notice processor that drops notices ("already exists, skipping"). */
+void pgstore_ignore_notice(void *arg, const char *message);
+
+/* Makes @c's connection usable: connects or resets it as needed. */
+int pgstore_ready(struct pgstore *s, struct pgstore_conn *c);
+
+/* Borrows a connection, waiting while PGSTORE_POOL_MAX are in use; NULL out of memory. */
+struct pgstore_conn *pgstore_take(struct pgstore *s);
+void pgstore_put(struct pgstore *s, struct pgstore_conn *c);
+
+/*
+ * Runs @sql with @n text parameters (NULL for SQL null) on a pooled
+ * connection and returns its result in *out (PQclear it), or a negative
+ * errno with the reason set, naming @doing. A broken connection is reset
+ * and the statement run once more when that cannot run it twice.
+ */
+int pgstore_run(struct pgstore *s, enum pgstore_kind kind, const char *doing,
+		const char *sql, int n, const char *const *params, PGresult **out);
+
+/* A decimal int64 parameter in @buf. */
+const char *pgstore_int(char *buf, size_t size, int64_t v);
+
+/* The integer at (@row, @col), STORE_NULL for SQL null. */
+int64_t pgstore_get_int(const PGresult *res, int row, int col);
+
+/* The text at column @col of the row @cur (a struct pgstore_cursor), NULL for SQL null. */
+const char *pgstore_col_text(void *cur, int col);
+
+/* Fills @r from row @row of a result that selects PGSTORE_COLUMNS. */
+int pgstore_row(const PGresult *res, int row, struct store_record *r);
+
+/* The ops of the same name in backend.h. */
+int pgstore_reserve(struct store *base, const char *execution_id);
+void pgstore_unreserve(struct store *base, const char *execution_id);
+int pgstore_get(struct store *base, const char *execution_id, struct store_record *out);
+int pgstore_get_by_id(struct store *base, int64_t id, struct store_record *out);
+int pgstore_latest(struct store *base, struct store_record *out);
+int pgstore_count(struct store *base, const struct store_filter *filter, uint64_t *count);
+int pgstore_list(struct store *base, const struct store_filter *filter,
+		 int64_t after_id, store_list_fn fn, void *ctx);
+int pgstore_list_names(struct store *base, const struct store_filter *filter,
+		       int64_t after_id, store_name_fn fn, void *ctx);
+int pgstore_list_recent(struct store *base, size_t n, store_list_fn fn, void *ctx);
+int pgstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
+				   store_by_start_fn fn, void *ctx);
+int pgstore_summary(struct store *base, struct store_summary *out);
+int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx);
+int pgstore_check_room(struct store *base);
+int pgstore_watch(struct store *base, store_change_fn fn, void *ctx);
+
+/* Stops the listener of pgstore_watch(), if any, and waits for it. */
+void pgstore_unwatch(struct pgstore *s);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * sqlite_sql.c - the texts of the SQLite backend's prepared statements,
+ * fixed at open for the store's layout (see sqlite_schema.c).
+ *
+ * Parameters are always bound, never printed into SQL; what is printed is
+ * only the column list and the table expression a layout reads from.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "sqlstore.h"
+
+/*
+ * The changes. Writes name execlogfs_runs; a read-only store that lacks it
+ * never prepares a write (store.c refuses writes first). Returns how many
+ * texts could not be made.
+ */
+static int sqlstore_texts_changes(struct sqlstore *s)
+{
+	int n = 0;
+
+	n += asprintf(&s->sql[ST_INSERT],
+		      "INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
+		      " started_at, outcome, files_indexed, symbols_indexed, references_indexed)"
+		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', 0, 0, 0)") < 0;
+	n += asprintf(&s->sql[ST_INSERT_RUN],
+		      "INSERT INTO execlogfs_runs (id, started_at_ms, heartbeat_at_ms)"
+		      " VALUES (?1, ?2, ?2)") < 0;
+	/* duration_ms comes from the millisecond start where we have one, else from seconds. */
+	n += asprintf(&s->sql[ST_FINISH],
+		      "UPDATE execution_log SET outcome = ?2, error_message = ?3,"
+		      " files_indexed = ?4, symbols_indexed = ?5, references_indexed = ?6,"
+		      " finished_at = ?1 / 1000,"
+		      " duration_ms = MAX(0, ?1 - COALESCE(%s, started_at * 1000))"
+		      " WHERE execution_id = ?7 AND outcome = 'running'"
+		      " AND (?8 = 0 OR id = ?8) AND (?9 = 0 OR"
+		      " COALESCE((SELECT heartbeat_at_ms FROM execlogfs_runs"
+		      " WHERE execlogfs_runs.id = execution_log.id), %s, started_at * 1000) < ?9)",
+		      sqlstore_started_ms_sql, sqlstore_started_ms_sql) < 0;
+	/* The heartbeat of a row magellan started makes it a row of execlogfs_runs. */
+	n += asprintf(&s->sql[ST_FINISH_RUN],
+		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms)"
+		      " SELECT id, ?1 FROM execution_log WHERE execution_id = ?2"
+		      " ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
+	n += asprintf(&s->sql[ST_HEARTBEAT],
+		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms)"
+		      " SELECT id, ?1 FROM execution_log WHERE execution_id = ?2 AND outcome = 'running'"
+		      " ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
+	n += asprintf(&s->sql[ST_DELETE],
+		      "DELETE FROM execution_log WHERE execution_id = ?1 AND outcome <> 'running'"
+		      " AND (?2 = 0 OR id = ?2)") < 0;
+	n += asprintf(&s->sql[ST_STATE],
+		      "SELECT outcome FROM execution_log WHERE execution_id = ?1") < 0;
+	n += asprintf(&s->sql[ST_SAVEPOINT], "SAVEPOINT sqlstore_change") < 0;
+	n += asprintf(&s->sql[ST_RELEASE], "RELEASE sqlstore_change") < 0;
+	n += asprintf(&s->sql[ST_ROLLBACK_TO], "ROLLBACK TO sqlstore_change") < 0;
+	return n;
+}
+
+/* The reads of records, @cols from @from; as sqlstore_texts_changes(). */
+static int sqlstore_texts_reads(struct sqlstore *s, const char *cols, const char *from)
+{
+	int n = 0;
+
+	n += asprintf(&s->sql[ST_GET], "SELECT %s FROM %s WHERE execution_id = ?1", cols, from) < 0;
+	n += asprintf(&s->sql[ST_GET_BY_ID], "SELECT %s FROM %s WHERE id = ?1", cols, from) < 0;
+	/* Listings: every column, or (names) only what a directory entry needs. */
+	for (int names = 0; names < 2; names++) {
+		const char *c = names ? "id, execution_id" : cols, *f = names ? "execution_log" : from;
+		enum sqlstore_stmt_id at = names ? ST_NAMES_ALL : ST_LIST_ALL;
+
+		n += asprintf(&s->sql[at],
+			      "SELECT %s FROM %s WHERE id > ?1 ORDER BY id", c, f) < 0;
+		n += asprintf(&s->sql[at + 1],
+			      "SELECT %s FROM %s WHERE outcome = ?2 AND id > ?1"
+			      " ORDER BY id", c, f) < 0;
+		n += asprintf(&s->sql[at + 2],
+			      "SELECT %s FROM %s WHERE started_at >= ?3"
+			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c, f) < 0;
+		n += asprintf(&s->sql[at + 3],
+			      "SELECT %s FROM %s WHERE +outcome = ?2 AND started_at >= ?3"
+			      " AND started_at < ?4 AND id > ?1 ORDER BY id", c, f) < 0;
+	}
+	n += asprintf(&s->sql[ST_LATEST],
+		      "SELECT %s FROM %s ORDER BY id DESC LIMIT 1", cols, from) < 0;
+	n += asprintf(&s->sql[ST_RECENT],
+		      "SELECT %s FROM %s ORDER BY id DESC LIMIT ?1", cols, from) < 0;
+	return n;
+}
+
+/* Counts, days and retention's walk: indexes only, no record; as sqlstore_texts_changes(). */
+static int sqlstore_texts_indexes(struct sqlstore *s)
+{
+	int n = 0;
+
+	n += asprintf(&s->sql[ST_NEXT_DAY],
+		      "SELECT started_at FROM execution_log WHERE started_at >= ?1"
+		      " ORDER BY started_at LIMIT 1") < 0;
+	/* Counts read the indexes only (id, outcome, started_at). */
+	n += asprintf(&s->sql[ST_COUNT_ALL], "SELECT count(*) FROM execution_log") < 0;
+	n += asprintf(&s->sql[ST_COUNT_OUTCOME],
+		      "SELECT count(*) FROM execution_log WHERE outcome = ?2") < 0;
+	n += asprintf(&s->sql[ST_COUNT_DAY],
+		      "SELECT count(*) FROM execution_log WHERE started_at >= ?3 AND started_at < ?4") < 0;
+	/* +outcome: a day's range of started_at is the narrower index (SQLite keeps no statistics here). */
+	n += asprintf(&s->sql[ST_COUNT_OUTCOME_DAY],
+		      "SELECT count(*) FROM execution_log WHERE +outcome = ?2 AND started_at >= ?3"
+		      " AND started_at < ?4") < 0;
+	n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME],
+		      "SELECT outcome, count(*) FROM execution_log GROUP BY outcome") < 0;
+	n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME_DAY],
+		      "SELECT outcome, count(*) FROM execution_log WHERE started_at >= ?3"
+		      " AND started_at < ?4 GROUP BY outcome") < 0;
+	/*
+	 * The started_at index, in order; SQLite sorts only the rows of one
+	 * started_at by id ("temp b-tree for right part of order by").
+	 * ?1, ?2: the position; ?3: before.
+	 */
+	n += asprintf(&s->sql[ST_BY_START],
+		      "SELECT id, execution_id, started_at FROM execution_log"
+		      " WHERE +outcome <> 'running' AND started_at < ?3"
+		      " AND started_at >= ?1 AND (started_at, id) > (?1, ?2)"
+		      " ORDER BY started_at, id") < 0;
+	n += asprintf(&s->sql[ST_BY_START_NEWEST],
+		      "SELECT id, execution_id, started_at FROM execution_log"
+		      " WHERE +outcome <> 'running' AND started_at < ?3"
+		      " AND started_at <= ?1 AND (started_at, id) < (?1, ?2)"
+		      " ORDER BY started_at DESC, id DESC") < 0;
+	n += asprintf(&s->sql[ST_SUMMARY],
+		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
+	return n;
+}
+
+int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc)
+{
+	char cols[768], ms[512], from[128];
+	int n;
+
+	/* Record reads select from @from: execution_log, LEFT JOINed to execlogfs_runs. */
+	sqlstore_schema_reads(sc, from, sizeof(from), ms, sizeof(ms));
+	snprintf(cols, sizeof(cols), SQLSTORE_COLUMNS, ms);
+	n = sqlstore_texts_changes(s) + sqlstore_texts_reads(s, cols, from) +
+	    sqlstore_texts_indexes(s);
+	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
+}
