@@ -40,28 +40,26 @@ void fs_log(int priority, const char *fmt, ...)
 }
 
 /*
- * The reason for a refusal decided in fs/; when empty, the refusal came
- * from the store and store_reason() has it. (The store keeps its own until
- * store.h lets fs/ set it: then this buffer goes.)
+ * The reason for a refusal is the store's one facility (store_reason()):
+ * a refusal decided here sets it as a store call's refusal does, and the
+ * log line names whichever came last.
  */
-static _Thread_local char fs_reason_buf[256];
-
 int fs_because(int err, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(fs_reason_buf, sizeof(fs_reason_buf), fmt, ap);
+	err = store_vfail(err, fmt, ap);
 	va_end(ap);
 	return err;
 }
 
 void fs_clear_reason(void)
 {
-	fs_reason_buf[0] = '\0';
+	store_reason_clear();
 }
 
 const char *fs_reason(void)
 {
-	return fs_reason_buf[0] ? fs_reason_buf : store_reason();
+	return store_reason();
 }
