@@ -38,7 +38,6 @@
  * size, or a reader check that freed a slot: this bound only guards against
  * a library that misbehaves. */
 #define LMDB_ATTEMPTS 100
-#define LMDB_SECONDS_PER_DAY 86400
 /* How far past map_max a delete may grow the map (see lmdb_delete). */
 #define LMDB_DELETE_RESERVE ((size_t)1 << 20)
 /* Free space under which a failed write is taken for a full disk: a write
@@ -109,8 +108,6 @@ uint64_t lmdb_be64_decode(const char *p);
 int64_t lmdb_le64_decode(const char *p);
 /* Division rounding toward minus infinity (times before 1970). */
 int64_t lmdb_floor_div(int64_t a, int64_t b);
-/* The UTC day of @started_at, as the day: keys hold it. */
-int64_t lmdb_day_of(int64_t started_at);
 void lmdb_buf_add(struct lmdb_buf *b, const void *p, size_t n);
 void lmdb_buf_add_str(struct lmdb_buf *b, const char *s);
 void lmdb_buf_add_be64(struct lmdb_buf *b, uint64_t v);

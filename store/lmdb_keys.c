@@ -98,11 +98,6 @@ int64_t lmdb_floor_div(int64_t a, int64_t b)
 	return q;
 }
 
-int64_t lmdb_day_of(int64_t started_at)
-{
-	return lmdb_floor_div(started_at, LMDB_SECONDS_PER_DAY);
-}
-
 void lmdb_buf_add(struct lmdb_buf *b, const void *p, size_t n)
 {
 	memcpy(b->data + b->len, p, n);
@@ -427,7 +422,7 @@ static int lmdb_index_put_start(struct lmdb_store *st, struct lmdb_txn *txn,
 	struct lmdb_buf kb;
 	int rc;
 
-	lmdb_key_day(&kb, lmdb_day_of(e->started_at), e->id);
+	lmdb_key_day(&kb, store_day_of(e->started_at), e->id);
 	rc = lmdb_put_name(st, txn, &kb, e);
 	if (rc == 0) {
 		lmdb_key_start(&kb, e->started_at, e->id);
@@ -442,7 +437,7 @@ static int lmdb_index_del_start(struct lmdb_store *st, struct lmdb_txn *txn,
 	struct lmdb_buf kb;
 	int rc;
 
-	lmdb_key_day(&kb, lmdb_day_of(e->started_at), e->id);
+	lmdb_key_day(&kb, store_day_of(e->started_at), e->id);
 	rc = lmdb_del(st, txn, &kb);
 	if (rc == 0) {
 		lmdb_key_start(&kb, e->started_at, e->id);
