@@ -317,10 +317,8 @@ int fs_options_resolve(struct fs_options *o)
 		err = store_detect(o->db, &found);
 		if (err == -ENOENT)
 			found = "sqlite"; /* a new store is SQLite, the default */
-		else if (err) {
-			fs_clear_reason(); /* the store's reason is this refusal's */
-			return err;
-		}
+		else if (err)
+			return err; /* store_detect gave the reason */
 		o->store = strdup(found);
 	}
 	if (o->db == NULL || o->store == NULL)
