@@ -573,6 +573,13 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Writes must reach us one write(2) at a time: no write-back cache. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/*
+	 * A release is a background request: past max_background (12 by
+	 * default) the kernel holds it back, and an unmount aborts what it
+	 * still holds, which would drop the empty starts of files closed just
+	 * before fusermount3 -u. Let them all through.
+	 */
+	conn->max_background = 1024;
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
