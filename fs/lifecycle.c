@@ -86,6 +86,8 @@ static void lifecycle_abandon(struct fs *fs, const char *name, int64_t id, int64
 	struct store_finish fin = {
 		.outcome = STORE_ERROR,
 		.error_message = message,
+		.exit_code = STORE_NULL,
+		.signal = STORE_NULL,
 		.only_id = id,
 		.only_stale_before_ms = cutoff_ms,
 	};

@@ -74,6 +74,18 @@ struct store_ops {
 	void (*unreserve)(struct store *s, const char *execution_id);
 	/* Optional (NULL: -EOPNOTSUPP): reports changes made elsewhere through fn. */
 	int (*watch)(struct store *s, store_change_fn fn, void *ctx);
+	/* Optional (NULL: -EOPNOTSUPP): streams the values of attr in use (see store.h). */
+	int (*list_values)(struct store *s, enum store_attr attr, store_value_fn fn, void *ctx);
+	/*
+	 * Optional (NULL: -EOPNOTSUPP): output (see store.h). A backend that
+	 * keeps output deletes it with its execution (delete, and rows other
+	 * programs delete), and sets output_bytes of every record it reads.
+	 */
+	int (*output_append)(struct store *s, int64_t id, uint64_t offset, const void *buf,
+			     size_t len, uint64_t max, size_t *written);
+	int (*output_read)(struct store *s, int64_t id, uint64_t offset, void *buf, size_t len,
+			   size_t *got);
+	int (*output_cut)(struct store *s, int64_t id);
 	/* Streams finished executions in start order past w's position (see store.h). */
 	int (*list_finished_by_start)(struct store *s, const struct store_start_walk *w,
 				      store_by_start_fn fn, void *ctx);

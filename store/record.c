@@ -339,7 +339,9 @@ int record_parse_finish(const char *buf, size_t len, struct store_finish *out,
 {
 	const char *text = buf;
 	size_t text_len = len;
-	struct store_finish fin = { .outcome = STORE_ERROR };
+	struct store_finish fin = {
+		.outcome = STORE_ERROR, .exit_code = STORE_NULL, .signal = STORE_NULL,
+	};
 	int err;
 
 	*message = NULL;

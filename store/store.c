@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "record.h"
 
 static const struct store_ops *const store_registry[] = {
 #if HAVE_SQLITE
@@ -199,6 +200,8 @@ static void store_started(struct store_record *rec, char *running)
 	rec->error_message = NULL;
 	rec->finished_at = rec->duration_ms = STORE_NULL;
 	rec->files_indexed = rec->symbols_indexed = rec->references_indexed = 0;
+	rec->exit_code = rec->signal = STORE_NULL;
+	rec->output_bytes = 0;
 	rec->heartbeat_ms = rec->started_ms;
 }
 
@@ -211,6 +214,16 @@ int store_start(struct store *s, struct store_record *rec)
 		err = store_name_given(rec->execution_id);
 	if (err == 0 && (rec->tool_version == NULL || rec->args == NULL || rec->db_path == NULL))
 		err = store_fail(-EINVAL, "start of %s lacks a required field", rec->execution_id);
+	if (err == 0 && rec->ntags > STORE_TAGS_MAX)
+		err = store_fail(-EINVAL, "start of %s has more than %d tags", rec->execution_id,
+				 STORE_TAGS_MAX);
+	/* The backend indexes the tool; the caller never sets it. */
+	if (err == 0) {
+		free(rec->tool);
+		rec->tool = NULL;
+		if (store_tool_of(rec->args, &rec->tool) < 0)
+			err = store_fail(-ENOMEM, "%s: out of memory", s->ops->name);
+	}
 	/* Allocated before the commit: once the start is committed, nothing may fail. */
 	if (err == 0 && (running = strdup("running")) == NULL)
 		err = store_fail(-ENOMEM, "%s: out of memory", s->ops->name);
@@ -259,6 +272,10 @@ int store_finish(struct store *s, const char *execution_id,
 	if (err == 0 && (fin->files_indexed < 0 || fin->symbols_indexed < 0 ||
 			 fin->references_indexed < 0))
 		err = store_fail(-EINVAL, "counts cannot be negative");
+	if (err == 0 && fin->exit_code != STORE_NULL && (fin->exit_code < 0 || fin->exit_code > 255))
+		err = store_fail(-EINVAL, "an exit code is 0 to 255");
+	if (err == 0 && fin->signal != STORE_NULL && (fin->signal < 1 || fin->signal > 64))
+		err = store_fail(-EINVAL, "a signal is 1 to 64");
 	return err ? err : s->ops->finish(s, execution_id, fin, now_ms);
 }
 
@@ -346,8 +363,17 @@ int store_delete(struct store *s, const char *execution_id)
 /* A NULL filter: every execution. */
 static const struct store_filter store_filter_all = { .outcome = -1, .day = -1 };
 
-static int store_filter_check(const struct store_filter *filter)
+static int store_filter_check(const struct store *s, const struct store_filter *filter)
 {
+	if (filter->attr < STORE_ATTR_NONE || filter->attr >= STORE_ATTRS)
+		return store_fail(-EINVAL, "no such view");
+	if (filter->attr != STORE_ATTR_NONE) {
+		if (filter->value == NULL || filter->outcome != -1 || filter->day != -1)
+			return store_fail(-EINVAL, "a view's filter takes a value, and no outcome or day");
+		/* A backend that lists values is the one that honours them in a filter. */
+		if (s->ops->list_values == NULL)
+			return store_fail(-EOPNOTSUPP, "%s: no views by provenance", s->ops->name);
+	}
 	if (filter->outcome >= STORE_OUTCOMES || filter->outcome < -1)
 		return store_fail(-EINVAL, "no such outcome");
 	/* Backends compute the day's range of seconds: only a nameable day keeps it in int64. */
@@ -361,7 +387,7 @@ int store_list(struct store *s, const struct store_filter *filter,
 {
 	if (filter == NULL)
 		filter = &store_filter_all;
-	if (store_filter_check(filter))
+	if (store_filter_check(s, filter))
 		return -EINVAL;
 	return s->ops->list(s, filter, after_id, fn, ctx);
 }
@@ -385,7 +411,7 @@ int store_list_names(struct store *s, const struct store_filter *filter,
 
 	if (filter == NULL)
 		filter = &store_filter_all;
-	if (store_filter_check(filter))
+	if (store_filter_check(s, filter))
 		return -EINVAL;
 	if (s->ops->list_names == NULL)
 		return s->ops->list(s, filter, after_id, store_names_of_records, &n);
@@ -438,7 +464,7 @@ int store_count(struct store *s, const struct store_filter *filter, uint64_t *co
 	*count = 0;
 	if (filter == NULL)
 		filter = &store_filter_all;
-	if (store_filter_check(filter))
+	if (store_filter_check(s, filter))
 		return -EINVAL;
 	return s->ops->count(s, filter, count);
 }
@@ -616,7 +642,123 @@ void store_record_clear(struct store_record *rec)
 	free(rec->db_path);
 	free(rec->outcome);
 	free(rec->error_message);
+	free(rec->host);
+	free(rec->user);
+	free(rec->cwd);
+	store_tags_free(rec->tags, rec->ntags);
+	free(rec->tool);
 	memset(rec, 0, sizeof(*rec));
+	rec->exit_code = rec->signal = rec->uid = rec->pid = STORE_NULL;
+}
+
+void store_tags_free(struct store_tag *tags, size_t n)
+{
+	for (size_t i = 0; tags != NULL && i < n; i++) {
+		free(tags[i].key);
+		free(tags[i].value);
+	}
+	free(tags);
+}
+
+int store_tags_copy(const struct store_tag *tags, size_t n, struct store_tag **out)
+{
+	struct store_tag *copy = NULL;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	copy = calloc(n, sizeof(*copy));
+	if (copy == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		copy[i].key = strdup(tags[i].key);
+		copy[i].value = strdup(tags[i].value);
+		if (copy[i].key == NULL || copy[i].value == NULL) {
+			store_tags_free(copy, i + 1);
+			return -ENOMEM;
+		}
+	}
+	*out = copy;
+	return 0;
+}
+
+/* The first string of an args text, kept by store_first_arg(). */
+struct store_first {
+	char *arg;
+	bool out_of_memory;
+};
+
+static int store_first_arg(void *ctx, const char *arg, size_t len)
+{
+	struct store_first *first = ctx;
+
+	first->arg = strndup(arg, len);
+	first->out_of_memory = first->arg == NULL;
+	return 1; /* one is enough */
+}
+
+int store_tool_of(const char *args, char **tool)
+{
+	struct store_first found = { 0 };
+	char *first;
+	const char *slash;
+
+	*tool = NULL;
+	/* A text that is not an array of strings has no tool: the fault is not this caller's. */
+	if (record_args_each(args, store_first_arg, &found) == -ENOMEM || found.out_of_memory)
+		return -ENOMEM;
+	first = found.arg;
+	if (first == NULL)
+		return 0;
+	slash = strrchr(first, '/');
+	if (slash != NULL)
+		memmove(first, slash + 1, strlen(slash + 1) + 1);
+	if (first[0] == '\0') {
+		free(first);
+		return 0;
+	}
+	*tool = first;
+	return 0;
+}
+
+int store_output_append(struct store *s, int64_t id, uint64_t offset, const void *buf,
+			size_t len, uint64_t max, size_t *written)
+{
+	int err = store_writable(s);
+
+	*written = 0;
+	if (err)
+		return err;
+	if (s->ops->output_append == NULL)
+		return store_fail(-EOPNOTSUPP, "%s keeps no output", s->ops->name);
+	if (offset > INT64_MAX || len > INT64_MAX - offset)
+		return store_fail(-EFBIG, "output past the largest offset");
+	return s->ops->output_append(s, id, offset, buf, len, max, written);
+}
+
+int store_output_read(struct store *s, int64_t id, uint64_t offset, void *buf, size_t len,
+		      size_t *got)
+{
+	*got = 0;
+	if (s->ops->output_read == NULL)
+		return store_fail(-EOPNOTSUPP, "%s keeps no output", s->ops->name);
+	return s->ops->output_read(s, id, offset, buf, len, got);
+}
+
+int store_output_cut(struct store *s, int64_t id)
+{
+	if (s->ops->output_cut == NULL)
+		return store_fail(-EOPNOTSUPP, "%s keeps no output", s->ops->name);
+	return s->ops->output_cut(s, id);
+}
+
+int store_list_values(struct store *s, enum store_attr attr, store_value_fn fn, void *ctx)
+{
+	if (attr <= STORE_ATTR_NONE || attr >= STORE_ATTRS)
+		return store_fail(-EINVAL, "no such view");
+	if (s->ops->list_values == NULL)
+		return store_fail(-EOPNOTSUPP, "%s: no views by provenance", s->ops->name);
+	return s->ops->list_values(s, attr, fn, ctx);
 }
 
 char *store_strdup_null(const char *s, bool *ok)

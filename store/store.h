@@ -32,10 +32,21 @@ enum store_outcome {
 	STORE_OUTCOMES
 };
 
+/* One tag of an execution: a key of 1-64 bytes of A-Z a-z 0-9 . _ - and a value of up to 256 bytes. */
+struct store_tag {
+	char *key;
+	char *value;
+};
+
+#define STORE_TAGS_MAX 32        /* tags of one execution */
+#define STORE_TAG_KEY_MAX 64     /* bytes in a tag's key */
+#define STORE_TAG_VALUE_MAX 256  /* bytes in a tag's value */
+
 /*
  * One execution. Every string is owned by the record (free with
- * store_record_clear()); root and error_message may be NULL (JSON null).
- * The first fourteen fields are the contract's record, in its order.
+ * store_record_clear()); root, error_message, host, user and cwd may be
+ * NULL (JSON null). The fields up to output_bytes are the contract's
+ * record, in its order: magellan's fourteen, then execlogfs's own.
  */
 struct store_record {
 	int64_t id;
@@ -53,9 +64,27 @@ struct store_record {
 	int64_t symbols_indexed;
 	int64_t references_indexed;
 
+	/* Provenance: null (STORE_NULL, NULL) in rows other programs wrote. */
+	int64_t exit_code;   /* 0-255, from the finish; STORE_NULL until then */
+	int64_t signal;      /* 1-64, from the finish; STORE_NULL otherwise */
+	char *host;          /* the host of the mount that started it */
+	char *user;          /* the user name of the creating process (uid as text if none) */
+	int64_t uid;         /* that process's uid */
+	int64_t pid;         /* that process's id */
+	char *cwd;           /* from the start document */
+	struct store_tag *tags; /* ntags of them, in the start document's order */
+	size_t ntags;
+	int64_t output_bytes; /* length of output/<id>; 0 when none */
+
 	/* Not in the JSON document. */
 	int64_t started_ms;   /* start in Unix ms (started_at * 1000 if unknown) */
 	int64_t heartbeat_ms; /* last start, heartbeat or finish, Unix ms */
+	/*
+	 * The tool: the last path component of args[0] (NULL when args is
+	 * empty or that component is), what by-tool/ lists. store_start()
+	 * sets it from args for the backend to index; reads may leave it NULL.
+	 */
+	char *tool;
 };
 
 /* What a finish sets; error_message is borrowed, NULL for null. */
@@ -65,6 +94,9 @@ struct store_finish {
 	int64_t files_indexed;
 	int64_t symbols_indexed;
 	int64_t references_indexed;
+	/* 0-255 and 1-64, or STORE_NULL when not given: set both (a zeroed finish says exit 0). */
+	int64_t exit_code;
+	int64_t signal;
 	/*
 	 * Conditions, for a finish decided from an earlier reading (0: none).
 	 * A running execution that fails one is refused with -ESTALE, so that
@@ -98,10 +130,25 @@ int64_t store_add_saturated(int64_t a, int64_t b);
 /* The milliseconds from @from_ms to @to_ms: 0 when not after, saturated at INT64_MAX. */
 int64_t store_ms_between(int64_t from_ms, int64_t to_ms);
 
-/* Which executions a listing walks; NULL or all fields unset walks all. */
+/* The provenance a view lists executions by (store_filter.attr). */
+enum store_attr {
+	STORE_ATTR_NONE, /* no view: 0, so that a filter set field by field has none */
+	STORE_BY_HOST,
+	STORE_BY_USER,
+	STORE_BY_TOOL,
+	STORE_BY_TAG,    /* the value is "<key>=<value>" (a key never holds '=') */
+	STORE_ATTRS
+};
+
+/*
+ * Which executions a listing walks; NULL or all fields unset walks all.
+ * An attr is never combined with an outcome or a day (-EINVAL).
+ */
 struct store_filter {
 	int outcome; /* an enum store_outcome, or -1 for any */
 	int64_t day; /* a day in [0, STORE_DAY_END) or -1 for any */
+	int attr;          /* an enum store_attr; STORE_ATTR_NONE for any */
+	const char *value; /* the attr's value (borrowed), when attr is set */
 };
 
 enum store_sync {
@@ -249,6 +296,49 @@ int store_list_names(struct store *s, const struct store_filter *filter,
  */
 int store_list_days(struct store *s, int64_t after_day, store_day_fn fn, void *ctx);
 
+/* Called for each value of a store_list_values(); @value is borrowed. Returns as store_list_fn. */
+typedef int (*store_value_fn)(void *ctx, const char *value);
+
+/*
+ * Calls @fn once for each distinct value of @attr that some execution has
+ * (a host, a user, a tool, or "<key>=<value>" for a tag), in ascending
+ * byte order (tags by key, then value), streaming from the attr's index:
+ * the cost grows with the values, not with the executions. Values another
+ * program wrote are given as written: the caller decides what may be a
+ * file name.
+ */
+int store_list_values(struct store *s, enum store_attr attr, store_value_fn fn, void *ctx);
+
+/* ---- output: what a run printed, kept beside its record ----------------- */
+
+/* The default cap of one execution's output (-o output_max). */
+#define STORE_OUTPUT_MAX_DEFAULT (16 * 1024 * 1024)
+
+/*
+ * Appends @len bytes to the output of the running execution with id @id,
+ * which must hold exactly @offset bytes now (-EINVAL otherwise: appends
+ * only). Committed before it returns, as durable as a start under the
+ * store's sync, in a piece of its own (never one growing value rewritten);
+ * output_bytes of the record grows with it. -ENOENT for no such execution,
+ * -EPERM once it is not running, -ENOSPC when the store is full, -EFBIG
+ * when the output would pass @max bytes: then what fits is appended, and
+ * the output is marked cut (store_output_cut()). *@written is what was
+ * appended, also on -EFBIG.
+ */
+int store_output_append(struct store *s, int64_t id, uint64_t offset, const void *buf,
+			size_t len, uint64_t max, size_t *written);
+
+/*
+ * Reads up to @len bytes of the output of the execution with id @id from
+ * @offset into @buf; *@got is how many (0 at or past the end). -ENOENT for
+ * no such execution. An execution with no output reads as empty.
+ */
+int store_output_read(struct store *s, int64_t id, uint64_t offset, void *buf, size_t len,
+		      size_t *got);
+
+/* Whether an append to the output of @id hit the cap: 1 cut, 0 not, or -errno. */
+int store_output_cut(struct store *s, int64_t id);
+
 /* Reads the execution with the greatest id (the latest started); -ENOENT if none. */
 int store_latest(struct store *s, struct store_record *out);
 
@@ -334,8 +424,25 @@ const char *store_outcome_name(int outcome);
 /* The enum store_outcome named @name, or -1 for any other string. */
 int store_outcome_from_name(const char *name);
 
-/* Frees the strings of @rec and zeroes it; safe on a zeroed record. */
+/*
+ * Frees the strings of @rec and makes it empty: every field zero or NULL
+ * but exit_code, signal, uid and pid, which are STORE_NULL (null). Safe on
+ * a zeroed record.
+ */
 void store_record_clear(struct store_record *rec);
+
+/*
+ * The tool of a stored args text: a malloc'd copy of the last path
+ * component of its first string, or NULL (no string, an empty component,
+ * or not an array of strings). 0 or -ENOMEM.
+ */
+int store_tool_of(const char *args, char **tool);
+
+/* Copies @n tags into a malloc'd array in *@out (NULL when @n is 0); 0 or -ENOMEM. */
+int store_tags_copy(const struct store_tag *tags, size_t n, struct store_tag **out);
+
+/* Frees @n tags and the array. */
+void store_tags_free(struct store_tag *tags, size_t n);
 
 /*
  * The reason for the last refusal of a store_ or record_ call in this

@@ -93,7 +93,10 @@ static void start(struct store *s, const char *name, int64_t started_ms, const c
 static void finish(struct store *s, const char *name, enum store_outcome outcome,
 		   const char *message, int64_t at_ms)
 {
-	struct store_finish fin = { .outcome = outcome, .error_message = message };
+	struct store_finish fin = {
+		.outcome = outcome, .error_message = message,
+		.exit_code = STORE_NULL, .signal = STORE_NULL,
+	};
 
 	CHECK(store_finish(s, name, &fin, at_ms) == 0);
 }

@@ -488,6 +488,8 @@ static struct store_finish finish_of(enum store_outcome outcome, const char *mes
 		.files_indexed = files,
 		.symbols_indexed = symbols,
 		.references_indexed = references,
+		.exit_code = STORE_NULL,
+		.signal = STORE_NULL,
 	};
 	return fin;
 }
@@ -645,8 +647,7 @@ static void check_names(int line, const struct collect *c, const char *const *ex
 
 static const struct store_filter *filter_of(struct store_filter *f, int outcome, int64_t day)
 {
-	f->outcome = outcome;
-	f->day = day;
+	*f = (struct store_filter){ .outcome = outcome, .day = day };
 	return f;
 }
 
@@ -3512,6 +3513,208 @@ static void case_reserve(void)
 	store_close(a);
 }
 
+/* ---- provenance: exit code, host, user, pid, cwd, tags, and views by them -- */
+
+/* Starts @name as @user on @host with @args, @cwd and tags of "k=v" strings (NULL-terminated). */
+static int64_t start_as(struct store *s, const char *name, const char *host, const char *user,
+			int64_t uid, const char *args, const char *cwd, const char *const *tags)
+{
+	struct store_record rec = { 0 };
+	int64_t id;
+	size_t n = 0;
+
+	rec.execution_id = xstrdup(name);
+	rec.tool_version = xstrdup("");
+	rec.args = xstrdup(args);
+	rec.db_path = xstrdup("");
+	rec.host = host ? xstrdup(host) : NULL;
+	rec.user = user ? xstrdup(user) : NULL;
+	rec.uid = uid;
+	rec.pid = 4242;
+	rec.cwd = cwd ? xstrdup(cwd) : NULL;
+	while (tags && tags[n])
+		n++;
+	rec.tags = n ? xmalloc(n * sizeof(*rec.tags)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(tags[i], '=');
+
+		rec.tags[i].key = strndup(tags[i], (size_t)(eq - tags[i]));
+		rec.tags[i].value = xstrdup(eq + 1);
+	}
+	rec.ntags = n;
+	rec.started_ms = T0_MS;
+	CHECK_EQ(store_start(s, &rec), 0);
+	id = rec.id;
+	store_record_clear(&rec);
+	return id;
+}
+
+struct values {
+	size_t n;
+	char *v[64];
+};
+
+static int values_fn(void *ctx, const char *value)
+{
+	struct values *vs = ctx;
+
+	CHECK(vs->n < 64);
+	vs->v[vs->n++] = xstrdup(value);
+	return 0;
+}
+
+#define CHECK_VALUES(s, attr, ...)                                              \
+	check_values(__LINE__, (s), (attr), (const char *[]){ __VA_ARGS__, NULL })
+
+static void check_values(int line, struct store *s, enum store_attr attr,
+			 const char *const *expected)
+{
+	struct values vs = { 0 };
+	size_t n = 0;
+
+	CHECK_EQ(store_list_values(s, attr, values_fn, &vs), 0);
+	while (expected[n])
+		n++;
+	for (size_t i = 0; i < n || i < vs.n; i++) {
+		const char *got = i < vs.n ? vs.v[i] : NULL;
+		const char *want = i < n ? expected[i] : NULL;
+
+		if (!str_equal(got, want))
+			fail(__FILE__, line, "values as expected", "value %zu (attr %d): got %s, expected %s",
+			     i, (int)attr, got ? got : "(end)", want ? want : "(end)");
+	}
+	for (size_t i = 0; i < vs.n; i++)
+		free(vs.v[i]);
+}
+
+/* The names of the executions with @value of @attr, by list_names and by list, and their count. */
+#define CHECK_VIEW(s, attr, value, ...)                                          \
+	check_view(__LINE__, (s), (attr), (value), (const char *[]){ __VA_ARGS__, NULL })
+
+static void check_view(int line, struct store *s, enum store_attr attr, const char *value,
+		       const char *const *expected)
+{
+	struct store_filter f = { .outcome = -1, .day = -1, .attr = attr, .value = value };
+	struct collect c = { 0 };
+	uint64_t count = 0;
+	size_t n = 0;
+
+	while (expected[n] != NULL)
+		n++;
+	CHECK_EQ(list_names_into(s, &f, INT64_MIN, &c), 0);
+	check_names(line, &c, expected);
+	collect_reset(&c);
+	CHECK_EQ(list_into(s, &f, INT64_MIN, &c), 0);
+	check_names(line, &c, expected);
+	collect_reset(&c);
+	CHECK_EQ(store_count(s, &f, &count), 0);
+	CHECK_EQ(count, n);
+}
+
+static void case_provenance(void)
+{
+	static const char *const tags_a[] = { "team=infra", "ci.job-1=build_2", NULL };
+	static const char *const tags_b[] = { "team=web", NULL };
+	struct store *s = open_store();
+	struct store_record got = { 0 };
+	struct store_finish fin = finish_of(STORE_ERROR, "boom", 0, 0, 0);
+	struct store_filter bad = { .outcome = STORE_ERROR, .day = -1, .attr = STORE_BY_HOST,
+				    .value = "h1" };
+	struct collect c = { 0 };
+	int64_t a;
+
+	a = start_as(s, "a", "h1", "alice", 1000, "[\"/usr/bin/make\",\"-j\"]", "/src/a", tags_a);
+	start_as(s, "b", "h2", "bob", 1001, "[\"make\"]", NULL, tags_b);
+	start_as(s, "c", "h1", "1002", 1002, "[]", "/", NULL);
+	start_as(s, "d", NULL, NULL, STORE_NULL, "[\"dir/\"]", NULL, NULL);
+
+	/* Every field reads back as started; the store sets the finish's as null. */
+	CHECK_EQ(store_get(s, "a", &got), 0);
+	CHECK_STR(got.host, "h1");
+	CHECK_STR(got.user, "alice");
+	CHECK_EQ(got.uid, 1000);
+	CHECK_EQ(got.pid, 4242);
+	CHECK_STR(got.cwd, "/src/a");
+	CHECK_EQ(got.ntags, 2);
+	CHECK_STR(got.tags[0].key, "team");
+	CHECK_STR(got.tags[0].value, "infra");
+	CHECK_STR(got.tags[1].key, "ci.job-1");
+	CHECK_STR(got.tags[1].value, "build_2");
+	CHECK_EQ(got.exit_code, STORE_NULL);
+	CHECK_EQ(got.signal, STORE_NULL);
+	CHECK_EQ(got.output_bytes, 0);
+	CHECK_EQ(store_get_by_id(s, a, &got), 0);
+	CHECK_STR(got.cwd, "/src/a");
+	CHECK_EQ(got.ntags, 2);
+	CHECK_EQ(store_get(s, "d", &got), 0);
+	CHECK_STR(got.host, NULL);
+	CHECK_STR(got.user, NULL);
+	CHECK_EQ(got.uid, STORE_NULL);
+	CHECK_STR(got.cwd, NULL);
+	CHECK_EQ(got.ntags, 0);
+
+	/* The finish sets the exit code and the signal; a bad one changes nothing. */
+	fin.exit_code = 256;
+	CHECK_EQ(store_finish(s, "a", &fin, T0_MS + 5), -EINVAL);
+	fin.exit_code = 2;
+	fin.signal = 0;
+	CHECK_EQ(store_finish(s, "a", &fin, T0_MS + 5), -EINVAL);
+	fin.signal = 9;
+	CHECK_EQ(store_finish(s, "a", &fin, T0_MS + 5), 0);
+	fin.exit_code = fin.signal = STORE_NULL;
+	CHECK_EQ(store_finish(s, "b", &fin, T0_MS + 5), 0);
+	CHECK_EQ(store_get(s, "a", &got), 0);
+	CHECK_EQ(got.exit_code, 2);
+	CHECK_EQ(got.signal, 9);
+	CHECK_STR(got.host, "h1");
+	CHECK_EQ(got.ntags, 2);
+	CHECK_EQ(store_get(s, "b", &got), 0);
+	CHECK_EQ(got.exit_code, STORE_NULL);
+	CHECK_EQ(got.signal, STORE_NULL);
+
+	/* A listing carries them too. */
+	CHECK_EQ(store_list(s, NULL, INT64_MIN, collect_fn, &c), 0);
+	CHECK_EQ(c.n, 4);
+	collect_reset(&c);
+
+	/* The values in use, in byte order; tags by key, then value. */
+	CHECK_VALUES(s, STORE_BY_HOST, "h1", "h2");
+	CHECK_VALUES(s, STORE_BY_USER, "1002", "alice", "bob");
+	CHECK_VALUES(s, STORE_BY_TOOL, "make");
+	CHECK_VALUES(s, STORE_BY_TAG, "ci.job-1=build_2", "team=infra", "team=web");
+	CHECK_VIEW(s, STORE_BY_HOST, "h1", "a", "c");
+	CHECK_VIEW(s, STORE_BY_HOST, "h3", NULL);
+	CHECK_VIEW(s, STORE_BY_USER, "bob", "b");
+	CHECK_VIEW(s, STORE_BY_TOOL, "make", "a", "b");
+	CHECK_VIEW(s, STORE_BY_TAG, "team=infra", "a");
+	CHECK_VIEW(s, STORE_BY_TAG, "team=web", "b");
+	CHECK_VIEW(s, STORE_BY_TAG, "team", NULL);
+	CHECK_VIEW(s, STORE_BY_TAG, "team=", NULL);
+	CHECK_EQ(list_names_into(s, &bad, INT64_MIN, &c), -EINVAL);
+
+	/* They last: a store opened again has them all. */
+	store_close(s);
+	s = open_store();
+	CHECK_EQ(store_get(s, "a", &got), 0);
+	CHECK_EQ(got.exit_code, 2);
+	CHECK_STR(got.cwd, "/src/a");
+	CHECK_STR(got.tags[1].value, "build_2");
+	CHECK_VIEW(s, STORE_BY_TOOL, "make", "a", "b");
+
+	/* A delete takes the execution out of every view, and its values with it. */
+	CHECK_EQ(store_delete(s, "a"), 0);
+	CHECK_VALUES(s, STORE_BY_HOST, "h1", "h2");
+	CHECK_VIEW(s, STORE_BY_HOST, "h1", "c");
+	CHECK_VALUES(s, STORE_BY_USER, "1002", "bob");
+	CHECK_VALUES(s, STORE_BY_TAG, "team=web");
+	CHECK_VIEW(s, STORE_BY_TOOL, "make", "b");
+	CHECK_EQ(store_delete(s, "b"), 0);
+	CHECK_VALUES(s, STORE_BY_TOOL, NULL);
+	CHECK_VALUES(s, STORE_BY_TAG, NULL);
+	store_record_clear(&got);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -3551,6 +3754,7 @@ static const struct {
 	{ "finish_conditional", case_finish_conditional },
 	{ "delete_run", case_delete_run },
 	{ "reserve", case_reserve },
+	{ "provenance", case_provenance },
 };
 
 int main(int argc, char **argv)
