@@ -288,7 +288,7 @@ args_cell() {
 import html, re, sys
 page = open(sys.argv[1], encoding="utf-8").read()
 for row in re.findall(r'<tr class="o-[^"]*">.*?</tr>', page):
-    if '<td class="id">%s</td>' % html.escape(sys.argv[2]) in row:
+    if '">%s</a></td>' % html.escape(sys.argv[2]) in row:
         print(html.unescape(re.search(r'<td class="args">(.*?)</td>', row).group(1)))
         sys.exit(0)
 sys.exit("no row for " + sys.argv[2])
