@@ -468,7 +468,7 @@ static int report_html_table(struct text_buf *b, struct store *s, const struct r
 		return 0;
 	}
 	text_add_str(b, "<div class=\"tools\"><input id=\"filter\" type=\"search\" hidden "
-		     "placeholder=\"Filter: id, outcome, host, user, arguments, tags, message\" "
+		     "placeholder=\"Filter: any text, e.g. a host, a user or a tag\" "
 		     "aria-label=\"Filter the table\"><span id=\"shown\" class=\"muted\"></span></div>\n"
 		     "<table id=\"runs\"><thead><tr><th>execution_id</th><th>outcome</th>"
 		     "<th>started</th><th>duration</th><th>host</th><th>user</th>"
