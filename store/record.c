@@ -101,6 +101,8 @@ enum {
 	FINISH_FILES,
 	FINISH_SYMBOLS,
 	FINISH_REFERENCES,
+	FINISH_EXIT_CODE,
+	FINISH_SIGNAL,
 	FINISH_FIELDS
 };
 
@@ -110,6 +112,8 @@ static const struct field finish_fields[] = {
 	[FINISH_FILES] = { "files_indexed", FIELD_COUNT },
 	[FINISH_SYMBOLS] = { "symbols_indexed", FIELD_COUNT },
 	[FINISH_REFERENCES] = { "references_indexed", FIELD_COUNT },
+	[FINISH_EXIT_CODE] = { "exit_code", FIELD_COUNT },
+	[FINISH_SIGNAL] = { "signal", FIELD_COUNT },
 };
 
 static const struct schema finish_schema = {
@@ -352,6 +356,26 @@ static int finish_parse_words(const char *text, size_t len, struct store_finish 
 	return *message == NULL ? store_fail(-ENOMEM, "out of memory") : 0;
 }
 
+/*
+ * The integer the scan read for @field into *@out if it is in [@lo, @hi],
+ * STORE_NULL when absent; -EINVAL out of range (the scan refused the rest:
+ * null, a fraction, a string).
+ */
+static int finish_ranged(const struct record_scan *sc, size_t field, int64_t lo, int64_t hi,
+			 int64_t *out)
+{
+	int64_t v = sc->ints[field];
+
+	*out = STORE_NULL;
+	if (!scan_has(sc, field))
+		return 0;
+	if (v < lo || v > hi)
+		return store_fail(-EINVAL, "finish value: \"%s\" must be an integer %" PRId64
+				  "-%" PRId64, finish_fields[field].key, lo, hi);
+	*out = v;
+	return 0;
+}
+
 /* A finish value as a JSON object. */
 static int finish_parse_json(const char *text, size_t len, struct store_finish *out,
 			     char **message)
@@ -379,6 +403,11 @@ static int finish_parse_json(const char *text, size_t len, struct store_finish *
 	out->files_indexed = sc.ints[FINISH_FILES];
 	out->symbols_indexed = sc.ints[FINISH_SYMBOLS];
 	out->references_indexed = sc.ints[FINISH_REFERENCES];
+	err = finish_ranged(&sc, FINISH_EXIT_CODE, 0, 255, &out->exit_code);
+	if (err == 0)
+		err = finish_ranged(&sc, FINISH_SIGNAL, 1, 64, &out->signal);
+	if (err < 0)
+		goto out;
 	err = scan_take(&sc, FINISH_ERROR_MESSAGE, message);
 	if (err < 0)
 		err = store_fail(err, "out of memory");

@@ -103,7 +103,9 @@ int record_args_each(const char *args, record_args_fn *each, void *ctx);
 /*
  * Parses one finish value: "success", "error", "partial" (white space around
  * ignored), "error: <message>", or a JSON object with "outcome" and any of
- * "error_message", "files_indexed", "symbols_indexed", "references_indexed".
+ * "error_message", "files_indexed", "symbols_indexed", "references_indexed",
+ * "exit_code" (0-255) and "signal" (1-64); out->exit_code and out->signal
+ * are STORE_NULL when not given.
  * On success *message holds a malloc'd copy of the message (or NULL) that
  * out->error_message points to; free it after use. -EINVAL for anything
  * else (including "running"), -EFBIG past RECORD_FINISH_MAX.

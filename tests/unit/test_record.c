@@ -2193,6 +2193,67 @@ static void test_start_tags_scan(void)
 }
 
 /* ---------------------------------------------------------------------- */
+/* finish values: exit code and signal */
+
+/* @value finishes with @exit_code and @signal (STORE_NULL: not given). */
+static void check_finish_ended(const char *value, int64_t exit_code, int64_t signal)
+{
+	struct store_finish fin;
+	char *msg = NULL;
+
+	memset(&fin, 0xa5, sizeof(fin));
+	CHECK_DOC(record_parse_finish(value, strlen(value), &fin, &msg) == 0, value);
+	CHECK_DOC(fin.exit_code == exit_code && fin.signal == signal, value);
+	free(msg);
+}
+
+static void test_finish_provenance(void)
+{
+	static const char *const bad_exit[] = {
+		"256", "-1", "1000", "1.0", "1e2", "-0", "01", "null", "\"1\"", "true", "[]",
+		"{}", "99999999999999999999", "2.5",
+	};
+	static const char *const bad_signal[] = {
+		"0", "65", "-1", "-9", "1.0", "null", "\"9\"", "[9]", "9e0", "18446744073709551617",
+	};
+	char doc[128];
+	struct store_finish fin;
+	char *msg = NULL;
+
+	check_finish_ended("{\"outcome\":\"error\",\"exit_code\":2}", 2, STORE_NULL);
+	check_finish_ended("{\"outcome\":\"success\",\"exit_code\":0}", 0, STORE_NULL);
+	check_finish_ended("{\"outcome\":\"error\",\"exit_code\":255}", 255, STORE_NULL);
+	check_finish_ended("{\"outcome\":\"error\",\"signal\":1}", STORE_NULL, 1);
+	check_finish_ended("{\"outcome\":\"error\",\"signal\":64}", STORE_NULL, 64);
+	check_finish_ended("{\"signal\": 9, \"error_message\": \"killed\", \"exit_code\": 137, "
+			   "\"outcome\": \"error\"}", 137, 9);
+	check_finish_ended("{\"outcome\":\"error\"}", STORE_NULL, STORE_NULL);
+	check_finish_ended("success", STORE_NULL, STORE_NULL);
+	check_finish_ended("error: exit 2", STORE_NULL, STORE_NULL);
+	check_finish_ended("partial\n", STORE_NULL, STORE_NULL);
+
+	for (size_t i = 0; i < sizeof(bad_exit) / sizeof(bad_exit[0]); i++) {
+		snprintf(doc, sizeof(doc), "{\"outcome\":\"error\",\"exit_code\":%s}", bad_exit[i]);
+		check_finish_invalid(doc);
+	}
+	for (size_t i = 0; i < sizeof(bad_signal) / sizeof(bad_signal[0]); i++) {
+		snprintf(doc, sizeof(doc), "{\"outcome\":\"error\",\"signal\":%s}", bad_signal[i]);
+		check_finish_invalid(doc);
+	}
+	check_finish_invalid("{\"outcome\":\"error\",\"exit_code\":1,\"exit_code\":1}");
+	check_finish_invalid("{\"outcome\":\"error\",\"signal\":9,\"signal\":9}");
+	check_finish_invalid("{\"outcome\":\"error\",\"exit\":1}");
+
+	snprintf(doc, sizeof(doc), "{\"outcome\":\"error\",\"exit_code\":256}");
+	CHECK(record_parse_finish(doc, strlen(doc), &fin, &msg) == -EINVAL);
+	CHECK(reason_has("\"exit_code\" must be an integer 0-255"));
+	snprintf(doc, sizeof(doc), "{\"outcome\":\"error\",\"signal\":0}");
+	CHECK(record_parse_finish(doc, strlen(doc), &fin, &msg) == -EINVAL);
+	CHECK(reason_has("\"signal\" must be an integer 1-64"));
+	CHECK(msg == NULL);
+}
+
+/* ---------------------------------------------------------------------- */
 
 static const struct {
 	const char *name;
@@ -2217,6 +2278,7 @@ static const struct {
 	{ "start_tags", test_start_tags },
 	{ "start_owned", test_start_owned },
 	{ "start_tags_scan", test_start_tags_scan },
+	{ "finish_provenance", test_finish_provenance },
 };
 
 int main(int argc, char **argv)
