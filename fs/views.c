@@ -300,6 +300,9 @@ int fs_view_exists(struct fs *fs, int attr, const char *value)
 	struct fs_view_probe p = { .fs = fs };
 	int err;
 
+	/* A tag's directory is "<key>=<value>": a name without '=' names no tag. */
+	if (attr == STORE_BY_TAG && strchr(value, '=') == NULL)
+		return -ENOENT;
 	err = store_list_names(fs->store, &f, INT64_MIN, fs_view_first, &p);
 	if (err == 0 && !p.found) {
 		/* INT64_MIN is after nothing: a row of that id is read alone. */
