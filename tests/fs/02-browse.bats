@@ -44,7 +44,8 @@ for k in ("host", "user", "cwd"):
     assert r[k] is None or is_str(r[k]), k
 for k in ("uid", "pid"):
     assert r[k] is None or is_int(r[k]), k
-assert isinstance(r["tags"], dict) and all(is_str(v) for v in r["tags"].values()), "tags"
+# Objects come as lists of pairs here (object_pairs_hook).
+assert isinstance(r["tags"], list) and all(is_str(k) and is_str(v) for k, v in r["tags"]), "tags"
 assert is_int(r["output_bytes"]) and r["output_bytes"] >= 0, "output_bytes"
 print("OK")
 PY
