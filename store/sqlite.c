@@ -7,8 +7,8 @@
  * so that duration_ms keeps millisecond precision across a remount, the
  * provenance, tags and output) lives in execlogfs_runs, execlogfs_tags and
  * execlogfs_output, keyed by id: sqlite_schema.c sets them up and brings
- * back a store that execlogfs 0.1.0 gave two columns; sqlite_prov.c reads
- * and writes provenance (output is phase 2).
+ * back a store that execlogfs 0.1.0 gave two columns; sqlite_prov.c and
+ * sqlite_output.c read and write them.
  *
  * One table of our own, execlogfs_durations, holds store_summary()'s
  * aggregates: per duration bucket (le_ms, its upper bound), the finished
@@ -446,6 +446,8 @@ struct sqlstore_op {
 	const struct store_finish *fin; /* finish */
 	int64_t now_ms;                 /* finish, heartbeat */
 	int64_t only_id;                /* delete: 0, or the id it must have */
+	sqlstore_apply_fn fn;           /* a change of another file (sqlstore_change_run) */
+	void *arg;                      /* ...and what it works on */
 };
 
 /* Runs the prepared statement @id, which takes no parameters and returns no row. */
@@ -532,6 +534,18 @@ put:
 static int sqlstore_write(struct sqlstore *s, struct sqlstore_op *op)
 {
 	return store_batch_run(&s->base, &op->base, sqlstore_commit);
+}
+
+static int sqlstore_fn_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
+{
+	return op->fn(s, c, op->arg);
+}
+
+int sqlstore_change_run(struct sqlstore *s, sqlstore_apply_fn fn, void *arg)
+{
+	struct sqlstore_op op = { .apply = sqlstore_fn_apply, .fn = fn, .arg = arg };
+
+	return sqlstore_write(s, &op);
 }
 
 /* Writes what a finish keeps in execlogfs_runs, in the savepoint of the change. */
@@ -731,5 +745,8 @@ const struct store_ops sqlstore_ops = {
 	.summary = sqlstore_summary,       /* execlogfs_durations, kept by triggers */
 	.list_finished_by_start = sqlstore_list_finished_by_start, /* the started_at index */
 	.list_values = sqlstore_list_values, /* one seek of the attr's index per value */
+	.output_append = sqlstore_output_append, /* one row of execlogfs_output per append */
+	.output_read = sqlstore_output_read,     /* a seek by (id, offset), then forward */
+	.output_cut = sqlstore_output_cut,       /* execlogfs_runs.output_cut */
 	.reserve_file = "",                /* names reserved by byte locks on the database file */
 };

@@ -195,6 +195,31 @@ static int sqlstore_texts_views(struct sqlstore *s, const char *cols, const char
 	return n;
 }
 
+/* Output: pieces keyed (id, offset), their length in execlogfs_runs; as sqlstore_texts_changes(). */
+static int sqlstore_texts_output(struct sqlstore *s, const struct sqlstore_schema *sc)
+{
+	int n = 0;
+
+	n += asprintf(&s->sql[ST_OUTPUT_STATE], sc->current
+		      ? "SELECT outcome, COALESCE(output_bytes, 0), COALESCE(output_cut, 0)"
+			" FROM execution_log LEFT JOIN execlogfs_runs USING (id) WHERE id = ?1"
+		      : "SELECT outcome, 0, 0 FROM execution_log WHERE id = ?1") < 0;
+	n += asprintf(&s->sql[ST_OUTPUT_PIECE],
+		      "INSERT INTO execlogfs_output (id, \"offset\", data) VALUES (?1, ?2, ?3)") < 0;
+	n += asprintf(&s->sql[ST_OUTPUT_BYTES],
+		      "INSERT INTO execlogfs_runs (id, output_bytes, output_cut) VALUES (?1, ?2, ?3)"
+		      " ON CONFLICT (id) DO UPDATE SET output_bytes = excluded.output_bytes,"
+		      " output_cut = MAX(COALESCE(output_cut, 0), excluded.output_cut)") < 0;
+	/* One seek by the primary key to the piece holding ?2, then forward. */
+	n += asprintf(&s->sql[ST_OUTPUT_READ], sc->has_output
+		      ? "SELECT \"offset\", data FROM execlogfs_output WHERE id = ?1 AND \"offset\" >="
+			" COALESCE((SELECT \"offset\" FROM execlogfs_output WHERE id = ?1"
+			" AND \"offset\" <= ?2 ORDER BY \"offset\" DESC LIMIT 1), 0)"
+			" ORDER BY \"offset\""
+		      : "SELECT 0, x'' WHERE 0") < 0;
+	return n;
+}
+
 int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc)
 {
 	char cols[3072], ms[2048], from[128];
@@ -204,6 +229,7 @@ int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc)
 	sqlstore_schema_reads(sc, from, sizeof(from), ms, sizeof(ms));
 	snprintf(cols, sizeof(cols), SQLSTORE_COLUMNS, ms);
 	n = sqlstore_texts_changes(s) + sqlstore_texts_reads(s, cols, from) +
-	    sqlstore_texts_indexes(s) + sqlstore_texts_views(s, cols, from, sc->current);
+	    sqlstore_texts_indexes(s) + sqlstore_texts_views(s, cols, from, sc->current) +
+	    sqlstore_texts_output(s, sc);
 	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
 }

@@ -6,7 +6,7 @@
  * and bringing back a store that an earlier execlogfs changed.
  * sqlite_sql.c holds the statement texts; sqlite.c owns connections,
  * open and close, and the changes; sqlite_list.c the reads and listings;
- * sqlite_prov.c provenance and the views by it.
+ * sqlite_prov.c provenance and the views by it; sqlite_output.c output.
  */
 #ifndef EXECLOG_SQLSTORE_H
 #define EXECLOG_SQLSTORE_H
@@ -60,7 +60,12 @@ enum sqlstore_stmt_id {
 	ST_COUNT_BY = ST_NAMES_BY + 4,
 	ST_VALUES_FIRST = ST_COUNT_BY + 4, /* the least value of the attr */
 	ST_VALUES_NEXT = ST_VALUES_FIRST + 4, /* the least value after ?1 (tags: after ?1=?2) */
-	ST_COUNT = ST_VALUES_NEXT + 4
+	/* Output (sqlite_output.c). */
+	ST_OUTPUT_STATE = ST_VALUES_NEXT + 4, /* outcome, output_bytes and output_cut of an id */
+	ST_OUTPUT_PIECE,    /* one piece appended */
+	ST_OUTPUT_BYTES,    /* output_bytes and output_cut set */
+	ST_OUTPUT_READ,     /* the pieces from the one holding an offset on */
+	ST_COUNT
 };
 
 /* The statement @first (ST_LIST_BY...) of the view by @attr. */
@@ -190,6 +195,15 @@ int sqlstore_bind_text(sqlite3_stmt *st, int i, const char *text);
 /* Fills @r from the current row of a statement that selects SQLSTORE_COLUMNS. */
 int sqlstore_row(sqlite3_stmt *st, struct store_record *r);
 
+/* A change of another file, applied in a savepoint of the group commit's transaction. */
+typedef int (*sqlstore_apply_fn)(struct sqlstore *s, struct sqlstore_conn *c, void *arg);
+
+/*
+ * Runs @fn(@arg) as one change of the group commit (sqlite.c): undone alone
+ * when it fails, committed with the others before this returns 0.
+ */
+int sqlstore_change_run(struct sqlstore *s, sqlstore_apply_fn fn, void *arg);
+
 /* Provenance (sqlite_prov.c). */
 
 /* Writes the execlogfs_runs row and the tags of the start @rec (id set), in its savepoint. */
@@ -224,5 +238,12 @@ int sqlstore_summary(struct store *base, struct store_summary *out);
 int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
 				    store_by_start_fn fn, void *ctx);
 int sqlstore_list_values(struct store *base, enum store_attr attr, store_value_fn fn, void *ctx);
+
+/* Output (sqlite_output.c): each the op of the same name in backend.h. */
+int sqlstore_output_append(struct store *base, int64_t id, uint64_t offset, const void *buf,
+			   size_t len, uint64_t max, size_t *written);
+int sqlstore_output_read(struct store *base, int64_t id, uint64_t offset, void *buf, size_t len,
+			 size_t *got);
+int sqlstore_output_cut(struct store *base, int64_t id);
 
 #endif

@@ -3362,6 +3362,7 @@ static void magellan_provenance(struct store *s)
 	static const char *const tags[] = { "team=web", NULL };
 	struct store_record rec = { 0 };
 	int64_t shell, tagged;
+	size_t n = 0;
 
 	sqlite_shell("INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
 		     " started_at, outcome) VALUES ('shell', '', json_array('/usr/bin/cc', '-c'), NULL,"
@@ -3377,6 +3378,7 @@ static void magellan_provenance(struct store *s)
 	CHECK_STR(rec.cwd, NULL);
 	CHECK_EQ(rec.ntags, 0);
 	CHECK_EQ(rec.output_bytes, 0);
+	CHECK_EQ(store_output_cut(s, shell), 0);
 	CHECK_TOOL_VIEW(s, "cc", "shell");
 	/* An update of its args moves it to its new tool. */
 	sqlite_shell("UPDATE execution_log SET args = json_array('ld') WHERE execution_id = 'shell'");
@@ -3398,9 +3400,12 @@ static void magellan_provenance(struct store *s)
 
 	/* A delete by SQL takes everything of the row's that execlogfs kept. */
 	tagged = start_as(s, "tagged", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
+	CHECK_EQ(store_output_append(s, tagged, 0, "out", 3, 1024, &n), 0);
 	CHECK_EQ(own_rows("execlogfs_tags", tagged), 1);
+	CHECK_EQ(own_rows("execlogfs_output", tagged), 1);
 	sqlite_shell("DELETE FROM execution_log WHERE execution_id = 'tagged'");
 	CHECK_EQ(own_rows("execlogfs_tags", tagged), 0);
+	CHECK_EQ(own_rows("execlogfs_output", tagged), 0);
 	CHECK_EQ(own_rows("execlogfs_runs", tagged), 0);
 	CHECK_TOOL_VIEW(s, "make", NULL);
 	sqlite_shell("DELETE FROM execution_log WHERE execution_id = 'shell'");
@@ -3496,6 +3501,8 @@ static void case_old_layout(void)
 	struct store_record rec = { 0 };
 	struct store *s;
 	int64_t fresh;
+	size_t got = 7;
+	char buf[8];
 
 	sqlite_shell(
 		"CREATE TABLE execution_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -3527,6 +3534,8 @@ static void case_old_layout(void)
 	CHECK_EQ(rec.ntags, 0);
 	CHECK_EQ(rec.output_bytes, 0);
 	CHECK_TOOL_VIEW(s, "make", NULL);
+	CHECK_EQ(store_output_read(s, rec.id, 0, buf, sizeof(buf), &got), 0);
+	CHECK_EQ(got, 0);
 	store_close(s);
 	CHECK_EQ(sqlite_shell_int("SELECT count(*) FROM sqlite_master WHERE name LIKE 'execlogfs_%'"), 3);
 
@@ -3867,6 +3876,117 @@ static void case_provenance(void)
 	store_close(s);
 }
 
+/* ---- output: what a run printed, beside its record ------------------------ */
+
+/* Checks that the output of @id is exactly @want (@n bytes), read whole and in pieces of 7. */
+static void check_output(int line, struct store *s, int64_t id, const char *want, size_t n)
+{
+	char buf[4096];
+	size_t got = 0, at = 0;
+
+	CHECK(n < sizeof(buf));
+	CHECK_EQ(store_output_read(s, id, 0, buf, sizeof(buf), &got), 0);
+	if (got != n || memcmp(buf, want, n) != 0)
+		fail(__FILE__, line, "output as expected", "got %zu bytes, expected %zu", got, n);
+	while (at < n) {
+		CHECK_EQ(store_output_read(s, id, at, buf, 7, &got), 0);
+		if (got != (n - at < 7 ? n - at : 7) || memcmp(buf, want + at, got) != 0)
+			fail(__FILE__, line, "output as expected", "at %zu: got %zu bytes", at, got);
+		at += got;
+	}
+	CHECK_EQ(store_output_read(s, id, n, buf, sizeof(buf), &got), 0);
+	CHECK_EQ(got, 0);
+	CHECK_EQ(store_output_read(s, id, n + 1000, buf, sizeof(buf), &got), 0);
+	CHECK_EQ(got, 0);
+}
+
+/* output_bytes of @name as store_get() reads it. */
+static int64_t output_bytes_of(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	int64_t n;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	n = rec.output_bytes;
+	store_record_clear(&rec);
+	return n;
+}
+
+/*
+ * output: appends at the end only, read back across pieces from any
+ * offset, refused once the run is not running, cut at the cap keeping what
+ * fits, kept across a reopen, and gone with the record (a name started
+ * again has none).
+ */
+static void case_output(void)
+{
+	struct store *s = open_store();
+	char want[2048], buf[16];
+	size_t n = 99, len = 0, got = 0;
+	int64_t id, other, again;
+
+	id = start_one(s, "o", T0_MS);
+	other = start_one(s, "p", T0_MS);
+	CHECK_EQ(output_bytes_of(s, "o"), 0);
+	check_output(__LINE__, s, id, "", 0);
+	/* Pieces of many sizes: a read from any offset crosses them. */
+	for (size_t i = 1; len + i <= 1500; i += 13) {
+		for (size_t j = 0; j < i; j++)
+			want[len + j] = (char)('a' + (len + j) % 26);
+		CHECK_EQ(store_output_append(s, id, len, want + len, i, 1600, &n), 0);
+		CHECK_EQ(n, i);
+		len += i;
+	}
+	CHECK_EQ(output_bytes_of(s, "o"), (int64_t)len);
+	check_output(__LINE__, s, id, want, len);
+	/* Appends only: at another offset, EINVAL and nothing written. */
+	CHECK_EQ(store_output_append(s, id, len - 1, "x", 1, 1600, &n), -EINVAL);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(store_output_append(s, id, len + 1, "x", 1, 1600, &n), -EINVAL);
+	CHECK_EQ(store_output_append(s, other, 5, "x", 1, 1600, &n), -EINVAL);
+	CHECK_EQ(output_bytes_of(s, "o"), (int64_t)len);
+	/* The cap: what fits is kept, EFBIG, and the output is marked cut. */
+	CHECK_EQ(store_output_cut(s, id), 0);
+	memcpy(want + len, "0123456789", 10);
+	CHECK_EQ(store_output_append(s, id, len, want + len, 10, len + 4, &n), -EFBIG);
+	CHECK_EQ(n, 4);
+	len += 4;
+	CHECK_EQ(store_output_cut(s, id), 1);
+	CHECK_EQ(store_output_cut(s, other), 0);
+	CHECK_EQ(output_bytes_of(s, "o"), (int64_t)len);
+	CHECK_EQ(store_output_append(s, id, len, "x", 1, len, &n), -EFBIG);
+	CHECK_EQ(n, 0);
+	check_output(__LINE__, s, id, want, len);
+	/* No such execution. */
+	CHECK_EQ(store_output_read(s, id + 1000, 0, buf, sizeof(buf), &got), -ENOENT);
+	CHECK_EQ(store_output_append(s, id + 1000, 0, "x", 1, 1600, &n), -ENOENT);
+	CHECK_EQ(store_output_cut(s, id + 1000), -ENOENT);
+	/* Finished, the output is read-only. */
+	finish_one(s, "o", STORE_SUCCESS, T0_MS + 1000);
+	CHECK_EQ(store_output_append(s, id, len, "x", 1, 1600, &n), -EPERM);
+	CHECK_EQ(n, 0);
+
+	/* It lasts. */
+	store_close(s);
+	s = open_store();
+	check_output(__LINE__, s, id, want, len);
+	CHECK_EQ(output_bytes_of(s, "o"), (int64_t)len);
+	CHECK_EQ(store_output_cut(s, id), 1);
+	CHECK_EQ(store_output_append(s, other, 0, "pp", 2, 1600, &n), 0);
+	check_output(__LINE__, s, other, "pp", 2);
+
+	/* Gone with its record: a name started again has none of it. */
+	CHECK_EQ(store_delete(s, "o"), 0);
+	CHECK_EQ(store_output_read(s, id, 0, buf, sizeof(buf), &got), -ENOENT);
+	again = start_one(s, "o", T0_MS + 2000);
+	CHECK(again != id);
+	CHECK_EQ(output_bytes_of(s, "o"), 0);
+	CHECK_EQ(store_output_cut(s, again), 0);
+	check_output(__LINE__, s, again, "", 0);
+	check_output(__LINE__, s, other, "pp", 2);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -3908,6 +4028,7 @@ static const struct {
 	{ "reserve", case_reserve },
 	{ "provenance", case_provenance },
 	{ "old_layout", case_old_layout },
+	{ "output", case_output },
 };
 
 int main(int argc, char **argv)
