@@ -489,6 +489,12 @@ const struct store_ops lmdb_ops = {
 	.list_finished_by_start = lmdb_list_finished_by_start,
 	/* Seeks from value to value along a view's index (lmdb_views.c). */
 	.list_values = lmdb_list_values,
+	/* One out: key per append and the outlen: key, in its write transaction. */
+	.output_append = lmdb_output_append,
+	/* Seeks to the piece holding the offset (lmdb_output.c). */
+	.output_read = lmdb_output_read,
+	/* The cut byte of the outlen: key. */
+	.output_cut = lmdb_output_cut,
 	/* Names reserved by byte locks on data.mdb (LMDB locks lock.mdb only). */
 	.reserve_file = "/data.mdb",
 };

@@ -7,7 +7,8 @@
  * one place where LMDB's return codes become negative errnos), lmdb_open.c
  * (detect, open, the format upgrade, close), lmdb_list.c (the walks of the
  * indexes), lmdb_room.c (check_room, statfs), lmdb_views.c (the indexes by
- * provenance: host, user, tool, tag) and lmdb.c (the changes, the reads of
+ * provenance: host, user, tool, tag), lmdb_output.c (what a run printed)
+ * and lmdb.c (the changes, the reads of
  * one execution, and the ops table).
  *
  * Left out: anything fs/ or store.c may see (backend.h holds the ops table
@@ -242,6 +243,18 @@ int lmdb_views_build(struct lmdb_store *st, struct lmdb_txn *txn, void *arg);
 /* -EOPNOTSUPP with its reason if the store, opened read-only, has no view keys. */
 int lmdb_views_check(struct lmdb_store *st);
 int lmdb_list_values(struct store *s, enum store_attr attr, store_value_fn fn, void *ctx);
+
+/* lmdb_output.c: what a run printed. */
+
+/* Sets rec->output_bytes from the outlen: key of rec->id (0 without one). */
+int lmdb_output_bytes(struct lmdb_store *st, struct lmdb_txn *txn, struct store_record *rec);
+/* Deletes the output of execution @id, in the transaction of its delete. */
+int lmdb_output_del(struct lmdb_store *st, struct lmdb_txn *txn, int64_t id);
+int lmdb_output_append(struct store *s, int64_t id, uint64_t offset, const void *buf,
+		       size_t len, uint64_t max, size_t *written);
+int lmdb_output_read(struct store *s, int64_t id, uint64_t offset, void *buf, size_t len,
+		     size_t *got);
+int lmdb_output_cut(struct store *s, int64_t id);
 
 /* lmdb_list.c and lmdb_room.c: the ops of those names (see lmdb_ops). */
 

@@ -26,6 +26,9 @@
  *   tag:<key>\0<value>\0<be64 id>    execution_id: the by-tag index, one key per tag
  *                                    (lmdb_views.c: values too long for a key are
  *                                    not indexed)
+ *   out:<be64 id><be64 offset>       the bytes of one append to output/<id>, which
+ *                                    held offset bytes before it (lmdb_output.c)
+ *   outlen:<be64 id>                 be64 bytes of output, one byte: 1 if it was cut
  *   meta:durations                   be64 finished count per duration bucket, be64
  *                                    sum of their duration_ms, be64 latest finished_at
  *                                    (STORE_NULL: none): store_summary()'s aggregates,
@@ -214,7 +217,7 @@ static int lmdb_load_times(struct lmdb_store *st, struct lmdb_txn *txn, struct s
 
 /*
  * Reads execution @name into @out: its document, then the times of its id:
- * key. Returns 0, -ENOENT, another negative errno, or -EIO for a document
+ * key and the length of its output. Returns 0, -ENOENT, another negative errno, or -EIO for a document
  * that does not parse.
  */
 int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name,
@@ -233,6 +236,8 @@ int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name,
 				(int)len, name);
 	if (rc == 0)
 		rc = lmdb_load_times(st, txn, out);
+	if (rc == 0)
+		rc = lmdb_output_bytes(st, txn, out);
 	return rc;
 }
 
@@ -517,6 +522,8 @@ int lmdb_index_remove(struct lmdb_store *st, struct lmdb_txn *txn, const struct 
 		rc = lmdb_index_del_start(st, txn, e);
 	if (rc == 0)
 		rc = lmdb_views_del(st, txn, e);
+	if (rc == 0)
+		rc = lmdb_output_del(st, txn, e->id);
 	if (rc == 0 && lmdb_entry_finished(e))
 		rc = lmdb_durations_move(st, txn, e->duration_ms, e->finished_at, -1);
 	return rc;

@@ -263,11 +263,177 @@ static void case_format_upgrade(void)
 	store_record_clear(&got);
 }
 
+/* ---- output ------------------------------------------------------------- */
+
+static int64_t id_of(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	int64_t id;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	id = rec.id;
+	store_record_clear(&rec);
+	return id;
+}
+
+static int64_t output_bytes_of(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	int64_t n;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	n = rec.output_bytes;
+	store_record_clear(&rec);
+	return n;
+}
+
+/* The keys of @id's output: out: pieces and the outlen: key. */
+static int raw_output_keys(int64_t id)
+{
+	static const char *const prefixes[] = { "out:", "outlen:" };
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	int n = 0;
+
+	raw_open(&env, &txn, &dbi);
+	CHECK_EQ(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (size_t p = 0; p < 2; p++) {
+		char key[16];
+		size_t len = strlen(prefixes[p]);
+		MDB_val k = { len + 8, key }, v;
+		int rc;
+
+		memcpy(key, prefixes[p], len);
+		for (int i = 0; i < 8; i++)
+			key[len + i] = (char)((uint64_t)id >> (56 - 8 * i));
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		     rc == 0 && k.mv_size >= len + 8 && memcmp(k.mv_data, key, len + 8) == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			n++;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return n;
+}
+
+#define CHECK_APPEND(s, id, off, text, max, rc_, written_)                          \
+	do {                                                                         \
+		size_t w_ = 99;                                                      \
+		CHECK_EQ(store_output_append((s), (id), (off), (text), strlen(text), (max), &w_), \
+			 (rc_));                                                     \
+		CHECK_EQ(w_, (written_));                                            \
+	} while (0)
+
+#define CHECK_READ(s, id, off, len, want)                                            \
+	do {                                                                         \
+		char b_[256] = { 0 };                                                \
+		size_t got_ = 99;                                                    \
+		CHECK_EQ(store_output_read((s), (id), (off), b_, (len), &got_), 0);  \
+		b_[got_] = '\0';                                                     \
+		CHECK_TEXT(b_, (want));                                              \
+	} while (0)
+
+static int sum_output(void *ctx, const struct store_record *rec)
+{
+	*(int64_t *)ctx += rec->output_bytes;
+	return 0;
+}
+
+/*
+ * Output: one piece per append, appended only at its end, cut at the cap
+ * keeping what fits, read across pieces, its length in every record read,
+ * read-only once finished, and deleted, every key of it, with its record.
+ */
+static void case_output(void)
+{
+	struct store *s = open_lmdb(false);
+	struct store_finish fin = { .outcome = STORE_SUCCESS, .exit_code = 0, .signal = STORE_NULL };
+	int64_t a, b, sum = 0;
+	size_t got;
+	char buf[8];
+
+	start(s, "a", "[\"echo\"]");
+	start(s, "b", "[\"echo\"]");
+	a = id_of(s, "a");
+	b = id_of(s, "b");
+	CHECK_READ(s, a, 0, 10, "");
+	CHECK_EQ(store_output_cut(s, a), 0);
+	CHECK_APPEND(s, a, 0, "hello ", 16, 0, 6);
+	CHECK_APPEND(s, a, 3, "x", 16, -EINVAL, 0);
+	CHECK_APPEND(s, a, 7, "x", 16, -EINVAL, 0);
+	CHECK_APPEND(s, a, 6, "world\n", 16, 0, 6);
+	CHECK_APPEND(s, b, 0, "B", 16, 0, 1);
+	CHECK_EQ(store_output_cut(s, a), 0);
+	CHECK_APPEND(s, a, 12, "0123456789", 16, -EFBIG, 4);
+	CHECK_EQ(store_output_cut(s, a), 1);
+	CHECK_EQ(store_output_cut(s, b), 0);
+	CHECK_APPEND(s, a, 16, "z", 16, -EFBIG, 0);
+	CHECK_READ(s, a, 0, 100, "hello world\n0123");
+	CHECK_READ(s, a, 4, 5, "o wor");
+	CHECK_READ(s, a, 11, 3, "\n01");
+	CHECK_READ(s, a, 16, 10, "");
+	CHECK_READ(s, a, 1000, 10, "");
+	CHECK_READ(s, b, 0, 10, "B");
+	CHECK_EQ(store_output_read(s, 9999, 0, buf, sizeof(buf), &got), -ENOENT);
+	CHECK_EQ(store_output_cut(s, 9999), -ENOENT);
+	CHECK_APPEND(s, 9999, 0, "x", 16, -ENOENT, 0);
+	CHECK_EQ(output_bytes_of(s, "a"), 16);
+	CHECK_EQ(output_bytes_of(s, "b"), 1);
+	CHECK_EQ(store_list(s, NULL, -1, sum_output, &sum), 0);
+	CHECK_EQ(sum, 17);
+	store_close(s);
+	CHECK_EQ(raw_output_keys(a), 3 + 1);
+
+	s = open_lmdb(false);
+	CHECK_EQ(store_finish(s, "a", &fin, INT64_C(1767225601000)), 0);
+	CHECK_APPEND(s, a, 16, "", 1000, -EPERM, 0);
+	CHECK_EQ(output_bytes_of(s, "a"), 16);
+	CHECK_READ(s, a, 6, 6, "world\n");
+	CHECK_EQ(store_delete(s, "a"), 0);
+	CHECK_EQ(store_output_read(s, a, 0, buf, sizeof(buf), &got), -ENOENT);
+	CHECK_READ(s, b, 0, 10, "B");
+	store_close(s);
+	CHECK_EQ(raw_output_keys(a), 0);
+	CHECK_EQ(raw_output_keys(b), 2);
+}
+
+/* A map at its limit: the append that does not fit is ENOSPC and appends nothing. */
+static void case_output_full(void)
+{
+	struct store_options opts = { .sync = STORE_SYNC_NORMAL, .map_max_bytes = 1 << 20 };
+	static char chunk[64 * 1024];
+	struct store *s = NULL;
+	uint64_t total = 0;
+	size_t written = 0;
+	int64_t a;
+	int rc = 0;
+
+	CHECK_EQ(store_open("lmdb", g_db, &opts, &s), 0);
+	start(s, "a", "[\"yes\"]");
+	a = id_of(s, "a");
+	memset(chunk, 'y', sizeof(chunk));
+	for (int i = 0; i < 64 && rc == 0; i++) {
+		rc = store_output_append(s, a, total, chunk, sizeof(chunk), UINT64_MAX, &written);
+		total += written;
+	}
+	CHECK_EQ(rc, -ENOSPC);
+	CHECK_EQ(written, 0);
+	CHECK(total > 0);
+	CHECK_EQ(output_bytes_of(s, "a"), total);
+	CHECK_EQ(store_output_cut(s, a), 0);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
 } cases[] = {
 	{ "format_upgrade", case_format_upgrade },
+	{ "output", case_output },
+	{ "output_full", case_output_full },
 };
 
 int main(int argc, char **argv)
