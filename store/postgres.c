@@ -421,6 +421,9 @@ const struct store_ops pgstore_ops = {
 	.watch = pgstore_watch,              /* LISTEN execlog on a connection and thread of its own */
 	.list_finished_by_start = pgstore_list_finished_by_start, /* keyset pages on (started_at, id) */
 	.list_values = pgstore_list_values,  /* a loose scan of the value's index, in pages */
+	.output_append = pgstore_output_append, /* one statement: lock, check, insert a piece, count */
+	.output_read = pgstore_output_read,  /* the pieces over the range, cut on the server */
+	.output_cut = pgstore_output_cut,    /* output_cut of the row */
 	.reserve = pgstore_reserve,          /* an advisory lock on a session of its own */
 	.unreserve = pgstore_unreserve,      /* pg_advisory_unlock on that session */
 };
