@@ -253,3 +253,37 @@ SQL
   mount_fs
   [ "$(pg_sql -c "SELECT count(*) FROM execution_log WHERE tool IS NOT NULL")" = 2 ]
 }
+
+@test "provenance on a shared log: each mount's views show the other's runs, psql's rows by their tool" {
+  mount_fs
+  mount_second
+  local host user
+  host=$(hostname)
+  user=$(id -un)
+  start a '{"args": ["/usr/bin/make", "-j"], "cwd": "/src/a", "tags": {"team": "infra", "ci.job": "7"}}'
+  # The record on the other mount: the daemon's provenance, the document's cwd and tags, in order.
+  within_1s test -e "$M2/a.json"
+  [ "$(jq -c '[.host, .user, .uid, .pid, .cwd, .tags, .exit_code]' "$M2/a.json")" = \
+    "[\"$host\",\"$user\",$(id -u),$BASHPID,\"/src/a\",{\"team\":\"infra\",\"ci.job\":\"7\"},null]" ]
+  # The views of the other mount list it, read from the server's indexes.
+  [ "$(ls "$M2/by-tag" | tr '\n' ' ')" = "ci.job=7 team=infra " ]
+  [ "$(ls "$M2/by-tag/team=infra")" = a.json ]
+  [ "$(ls "$M2/by-tool/make")" = a.json ]
+  [ "$(ls "$M2/by-host/$host")" = a.json ]
+  [ "$(ls "$M2/by-user/$user")" = a.json ]
+  # The finish's exit code, set on one mount, read on the other.
+  echo '{"outcome": "error", "exit_code": 2}' >"$M/status/a"
+  within_1s bash -c '[ "$(jq .exit_code "$1/a.json")" = 2 ]' _ "$M2"
+  # A row psql inserts: its tool from its args (the trigger), in by-tool/ of both mounts.
+  pg_sql -c "INSERT INTO execution_log (execution_id, tool_version, args, db_path, started_at, outcome)
+    VALUES ('p', '1', '[\"/opt/bin/cc\", \"-c\"]', '', 1700000000, 'success')"
+  [ "$(ls "$M/by-tool" | tr '\n' ' ')" = "cc make " ]
+  [ "$(ls "$M2/by-tool/cc")" = p.json ]
+  [ "$(jq -c '[.host, .tags, .output_bytes]' "$M/p.json")" = '[null,{},0]' ]
+  # A delete on one mount takes the run and its tags out of the other's views.
+  rm "$M2/a.json"
+  [ "$(ls "$M/by-tag" | wc -l)" -eq 0 ]
+  run ls "$M/by-tool/make"
+  assert_failure
+  [ "$(pg_sql -c "SELECT count(*) FROM execlog_tags")" = 0 ]
+}
