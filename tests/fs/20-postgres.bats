@@ -225,6 +225,11 @@ CREATE TABLE execution_log (
 INSERT INTO execution_log (execution_id, tool_version, args, db_path, started_at, outcome)
     VALUES ('old', '1', '["/usr/bin/make", "-j"]', '', 1700000000, 'success');
 SQL
+  # A read-only mount cannot bring it up to date: it fails and changes nothing.
+  run "$EXECLOGFS" -f -o "store=postgres,db=$DB,ro" "$M"
+  assert_failure
+  [ "$(pg_sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = 'execution_log'::regclass
+    AND attname IN ('tool', 'host', 'output_bytes')")" = 0 ]
   mount_fs
   [ "$(jq -r .tool_version "$M/old.json")" = 1 ]
   # The old row's tool is filled from its args; its provenance is null.
