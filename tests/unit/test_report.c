@@ -383,6 +383,28 @@ static void test_row_many_tags(struct store_record *rec)
 	free(row);
 }
 
+/* Starts who-1 as the mount would, with the hostile host, user and tags of g_*. */
+static void start_who(struct store *s)
+{
+	struct store_tag tags[] = { { g_k1, g_v1 }, { g_k2, g_v2 } };
+	struct store_record rec = { 0 };
+
+	rec.execution_id = strdup("who-1");
+	rec.tool_version = strdup("1.0");
+	rec.args = strdup("[\"make\"]");
+	rec.db_path = strdup("/db");
+	rec.host = strdup(g_host);
+	rec.user = strdup(g_user);
+	rec.uid = 1000;
+	rec.pid = 42;
+	rec.started_ms = T0 + 5000;
+	CHECK(rec.execution_id && rec.tool_version && rec.args && rec.db_path && rec.host && rec.user);
+	CHECK(store_tags_copy(tags, 2, &rec.tags) == 0);
+	rec.ntags = 2;
+	CHECK(store_start(s, &rec) == 0);
+	store_record_clear(&rec);
+}
+
 static void test_row(void)
 {
 	struct store_tag tags[] = { { g_k1, g_v1 }, { g_k2, g_v2 } };
@@ -397,11 +419,18 @@ static void test_row(void)
 
 	/* The page's table has the new columns, in the contract's order, one cell each. */
 	known_log(s);
+	start_who(s);
 	CHECK(report_html(s, T0, &page, &len) == 0);
 	CHECK_IN(strstr(page, "<th>duration</th><th>host</th><th>user</th><th>tool_version</th>"
 			"<th>args</th><th>tags</th><th>error message</th>") != NULL, page);
 	CHECK(count_of(page, "<th>") == 10);
-	CHECK(count_of(page, "<td") == 10 * 4);
+	CHECK(count_of(page, "<td") == 10 * 5);
+	/* What the store keeps of who and where, in the row, escaped. */
+	CHECK_IN(strstr(page, "<td class=\"who\">&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;</td>"
+			"<td class=\"who\">&quot;o&#39;neil&quot;&amp;</td><td>1.0</td>"
+			"<td class=\"args\">make</td><td class=\"tags\"><span class=\"tag\" title=\"team=") != NULL,
+		 page);
+	CHECK_IN(count_of(page, "<img") == 0 && count_of(page, "</script>") == 1, page);
 	free(page);
 	store_close(s);
 
@@ -494,6 +523,58 @@ static void test_tail(void)
 	check_tail("\n\n", false, "");
 }
 
+/* Appends @text to the output of the running @name, at its end. */
+static void append_output(struct store *s, const char *name, const char *text)
+{
+	struct store_record rec = { 0 };
+	size_t written = 0;
+
+	CHECK(store_get(s, name, &rec) == 0);
+	CHECK(store_output_append(s, rec.id, (uint64_t)rec.output_bytes, text, strlen(text),
+				  STORE_OUTPUT_MAX_DEFAULT, &written) == 0);
+	CHECK(written == strlen(text));
+	store_record_clear(&rec);
+}
+
+/*
+ * A failed run shows the last lines of its output under its message,
+ * escaped, read from its last KiB; a run that did not fail, or failed
+ * silently, shows none.
+ */
+static void test_output(void)
+{
+	struct store *s = open_store();
+	struct text_buf lines = { 0 };
+	char *page, *row;
+	size_t len;
+
+	/* 100 lines of 24 bytes: 2,400 bytes, so only the last KiB is read. */
+	for (int i = 0; i < 100; i++)
+		text_printf(&lines, "line %03d <script>&\"x\n", i);
+	CHECK(!lines.failed);
+	start(s, "fail-1", T0, "[\"make\"]", "1.0");
+	append_output(s, "fail-1", lines.data);
+	finish(s, "fail-1", STORE_ERROR, "exit 2", T0 + 10);
+	start(s, "ok-1", T0 + 1000, "[\"make\"]", "1.0");
+	append_output(s, "ok-1", "all good\n");
+	finish(s, "ok-1", STORE_SUCCESS, NULL, T0 + 1010);
+	start(s, "quiet-1", T0 + 2000, "[\"make\"]", "1.0");
+	finish(s, "quiet-1", STORE_ERROR, NULL, T0 + 2010);
+	CHECK(report_html(s, T0, &page, &len) == 0);
+	CHECK_IN(strstr(page, "<td class=\"err\">exit 2<pre class=\"tail\">"
+			"line 095 &lt;script&gt;&amp;&quot;x\nline 096 &lt;script&gt;&amp;&quot;x\n"
+			"line 097 &lt;script&gt;&amp;&quot;x\nline 098 &lt;script&gt;&amp;&quot;x\n"
+			"line 099 &lt;script&gt;&amp;&quot;x</pre></td></tr>") != NULL, page);
+	CHECK_IN(count_of(page, "<pre class=\"tail\">") == 1, page);
+	CHECK(strstr(page, "line 094") == NULL && strstr(page, "all good") == NULL);
+	CHECK(count_of(page, "<script") == 1);
+	row = strstr(page, ">quiet-1</a>");
+	CHECK_IN(row != NULL && strstr(row, "<td class=\"err\"></td></tr>") != NULL, page);
+	free(page);
+	free(lines.data);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -506,6 +587,7 @@ static const struct {
 	{ "row", test_row },
 	{ "link", test_link },
 	{ "tail", test_tail },
+	{ "output", test_output },
 };
 
 int main(int argc, char **argv)
