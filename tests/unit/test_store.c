@@ -3410,6 +3410,20 @@ static void magellan_provenance(struct store *s)
 	CHECK_TOOL_VIEW(s, "make", NULL);
 	sqlite_shell("DELETE FROM execution_log WHERE execution_id = 'shell'");
 	CHECK_EQ(own_rows("execlogfs_runs", shell), 0);
+
+	/* A change of id carries everything along. */
+	tagged = start_as(s, "renumbered", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
+	CHECK_EQ(store_output_append(s, tagged, 0, "out", 3, 1024, &n), 0);
+	sqlite_shell("UPDATE execution_log SET id = id + 1000000 WHERE execution_id = 'renumbered'");
+	CHECK_EQ(store_get(s, "renumbered", &rec), 0);
+	CHECK_EQ(rec.id, tagged + 1000000);
+	CHECK_STR(rec.host, "h1");
+	CHECK_EQ(rec.ntags, 1);
+	CHECK_STR(rec.tags[0].value, "web");
+	CHECK_EQ(rec.output_bytes, 3);
+	CHECK_EQ(own_rows("execlogfs_output", tagged + 1000000), 1);
+	CHECK_EQ(own_rows("execlogfs_tags", tagged), 0);
+	CHECK_TOOL_VIEW(s, "make", "renumbered");
 	store_record_clear(&rec);
 }
 
