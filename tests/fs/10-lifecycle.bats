@@ -82,7 +82,7 @@ outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
   mount_fs keep_count=2
   poll 3 test ! -e "$M/r3.json"
   run ls "$M"
-  assert_output "$(printf '%s\n' by-day by-outcome index.html latest metrics.prom new old-running.json r4.json r5.json status)"
+  assert_output "$(printf '%s\n' by-day by-host by-outcome by-tag by-tool by-user index.html latest metrics.prom new old-running.json r4.json r5.json status)"
 }
 
 @test "keep_days deletes finished runs started more than N days ago, never a running one" {
@@ -213,10 +213,10 @@ PY
   assert_line fresh.json
   refute_line imported.json
   if [ "$STORE" = lmdb ]; then
-    # The writable mount moved the store to format 2, whose start: keys
+    # The writable mount moved the store to format 3, whose start: keys
     # the walk used.
     run mdb_dump -p "$DB"
-    assert_output --partial "execlogfs-lmdb 2"
+    assert_output --partial "execlogfs-lmdb 3"
     assert_output --partial "start:"
   fi
 }
