@@ -236,6 +236,9 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			fs_node_clear(&n);
 		}
 		break;
+	case KIND_OUTPUT_FILE:
+		err = fs_output_setattr(fs, ino, attr, to_set);
+		break;
 	case KIND_RECORD:
 		if (to_set & FUSE_SET_ATTR_SIZE)
 			err = fs_because(-EACCES, "records are read-only");
