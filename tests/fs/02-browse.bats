@@ -4,7 +4,7 @@ load helper
 
 # The entries of $M other than the fixed ones, sorted, on one line.
 records_listed() {
-  ls -A "$1" | grep -vxE 'new|status|by-outcome|by-day|latest|index\.html|metrics\.prom' |
+  ls -A "$1" | grep -vxE 'new|status|output|by-outcome|by-day|latest|index\.html|metrics\.prom' |
     sort | tr '\n' ' '
 }
 
@@ -68,6 +68,7 @@ big_doc() {
   run find "$M" -mindepth 1 -maxdepth 1 -printf '%y %f\n'
   assert_line 'd new'
   assert_line 'd status'
+  assert_line 'd output'
   assert_line 'd by-outcome'
   assert_line 'd by-day'
   refute_line --partial latest
