@@ -137,26 +137,53 @@ static int fs_output_refused(struct fs *fs, struct fs_output *o, int err, off_t 
 	}
 }
 
+/* How many decimal digits @n has. */
+static int fs_digits(uint64_t n)
+{
+	int d = 1;
+
+	while (n >= 10) {
+		n /= 10;
+		d++;
+	}
+	return d;
+}
+
+/*
+ * The record shows output_bytes: its rendering grows by a byte each time
+ * the length gains a digit, and then the kernel must forget the record's
+ * size (its attributes are cached for a second) as after a finish.
+ */
+static void fs_output_grew(struct fs *fs, struct fs_output *o, uint64_t from, size_t written)
+{
+	fuse_ino_t ino;
+
+	if (written == 0 || fs_digits(from) == fs_digits(from + written))
+		return;
+	ino = fs_inodes_peek(fs->inodes, KIND_RECORD, o->id);
+	if (ino != 0)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
 static int fs_output_write(struct fs *fs, struct fs_file *f, const char *buf, size_t size,
 			   off_t off)
 {
 	struct fs_output *o = (struct fs_output *)f;
-	uint64_t length;
+	uint64_t at = (uint64_t)off;
 	size_t written = 0;
 	int err;
 
 	if (off < 0)
 		return fs_output_refused(fs, o, -EINVAL, off, 0);
-	err = store_output_append(fs->store, o->id, (uint64_t)off, buf, size, fs->opts.output_max,
-				  &written);
+	err = store_output_append(fs->store, o->id, at, buf, size, fs->opts.output_max, &written);
 	/*
 	 * O_APPEND writes at the end the kernel last saw, which another writer
 	 * may have moved since: such a write goes at the end the store has.
 	 */
-	if (err == -EINVAL && o->append && fs_output_length(o, &length) == 0 &&
-	    length != (uint64_t)off)
-		err = store_output_append(fs->store, o->id, length, buf, size, fs->opts.output_max,
+	if (err == -EINVAL && o->append && fs_output_length(o, &at) == 0 && at != (uint64_t)off)
+		err = store_output_append(fs->store, o->id, at, buf, size, fs->opts.output_max,
 					  &written);
+	fs_output_grew(fs, o, at, written);
 	if (err)
 		return fs_output_refused(fs, o, err, off, written);
 	return 0;
