@@ -27,6 +27,9 @@
 
 #include "fs.h"
 
+/* How many times an O_APPEND write follows the output's end as other writers move it. */
+#define FS_OUTPUT_APPEND_TRIES 8
+
 struct fs_output {
 	struct fs_file base;
 	struct store *store;  /* for reads, which get no fs */
@@ -177,12 +180,19 @@ static int fs_output_write(struct fs *fs, struct fs_file *f, const char *buf, si
 		return fs_output_refused(fs, o, -EINVAL, off, 0);
 	err = store_output_append(fs->store, o->id, at, buf, size, fs->opts.output_max, &written);
 	/*
-	 * O_APPEND writes at the end the kernel last saw, which another writer
-	 * may have moved since: such a write goes at the end the store has.
+	 * O_APPEND writes at the end the kernel last saw, which other writers
+	 * may have moved since: such a write goes at the end the store has,
+	 * tried again (a few times) while they keep moving it.
 	 */
-	if (err == -EINVAL && o->append && fs_output_length(o, &at) == 0 && at != (uint64_t)off)
+	for (int tries = 0; err == -EINVAL && o->append && tries < FS_OUTPUT_APPEND_TRIES; tries++) {
+		uint64_t end;
+
+		if (fs_output_length(o, &end) != 0 || end == at)
+			break;
+		at = end;
 		err = store_output_append(fs->store, o->id, at, buf, size, fs->opts.output_max,
 					  &written);
+	}
 	fs_output_grew(fs, o, at, written);
 	if (err)
 		return fs_output_refused(fs, o, err, off, written);
