@@ -250,6 +250,24 @@ finally:
   assert_output_is x 'new\n'
 }
 
+@test "a descriptor of output/<id> stays its run's: after rm and a new start of the name it reads no other run's output" {
+  mount_fs
+  start x
+  echo old >>"$M/output/x"
+  echo success >"$M/status/x"
+  run errno_of 'fd = os.open(sys.argv[1] + "/output/x", os.O_RDONLY)
+print(os.pread(fd, 100, 0))
+os.unlink(sys.argv[1] + "/x.json")
+os.close(os.open(sys.argv[1] + "/new/x", os.O_WRONLY | os.O_CREAT))
+with open(sys.argv[1] + "/output/x", "ab") as f:
+    f.write(b"new\n")
+print(os.pread(fd, 100, 0))' "$M"
+  assert_line --index 0 "b'old\\n'"
+  refute_output --partial new
+  assert_line --index 1 ENOENT
+  assert_output_is x 'new\n'
+}
+
 @test "keep_count prunes a run's output with its record" {
   mount_fs
   start a
