@@ -53,7 +53,7 @@ listed() {
   run listed "$M"
   assert_success
   assert_output "$(printf '%s\n' by-day by-host by-outcome by-tag by-tool by-user index.html latest max.json metrics.prom \
-    min.json neg.json new one.json status wrap.json wrap1.json | sort)"
+    min.json neg.json new one.json output status wrap.json wrap1.json | sort)"
   run listed "$M/status"
   assert_success
   assert_output "$(printf '%s\n' max min neg one wrap wrap1 | sort)"
@@ -176,7 +176,7 @@ listed() {
   run listed "$M"
   assert_success
   assert_output "$(printf '%s\n' by-day by-host by-outcome by-tag by-tool by-user good.json index.html latest metrics.prom \
-    new one.json status | sort)"
+    new one.json output status | sort)"
   run listed "$M/status"
   assert_success
   assert_output "$(printf '%s\n' good one)"
