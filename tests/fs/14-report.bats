@@ -395,3 +395,23 @@ for attrs, row in re.findall(r'<tr class="o-[^"]*"([^>]*)>(.*?)</tr>', dom, re.S
 PY
   assert_output $'tag-4\ntag-1'
 }
+
+@test "each execution_id links to its output, and a failed run shows its last lines" {
+  mount_fs
+  id='out:1@x+y'
+  start "$id" '{"args": ["make"]}'
+  for i in 1 2 3 4 5 6 7 8; do echo "step $i <b>" >>"$M/output/$id"; done
+  echo 'error: make failed' >"$M/status/$id"
+  # The message, then its last five lines in a block of their own, escaped.
+  grep -qF '<td class="err">make failed<pre class="tail">step 4 &lt;b&gt;' "$M/index.html" ||
+    fail "no last lines under the message"
+  run cell "$id" 'error message'
+  assert_output $'make failedstep 4 <b>\nstep 5 <b>\nstep 6 <b>\nstep 7 <b>\nstep 8 <b>'
+  href=$(grep -o "<a href=\"[^\"]*\">$id</a>" "$M/index.html" | cut -d'"' -f2)
+  [ "$href" = 'output/out%3A1%40x%2By' ] || fail "link: $href"
+  # Chromium follows the link, relative to the page, from file:// to the output itself.
+  url=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.urljoin(*sys.argv[1:]))' \
+    "file://$M/index.html" "$href")
+  chromium_run --dump-dom "$url" >"$T/out.html"
+  grep -qF 'step 8 &lt;b&gt;' "$T/out.html" || fail "the link shows: $(head -c 300 "$T/out.html")"
+}
