@@ -5,6 +5,7 @@
  * node.c's.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
  *   after each of 2^64 ids, so these resume by counting: exact unless such
  *   rows come or go during the listing, and cheap while they are few.
  * - by-day/: FS_DIR_BASE + day + 1, days being at most STORE_DAY_END.
+ * - by-host/ and the other views' values: 3 + the value's place in the
+ *   list opendir collected (struct fs_dir_values).
  */
 #define FS_DIR_BASE 16
 #define FS_DIR_OUTLIERS (FS_DIR_BASE + FS_ID_DIRECT_END)
@@ -187,7 +190,9 @@ static bool fs_filter_passes(const struct store_filter *filter, const struct sto
 {
 	return filter == NULL ||
 	       ((filter->outcome < 0 || store_outcome_from_name(rec->outcome) == filter->outcome) &&
-		(filter->day < 0 || store_day_of(rec->started_at) == filter->day));
+		(filter->day < 0 || store_day_of(rec->started_at) == filter->day) &&
+		(filter->attr == STORE_ATTR_NONE ||
+		 fs_view_record_has(rec, filter->attr, filter->value)));
 }
 
 /* The id INT64_MIN, which no listing is "after": read alone, first of the outliers. */
@@ -256,6 +261,10 @@ static const struct fs_fixed_entry fs_root_entries[] = {
 	{ "status", INO_STATUS, S_IFDIR },
 	{ "by-outcome", INO_BY_OUTCOME, S_IFDIR },
 	{ "by-day", INO_BY_DAY, S_IFDIR },
+	{ "by-host", INO_BY_HOST, S_IFDIR },
+	{ "by-user", INO_BY_USER, S_IFDIR },
+	{ "by-tool", INO_BY_TOOL, S_IFDIR },
+	{ "by-tag", INO_BY_TAG, S_IFDIR },
 	{ "latest", INO_LATEST, S_IFLNK },
 	{ "index.html", INO_INDEX_HTML, S_IFREG },
 	{ "metrics.prom", INO_METRICS, S_IFREG },
@@ -287,33 +296,128 @@ static bool fs_dirbuf_fixed(struct fs *fs, struct fs_dirbuf *d, fuse_ino_t ino, 
 	return true;
 }
 
+/*
+ * What opendir keeps for a listing of a view's values (by-host/ and the
+ * like): the values, collected whole when the directory is opened. Their
+ * count is small (hosts, users, tools, tags in use), and a list held by the
+ * open directory gives offsets that telldir and seekdir can hold; a
+ * listing from offset 0 again (rewinddir) collects afresh.
+ */
+struct fs_dir_values {
+	pthread_mutex_t lock;
+	int attr;
+	bool listed; /* a listing has read the collection */
+	struct fs_view_list list;
+};
+
+static void fs_dir_values_free(struct fs_dir_values *h)
+{
+	fs_view_list_clear(&h->list);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+/* Opens a view's directory of values: collects them into the handle. */
+static int fs_dir_values_open(struct fs *fs, int attr, struct fuse_file_info *fi)
+{
+	struct fs_dir_values *h = calloc(1, sizeof(*h));
+	int err;
+
+	if (h == NULL)
+		return -ENOMEM;
+	pthread_mutex_init(&h->lock, NULL);
+	h->attr = attr;
+	fs_wait_closing_starts(fs);
+	err = fs_view_collect(fs, attr, &h->list);
+	if (err) {
+		fs_dir_values_free(h);
+		return err;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	return 0;
+}
+
 void fs_dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct fs *fs = fuse_req_userdata(req);
 	enum fs_kind kind = fs_ino_kind(ino);
+	int attr = fs_view_attr(ino);
+	int err;
 
-	if (kind == KIND_FIXED ? (ino >= INO_LATEST)
-			       : (kind != KIND_OUTCOME_DIR && kind != KIND_DAY_DIR)) {
+	if (kind == KIND_FIXED ? (ino >= INO_LATEST && attr == STORE_ATTR_NONE)
+			       : (kind != KIND_OUTCOME_DIR && kind != KIND_DAY_DIR &&
+				  kind != KIND_VALUE_DIR)) {
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
 	fi->fh = 0;
+	if (attr != STORE_ATTR_NONE) {
+		err = fs_dir_values_open(fs, attr, fi);
+		if (err) {
+			fs_refuse(req, err, "listing of inode %llu", (unsigned long long)ino);
+			return;
+		}
+	}
 	fuse_reply_open(req, fi);
 }
 
-/* Lists by-outcome/<o>/ or by-day/<d>/ (@kind) from @off: links to the records. */
+void fs_dir_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (fi->fh && fs_view_attr(ino) != STORE_ATTR_NONE)
+		fs_dir_values_free((struct fs_dir_values *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* Lists a view's values from @off: one directory each, from what opendir collected in @h. */
+static int fs_list_values(struct fs *fs, struct fs_dirbuf *d, fuse_ino_t ino, off_t off,
+			  struct fs_dir_values *h)
+{
+	int err = 0;
+
+	if (h == NULL)
+		return -EBADF;
+	if (!fs_dirbuf_fixed(fs, d, ino, off, NULL, 0))
+		return 0;
+	pthread_mutex_lock(&h->lock);
+	if (off == 0 && h->listed)
+		err = fs_view_collect(fs, h->attr, &h->list);
+	h->listed = true;
+	for (size_t i = off > 2 ? (size_t)off - 2 : 0; err == 0 && i < h->list.n; i++) {
+		fuse_ino_t vino = fs_values_peek(fs->values, h->attr, h->list.values[i]);
+
+		if (!fs_dirbuf_add(d, h->list.values[i], vino ? vino : FS_UNKNOWN_INO, S_IFDIR,
+				   (off_t)(3 + i)))
+			break;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return err;
+}
+
+/*
+ * Lists by-outcome/<o>/, by-day/<d>/ or a value's directory (@kind) from
+ * @off: links to the records.
+ */
 static int fs_list_view(struct fs *fs, struct fs_dirbuf *d, fuse_ino_t ino, enum fs_kind kind,
 			off_t off)
 {
 	struct store_filter filter = { .outcome = -1, .day = -1 };
+	char value[FS_VALUE_MAX + 1];
+	enum fs_kind link = KIND_VIEW_LINK;
 
+	if (kind == KIND_VALUE_DIR && fs_values_resolve(fs->values, ino, &filter.attr, value) != 0)
+		return -ENOENT;
 	if (!fs_dirbuf_fixed(fs, d, ino, off, NULL, 0))
 		return 0;
-	if (kind == KIND_OUTCOME_DIR)
+	if (kind == KIND_OUTCOME_DIR) {
 		filter.outcome = (int)fs_ino_value(ino);
-	else
+		link = KIND_OUTCOME_LINK;
+	} else if (kind == KIND_DAY_DIR) {
 		filter.day = (int64_t)fs_ino_value(ino);
-	return fs_dirbuf_records(fs, d, &filter, off, ".json",
-				 kind == KIND_OUTCOME_DIR ? KIND_OUTCOME_LINK : KIND_DAY_LINK, S_IFLNK);
+		link = KIND_DAY_LINK;
+	} else {
+		filter.value = value;
+	}
+	return fs_dirbuf_records(fs, d, &filter, off, ".json", link, S_IFLNK);
 }
 
 /* Lists by-outcome/: one directory per outcome. */
@@ -361,7 +465,8 @@ static int fs_list_fixed(struct fs *fs, struct fs_dirbuf *d, fuse_ino_t ino, off
 	}
 }
 
-static void fs_list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+static void fs_list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi, bool plus)
 {
 	struct fs *fs = fuse_req_userdata(req);
 	struct fs_dirbuf d = { .req = req, .size = size, .fs = fs, .plus = plus };
@@ -375,8 +480,10 @@ static void fs_list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool
 	}
 	if (off == 0)
 		fs_wait_closing_starts(fs);
-	if (kind == KIND_OUTCOME_DIR || kind == KIND_DAY_DIR)
+	if (kind == KIND_OUTCOME_DIR || kind == KIND_DAY_DIR || kind == KIND_VALUE_DIR)
 		err = fs_list_view(fs, &d, ino, kind, off);
+	else if (fs_view_attr(ino) != STORE_ATTR_NONE)
+		err = fs_list_values(fs, &d, ino, off, (struct fs_dir_values *)(uintptr_t)fi->fh);
 	else
 		err = fs_list_fixed(fs, &d, ino, off);
 	/* A listing that filled part of the buffer answers with that part. */
@@ -390,15 +497,13 @@ static void fs_list(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool
 void fs_dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	(void)fi;
-	fs_list(req, ino, size, off, false);
+	fs_list(req, ino, size, off, fi, false);
 }
 
 /* ls -l: the records come with their attributes, which spares a lookup each. */
 void fs_dir_read_plus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	(void)fi;
-	fs_list(req, ino, size, off, true);
+	fs_list(req, ino, size, off, fi, true);
 }
 

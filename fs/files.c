@@ -204,7 +204,8 @@ static bool fs_exiting(void *ctx)
 	return fuse_session_exited(((struct fs *)ctx)->se);
 }
 
-int fs_newfile_open(struct fs *fs, const char *name, struct fs_file **out)
+int fs_newfile_open(struct fs *fs, const char *name, const struct fs_start_who *who,
+		    struct fs_file **out)
 {
 	struct fs_start_env env = { .store = fs->store, .pending = fs->pending,
 				    .exiting = fs_exiting, .ctx = fs };
@@ -215,7 +216,7 @@ int fs_newfile_open(struct fs *fs, const char *name, struct fs_file **out)
 	nf = calloc(1, sizeof(*nf));
 	if (nf == NULL)
 		return fs_because(-ENOMEM, "out of memory");
-	err = fs_start_open(&env, name, &nf->start);
+	err = fs_start_open(&env, name, who, &nf->start);
 	if (err) {
 		free(nf);
 		return err;

@@ -88,6 +88,10 @@ struct fs {
 	struct fs_inodes *inodes;
 	/* Execution names of foreign rows already logged as invalid (node.c). */
 	struct fs_badnames *badnames;
+	/* The directories of the views' values the kernel holds (views.c). */
+	struct fs_values *values;
+	/* This host's name, read once at mount: the host of its starts (NULL if unknown). */
+	char *host;
 };
 
 /* --- nodes (node.c) --- */
@@ -118,6 +122,10 @@ enum fs_fixed_ino {
 	INO_LATEST,
 	INO_INDEX_HTML, /* index.html, rendered at each open (report.c) */
 	INO_METRICS,    /* metrics.prom, likewise */
+	INO_BY_HOST,    /* the views by provenance (views.c), in enum store_attr's order */
+	INO_BY_USER,
+	INO_BY_TOOL,
+	INO_BY_TAG,
 	INO_FIXED_END
 };
 
@@ -130,6 +138,8 @@ enum fs_kind {
 	KIND_DAY_DIR,      /* by-day/<YYYY-MM-DD>: value = day since 1970 */
 	KIND_OUTCOME_LINK, /* by-outcome/<o>/<id>.json: value = store id */
 	KIND_DAY_LINK,     /* by-day/<d>/<id>.json: value = store id */
+	KIND_VALUE_DIR,    /* by-host/<h> and the like: value = its number in the values table (views.c) */
+	KIND_VIEW_LINK,    /* by-host/<h>/<id>.json and the like: value = store id */
 	KIND_TABLE = 0xff, /* a node of an id without a direct number: value = its table number */
 };
 
@@ -185,6 +195,9 @@ int fs_inodes_resolve(struct fs_inodes *t, fuse_ino_t ino, enum fs_kind *kind, i
 
 /* The kernel forgets @nlookup lookups of @ino; a table number goes with the last. */
 void fs_inodes_forget(struct fs_inodes *t, fuse_ino_t ino, uint64_t nlookup);
+
+/* The kernel forgets @nlookup lookups of @ino, of whichever table numbered it. */
+void fs_node_forget(struct fs *fs, fuse_ino_t ino, uint64_t nlookup);
 
 /* A node resolved from an inode or a name, with what its attributes need. */
 struct fs_node {
@@ -266,6 +279,58 @@ int fs_day_exists(struct fs *fs, int64_t day);
 void fs_day_name(int64_t day, char buf[16]);
 int64_t fs_day_parse(const char *name);
 
+/* --- the views by provenance: by-host/, by-user/, by-tool/, by-tag/ (views.c) --- */
+
+/* The longest value a view shows: a file name's 255 bytes. */
+#define FS_VALUE_MAX 255
+
+struct fs_values;
+
+struct fs_values *fs_values_new(void);
+void fs_values_free(struct fs_values *t);
+
+/*
+ * The inode number of the directory of @value in the view of @attr,
+ * counted as one lookup by the kernel (0 when out of memory): the same
+ * number while the kernel holds it.
+ */
+fuse_ino_t fs_values_ref(struct fs_values *t, int attr, const char *value);
+
+/* The number of @value's directory if the kernel holds it, else 0 (not counted). */
+fuse_ino_t fs_values_peek(struct fs_values *t, int attr, const char *value);
+
+/* The attr and value of a directory's number, into @value; -ENOENT once it is forgotten. */
+int fs_values_resolve(struct fs_values *t, fuse_ino_t ino, int *attr, char value[FS_VALUE_MAX + 1]);
+
+/* The kernel forgets @nlookup lookups of @ino; the directory's number goes with the last. */
+void fs_values_forget(struct fs_values *t, fuse_ino_t ino, uint64_t nlookup);
+
+/* The attr (enum store_attr) whose view is the fixed directory @ino; STORE_ATTR_NONE for any other. */
+int fs_view_attr(fuse_ino_t ino);
+
+/*
+ * Whether @value of @attr may be a directory's name; one that cannot
+ * (empty, ".", "..", holding '/', longer than 255 bytes) is logged, once.
+ */
+bool fs_view_value_usable(struct fs *fs, int attr, const char *value);
+
+/* 0 if an execution with a valid name has @value of @attr, -ENOENT if none, or -errno. */
+int fs_view_exists(struct fs *fs, int attr, const char *value);
+
+/* Whether execution @rec has @value of @attr (a tag's value is "<key>=<value>"). */
+bool fs_view_record_has(const struct store_record *rec, int attr, const char *value);
+
+/* The values of one view, collected for a listing of it (dir.c). */
+struct fs_view_list {
+	size_t n;
+	char **values; /* ascending, each usable and held by an execution with a valid name */
+};
+
+/* Collects the values of @attr into @out (emptied first); 0 or -errno. */
+int fs_view_collect(struct fs *fs, int attr, struct fs_view_list *out);
+
+void fs_view_list_clear(struct fs_view_list *l);
+
 /* --- starts in progress (pending.c): see pending.h --- */
 
 /* --- open files (handles.c) --- */
@@ -329,8 +394,13 @@ int fs_snapshot_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, s
 /* Opens index.html or metrics.prom (@ino): a snapshot of its rendering. */
 int fs_report_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, struct fs_file **out);
 
-/* Begins the start of new/@name (start.c): the name is held until the file is done. */
-int fs_newfile_open(struct fs *fs, const char *name, struct fs_file **out);
+/*
+ * Begins the start of new/@name (start.c) by the process @who describes:
+ * the name is held until the file is done.
+ */
+struct fs_start_who;
+int fs_newfile_open(struct fs *fs, const char *name, const struct fs_start_who *who,
+		    struct fs_file **out);
 
 /* --- the callbacks (ops.c) --- */
 
@@ -343,6 +413,9 @@ void fs_refuse(fuse_req_t req, int err, const char *fmt, ...) __attribute__((for
 
 /* opendir: directories only (ENOTDIR otherwise). */
 void fs_dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+
+/* releasedir: frees what opendir kept (a view's values). */
+void fs_dir_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /* readdir: the fixed entries, then the store's, from offset @off. */
 void fs_dir_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);

@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -227,6 +228,24 @@ static int fs_command_line(struct fuse_args *args, struct fuse_cmdline_opts *cl,
 	return -1;
 }
 
+/*
+ * This host's name, read once: the host of every start through the mount
+ * (a rename of the host shows at the next mount). NULL, and the records'
+ * host null, when the system cannot say.
+ */
+static char *fs_host_name(void)
+{
+	char name[HOST_NAME_MAX + 1] = "";
+
+	if (gethostname(name, sizeof(name)) != 0 || name[0] == '\0') {
+		fs_log(LOG_WARNING, "this host has no name to record (%s): starts get host null",
+		       strerror(errno));
+		return NULL;
+	}
+	name[HOST_NAME_MAX] = '\0'; /* POSIX leaves a cut name unterminated */
+	return strdup(name);
+}
+
 /* The mount's tables, empty; 0 or -ENOMEM (fs_tables_free frees what was made). */
 static int fs_tables_new(struct fs *fs, const struct fuse_cmdline_opts *cl)
 {
@@ -240,14 +259,18 @@ static int fs_tables_new(struct fs *fs, const struct fuse_cmdline_opts *cl)
 	fs->reports = report_cache_new();
 	fs->inodes = fs_inodes_new();
 	fs->badnames = fs_badnames_new();
+	fs->values = fs_values_new();
+	fs->host = fs_host_name();
 	if (fs->pending == NULL || fs->handles == NULL || fs->reports == NULL ||
-	    fs->inodes == NULL || fs->badnames == NULL)
+	    fs->inodes == NULL || fs->badnames == NULL || fs->values == NULL)
 		return -ENOMEM;
 	return 0;
 }
 
 static void fs_tables_free(struct fs *fs)
 {
+	free(fs->host);
+	fs_values_free(fs->values);
 	fs_badnames_free(fs->badnames);
 	fs_inodes_free(fs->inodes);
 	report_cache_free(fs->reports);

@@ -45,6 +45,10 @@ static const char *const fs_fixed_names[INO_FIXED_END] = {
 	[INO_LATEST] = "latest",
 	[INO_INDEX_HTML] = "index.html",
 	[INO_METRICS] = "metrics.prom",
+	[INO_BY_HOST] = "by-host",
+	[INO_BY_USER] = "by-user",
+	[INO_BY_TOOL] = "by-tool",
+	[INO_BY_TAG] = "by-tag",
 };
 
 void fs_node_clear(struct fs_node *n)
@@ -156,6 +160,7 @@ void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n)
 		break;
 	case KIND_OUTCOME_LINK:
 	case KIND_DAY_LINK:
+	case KIND_VIEW_LINK:
 		fs_fill_common(fs, n, S_IFLNK | 0777, fs_ms_to_timespec(r->started_ms));
 		n->st.st_size = (off_t)(strlen("../../.json") + strlen(r->execution_id));
 		n->timeout = 0; /* a finish moves it between outcomes */
@@ -303,22 +308,85 @@ static int fs_lookup_root(struct fs *fs, const char *name, struct fs_node *n)
 	return err;
 }
 
-/* A link by-outcome/<o>/<id>.json or by-day/<d>/<id>.json, in view directory @parent. */
+/*
+ * 0 if view directory @parent (by-outcome/<o>, by-day/<d>, or a value's,
+ * by-host/<h> and the like) holds execution @rec, else -ENOENT; sets the
+ * kind of its links.
+ */
+static int fs_view_holds(struct fs *fs, fuse_ino_t parent, const struct store_record *rec,
+			 enum fs_kind *link)
+{
+	char value[FS_VALUE_MAX + 1];
+	bool holds;
+	int attr;
+
+	switch (fs_ino_kind(parent)) {
+	case KIND_OUTCOME_DIR:
+		*link = KIND_OUTCOME_LINK;
+		holds = store_outcome_from_name(rec->outcome) == (int)fs_ino_value(parent);
+		break;
+	case KIND_DAY_DIR:
+		*link = KIND_DAY_LINK;
+		holds = store_day_of(rec->started_at) == (int64_t)fs_ino_value(parent);
+		break;
+	default:
+		*link = KIND_VIEW_LINK;
+		holds = fs_values_resolve(fs->values, parent, &attr, value) == 0 &&
+			fs_view_record_has(rec, attr, value);
+		break;
+	}
+	return holds ? 0 : -ENOENT;
+}
+
+/* A link <id>.json in view directory @parent. */
 static int fs_lookup_view(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n)
 {
-	bool by_outcome = fs_ino_kind(parent) == KIND_OUTCOME_DIR;
 	char id[RECORD_NAME_MAX + 1];
+	enum fs_kind link;
 	int err;
 
 	if (!fs_json_name(name, id, sizeof(id)))
 		return -ENOENT;
 	err = fs_get_execution(fs, id, &n->rec);
-	if (err == 0 && (by_outcome
-			 ? store_outcome_from_name(n->rec.outcome) != (int)fs_ino_value(parent)
-			 : store_day_of(n->rec.started_at) != (int64_t)fs_ino_value(parent)))
-		err = -ENOENT;
 	if (err == 0)
-		fs_node_fill(fs, by_outcome ? KIND_OUTCOME_LINK : KIND_DAY_LINK, n);
+		err = fs_view_holds(fs, parent, &n->rec, &link);
+	if (err == 0)
+		fs_node_fill(fs, link, n);
+	return err;
+}
+
+/* The directory of a value, by-host/<h> and the like; the kernel's lookup is counted. */
+static int fs_lookup_value(struct fs *fs, int attr, const char *name, struct fs_node *n)
+{
+	fuse_ino_t ino;
+	int err;
+
+	if (!fs_view_value_usable(fs, attr, name))
+		return -ENOENT;
+	err = fs_view_exists(fs, attr, name);
+	if (err)
+		return err;
+	ino = fs_values_ref(fs->values, attr, name);
+	if (ino == 0)
+		return -ENOMEM;
+	fs_fill_dir(fs, n, ino, 0555);
+	n->timeout = 0; /* the value's last execution may be deleted */
+	return 0;
+}
+
+/* The node of a value's directory, while its value is held by an execution. */
+static int fs_get_value_dir(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
+{
+	char value[FS_VALUE_MAX + 1];
+	int attr;
+	int err = fs_values_resolve(fs->values, ino, &attr, value);
+
+	if (err == 0)
+		err = fs_view_exists(fs, attr, value);
+	if (err == 0) {
+		fs_fill_dir(fs, n, ino, 0555);
+		n->timeout = 0;
+	}
 	return err;
 }
 
@@ -348,10 +416,13 @@ static int fs_node_find(struct fs *fs, fuse_ino_t parent, const char *name, stru
 		break;
 	case KIND_OUTCOME_DIR:
 	case KIND_DAY_DIR:
+	case KIND_VALUE_DIR:
 		return fs_lookup_view(fs, parent, name, n);
 	default:
 		return -ENOTDIR;
 	}
+	if (fs_view_attr(parent) != STORE_ATTR_NONE)
+		return fs_lookup_value(fs, fs_view_attr(parent), name, n);
 	switch (parent) {
 	case INO_ROOT:
 		return fs_lookup_root(fs, name, n);
@@ -382,7 +453,7 @@ static int fs_node_find(struct fs *fs, fuse_ino_t parent, const char *name, stru
 static bool fs_kind_of_execution(enum fs_kind kind)
 {
 	return kind == KIND_RECORD || kind == KIND_STATUS_FILE || kind == KIND_OUTCOME_LINK ||
-	       kind == KIND_DAY_LINK;
+	       kind == KIND_DAY_LINK || kind == KIND_VIEW_LINK;
 }
 
 int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n)
@@ -397,6 +468,13 @@ int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs
 			err = -ENOMEM;
 	}
 	return err;
+}
+
+void fs_node_forget(struct fs *fs, fuse_ino_t ino, uint64_t nlookup)
+{
+	/* Each table takes back only the numbers it gave. */
+	fs_inodes_forget(fs->inodes, ino, nlookup);
+	fs_values_forget(fs->values, ino, nlookup);
 }
 
 enum fs_kind fs_node_kind(struct fs *fs, fuse_ino_t ino)
@@ -435,7 +513,8 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 		return -ENOENT;
 	switch (kind) {
 	case KIND_FIXED:
-		if (ino == INO_ROOT || ino == INO_BY_OUTCOME || ino == INO_BY_DAY) {
+		if (ino == INO_ROOT || ino == INO_BY_OUTCOME || ino == INO_BY_DAY ||
+		    fs_view_attr(ino) != STORE_ATTR_NONE) {
 			fs_fill_dir(fs, n, ino, ino == INO_ROOT ? 0755 : 0555);
 		} else if (ino == INO_NEW || ino == INO_STATUS) {
 			fs_fill_dir(fs, n, ino, 0755);
@@ -454,7 +533,10 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 	case KIND_STATUS_FILE:
 	case KIND_OUTCOME_LINK:
 	case KIND_DAY_LINK:
+	case KIND_VIEW_LINK:
 		return fs_node_get_execution(fs, ino, kind, value, n);
+	case KIND_VALUE_DIR:
+		return fs_get_value_dir(fs, ino, n);
 	case KIND_NEW_FILE:
 		/* A file being written in new/: empty and writable, while it is open. */
 		n->ino = ino;

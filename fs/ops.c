@@ -21,6 +21,7 @@
 
 #include "fs.h"
 #include "record.h"
+#include "start.h"
 
 static struct fs *fs_of(fuse_req_t req)
 {
@@ -54,7 +55,7 @@ static void fs_reply_entry(fuse_req_t req, const struct fs_node *n)
 	};
 
 	if (fuse_reply_entry(req, &e) == -ENOENT)
-		fs_inodes_forget(fs_of(req)->inodes, n->ino, 1);
+		fs_node_forget(fs_of(req), n->ino, 1);
 }
 
 /* --- open files: resolve, call the kind's method (files.c), reply --- */
@@ -126,14 +127,14 @@ static void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 /* The kernel drops nodes: a number from the table goes with its last lookup. */
 static void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
-	fs_inodes_forget(fs_of(req)->inodes, ino, nlookup);
+	fs_node_forget(fs_of(req), ino, nlookup);
 	fuse_reply_none(req);
 }
 
 static void fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		fs_inodes_forget(fs_of(req)->inodes, forgets[i].ino, forgets[i].nlookup);
+		fs_node_forget(fs_of(req), forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -295,6 +296,22 @@ static void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 /* --- starting: new/<execution_id> (a start session, start.c) --- */
 
+/*
+ * Begins the start of new/@name by the process that asked: the request
+ * says its uid and pid, which no writer can forge, and the mount its host.
+ */
+static int fs_start_by(fuse_req_t req, const char *name, struct fs_file **f)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fs *fs = fs_of(req);
+	char user[FS_USER_NAME_MAX + 1];
+	struct fs_start_who who = { .host = fs->host, .user = user, .uid = ctx->uid,
+				    .pid = ctx->pid };
+
+	fs_start_user_name(ctx->uid, user);
+	return fs_newfile_open(fs, name, &who, f);
+}
+
 static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      mode_t mode, struct fuse_file_info *fi)
 {
@@ -312,7 +329,7 @@ static void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	else if (parent != INO_NEW)
 		err = fs_because(-EACCES, "executions start in new/; nothing else can be created");
 	else
-		err = fs_newfile_open(fs, name, &f);
+		err = fs_start_by(req, name, &f);
 	if (err) {
 		if (parent == INO_NEW)
 			fs_refuse(req, err, "start of new/%s", name);
@@ -605,7 +622,8 @@ const struct fuse_lowlevel_ops fs_ops = {
 	.flush = fs_flush,               /* a close: a release may commit a start */
 	.release = fs_release,           /* commits an empty start */
 	.fsync = fs_fsync,               /* nothing to do: writes commit */
-	.opendir = fs_dir_open,            /* directories only */
+	.opendir = fs_dir_open,            /* directories only; a view's values collected */
+	.releasedir = fs_dir_release,      /* frees them */
 	.readdir = fs_dir_read,           /* streams from the store's cursor */
 	.readdirplus = fs_dir_read_plus,   /* the same, with the records' attributes */
 	.statfs = fs_statfs,             /* for df */

@@ -1,10 +1,14 @@
 /*
  * start.c - a start session (see start.h): claim, reserve, feed, budget,
- * commit, and the rules of a close. No FUSE here: the new/ file kind
+ * commit, and the rules of a close; and the provenance the daemon adds to
+ * the record (who started it, from where). No FUSE here: the new/ file kind
  * (files.c) calls it, and tests/unit/test_start.c drives it against a store.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -32,6 +36,9 @@ struct fs_start {
 	size_t len, cap;
 	uint64_t written;        /* bytes accepted, for the offset check */
 	int64_t flushed_ms;      /* the last close of the file (0: none yet), Unix ms */
+	/* Who started it (struct fs_start_who, copied): what the record's provenance says. */
+	char *host, *user;
+	int64_t uid, pid;
 	char name[RECORD_NAME_MAX + 1];
 };
 
@@ -92,7 +99,32 @@ static int fs_start_claim(const struct fs_start_env *env, const char *name)
 	return err;
 }
 
-int fs_start_open(const struct fs_start_env *env, const char *name, struct fs_start **out)
+/* Copies @who into @s; false when out of memory. */
+static bool fs_start_set_who(struct fs_start *s, const struct fs_start_who *who)
+{
+	s->uid = s->pid = STORE_NULL;
+	if (who == NULL)
+		return true;
+	s->uid = who->uid;
+	s->pid = who->pid;
+	s->host = who->host ? strdup(who->host) : NULL;
+	s->user = who->user ? strdup(who->user) : NULL;
+	return (s->host != NULL || who->host == NULL) && (s->user != NULL || who->user == NULL);
+}
+
+/* Frees a session that never held its name (fs_start_open's failure). */
+static void fs_start_discard(struct fs_start *s)
+{
+	if (s == NULL)
+		return;
+	record_scan_free(s->scan);
+	free(s->host);
+	free(s->user);
+	free(s);
+}
+
+int fs_start_open(const struct fs_start_env *env, const char *name,
+		  const struct fs_start_who *who, struct fs_start **out)
 {
 	struct fs_start *s;
 	int err;
@@ -104,8 +136,8 @@ int fs_start_open(const struct fs_start_env *env, const char *name, struct fs_st
 	if (err)
 		return err;
 	s = calloc(1, sizeof(*s));
-	if (s == NULL || (s->scan = record_scan_new()) == NULL) {
-		free(s);
+	if (s == NULL || (s->scan = record_scan_new()) == NULL || !fs_start_set_who(s, who)) {
+		fs_start_discard(s);
 		fs_start_unclaim_name(env, name);
 		return fs_because(-ENOMEM, "out of memory");
 	}
@@ -120,6 +152,79 @@ int fs_start_open(const struct fs_start_env *env, const char *name, struct fs_st
 const char *fs_start_name(const struct fs_start *s)
 {
 	return s->name;
+}
+
+/* --- the user of a uid, remembered --- */
+
+/*
+ * How many uids are remembered: the users that start on one mount are few,
+ * and a forgotten one is only asked for again. Their names are kept as the
+ * password database gave them; a user renamed meanwhile keeps the old name
+ * until the mount restarts.
+ */
+#define FS_USERS_MAX 64
+
+static struct {
+	uid_t uid;
+	char name[FS_USER_NAME_MAX + 1];
+} fs_users[FS_USERS_MAX];
+static size_t fs_users_n, fs_users_next;
+static pthread_mutex_t fs_users_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * Asks the password database; false when it could not answer (and @buf is
+ * the uid in decimal, as it is for a uid that has no name).
+ */
+static bool fs_user_lookup(uid_t uid, char buf[FS_USER_NAME_MAX + 1])
+{
+	struct passwd pw, *found = NULL;
+	size_t size = 4096;
+	char *mem = NULL;
+	int err = ERANGE;
+
+	while (err == ERANGE && size <= (size_t)1 << 20) {
+		char *grown = realloc(mem, size);
+
+		if (grown == NULL)
+			break;
+		mem = grown;
+		err = getpwuid_r(uid, &pw, mem, size, &found);
+		size *= 2;
+	}
+	if (err == 0 && found && found->pw_name[0] != '\0' &&
+	    strlen(found->pw_name) <= FS_USER_NAME_MAX)
+		strcpy(buf, found->pw_name);
+	else
+		snprintf(buf, FS_USER_NAME_MAX + 1, "%ju", (uintmax_t)uid);
+	free(mem);
+	/* A name and "no such user" are answers to remember; a failing database is asked again. */
+	return err == 0;
+}
+
+void fs_start_user_name(uid_t uid, char buf[FS_USER_NAME_MAX + 1])
+{
+	bool known = false;
+
+	pthread_mutex_lock(&fs_users_lock);
+	for (size_t i = 0; i < fs_users_n && !known; i++) {
+		if (fs_users[i].uid == uid) {
+			strcpy(buf, fs_users[i].name);
+			known = true;
+		}
+	}
+	pthread_mutex_unlock(&fs_users_lock);
+	if (known)
+		return;
+	/* Asked outside the lock: the database may be remote (NSS), and slow. */
+	if (!fs_user_lookup(uid, buf))
+		return;
+	pthread_mutex_lock(&fs_users_lock);
+	fs_users[fs_users_next].uid = uid;
+	strcpy(fs_users[fs_users_next].name, buf);
+	fs_users_next = (fs_users_next + 1) % FS_USERS_MAX;
+	if (fs_users_n < FS_USERS_MAX)
+		fs_users_n++;
+	pthread_mutex_unlock(&fs_users_lock);
 }
 
 /* --- the budget of all documents being written --- */
@@ -260,6 +365,24 @@ static int fs_start_unwaited(const struct fs_start_env *env, struct store_record
 }
 
 /*
+ * Sets who started it, from the session: the document's fields (cwd,
+ * tags) stay as the scan captured them. A document cannot claim these:
+ * the scan refuses their keys.
+ */
+static int fs_start_provenance(const struct fs_start *s, struct store_record *rec)
+{
+	free(rec->host);
+	free(rec->user);
+	rec->host = s->host ? strdup(s->host) : NULL;
+	rec->user = s->user ? strdup(s->user) : NULL;
+	rec->uid = s->uid;
+	rec->pid = s->pid;
+	if ((s->host && rec->host == NULL) || (s->user && rec->user == NULL))
+		return fs_because(-ENOMEM, "out of memory");
+	return 0;
+}
+
+/*
  * Commits the start that @s's document describes; the caller holds
  * s->lock. A write waits for it (@waited) and hears its refusal; a
  * release cannot, and keeps trying instead (fs_start_unwaited).
@@ -271,6 +394,8 @@ static int fs_start_commit(struct fs_start *s, bool waited)
 
 	/* What the scan captured as the writes came: the document is not read again. */
 	err = record_scan_values(s->scan, &rec);
+	if (err == 0)
+		err = fs_start_provenance(s, &rec);
 	if (err == 0) {
 		rec.execution_id = strdup(s->name);
 		/*
@@ -397,8 +522,7 @@ void fs_start_free(struct fs_start *s)
 	if (s == NULL)
 		return;
 	fs_start_unclaim(s);
-	record_scan_free(s->scan);
 	fs_start_drop_buffer(s);
 	pthread_mutex_destroy(&s->lock);
-	free(s);
+	fs_start_discard(s);
 }

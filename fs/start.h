@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "record.h"
 #include "store.h"
@@ -30,11 +31,34 @@ struct fs_start_env {
 };
 
 /*
- * Begins the start of @name: checks it, claims it, reserves it, and
- * refuses it (-EEXIST) if the store has it, or if the store has no room.
- * On success the session holds the name until it commits or gives up.
+ * Who starts it: the provenance the daemon sets in the record, never the
+ * writer (the FUSE request of the create says who; the mount, where).
  */
-int fs_start_open(const struct fs_start_env *env, const char *name, struct fs_start **out);
+struct fs_start_who {
+	const char *host; /* the mount's host name; NULL: unknown (null) */
+	const char *user; /* the creating process's user name (fs_start_user_name); NULL: null */
+	int64_t uid;      /* its uid; STORE_NULL: null */
+	int64_t pid;      /* its process id; STORE_NULL: null */
+};
+
+/*
+ * Begins the start of @name by @who (copied; NULL: no provenance, all
+ * null): checks it, claims it, reserves it, and refuses it (-EEXIST) if
+ * the store has it, or if the store has no room. On success the session
+ * holds the name until it commits or gives up.
+ */
+int fs_start_open(const struct fs_start_env *env, const char *name,
+		  const struct fs_start_who *who, struct fs_start **out);
+
+/* The longest user name fs_start_user_name() gives (a longer one is given as the uid). */
+#define FS_USER_NAME_MAX 255
+
+/*
+ * The name of user @uid into @buf, as the record's user: from the password
+ * database (getpwuid_r), or the uid in decimal when it has no name.
+ * Remembered, so that a burst of starts asks the database once.
+ */
+void fs_start_user_name(uid_t uid, char buf[FS_USER_NAME_MAX + 1]);
 
 /*
  * One write(2) of @size bytes at @off: taken whole or refused. The write

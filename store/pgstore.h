@@ -4,7 +4,8 @@
  * postgres.c owns the table, open and close, and the changes (its opening
  * comment says what the backend guarantees); postgres_conn.c the pool of
  * sessions, running a statement, values and rows, and the reservations;
- * postgres_list.c the reads; postgres_watch.c the LISTEN thread.
+ * postgres_list.c the reads; postgres_watch.c the LISTEN thread;
+ * postgres_prov.c provenance's columns, tags and values.
  */
 #ifndef EXECLOG_PGSTORE_H
 #define EXECLOG_PGSTORE_H
@@ -70,8 +71,18 @@ static inline struct pgstore *pgstore_of(struct store *base)
 	return STORE_DOWNCAST(base, struct pgstore, pgstore_ops);
 }
 
-/* The columns every read selects, in struct store_record order. */
-#define PGSTORE_COLUMNS SQLROW_COLUMNS ", started_at_ms, heartbeat_at_ms"
+/*
+ * The columns every read selects, in struct store_record order: magellan's,
+ * the ms pair, then provenance from PGSTORE_COL_PROVENANCE on (exit_code,
+ * signal, host, user, uid, pid, cwd, output_bytes, tool, and the tags as
+ * JSON [[key, value], ...] in the start's order, or null).
+ */
+#define PGSTORE_COLUMNS SQLROW_COLUMNS ", started_at_ms, heartbeat_at_ms, "  \
+	"exit_code, signal, host, \"user\", uid, pid, cwd, output_bytes, tool, " \
+	"(SELECT json_agg(json_build_array(t.key, t.value) ORDER BY t.ord)"    \
+	" FROM execlog_tags t WHERE t.id = execution_log.id)"
+
+#define PGSTORE_COL_PROVENANCE 16
 
 enum pgstore_kind {
 	PG_READ,  /* safe to run again after any connection loss */
@@ -124,6 +135,18 @@ const char *pgstore_col_text(void *cur, int col);
 /* Fills @r from row @row of a result that selects PGSTORE_COLUMNS. */
 int pgstore_row(const PGresult *res, int row, struct store_record *r);
 
+/* The schema of provenance and output (postgres_prov.c), run at open after the table's. */
+extern const char pgstore_schema_provenance[];
+
+/* Fills the provenance of @r (row @row of a PGSTORE_COLUMNS result); pgstore_row() calls it. */
+int pgstore_row_provenance(const PGresult *res, int row, struct store_record *r);
+
+/*
+ * The tags of @rec as two PostgreSQL array literals (keys, values) in
+ * malloc'd *@keys and *@values, for a start's one statement; 0 or -ENOMEM.
+ */
+int pgstore_tags_arrays(const struct store_record *rec, char **keys, char **values);
+
 /* The ops of the same name in backend.h. */
 int pgstore_reserve(struct store *base, const char *execution_id);
 void pgstore_unreserve(struct store *base, const char *execution_id);
@@ -142,6 +165,7 @@ int pgstore_summary(struct store *base, struct store_summary *out);
 int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx);
 int pgstore_check_room(struct store *base);
 int pgstore_watch(struct store *base, store_change_fn fn, void *ctx);
+int pgstore_list_values(struct store *base, enum store_attr attr, store_value_fn fn, void *ctx);
 
 /* Stops the listener of pgstore_watch(), if any, and waits for it. */
 void pgstore_unwatch(struct pgstore *s);

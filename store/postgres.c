@@ -129,6 +129,24 @@ static void pgstore_close(struct store *base)
 	free(s);
 }
 
+/* Runs one transaction of the schema on @pg; rolled back on failure. */
+static int pgstore_schema_run(PGconn *pg, const char *sql)
+{
+	PGresult *res = PQexec(pg, sql);
+	char msg[384];
+	int err = 0;
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		err = store_fail(pgstore_errno_of_state(PQresultErrorField(res, PG_DIAG_SQLSTATE)),
+				 "postgres: create the table execution_log: %s",
+				 pgstore_message(PQerrorMessage(pg), msg, sizeof(msg)));
+		/* A failed transaction must not stay open on a pooled connection. */
+		PQclear(PQexec(pg, "ROLLBACK"));
+	}
+	PQclear(res);
+	return err;
+}
+
 /* Creates the table if missing (never read-only), then checks its columns. */
 static int pgstore_prepare_table(struct pgstore *s)
 {
@@ -143,17 +161,11 @@ static int pgstore_prepare_table(struct pgstore *s)
 	if (err)
 		goto put;
 	if (!s->base.opts.read_only) {
-		res = PQexec(c->pg, pgstore_schema);
-		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-			err = store_fail(pgstore_errno_of_state(PQresultErrorField(res, PG_DIAG_SQLSTATE)),
-					 "postgres: create the table execution_log: %s",
-					 pgstore_message(PQerrorMessage(c->pg), msg, sizeof(msg)));
-			PQclear(res);
-			/* A failed transaction must not stay open on a pooled connection. */
-			PQclear(PQexec(c->pg, "ROLLBACK"));
+		err = pgstore_schema_run(c->pg, pgstore_schema);
+		if (err == 0)
+			err = pgstore_schema_run(c->pg, pgstore_schema_provenance);
+		if (err)
 			goto put;
-		}
-		PQclear(res);
 	}
 	res = PQexec(c->pg, pgstore_probe);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
@@ -220,14 +232,34 @@ store_free:
 
 /* ---- changes ---------------------------------------------------------------- */
 
+/*
+ * One statement: the row, its tags (from two arrays, unnested in order)
+ * and the notification, in one implicit transaction and one round trip.
+ */
+static const char pgstore_start_sql[] =
+	"WITH i AS (INSERT INTO execution_log (execution_id, tool_version, args,"
+	" root, db_path, started_at, outcome, files_indexed, symbols_indexed,"
+	" references_indexed, started_at_ms, heartbeat_at_ms, host, \"user\", uid, pid, cwd,"
+	" tool)"
+	" VALUES ($1, $2, $3, $4, $5, $6::bigint, 'running', 0, 0, 0, $7::bigint,"
+	" $7::bigint, $8, $9, $10::bigint, $11::bigint, $12, $13) RETURNING id, execution_id),"
+	" t AS (INSERT INTO execlog_tags (id, ord, key, value)"
+	" SELECT i.id, g.ord, g.key, g.value FROM i,"
+	" unnest($14::text[], $15::text[]) WITH ORDINALITY AS g(key, value, ord))"
+	" SELECT id, pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM i";
+
 static int pgstore_start(struct store *base, struct store_record *rec)
 {
 	struct pgstore *s = pgstore_of(base);
-	char started_at[24], started_ms[24];
-	const char *params[7];
+	char started_at[24], started_ms[24], uid[24], pid[24];
+	char *keys, *values;
+	const char *params[15];
 	PGresult *res;
 	int err;
 
+	err = pgstore_tags_arrays(rec, &keys, &values);
+	if (err)
+		return err;
 	rec->started_at = rec->started_ms / 1000;
 	params[0] = rec->execution_id;
 	params[1] = rec->tool_version;
@@ -236,14 +268,17 @@ static int pgstore_start(struct store *base, struct store_record *rec)
 	params[4] = rec->db_path;
 	params[5] = pgstore_int(started_at, sizeof(started_at), rec->started_at);
 	params[6] = pgstore_int(started_ms, sizeof(started_ms), rec->started_ms);
-	err = pgstore_run(s, PG_WRITE, "start",
-			  "WITH i AS (INSERT INTO execution_log (execution_id, tool_version, args,"
-			  " root, db_path, started_at, outcome, files_indexed, symbols_indexed,"
-			  " references_indexed, started_at_ms, heartbeat_at_ms)"
-			  " VALUES ($1, $2, $3, $4, $5, $6::bigint, 'running', 0, 0, 0, $7::bigint,"
-			  " $7::bigint) RETURNING id, execution_id)"
-			  " SELECT id, pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM i",
-			  7, params, &res);
+	params[7] = rec->host;
+	params[8] = rec->user;
+	params[9] = rec->uid == STORE_NULL ? NULL : pgstore_int(uid, sizeof(uid), rec->uid);
+	params[10] = rec->pid == STORE_NULL ? NULL : pgstore_int(pid, sizeof(pid), rec->pid);
+	params[11] = rec->cwd;
+	params[12] = rec->tool;
+	params[13] = keys;
+	params[14] = values;
+	err = pgstore_run(s, PG_WRITE, "start", pgstore_start_sql, 15, params, &res);
+	free(keys);
+	free(values);
 	if (err == -EEXIST)
 		return store_fail(-EEXIST, "execution %s exists", rec->execution_id);
 	if (err)
@@ -303,7 +338,8 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 			  const struct store_finish *fin, int64_t now_ms)
 {
 	char now[24], files[24], symbols[24], references[24], only_id[24], stale[24];
-	const char *params[9] = {
+	char code[24], sig[24];
+	const char *params[11] = {
 		pgstore_int(now, sizeof(now), now_ms),
 		store_outcome_name(fin->outcome),
 		fin->error_message,
@@ -313,6 +349,8 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 		execution_id,
 		pgstore_int(only_id, sizeof(only_id), fin->only_id),
 		pgstore_int(stale, sizeof(stale), fin->only_stale_before_ms),
+		fin->exit_code == STORE_NULL ? NULL : pgstore_int(code, sizeof(code), fin->exit_code),
+		fin->signal == STORE_NULL ? NULL : pgstore_int(sig, sizeof(sig), fin->signal),
 	};
 
 	/* A running row is skipped only by the finish's conditions. */
@@ -320,7 +358,7 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 			      "WITH u AS (UPDATE execution_log SET outcome = $2, error_message = $3,"
 			      " files_indexed = $4::bigint, symbols_indexed = $5::bigint,"
 			      " references_indexed = $6::bigint, finished_at = $1::bigint / 1000,"
-			      " heartbeat_at_ms = $1::bigint,"
+			      " heartbeat_at_ms = $1::bigint, exit_code = $10::bigint, signal = $11::bigint,"
 			      /* numeric: a row of another program's may start anywhere in bigint */
 			      " duration_ms = LEAST(GREATEST(0, $1::numeric - COALESCE(started_at_ms::numeric,"
 			      " started_at::numeric * 1000)), 9223372036854775807)::bigint"
@@ -330,7 +368,7 @@ static int pgstore_finish(struct store *base, const char *execution_id,
 			      " started_at::numeric * 1000) < $9::bigint)"
 			      " RETURNING execution_id)"
 			      " SELECT pg_notify('" PGSTORE_CHANNEL "', execution_id) FROM u",
-			      9, params, execution_id, -ESTALE, -EPERM, fin->only_id);
+			      11, params, execution_id, -ESTALE, -EPERM, fin->only_id);
 }
 
 static int pgstore_heartbeat(struct store *base, const char *execution_id, int64_t now_ms)
@@ -382,6 +420,7 @@ const struct store_ops pgstore_ops = {
 	.summary = pgstore_summary,          /* one aggregate over the finished rows, on the server */
 	.watch = pgstore_watch,              /* LISTEN execlog on a connection and thread of its own */
 	.list_finished_by_start = pgstore_list_finished_by_start, /* keyset pages on (started_at, id) */
+	.list_values = pgstore_list_values,  /* a loose scan of the value's index, in pages */
 	.reserve = pgstore_reserve,          /* an advisory lock on a session of its own */
 	.unreserve = pgstore_unreserve,      /* pg_advisory_unlock on that session */
 };

@@ -278,8 +278,13 @@ static const struct sqlrow_columns pgstore_columns = {
 int pgstore_row(const PGresult *res, int row, struct store_record *r)
 {
 	struct pgstore_cursor cur = { .res = res, .row = row };
+	int err = sqlrow_record(&pgstore_columns, &cur, r);
 
-	return sqlrow_record(&pgstore_columns, &cur, r);
+	if (err == 0)
+		err = pgstore_row_provenance(res, row, r);
+	if (err)
+		store_record_clear(r);
+	return err;
 }
 
 /*

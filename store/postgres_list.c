@@ -57,36 +57,77 @@ int pgstore_latest(struct store *base, struct store_record *out)
 }
 
 /*
- * The WHERE of a filter, whose parameters are the outcome @o and the day's
- * first and last-plus-one second @f and @t, null when unset. Each query is
- * planned with its values, so an unset one folds away and the rest is an
- * index condition.
+ * The WHERE of a filter, whose parameters are the outcome @o, the day's
+ * first and last-plus-one second @f and @t, the host @h, user @u and tool
+ * @tl, null when unset. Each query is planned with its values, so an unset
+ * one folds away and the rest is an index condition.
  */
-#define PGSTORE_FILTER(o, f, t)                                                \
+#define PGSTORE_FILTER_COMMON(o, f, t, h, u, tl)                                \
 	" (" o "::text IS NULL OR outcome = " o ")"                            \
 	" AND (" f "::bigint IS NULL OR (started_at >= " f "::bigint"          \
-	" AND started_at < " t "::bigint))"
+	" AND started_at < " t "::bigint))"                                    \
+	" AND (" h "::text IS NULL OR host = " h ")"                           \
+	" AND (" u "::text IS NULL OR \"user\" = " u ")"                       \
+	" AND (" tl "::text IS NULL OR tool = " tl ")"
 
-/* Fills params[1..3] from @filter, with its texts in @day_from and @day_to. */
+/* A filter without a tag: the tag pair @g is null. */
+#define PGSTORE_FILTER(o, f, t, h, u, tl, g)                                    \
+	PGSTORE_FILTER_COMMON(o, f, t, h, u, tl) " AND " g "::text IS NULL"
+
+/*
+ * A filter by the tag pair @g ("key=value", split at the first '='; none:
+ * no match), with @after the condition on the tag's id a page resumes
+ * from. Not under an OR, so that the server joins from the index on (key,
+ * value, id) in id order rather than testing every row of the log.
+ */
+#define PGSTORE_FILTER_TAG(o, f, t, h, u, tl, g, after)                         \
+	PGSTORE_FILTER_COMMON(o, f, t, h, u, tl)                               \
+	" AND id IN (SELECT x.id FROM execlog_tags x WHERE strpos(" g ", '=') > 0" \
+	" AND x.key = split_part(" g ", '=', 1)"                               \
+	" AND x.value = substr(" g ", strpos(" g ", '=') + 1)" after ")"
+
+/* The WHERE of a page of a listing: $1 the last id seen, $2..$8 the filter, of a tag or not. */
+#define PGSTORE_PAGE_WHERE(tag)                                                 \
+	" WHERE id > $1::bigint AND" tag("$2", "$3", "$4", "$5", "$6", "$7", "$8", \
+					  " AND x.id > $1::bigint")
+
+/* As PGSTORE_FILTER, taking (and ignoring) the tag's @after. */
+#define PGSTORE_FILTER_NOTAG(o, f, t, h, u, tl, g, after)                       \
+	PGSTORE_FILTER(o, f, t, h, u, tl, g)
+
+/* The parameters of a filter, after the listing's own. */
+#define PGSTORE_FILTER_PARAMS 7
+
+/* Fills params[1..7] from @filter, with its texts in @day_from and @day_to. */
 static void pgstore_filter_params(const struct store_filter *filter, const char **params,
 				  char *day_from, char *day_to, size_t size)
 {
 	params[1] = filter->outcome >= 0 ? store_outcome_name(filter->outcome) : NULL;
 	params[2] = filter->day >= 0 ? pgstore_int(day_from, size, store_day_start(filter->day)) : NULL;
 	params[3] = filter->day >= 0 ? pgstore_int(day_to, size, store_day_start(filter->day + 1)) : NULL;
+	params[4] = filter->attr == STORE_BY_HOST ? filter->value : NULL;
+	params[5] = filter->attr == STORE_BY_USER ? filter->value : NULL;
+	params[6] = filter->attr == STORE_BY_TOOL ? filter->value : NULL;
+	params[7] = filter->attr == STORE_BY_TAG ? filter->value : NULL;
 }
 
 int pgstore_count(struct store *base, const struct store_filter *filter, uint64_t *count)
 {
 	char from[24], to[24];
-	const char *params[4] = { NULL };
+	const char *params[1 + PGSTORE_FILTER_PARAMS] = { NULL };
 	PGresult *res;
 	int err;
 
+	static const char *const sql[2] = {
+		"SELECT count(*) FROM execution_log WHERE"
+		PGSTORE_FILTER("$1", "$2", "$3", "$4", "$5", "$6", "$7"),
+		"SELECT count(*) FROM execution_log WHERE"
+		PGSTORE_FILTER_TAG("$1", "$2", "$3", "$4", "$5", "$6", "$7", ""),
+	};
+
 	pgstore_filter_params(filter, params, from, to, sizeof(from));
-	err = pgstore_run(pgstore_of(base), PG_READ, "count",
-			  "SELECT count(*) FROM execution_log WHERE"
-			  PGSTORE_FILTER("$1", "$2", "$3"), 3, params + 1, &res);
+	err = pgstore_run(pgstore_of(base), PG_READ, "count", sql[filter->attr == STORE_BY_TAG],
+			  PGSTORE_FILTER_PARAMS, params + 1, &res);
 	if (err)
 		return err;
 	*count = (uint64_t)pgstore_get_int(res, 0, 0);
@@ -99,7 +140,7 @@ typedef int (*pgstore_row_fn)(PGresult *res, int row, int64_t *last_id, void *ar
 
 /*
  * Keyset paging: each page is a fresh query (@sql, with $1 the last id seen
- * and $2..$4 the filter) for the next @page rows, so an execution that
+ * and $2..$8 the filter) for the next @page rows, so an execution that
  * existed throughout is seen exactly once, and the connection goes back to
  * the pool before @row runs.
  */
@@ -108,7 +149,7 @@ static int pgstore_pages(struct pgstore *s, const char *what, const char *sql, i
 			 pgstore_row_fn row, void *arg)
 {
 	char after[24], from[24], to[24];
-	const char *params[4];
+	const char *params[1 + PGSTORE_FILTER_PARAMS];
 	bool more = true;
 	int err = 0;
 
@@ -118,7 +159,7 @@ static int pgstore_pages(struct pgstore *s, const char *what, const char *sql, i
 		int rows;
 
 		params[0] = pgstore_int(after, sizeof(after), after_id);
-		err = pgstore_run(s, PG_READ, what, sql, 4, params, &res);
+		err = pgstore_run(s, PG_READ, what, sql, 1 + PGSTORE_FILTER_PARAMS, params, &res);
 		if (err)
 			break;
 		rows = PQntuples(res);
@@ -162,11 +203,15 @@ static int pgstore_name_row(PGresult *res, int row, int64_t *last_id, void *arg)
 int pgstore_list(struct store *base, const struct store_filter *filter,
 		 int64_t after_id, store_list_fn fn, void *ctx)
 {
+	static const char *const sql[2] = {
+		"SELECT " PGSTORE_COLUMNS " FROM execution_log" PGSTORE_PAGE_WHERE(PGSTORE_FILTER_NOTAG)
+		" ORDER BY id LIMIT " PGSTORE_PAGE_TEXT,
+		"SELECT " PGSTORE_COLUMNS " FROM execution_log" PGSTORE_PAGE_WHERE(PGSTORE_FILTER_TAG)
+		" ORDER BY id LIMIT " PGSTORE_PAGE_TEXT,
+	};
 	struct pgstore_list_arg a = { .fn = fn, .ctx = ctx };
 
-	return pgstore_pages(pgstore_of(base), "list",
-			     "SELECT " PGSTORE_COLUMNS " FROM execution_log WHERE id > $1::bigint AND"
-			     PGSTORE_FILTER("$2", "$3", "$4") " ORDER BY id LIMIT " PGSTORE_PAGE_TEXT,
+	return pgstore_pages(pgstore_of(base), "list", sql[filter->attr == STORE_BY_TAG],
 			     PGSTORE_PAGE, filter, after_id, pgstore_record_row, &a);
 }
 
@@ -174,12 +219,15 @@ int pgstore_list(struct store *base, const struct store_filter *filter,
 int pgstore_list_names(struct store *base, const struct store_filter *filter,
 		       int64_t after_id, store_name_fn fn, void *ctx)
 {
+	static const char *const sql[2] = {
+		"SELECT id, execution_id FROM execution_log" PGSTORE_PAGE_WHERE(PGSTORE_FILTER_NOTAG)
+		" ORDER BY id LIMIT " PGSTORE_NAMES_PAGE_TEXT,
+		"SELECT id, execution_id FROM execution_log" PGSTORE_PAGE_WHERE(PGSTORE_FILTER_TAG)
+		" ORDER BY id LIMIT " PGSTORE_NAMES_PAGE_TEXT,
+	};
 	struct pgstore_list_arg a = { .name_fn = fn, .ctx = ctx };
 
-	return pgstore_pages(pgstore_of(base), "list names",
-			     "SELECT id, execution_id FROM execution_log WHERE id > $1::bigint AND"
-			     PGSTORE_FILTER("$2", "$3", "$4") " ORDER BY id LIMIT "
-			     PGSTORE_NAMES_PAGE_TEXT,
+	return pgstore_pages(pgstore_of(base), "list names", sql[filter->attr == STORE_BY_TAG],
 			     PGSTORE_NAMES_PAGE, filter, after_id, pgstore_name_row, &a);
 }
 

@@ -67,6 +67,9 @@ enum {
 	START_ARGS,
 	START_ROOT,
 	START_DB_PATH,
+	START_CWD,
+	START_TAGS,
+	START_FIELDS
 };
 
 static const struct field start_fields[] = {
@@ -74,10 +77,22 @@ static const struct field start_fields[] = {
 	[START_ARGS] = { "args", FIELD_STRING_ARRAY },
 	[START_ROOT] = { "root", FIELD_STRING_OR_NULL },
 	[START_DB_PATH] = { "db_path", FIELD_STRING },
+	[START_CWD] = { "cwd", FIELD_STRING_OR_NULL },
+	[START_TAGS] = { "tags", FIELD_TAGS },
+};
+
+/*
+ * The record's other keys: what the daemon or the store sets. Provenance is
+ * never the writer's to claim, and a writer who tries hears so by name.
+ */
+static const char *const start_owned[] = {
+	"id", "execution_id", "started_at", "finished_at", "duration_ms", "outcome",
+	"error_message", "files_indexed", "symbols_indexed", "references_indexed",
+	"exit_code", "signal", "host", "user", "uid", "pid", "output_bytes", NULL,
 };
 
 static const struct schema start_schema = {
-	"start document", start_fields, 4, 12,
+	"start document", start_fields, START_FIELDS, 18 /* references_indexed */, start_owned,
 };
 
 enum {
@@ -86,6 +101,9 @@ enum {
 	FINISH_FILES,
 	FINISH_SYMBOLS,
 	FINISH_REFERENCES,
+	FINISH_EXIT_CODE,
+	FINISH_SIGNAL,
+	FINISH_FIELDS
 };
 
 static const struct field finish_fields[] = {
@@ -94,10 +112,12 @@ static const struct field finish_fields[] = {
 	[FINISH_FILES] = { "files_indexed", FIELD_COUNT },
 	[FINISH_SYMBOLS] = { "symbols_indexed", FIELD_COUNT },
 	[FINISH_REFERENCES] = { "references_indexed", FIELD_COUNT },
+	[FINISH_EXIT_CODE] = { "exit_code", FIELD_COUNT },
+	[FINISH_SIGNAL] = { "signal", FIELD_COUNT },
 };
 
 static const struct schema finish_schema = {
-	"finish value", finish_fields, 5, 18,
+	"finish value", finish_fields, FINISH_FIELDS, 18, NULL,
 };
 
 /* The record, in the contract's order; record_to_json() writes this order. */
@@ -116,6 +136,16 @@ enum {
 	REC_FILES,
 	REC_SYMBOLS,
 	REC_REFERENCES,
+	REC_MAGELLAN_FIELDS, /* a document of an older execlogfs ends here */
+	REC_EXIT_CODE = REC_MAGELLAN_FIELDS,
+	REC_SIGNAL,
+	REC_HOST,
+	REC_USER,
+	REC_UID,
+	REC_PID,
+	REC_CWD,
+	REC_TAGS,
+	REC_OUTPUT_BYTES,
 	REC_FIELDS
 };
 
@@ -134,10 +164,22 @@ static const struct field record_fields[] = {
 	[REC_FILES] = { "files_indexed", FIELD_INT },
 	[REC_SYMBOLS] = { "symbols_indexed", FIELD_INT },
 	[REC_REFERENCES] = { "references_indexed", FIELD_INT },
+	[REC_EXIT_CODE] = { "exit_code", FIELD_INT_OR_NULL },
+	[REC_SIGNAL] = { "signal", FIELD_INT_OR_NULL },
+	[REC_HOST] = { "host", FIELD_STRING_OR_NULL },
+	[REC_USER] = { "user", FIELD_STRING_OR_NULL },
+	[REC_UID] = { "uid", FIELD_INT_OR_NULL },
+	[REC_PID] = { "pid", FIELD_INT_OR_NULL },
+	[REC_CWD] = { "cwd", FIELD_STRING_OR_NULL },
+	/* Read as written: the rules of a start's tags were kept when it was stored. */
+	[REC_TAGS] = { "tags", FIELD_STRING_MAP },
+	[REC_OUTPUT_BYTES] = { "output_bytes", FIELD_INT },
 };
 
+_Static_assert(REC_FIELDS <= SCHEMA_FIELDS_MAX, "the record's fields fit a scan");
+
 static const struct schema record_schema = {
-	"stored record", record_fields, REC_FIELDS, 18,
+	"stored record", record_fields, REC_FIELDS, 18, NULL,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -173,10 +215,17 @@ static int start_value(struct record_scan *sc, size_t field, bool move, const ch
 	return err;
 }
 
-/* What a done or blank scan captured, into the four fields of @out. */
+/* The strings of a start, as start_values() hands them on. */
+struct start_strings {
+	char *tool_version, *args, *root, *db_path, *cwd;
+};
+
+/* What a done or blank scan captured, into the fields a start document sets in @out. */
 static int start_values(struct record_scan *sc, bool move, struct store_record *out)
 {
-	char *tool_version = NULL, *args = NULL, *root = NULL, *db_path = NULL;
+	struct start_strings v = { 0 };
+	struct store_tag *tags = NULL;
+	size_t ntags = 0;
 	int err = sc->error;
 
 	if (err < 0)
@@ -186,28 +235,36 @@ static int start_values(struct record_scan *sc, bool move, struct store_record *
 		goto out;
 	}
 	/* A blank document captured nothing: every field takes its default. */
-	err = start_value(sc, START_TOOL_VERSION, move, "", &tool_version);
+	err = start_value(sc, START_TOOL_VERSION, move, "", &v.tool_version);
 	if (err == 0)
-		err = start_value(sc, START_ARGS, move, "[]", &args);
+		err = start_value(sc, START_ARGS, move, "[]", &v.args);
 	if (err == 0)
-		err = start_value(sc, START_ROOT, move, NULL, &root);
+		err = start_value(sc, START_ROOT, move, NULL, &v.root);
 	if (err == 0)
-		err = start_value(sc, START_DB_PATH, move, "", &db_path);
+		err = start_value(sc, START_DB_PATH, move, "", &v.db_path);
+	if (err == 0)
+		err = start_value(sc, START_CWD, move, NULL, &v.cwd);
+	if (err == 0)
+		err = scan_tags(sc, START_TAGS, &tags, &ntags);
 	if (err < 0) {
 		err = store_fail(err, "out of memory reading a start document");
 		goto free_values;
 	}
-	out->tool_version = tool_version;
-	out->args = args;
-	out->root = root;
-	out->db_path = db_path;
+	out->tool_version = v.tool_version;
+	out->args = v.args;
+	out->root = v.root;
+	out->db_path = v.db_path;
+	out->cwd = v.cwd;
+	out->tags = tags;
+	out->ntags = ntags;
 	goto out;
 
 free_values:
-	free(tool_version);
-	free(args);
-	free(root);
-	free(db_path);
+	free(v.tool_version);
+	free(v.args);
+	free(v.root);
+	free(v.db_path);
+	free(v.cwd);
 out:
 	return err;
 }
@@ -299,6 +356,26 @@ static int finish_parse_words(const char *text, size_t len, struct store_finish 
 	return *message == NULL ? store_fail(-ENOMEM, "out of memory") : 0;
 }
 
+/*
+ * The integer the scan read for @field into *@out if it is in [@lo, @hi],
+ * STORE_NULL when absent; -EINVAL out of range (the scan refused the rest:
+ * null, a fraction, a string).
+ */
+static int finish_ranged(const struct record_scan *sc, size_t field, int64_t lo, int64_t hi,
+			 int64_t *out)
+{
+	int64_t v = sc->ints[field];
+
+	*out = STORE_NULL;
+	if (!scan_has(sc, field))
+		return 0;
+	if (v < lo || v > hi)
+		return store_fail(-EINVAL, "finish value: \"%s\" must be an integer %" PRId64
+				  "-%" PRId64, finish_fields[field].key, lo, hi);
+	*out = v;
+	return 0;
+}
+
 /* A finish value as a JSON object. */
 static int finish_parse_json(const char *text, size_t len, struct store_finish *out,
 			     char **message)
@@ -326,6 +403,11 @@ static int finish_parse_json(const char *text, size_t len, struct store_finish *
 	out->files_indexed = sc.ints[FINISH_FILES];
 	out->symbols_indexed = sc.ints[FINISH_SYMBOLS];
 	out->references_indexed = sc.ints[FINISH_REFERENCES];
+	err = finish_ranged(&sc, FINISH_EXIT_CODE, 0, 255, &out->exit_code);
+	if (err == 0)
+		err = finish_ranged(&sc, FINISH_SIGNAL, 1, 64, &out->signal);
+	if (err < 0)
+		goto out;
 	err = scan_take(&sc, FINISH_ERROR_MESSAGE, message);
 	if (err < 0)
 		err = store_fail(err, "out of memory");
@@ -391,23 +473,34 @@ static void text_add_json(struct text_buf *tb, const cJSON *item)
 	cJSON_free(printed);
 }
 
-/* Adds @s as a JSON string; NULL as "" (or as null when @null_ok). */
+/*
+ * Adds @s as a JSON string; NULL as "" (or as null when @null_ok). Escaped
+ * as cJSON would (test_record checks it), without making a cJSON item: a
+ * stat measures every string of the record.
+ */
 static void text_add_string(struct text_buf *tb, const char *s, bool null_ok)
 {
-	cJSON *item;
-
 	if (s == NULL) {
 		text_add_str(tb, null_ok ? "null" : "\"\"");
 		return;
 	}
-	/* A reference: cJSON escapes the caller's bytes without copying them. */
-	item = cJSON_CreateStringReference(s);
-	if (item == NULL) {
-		tb->failed = true;
-		return;
+	text_add(tb, "\"", 1);
+	scan_add_escaped(tb, s, strlen(s));
+	text_add(tb, "\"", 1);
+}
+
+/* Adds the tags as a JSON object on one line, as args are: {"k": "v", "k2": "v2"}, or {}. */
+static void text_add_tags(struct text_buf *tb, const struct store_tag *tags, size_t n)
+{
+	text_add(tb, "{", 1);
+	for (size_t i = 0; tags != NULL && i < n; i++) {
+		if (i > 0)
+			text_add(tb, ", ", 2);
+		text_add_string(tb, tags[i].key, false);
+		text_add(tb, ": ", 2);
+		text_add_string(tb, tags[i].value, false);
 	}
-	text_add_json(tb, item);
-	cJSON_Delete(item);
+	text_add(tb, "}", 1);
 }
 
 static void text_add_int(struct text_buf *tb, int64_t v, bool null_ok)
@@ -559,6 +652,11 @@ static void record_render(struct text_buf *tb, const struct store_record *rec)
 		[REC_FILES] = rec->files_indexed,
 		[REC_SYMBOLS] = rec->symbols_indexed,
 		[REC_REFERENCES] = rec->references_indexed,
+		[REC_EXIT_CODE] = rec->exit_code,
+		[REC_SIGNAL] = rec->signal,
+		[REC_UID] = rec->uid,
+		[REC_PID] = rec->pid,
+		[REC_OUTPUT_BYTES] = rec->output_bytes,
 	};
 	const char *strings[REC_FIELDS] = {
 		[REC_EXECUTION_ID] = rec->execution_id,
@@ -567,6 +665,9 @@ static void record_render(struct text_buf *tb, const struct store_record *rec)
 		[REC_DB_PATH] = rec->db_path,
 		[REC_OUTCOME] = rec->outcome,
 		[REC_ERROR_MESSAGE] = rec->error_message,
+		[REC_HOST] = rec->host,
+		[REC_USER] = rec->user,
+		[REC_CWD] = rec->cwd,
 	};
 
 	for (size_t i = 0; i < REC_FIELDS; i++) {
@@ -575,6 +676,8 @@ static void record_render(struct text_buf *tb, const struct store_record *rec)
 		text_add_key(tb, i);
 		if (kind == FIELD_STRING_ARRAY)
 			text_add_args(tb, rec->args);
+		else if (kind == FIELD_STRING_MAP)
+			text_add_tags(tb, rec->tags, rec->ntags);
 		else if (kind == FIELD_STRING || kind == FIELD_STRING_OR_NULL)
 			text_add_string(tb, strings[i], kind == FIELD_STRING_OR_NULL);
 		else
@@ -614,6 +717,25 @@ char *record_to_json(const struct store_record *rec, size_t *len)
 /* ---------------------------------------------------------------------- */
 /* Reading a rendered record back */
 
+/*
+ * Every field must be there, but a document an older execlogfs stored has
+ * only magellan's fourteen: then the fields after them are absent, all of
+ * them (null, {} and 0 are what the record holds for them).
+ */
+static int record_fields_present(const struct record_scan *sc)
+{
+	bool old = true;
+
+	for (size_t i = REC_MAGELLAN_FIELDS; i < REC_FIELDS; i++)
+		old = old && !scan_has(sc, i);
+	for (size_t i = 0; i < (old ? REC_MAGELLAN_FIELDS : REC_FIELDS); i++) {
+		if (!scan_has(sc, i))
+			return store_fail(-EINVAL, "stored record: \"%s\" is missing",
+					  record_fields[i].key);
+	}
+	return 0;
+}
+
 int record_from_json(const char *buf, size_t len, struct store_record *out)
 {
 	struct record_scan sc;
@@ -625,6 +747,9 @@ int record_from_json(const char *buf, size_t len, struct store_record *out)
 		[REC_DB_PATH] = &out->db_path,
 		[REC_OUTCOME] = &out->outcome,
 		[REC_ERROR_MESSAGE] = &out->error_message,
+		[REC_HOST] = &out->host,
+		[REC_USER] = &out->user,
+		[REC_CWD] = &out->cwd,
 	};
 	int64_t *ints[REC_FIELDS] = {
 		[REC_ID] = &out->id,
@@ -634,19 +759,26 @@ int record_from_json(const char *buf, size_t len, struct store_record *out)
 		[REC_FILES] = &out->files_indexed,
 		[REC_SYMBOLS] = &out->symbols_indexed,
 		[REC_REFERENCES] = &out->references_indexed,
+		[REC_EXIT_CODE] = &out->exit_code,
+		[REC_SIGNAL] = &out->signal,
+		[REC_UID] = &out->uid,
+		[REC_PID] = &out->pid,
+		[REC_OUTPUT_BYTES] = &out->output_bytes,
 	};
 	int err;
 
+	/* Cleared: what an older document lacks stays null, none or 0. */
 	store_record_clear(out);
 	scan_init(&sc, &record_schema, SIZE_MAX);
 	err = scan_whole(&sc, buf, len);
+	if (err == 0)
+		err = record_fields_present(&sc);
 	for (size_t i = 0; i < REC_FIELDS && err == 0; i++) {
 		if (!scan_has(&sc, i))
-			err = store_fail(-EINVAL, "stored record: \"%s\" is missing",
-					 record_fields[i].key);
-	}
-	for (size_t i = 0; i < REC_FIELDS && err == 0; i++) {
-		if (strings[i] != NULL)
+			continue;
+		if (i == REC_TAGS)
+			err = scan_tags(&sc, i, &out->tags, &out->ntags);
+		else if (strings[i] != NULL)
 			err = scan_take(&sc, i, strings[i]);
 		else
 			*ints[i] = scan_is_null(&sc, i) ? STORE_NULL : sc.ints[i];
@@ -667,7 +799,7 @@ static const struct field args_fields[] = {
 };
 
 static const struct schema args_schema = {
-	"stored args", args_fields, 1, 4,
+	"stored args", args_fields, 1, 4, NULL,
 };
 
 int record_args_each(const char *args, record_args_fn *each, void *ctx)

@@ -26,9 +26,10 @@
 int record_name_check(const char *name);
 
 /*
- * Renders @rec as its JSON document: the fourteen fields in the contract's
- * order, one per line, ending in a newline. Returns a malloc'd string and
- * its length in *len, or NULL when out of memory.
+ * Renders @rec as its JSON document: the contract's fields in its order
+ * (magellan's fourteen, then exit_code ... output_bytes), one per line,
+ * args and tags each on its one line, ending in a newline. Returns a
+ * malloc'd string and its length in *len, or NULL when out of memory.
  */
 char *record_to_json(const struct store_record *rec, size_t *len);
 
@@ -40,7 +41,10 @@ int record_json_size(const struct store_record *rec, size_t *len);
 
 /*
  * Reads a document made by record_to_json() back into @out (cleared first;
- * started_ms and heartbeat_ms are left 0). -EINVAL if it is not one.
+ * started_ms and heartbeat_ms are left 0), tags included, or one of an
+ * older execlogfs with magellan's fourteen fields only (then the others are
+ * null, none or 0, as store_record_clear() leaves them). -EINVAL if it is
+ * neither.
  */
 int record_from_json(const char *buf, size_t len, struct store_record *out);
 
@@ -59,10 +63,10 @@ void record_scan_free(struct record_scan *sc);
 /*
  * Feeds the next @len bytes of a start document. Returns RECORD_SCAN_MORE or
  * RECORD_SCAN_DONE for what has been fed so far; -EINVAL as soon as no
- * continuation can make a valid document (an unknown or repeated key, a wrong
- * type, a NUL, invalid UTF-8, anything after the object but white space);
- * -EFBIG when the total passes RECORD_START_MAX. After an error the scan
- * stays failed.
+ * continuation can make a valid document (an unknown or repeated key, a key
+ * the daemon sets, a wrong type, a tag against the rules of store.h, a NUL,
+ * invalid UTF-8, anything after the object but white space); -EFBIG when
+ * the total passes RECORD_START_MAX. After an error the scan stays failed.
  */
 int record_scan_feed(struct record_scan *sc, const char *buf, size_t len);
 
@@ -71,7 +75,8 @@ bool record_scan_blank(const struct record_scan *sc);
 
 /*
  * What a scan that is done (RECORD_SCAN_DONE) or blank captured, into
- * tool_version, args, root and db_path of @out (malloc'd copies), as
+ * tool_version, args, root, db_path, cwd, tags and ntags of @out (malloc'd
+ * copies; tags NULL when none), as
  * record_parse_start() gives them: the document is not read again. The
  * scan is unchanged. -EINVAL if the scan failed or is incomplete; -ENOMEM.
  */
@@ -79,7 +84,8 @@ int record_scan_values(struct record_scan *sc, struct store_record *out);
 
 /*
  * Parses a whole start document (or white space only, for the defaults) into
- * tool_version, args, root and db_path of @out; other fields are untouched.
+ * tool_version, args, root, db_path, cwd, tags and ntags of @out; other
+ * fields are untouched.
  * -EINVAL or -EFBIG as record_scan_feed() would say.
  */
 int record_parse_start(const char *buf, size_t len, struct store_record *out);
@@ -97,7 +103,9 @@ int record_args_each(const char *args, record_args_fn *each, void *ctx);
 /*
  * Parses one finish value: "success", "error", "partial" (white space around
  * ignored), "error: <message>", or a JSON object with "outcome" and any of
- * "error_message", "files_indexed", "symbols_indexed", "references_indexed".
+ * "error_message", "files_indexed", "symbols_indexed", "references_indexed",
+ * "exit_code" (0-255) and "signal" (1-64); out->exit_code and out->signal
+ * are STORE_NULL when not given.
  * On success *message holds a malloc'd copy of the message (or NULL) that
  * out->error_message points to; free it after use. -EINVAL for anything
  * else (including "running"), -EFBIG past RECORD_FINISH_MAX.

@@ -6,8 +6,9 @@
  * of each) and checks the document one byte at a time, so that a start
  * document fails on the write that proves it bad. As it goes it captures
  * what it read: each string decoded, each array of strings as the compact
- * text cJSON would print for it, each integer exact. A document is read
- * once: what the scan captured is what record.c hands on.
+ * text cJSON would print for it, each object of strings as its pairs
+ * (scan_tags()), each integer exact. A document is read once: what the
+ * scan captured is what record.c hands on.
  */
 #ifndef EXECLOG_SCAN_H
 #define EXECLOG_SCAN_H
@@ -16,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store.h"
 #include "text.h"
 
 enum field_kind {
@@ -25,6 +27,8 @@ enum field_kind {
 	FIELD_COUNT,       /* a JSON integer 0..2^53, digits only */
 	FIELD_INT,         /* any int64 JSON integer, no fraction or exponent */
 	FIELD_INT_OR_NULL,
+	FIELD_TAGS,        /* an object of strings, by the rules of a start's tags (store.h) */
+	FIELD_STRING_MAP,  /* an object of strings, any (a stored record's tags) */
 };
 
 struct field {
@@ -37,10 +41,15 @@ struct schema {
 	const char *what;          /* names the document in reasons */
 	const struct field *fields;
 	size_t count;              /* at most SCHEMA_FIELDS_MAX */
-	size_t longest_key;        /* bytes, at most SCHEMA_KEY_MAX */
+	size_t longest_key;        /* bytes, at most SCHEMA_KEY_MAX, owned keys included */
+	/*
+	 * Keys the document may not set because the daemon does, NULL-ended
+	 * (NULL: none): refused with a reason that says so, not as unknown.
+	 */
+	const char *const *owned;
 };
 
-#define SCHEMA_FIELDS_MAX 16
+#define SCHEMA_FIELDS_MAX 24 /* the record's 23 fields; bits of record_scan.seen */
 #define SCHEMA_KEY_MAX 24
 
 /* Where the scanner is in the grammar  ws '{' members '}' ws. */
@@ -59,6 +68,13 @@ enum scan_state {
 	SCAN_ARRAY_FIRST,   /* after '[': an element or ']' */
 	SCAN_ARRAY_NEXT,    /* after ',' in an array: an element */
 	SCAN_ARRAY_AFTER,   /* after an element: ',' or ']' */
+	SCAN_MAP_FIRST,     /* after '{' of an object of strings: a key or '}' */
+	SCAN_MAP_NEXT,      /* after ',' in it: a key */
+	SCAN_MAP_KEY,       /* inside one of its keys */
+	SCAN_MAP_COLON,     /* after one of its keys */
+	SCAN_MAP_VALUE,     /* after its ':': a string */
+	SCAN_MAP_STRING,    /* inside one of its values */
+	SCAN_MAP_AFTER,     /* after one of its values: ',' or '}' */
 	SCAN_MEMBER_AFTER,  /* after a value: ',' or '}' */
 	SCAN_AFTER,         /* after the object: white space only */
 };
@@ -109,6 +125,15 @@ struct record_scan {
 	int64_t ints[SCHEMA_FIELDS_MAX];
 	struct text_buf values[SCHEMA_FIELDS_MAX];
 
+	/*
+	 * The object of strings being read: pairs so far, and where in its
+	 * capture (key NUL value NUL ...) the current key and item began.
+	 */
+	size_t map_count;
+	size_t map_key_at;
+	size_t map_item_at;
+	size_t map_item_len; /* decoded bytes of the current key or value */
+
 	/* When set, arrays' elements go to each() (from element), not to values. */
 	scan_each_fn *each;
 	void *each_ctx;
@@ -135,5 +160,18 @@ int scan_take(struct record_scan *sc, size_t field, char **out);
 
 /* As scan_take(), leaving the capture in the scan: *@out is a copy. */
 int scan_copy(const struct record_scan *sc, size_t field, char **out);
+
+/*
+ * Copies the pairs captured for object-of-strings @field into a malloc'd
+ * array in *@tags (NULL when none, absent or null) and their number in
+ * *@n, in the document's order; the capture stays. 0 or -ENOMEM.
+ */
+int scan_tags(const struct record_scan *sc, size_t field, struct store_tag **tags, size_t *n);
+
+/*
+ * Appends the @n bytes at @s as the inside of a JSON string, escaped as
+ * cJSON_PrintUnformatted() escapes them: what record.c renders strings with.
+ */
+void scan_add_escaped(struct text_buf *tb, const char *s, size_t n);
 
 #endif

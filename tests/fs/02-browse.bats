@@ -4,7 +4,7 @@ load helper
 
 # The entries of $M other than the fixed ones, sorted, on one line.
 records_listed() {
-  ls -A "$1" | grep -vxE 'new|status|by-outcome|by-day|latest|index\.html|metrics\.prom' |
+  ls -A "$1" | grep -vxE 'new|status|by-outcome|by-day|by-host|by-user|by-tool|by-tag|latest|index\.html|metrics\.prom' |
     sort | tr '\n' ' '
 }
 
@@ -70,6 +70,7 @@ big_doc() {
   assert_line 'd status'
   assert_line 'd by-outcome'
   assert_line 'd by-day'
+  for v in host user tool tag; do assert_line "d by-$v"; done
   refute_line --partial latest
   refute_line --partial .json
   [ "$(records_listed "$M")" = "" ]

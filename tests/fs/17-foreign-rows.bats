@@ -51,7 +51,7 @@ listed() {
   foreign -7 "'neg'"
   run listed "$M"
   assert_success
-  assert_output "$(printf '%s\n' by-day by-outcome index.html latest max.json metrics.prom \
+  assert_output "$(printf '%s\n' by-day by-host by-outcome by-tag by-tool by-user index.html latest max.json metrics.prom \
     min.json neg.json new one.json status wrap.json wrap1.json | sort)"
   run listed "$M/status"
   assert_success
@@ -174,7 +174,7 @@ listed() {
   foreign 58 "'bad/day'" 1600000000
   run listed "$M"
   assert_success
-  assert_output "$(printf '%s\n' by-day by-outcome good.json index.html latest metrics.prom \
+  assert_output "$(printf '%s\n' by-day by-host by-outcome by-tag by-tool by-user good.json index.html latest metrics.prom \
     new one.json status | sort)"
   run listed "$M/status"
   assert_success

@@ -45,6 +45,18 @@ static bool str_eq(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* Two lists of tags hold the same pairs in the same order. */
+static bool same_tags(const struct store_tag *a, size_t na, const struct store_tag *b, size_t nb)
+{
+	if (na != nb || (na > 0 && (a == NULL || b == NULL)))
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		if (!str_eq(a[i].key, b[i].key) || !str_eq(a[i].value, b[i].value))
+			return false;
+	}
+	return true;
+}
+
 static bool reason_has(const char *part)
 {
 	return strstr(store_reason(), part) != NULL;
@@ -144,6 +156,16 @@ static struct store_record running_record(void)
 		.duration_ms = STORE_NULL,
 		.outcome = "running",
 		.error_message = NULL,
+		.exit_code = STORE_NULL,
+		.signal = STORE_NULL,
+		.host = "box",
+		.user = "alice",
+		.uid = 1000,
+		.pid = 4242,
+		.cwd = NULL,
+		.tags = NULL,
+		.ntags = 0,
+		.output_bytes = 0,
 	};
 	return rec;
 }
@@ -182,7 +204,16 @@ static void test_render(void)
 		     "  \"error_message\": null,\n"
 		     "  \"files_indexed\": 0,\n"
 		     "  \"symbols_indexed\": 0,\n"
-		     "  \"references_indexed\": 0\n"
+		     "  \"references_indexed\": 0,\n"
+		     "  \"exit_code\": null,\n"
+		     "  \"signal\": null,\n"
+		     "  \"host\": \"box\",\n"
+		     "  \"user\": \"alice\",\n"
+		     "  \"uid\": 1000,\n"
+		     "  \"pid\": 4242,\n"
+		     "  \"cwd\": null,\n"
+		     "  \"tags\": {},\n"
+		     "  \"output_bytes\": 0\n"
 		     "}\n");
 
 	/* A finished record: nothing null, big exact integers. */
@@ -211,7 +242,16 @@ static void test_render(void)
 		     "  \"error_message\": \"boom\",\n"
 		     "  \"files_indexed\": 9007199254740993,\n"
 		     "  \"symbols_indexed\": 9223372036854775807,\n"
-		     "  \"references_indexed\": 1\n"
+		     "  \"references_indexed\": 1,\n"
+		     "  \"exit_code\": null,\n"
+		     "  \"signal\": null,\n"
+		     "  \"host\": \"box\",\n"
+		     "  \"user\": \"alice\",\n"
+		     "  \"uid\": 1000,\n"
+		     "  \"pid\": 4242,\n"
+		     "  \"cwd\": null,\n"
+		     "  \"tags\": {},\n"
+		     "  \"output_bytes\": 0\n"
 		     "}\n");
 
 	/* Escapes: quote, backslash, control bytes; UTF-8 passes through. */
@@ -391,6 +431,15 @@ static void check_same_record(const struct store_record *a, const struct store_r
 	CHECK(a->files_indexed == b->files_indexed);
 	CHECK(a->symbols_indexed == b->symbols_indexed);
 	CHECK(a->references_indexed == b->references_indexed);
+	CHECK(a->exit_code == b->exit_code);
+	CHECK(a->signal == b->signal);
+	CHECK(str_eq(a->host, b->host));
+	CHECK(str_eq(a->user, b->user));
+	CHECK(a->uid == b->uid);
+	CHECK(a->pid == b->pid);
+	CHECK(str_eq(a->cwd, b->cwd));
+	CHECK(same_tags(a->tags, a->ntags, b->tags, b->ntags));
+	CHECK(a->output_bytes == b->output_bytes);
 }
 
 /* Renders @rec, reads it back, renders again: same record, same text. */
@@ -825,9 +874,9 @@ static void test_start_scan(void)
 	/* Unknown keys at their closing quote, or once longer than any key. */
 	check_scan_invalid("{\"nope#: 1}", '"');
 	check_scan_invalid("{\"tool_versiox#: 1}", '"');
-	check_scan_invalid("{\"tool_version#: 1}", 's');
-	check_scan_invalid("{\"abcdefghijkl#: 1}", 'm');
-	check_scan_invalid("{\"\\u0074ool_version\\u00e#: 1}", '9');
+	check_scan_invalid("{\"references_indexed#: 1}", 's');
+	check_scan_invalid("{\"abcdefghijklmnopqr#: 1}", 's');
+	check_scan_invalid("{\"\\u0072eferences_indexed\\u00e#: 1}", '9');
 	check_scan_invalid("{\"args\": [], \"args#: []}", '"');
 	/* Syntax. */
 	check_scan_invalid("#{}", 'x');
@@ -1043,6 +1092,8 @@ static void check_finish(const char *value, size_t len, enum store_outcome outco
 	CHECK_DOC(fin.files_indexed == files, value);
 	CHECK_DOC(fin.symbols_indexed == symbols, value);
 	CHECK_DOC(fin.references_indexed == refs, value);
+	/* Not given: null, never a zeroed exit code 0. */
+	CHECK_DOC(fin.exit_code == STORE_NULL && fin.signal == STORE_NULL, value);
 	free(msg);
 }
 
@@ -1369,10 +1420,13 @@ static void check_take(const char *doc)
 	CHECK_DOC(str_eq(taken.args, want_args), doc);
 	CHECK_DOC(str_eq(taken.root, parsed.root), doc);
 	CHECK_DOC(str_eq(taken.db_path, parsed.db_path), doc);
+	CHECK_DOC(str_eq(taken.cwd, parsed.cwd), doc);
+	CHECK_DOC(same_tags(taken.tags, taken.ntags, parsed.tags, parsed.ntags), doc);
 	/* The scan keeps what it captured: a second reading gives the same. */
 	store_record_clear(&parsed);
 	CHECK_DOC(record_scan_values(sc, &parsed) == 0, doc);
 	CHECK_DOC(str_eq(taken.args, parsed.args) && str_eq(taken.root, parsed.root), doc);
+	CHECK_DOC(same_tags(taken.tags, taken.ntags, parsed.tags, parsed.ntags), doc);
 	record_scan_free(sc);
 	store_record_clear(&taken);
 	store_record_clear(&parsed);
@@ -1387,6 +1441,8 @@ static void test_scan_values(void)
 		"{\"args\": [\"q\\\"b\\\\s\\/\\b\\f\\n\\r\\t\"]}",
 		"{\"args\": [\"\\u0001\\u001f\\u007f\\u00e9\\u20ac\\ud83d\\ude00\", \"\xc3\xa9\"]}",
 		"{\"tool_version\": \"v\\u00e91\", \"root\": \"/r\\n\", \"args\": [\",]\\\"[,\"]}",
+		"{\"args\": [], \"cwd\": \"/w\\u00e9\", \"tags\": {\"b\": \"2\", \"a\": \"1\\n\", \"c\": \"\"}}",
+		"{\"args\": [], \"cwd\": null, \"tags\": {}}",
 	};
 	struct store_record rec = { 0 };
 	struct record_scan *sc;
@@ -1459,6 +1515,745 @@ static void test_args_each(void)
 }
 
 /* ---------------------------------------------------------------------- */
+/* provenance: rendering, sizes, reading back */
+
+static struct store_tag two_tags[] = {
+	{ "team", "infra" },
+	{ "ci", "x" },
+};
+
+static void test_render_provenance(void)
+{
+	struct store_record rec = running_record();
+	struct store_tag odd[] = {
+		{ "a\"b", "x\ny\\z\x01" },
+		{ "k", "caf\xc3\xa9 \xf0\x9f\x98\x80" },
+	};
+	char *got;
+
+	rec.finished_at = 1764100005;
+	rec.duration_ms = 5123;
+	rec.outcome = "error";
+	rec.exit_code = 2;
+	rec.signal = 9;
+	rec.cwd = "/home/alice/src";
+	rec.tags = two_tags;
+	rec.ntags = 2;
+	rec.output_bytes = 12345;
+	check_render(&rec,
+		     "{\n"
+		     "  \"id\": 7,\n"
+		     "  \"execution_id\": \"two\",\n"
+		     "  \"tool_version\": \"1.0\",\n"
+		     "  \"args\": [\"make\", \"-j4\"],\n"
+		     "  \"root\": null,\n"
+		     "  \"db_path\": \"\",\n"
+		     "  \"started_at\": 1764100000,\n"
+		     "  \"finished_at\": 1764100005,\n"
+		     "  \"duration_ms\": 5123,\n"
+		     "  \"outcome\": \"error\",\n"
+		     "  \"error_message\": null,\n"
+		     "  \"files_indexed\": 0,\n"
+		     "  \"symbols_indexed\": 0,\n"
+		     "  \"references_indexed\": 0,\n"
+		     "  \"exit_code\": 2,\n"
+		     "  \"signal\": 9,\n"
+		     "  \"host\": \"box\",\n"
+		     "  \"user\": \"alice\",\n"
+		     "  \"uid\": 1000,\n"
+		     "  \"pid\": 4242,\n"
+		     "  \"cwd\": \"/home/alice/src\",\n"
+		     "  \"tags\": {\"team\": \"infra\", \"ci\": \"x\"},\n"
+		     "  \"output_bytes\": 12345\n"
+		     "}\n");
+
+	/* A row another program wrote: nulls, no tags. */
+	rec = running_record();
+	rec.host = NULL;
+	rec.user = NULL;
+	rec.uid = STORE_NULL;
+	rec.pid = STORE_NULL;
+	got = record_to_json(&rec, NULL);
+	CHECK(got != NULL);
+	CHECK(strstr(got, "  \"references_indexed\": 0,\n  \"exit_code\": null,\n"
+			  "  \"signal\": null,\n  \"host\": null,\n  \"user\": null,\n"
+			  "  \"uid\": null,\n  \"pid\": null,\n  \"cwd\": null,\n"
+			  "  \"tags\": {},\n  \"output_bytes\": 0\n}\n"));
+	free(got);
+
+	/* Escapes in tags, cwd, host and user; UTF-8 passes through. */
+	rec = running_record();
+	rec.tags = odd;
+	rec.ntags = 2;
+	rec.cwd = "/tmp/we\"ird\t";
+	rec.host = "h\\";
+	rec.user = "u\x1f";
+	got = record_to_json(&rec, NULL);
+	CHECK(got != NULL);
+	CHECK(strstr(got, "  \"tags\": {\"a\\\"b\": \"x\\ny\\\\z\\u0001\", "
+			  "\"k\": \"caf\xc3\xa9 \xf0\x9f\x98\x80\"},\n"));
+	CHECK(strstr(got, "  \"cwd\": \"/tmp/we\\\"ird\\t\",\n"));
+	CHECK(strstr(got, "  \"host\": \"h\\\\\",\n"));
+	CHECK(strstr(got, "  \"user\": \"u\\u001f\",\n"));
+	free(got);
+}
+
+static uint32_t next_rand(uint32_t *seed)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return *seed >> 8;
+}
+
+/*
+ * A random string of up to @max bytes of valid UTF-8 without NUL (what a
+ * record may hold), or NULL now and then: mostly bytes that need escapes.
+ */
+static char *random_string(uint32_t *seed, size_t max, bool may_be_null)
+{
+	static const char special[] = "\"\\\b\f\n\r\t\x01\x1f\x7f/ ";
+	size_t len = next_rand(seed) % (max + 1), i = 0;
+	char *s;
+
+	if (may_be_null && next_rand(seed) % 5 == 0)
+		return NULL;
+	s = malloc(len + 1);
+	CHECK(s != NULL);
+	while (i < len) {
+		uint32_t r = next_rand(seed);
+
+		if (r % 7 == 0 && len - i >= 2) {
+			memcpy(s + i, "\xc3\xa9", 2);
+			i += 2;
+		} else if (r % 3 == 0) {
+			s[i++] = special[(r >> 4) % (sizeof(special) - 1)];
+		} else {
+			s[i++] = (char)(1 + (r >> 4) % 127);
+		}
+	}
+	s[len] = '\0';
+	return s;
+}
+
+static int64_t random_int(uint32_t *seed, bool may_be_null)
+{
+	static const int64_t special[] = { 0, 1, -1, 9, 255, INT64_MAX, INT64_MIN + 1 };
+	uint32_t r = next_rand(seed);
+
+	if (may_be_null && r % 4 == 0)
+		return STORE_NULL;
+	if (r % 2 == 0)
+		return special[(r >> 2) % (sizeof(special) / sizeof(special[0]))];
+	return (int64_t)next_rand(seed) * (int64_t)next_rand(seed) - (1 << 20);
+}
+
+/* The string @s as cJSON prints it: what the rendering must agree with. */
+static char *cjson_string(const char *s)
+{
+	cJSON *item = s ? cJSON_CreateString(s) : cJSON_CreateNull();
+	char *text;
+
+	CHECK(item != NULL);
+	text = cJSON_PrintUnformatted(item);
+	CHECK(text != NULL);
+	cJSON_Delete(item);
+	return text;
+}
+
+/* The rendering of @rec holds @key's line with @s as cJSON prints it. */
+static void check_string_line(const char *json, const char *key, const char *s)
+{
+	char *want = cjson_string(s);
+	size_t n = strlen(key) + strlen(want) + 16;
+	char *line = malloc(n);
+
+	CHECK(line != NULL);
+	snprintf(line, n, "\n  \"%s\": %s,\n", key, want);
+	CHECK_DOC(strstr(json, line) != NULL, line);
+	free(line);
+	cJSON_free(want);
+}
+
+/* Fills the provenance of @rec at random (strings malloc'd: clear it after). */
+static void random_provenance(struct store_record *rec, uint32_t *seed)
+{
+	rec->exit_code = random_int(seed, true);
+	rec->signal = random_int(seed, true);
+	rec->host = random_string(seed, 12, true);
+	rec->user = random_string(seed, 12, true);
+	rec->uid = random_int(seed, true);
+	rec->pid = random_int(seed, true);
+	rec->cwd = random_string(seed, 20, true);
+	rec->output_bytes = random_int(seed, false);
+	rec->ntags = next_rand(seed) % 4 == 0 ? 0 : next_rand(seed) % (STORE_TAGS_MAX + 1);
+	rec->tags = rec->ntags ? calloc(rec->ntags, sizeof(*rec->tags)) : NULL;
+	CHECK(rec->ntags == 0 || rec->tags != NULL);
+	for (size_t i = 0; i < rec->ntags; i++) {
+		rec->tags[i].key = random_string(seed, 8, false);
+		rec->tags[i].value = random_string(seed, 16, false);
+	}
+}
+
+/*
+ * Random records, escapes everywhere: record_json_size() is the length of
+ * what record_to_json() gives (st_size is what cat prints), every string
+ * is escaped as cJSON escapes it, the tags read back through cJSON in
+ * order, and the record reads back through record_from_json().
+ */
+static void test_render_sizes(void)
+{
+	uint32_t seed = 4711;
+
+	for (int round = 0; round < 3000; round++) {
+		struct store_record rec = { 0 };
+		size_t len = 0, measured = 0;
+		char *json;
+		cJSON *doc;
+		const cJSON *item;
+		size_t i = 0;
+
+		store_record_clear(&rec);
+		rec.id = random_int(&seed, false);
+		rec.execution_id = random_string(&seed, 10, false);
+		rec.tool_version = random_string(&seed, 10, false);
+		rec.args = strdup("[\"a\\nb\",\"c\"]");
+		rec.root = random_string(&seed, 10, true);
+		rec.db_path = random_string(&seed, 10, false);
+		rec.outcome = strdup("running");
+		rec.error_message = random_string(&seed, 10, true);
+		rec.finished_at = random_int(&seed, true);
+		rec.duration_ms = random_int(&seed, true);
+		random_provenance(&rec, &seed);
+
+		json = record_to_json(&rec, &len);
+		CHECK(json != NULL && strlen(json) == len);
+		CHECK(record_json_size(&rec, &measured) == 0);
+		CHECK_DOC(measured == len, json);
+		check_string_line(json, "cwd", rec.cwd);
+		check_string_line(json, "host", rec.host);
+		check_string_line(json, "user", rec.user);
+		check_string_line(json, "error_message", rec.error_message);
+		doc = cJSON_Parse(json);
+		CHECK_DOC(doc != NULL, json);
+		item = cJSON_GetObjectItemCaseSensitive(doc, "tags");
+		CHECK(cJSON_IsObject(item));
+		cJSON_ArrayForEach(item, item) {
+			CHECK(i < rec.ntags);
+			CHECK(str_eq(item->string, rec.tags[i].key));
+			CHECK(cJSON_IsString(item) && str_eq(item->valuestring, rec.tags[i].value));
+			i++;
+		}
+		CHECK(i == rec.ntags);
+		cJSON_Delete(doc);
+		free(json);
+		check_round_trip(&rec);
+		store_record_clear(&rec);
+	}
+}
+
+/* The fields after magellan's fourteen, as the compact record spells them. */
+static const char compact_provenance[] =
+	",\"exit_code\":1,\"signal\":null,\"host\":\"h\",\"user\":\"u\",\"uid\":0,"
+	"\"pid\":77,\"cwd\":\"/w\",\"tags\":{\"b\":\"2\",\"a\":\"1\"},\"output_bytes\":5}";
+
+/* The compact record with its provenance: magellan's fields, then @provenance. */
+static char *compact_with(const char *provenance)
+{
+	size_t head = sizeof(compact_record) - 2; /* without the closing brace */
+	char *doc = malloc(head + strlen(provenance) + 1);
+
+	CHECK(doc != NULL);
+	memcpy(doc, compact_record, head);
+	strcpy(doc + head, provenance);
+	return doc;
+}
+
+static void test_from_json_provenance(void)
+{
+	struct store_record rec = running_record(), back = { 0 };
+	struct store_tag many[STORE_TAGS_MAX];
+	char keys[STORE_TAGS_MAX][8];
+	char *doc, *text;
+
+	/* Everything set, 32 tags: the same record and the same text again. */
+	for (size_t i = 0; i < STORE_TAGS_MAX; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+		many[i].key = keys[i];
+		many[i].value = i % 2 ? "v \"q\" \\ \xc3\xa9\n" : "";
+	}
+	rec.exit_code = 255;
+	rec.signal = 64;
+	rec.cwd = "/w\td";
+	rec.tags = many;
+	rec.ntags = STORE_TAGS_MAX;
+	rec.output_bytes = INT64_MAX;
+	check_round_trip(&rec);
+	rec.tags = two_tags;
+	rec.ntags = 2;
+	rec.host = rec.user = NULL;
+	rec.uid = rec.pid = STORE_NULL;
+	check_round_trip(&rec);
+
+	/* A document of an older execlogfs: magellan's fourteen, the rest null, {} and 0. */
+	memset(&back, 0xa5, sizeof(back));
+	back.tags = NULL;
+	back.ntags = 0;
+	back.host = back.user = back.cwd = NULL;
+	back.execution_id = back.tool_version = back.args = back.root = NULL;
+	back.db_path = back.outcome = back.error_message = back.tool = NULL;
+	CHECK(record_from_json(compact_record, strlen(compact_record), &back) == 0);
+	CHECK(back.id == 3 && str_eq(back.execution_id, "e") && back.references_indexed == 3);
+	CHECK(back.exit_code == STORE_NULL && back.signal == STORE_NULL);
+	CHECK(back.host == NULL && back.user == NULL && back.cwd == NULL);
+	CHECK(back.uid == STORE_NULL && back.pid == STORE_NULL);
+	CHECK(back.tags == NULL && back.ntags == 0 && back.output_bytes == 0);
+	text = record_to_json(&back, NULL);
+	CHECK(text != NULL);
+	CHECK(strstr(text, "  \"exit_code\": null,\n  \"signal\": null,\n  \"host\": null,\n"
+			   "  \"user\": null,\n  \"uid\": null,\n  \"pid\": null,\n"
+			   "  \"cwd\": null,\n  \"tags\": {},\n  \"output_bytes\": 0\n}\n"));
+	free(text);
+	store_record_clear(&back);
+
+	/* The same with the new fields, tags in the document's order. */
+	doc = compact_with(compact_provenance);
+	CHECK_DOC(record_from_json(doc, strlen(doc), &back) == 0, doc);
+	CHECK(back.exit_code == 1 && back.signal == STORE_NULL && back.uid == 0 && back.pid == 77);
+	CHECK(str_eq(back.host, "h") && str_eq(back.user, "u") && str_eq(back.cwd, "/w"));
+	CHECK(back.ntags == 2 && str_eq(back.tags[0].key, "b") && str_eq(back.tags[0].value, "2"));
+	CHECK(str_eq(back.tags[1].key, "a") && str_eq(back.tags[1].value, "1"));
+	CHECK(back.output_bytes == 5);
+	free(doc);
+	store_record_clear(&back);
+
+	/* Stored tags are read as written (the start checked them): any string key. */
+	doc = compact_with(",\"exit_code\":null,\"signal\":null,\"host\":null,\"user\":null,"
+			   "\"uid\":null,\"pid\":null,\"cwd\":null,"
+			   "\"tags\":{\"a b\":\"x\",\"\":\"\",\"a b\":\"y\"},\"output_bytes\":0}");
+	CHECK_DOC(record_from_json(doc, strlen(doc), &back) == 0, doc);
+	CHECK(back.ntags == 3 && str_eq(back.tags[0].key, "a b") && str_eq(back.tags[1].key, ""));
+	CHECK(str_eq(back.tags[2].value, "y"));
+	free(doc);
+	store_record_clear(&back);
+
+	/* Refused: some new fields but not all, or a wrong type. */
+	static const struct {
+		const char *from;
+		const char *to;
+	} edits[] = {
+		{ ",\"exit_code\":1", "" },
+		{ ",\"output_bytes\":5", "" },
+		{ ",\"tags\":{\"b\":\"2\",\"a\":\"1\"}", "" },
+		{ "\"exit_code\":1", "\"exit_code\":1.5" },
+		{ "\"exit_code\":1", "\"exit_code\":\"1\"" },
+		{ "\"host\":\"h\"", "\"host\":1" },
+		{ "\"uid\":0", "\"uid\":\"0\"" },
+		{ "\"cwd\":\"/w\"", "\"cwd\":[]" },
+		{ "\"output_bytes\":5", "\"output_bytes\":null" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "null" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "[]" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "\"b\"" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "{\"b\":2}" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "{\"b\":null}" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "{\"b\":{\"c\":\"d\"}}" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "{\"b\":[\"c\"]}" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "{\"b\":\"2\",}" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "{\"b\"}" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "{\"b\":\"2\"" },
+		{ "{\"b\":\"2\",\"a\":\"1\"}", "{\"b\":\"\\u0000\"}" },
+		{ "\"signal\":null", "\"signal\":null,\"signal\":null" },
+	};
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		char *full = compact_with(compact_provenance);
+		const char *at = strstr(full, edits[i].from);
+		char edited[1024];
+
+		CHECK(at != NULL);
+		snprintf(edited, sizeof(edited), "%.*s%s%s", (int)(at - full), full, edits[i].to,
+			 at + strlen(edits[i].from));
+		CHECK_DOC(record_from_json(edited, strlen(edited), &back) == -EINVAL, edited);
+		CHECK(back.execution_id == NULL && back.tags == NULL && back.host == NULL);
+		free(full);
+	}
+	doc = compact_with(",\"exit_code\":1}");
+	CHECK(record_from_json(doc, strlen(doc), &back) == -EINVAL);
+	CHECK(reason_has("\"signal\" is missing"));
+	free(doc);
+}
+
+/* ---------------------------------------------------------------------- */
+/* start documents: cwd, tags, and the keys the daemon sets */
+
+/* A start document with tags "k0": "v", "k1": "v", ... of @n keys. */
+static char *tags_document(size_t n)
+{
+	size_t cap = 64 + n * 16, used;
+	char *doc = malloc(cap);
+
+	CHECK(doc != NULL);
+	used = (size_t)snprintf(doc, cap, "{\"tags\": {");
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(doc + used, cap - used, "%s\"k%zu\": \"v\"",
+					 i ? ", " : "", i);
+	snprintf(doc + used, cap - used, "}}");
+	return doc;
+}
+
+/* {"tags": {"<key>": "<value>"}} with the key and the value as given (JSON text). */
+static char *tag_document(const char *key, const char *value)
+{
+	size_t n = strlen(key) + strlen(value) + 32;
+	char *doc = malloc(n);
+
+	CHECK(doc != NULL);
+	snprintf(doc, n, "{\"tags\": {\"%s\": \"%s\"}}", key, value);
+	return doc;
+}
+
+/* @doc starts with one tag, @key = @value (decoded). */
+static void check_one_tag(const char *doc, const char *key, const char *value)
+{
+	struct store_record rec;
+
+	CHECK_DOC(parse_start(doc, &rec) == 0, doc);
+	CHECK_DOC(rec.ntags == 1 && rec.tags != NULL, doc);
+	CHECK_DOC(str_eq(rec.tags[0].key, key) && str_eq(rec.tags[0].value, value), doc);
+	store_record_clear(&rec);
+	check_scan_valid(doc, strlen(doc));
+}
+
+/* @doc is refused with EINVAL and a reason holding @reason; nothing is set. */
+static void check_refused_because(const char *doc, const char *reason)
+{
+	struct store_record rec;
+
+	CHECK_DOC(parse_start(doc, &rec) == -EINVAL, doc);
+	CHECK_DOC(rec.tags == NULL && rec.ntags == 0 && rec.cwd == NULL, doc);
+	CHECK_DOC(reason_has(reason), store_reason());
+}
+
+static void test_start_tags(void)
+{
+	struct store_record rec;
+	char *doc, *s;
+
+	/* Defaults: no cwd, no tags. */
+	CHECK(parse_start("{}", &rec) == 0);
+	CHECK(rec.cwd == NULL && rec.tags == NULL && rec.ntags == 0);
+	store_record_clear(&rec);
+	CHECK(parse_start(" ", &rec) == 0);
+	CHECK(rec.cwd == NULL && rec.tags == NULL && rec.ntags == 0);
+	store_record_clear(&rec);
+	CHECK(parse_start("{\"cwd\": null, \"tags\": {}}", &rec) == 0);
+	CHECK(rec.cwd == NULL && rec.tags == NULL && rec.ntags == 0);
+	store_record_clear(&rec);
+
+	/* cwd, and tags in the document's order, escapes decoded. */
+	CHECK(parse_start("{\"args\": [\"make\"], \"cwd\": \"/home/a\\tb\", \"tags\": "
+			  "{ \"team\" : \"infra\" ,\"ci\":\"x\\n\\u00e9\", \"e\": \"\"}, "
+			  "\"root\": null}", &rec) == 0);
+	CHECK(str_eq(rec.cwd, "/home/a\tb") && str_eq(rec.args, "[\"make\"]"));
+	CHECK(rec.ntags == 3);
+	CHECK(str_eq(rec.tags[0].key, "team") && str_eq(rec.tags[0].value, "infra"));
+	CHECK(str_eq(rec.tags[1].key, "ci") && str_eq(rec.tags[1].value, "x\n\xc3\xa9"));
+	CHECK(str_eq(rec.tags[2].key, "e") && str_eq(rec.tags[2].value, ""));
+	store_record_clear(&rec);
+	check_one_tag("{\"tags\": {\"k\\u002dx\": \"a\\\"b\"}}", "k-x", "a\"b");
+	check_one_tag("{\"tags\":{\"AZaz09._-\":\"\xf0\x9f\x98\x80\"}}", "AZaz09._-",
+		      "\xf0\x9f\x98\x80");
+
+	/* 32 tags fit, 33 do not. */
+	doc = tags_document(STORE_TAGS_MAX);
+	CHECK(parse_start(doc, &rec) == 0 && rec.ntags == STORE_TAGS_MAX);
+	CHECK(str_eq(rec.tags[31].key, "k31"));
+	store_record_clear(&rec);
+	free(doc);
+	doc = tags_document(STORE_TAGS_MAX + 1);
+	check_refused_because(doc, "more than 32 tags");
+	free(doc);
+
+	/* A key of 64 bytes fits, 65 do not; an empty key is none. */
+	s = repeat('k', STORE_TAG_KEY_MAX);
+	doc = tag_document(s, "v");
+	check_one_tag(doc, s, "v");
+	free(doc);
+	free(s);
+	s = repeat('k', STORE_TAG_KEY_MAX + 1);
+	doc = tag_document(s, "v");
+	check_refused_because(doc, "a tag key is longer than 64 bytes");
+	free(doc);
+	free(s);
+	check_refused_because("{\"tags\": {\"\": \"v\"}}", "a tag key is empty");
+
+	/* Every byte outside A-Z a-z 0-9 . _ - is refused in a key, raw or escaped. */
+	for (int c = 1; c < 256; c++) {
+		char key[16], esc[16];
+		bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+		struct store_record r;
+
+		snprintf(esc, sizeof(esc), "a\\u%04x", (unsigned)c);
+		doc = tag_document(esc, "v");
+		CHECK_DOC(parse_start(doc, &r) == (ok ? 0 : -EINVAL), doc);
+		if (!ok)
+			CHECK_DOC(reason_has(c < 0x80 ? "a tag key may not hold byte"
+						      : "a tag key may not hold byte 0xc"), doc);
+		store_record_clear(&r);
+		free(doc);
+		if (c == '"' || c == '\\')
+			continue;
+		snprintf(key, sizeof(key), "a%c", c);
+		doc = tag_document(key, "v");
+		CHECK_DOC(parse_start(doc, &r) == (ok ? 0 : -EINVAL), doc);
+		store_record_clear(&r);
+		free(doc);
+	}
+	check_refused_because("{\"tags\": {\"caf\xc3\xa9\": \"v\"}}", "may not hold byte 0xc3");
+	check_refused_because("{\"tags\": {\"a b\": \"v\"}}", "may not hold byte 0x20");
+	check_refused_because("{\"tags\": {\"a=b\": \"v\"}}", "may not hold byte 0x3d");
+	check_refused_because("{\"tags\": {\"a/b\": \"v\"}}", "may not hold byte 0x2f");
+
+	/* A value of 256 bytes fits, 257 do not, counted in bytes of UTF-8. */
+	s = repeat('v', STORE_TAG_VALUE_MAX);
+	doc = tag_document("k", s);
+	check_one_tag(doc, "k", s);
+	free(doc);
+	free(s);
+	s = repeat('v', STORE_TAG_VALUE_MAX + 1);
+	doc = tag_document("k", s);
+	check_refused_because(doc, "the value of tag \"k\" is longer than 256 bytes");
+	free(doc);
+	free(s);
+	s = malloc(STORE_TAG_VALUE_MAX + 2);
+	CHECK(s != NULL);
+	for (size_t i = 0; i < STORE_TAG_VALUE_MAX; i += 2)
+		memcpy(s + i, "\xc3\xa9", 2);
+	s[STORE_TAG_VALUE_MAX] = '\0';
+	doc = tag_document("k", s);
+	check_one_tag(doc, "k", s);
+	free(doc);
+	s[STORE_TAG_VALUE_MAX] = 'x';
+	s[STORE_TAG_VALUE_MAX + 1] = '\0';
+	doc = tag_document("k", s);
+	check_refused_because(doc, "longer than 256 bytes");
+	free(doc);
+	free(s);
+
+	/* Repeated keys, also when spelled with escapes; repeated "tags". */
+	check_refused_because("{\"tags\": {\"a\": \"1\", \"b\": \"2\", \"a\": \"3\"}}",
+			      "repeated tag \"a\"");
+	check_refused_because("{\"tags\": {\"ab\": \"1\", \"\\u0061b\": \"1\"}}",
+			      "repeated tag \"ab\"");
+	check_refused_because("{\"tags\": {}, \"tags\": {}}", "repeated key \"tags\"");
+	check_refused_because("{\"cwd\": null, \"cwd\": \"/\"}", "repeated key \"cwd\"");
+	CHECK(parse_start("{\"tags\": {\"a\": \"1\", \"A\": \"1\", \"a.\": \"1\"}}", &rec) == 0);
+	CHECK(rec.ntags == 3);
+	store_record_clear(&rec);
+
+	/* Values that are no string: nested objects and the rest. */
+	static const char *const not_strings[] = {
+		"{\"b\": \"c\"}", "{}", "[\"b\"]", "[]", "1", "-1", "null", "true", "false",
+	};
+	for (size_t i = 0; i < sizeof(not_strings) / sizeof(not_strings[0]); i++) {
+		char text[64];
+
+		snprintf(text, sizeof(text), "{\"tags\": {\"a\": %s}}", not_strings[i]);
+		check_refused_because(text, "the value of \"a\" must be a string");
+	}
+	/* Tags that are no object, a cwd that is no string. */
+	static const char *const not_objects[] = {
+		"null", "[]", "[[\"a\", \"b\"]]", "\"a=b\"", "1", "true",
+	};
+	for (size_t i = 0; i < sizeof(not_objects) / sizeof(not_objects[0]); i++) {
+		char text[64];
+
+		snprintf(text, sizeof(text), "{\"tags\": %s}", not_objects[i]);
+		check_refused_because(text, "\"tags\" must be an object of strings");
+	}
+	static const char *const not_cwd[] = { "1", "[]", "{}", "true", "[\"/\"]" };
+	for (size_t i = 0; i < sizeof(not_cwd) / sizeof(not_cwd[0]); i++) {
+		char text[64];
+
+		snprintf(text, sizeof(text), "{\"cwd\": %s}", not_cwd[i]);
+		check_refused_because(text, "\"cwd\" must be a string or null");
+	}
+
+	/* Strings and syntax inside the tags. */
+	static const char *const refused[] = {
+		"{\"tags\": {\"a\": \"\\u0000\"}}", "{\"tags\": {\"a\": \"\xc3\"}}",
+		"{\"tags\": {\"a\": \"x\ny\"}}", "{\"tags\": {\"a\": \"\\ud800\"}}",
+		"{\"tags\": {\"a\\u0000\": \"v\"}}", "{\"cwd\": \"\\u0000\"}", "{\"cwd\": \"\xff\"}",
+		"{\"tags\": {\"a\" \"b\"}}", "{\"tags\": {\"a\": \"b\",}}", "{\"tags\": {,}}",
+		"{\"tags\": {\"a\": \"b\"}", "{\"tags\": {\"a\"}}", "{\"tags\": {a: \"b\"}}",
+		"{\"tags\": {\"a\": \"b\" \"c\": \"d\"}}", "{\"tags\": {\"a\":: \"b\"}}",
+		"{\"tags\": {\"a\": \"b\"]}", "{\"tags\": {'a': 'b'}}", "{\"tags\": {",
+		"{\"tags\": {\"a\": \"b\"}}}",
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		check_start_invalid(refused[i], -EINVAL);
+}
+
+/* Every key of the record that the daemon or the store sets. */
+static const char *const owned_keys[] = {
+	"host", "user", "uid", "pid", "exit_code", "signal", "output_bytes", "id",
+	"execution_id", "started_at", "finished_at", "duration_ms", "outcome",
+	"error_message", "files_indexed", "symbols_indexed", "references_indexed",
+};
+
+static void test_start_owned(void)
+{
+	static const char *const values[] = { "1", "\"x\"", "null", "{}" };
+	char doc[128], want[64], pattern[128];
+
+	for (size_t k = 0; k < sizeof(owned_keys) / sizeof(owned_keys[0]); k++) {
+		snprintf(want, sizeof(want), "start document: \"%s\" is set by the daemon",
+			 owned_keys[k]);
+		for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+			snprintf(doc, sizeof(doc), "{\"tool_version\": \"1\", \"%s\": %s}",
+				 owned_keys[k], values[v]);
+			check_refused_because(doc, want);
+			CHECK_DOC(!reason_has("unknown"), doc);
+		}
+		/* Refused at the quote that closes the key, whatever follows. */
+		snprintf(pattern, sizeof(pattern), "{\"args\": [], \"%s#: 1}", owned_keys[k]);
+		check_scan_invalid(pattern, '"');
+	}
+	/* Near misses are only unknown. */
+	check_refused_because("{\"hosts\": \"x\"}", "unknown key \"hosts\"");
+	check_refused_because("{\"Host\": \"x\"}", "unknown key \"Host\"");
+	check_refused_because("{\"tag\": {}}", "unknown key \"tag\"");
+	check_refused_because("{\"tool\": \"x\"}", "unknown key \"tool\"");
+}
+
+/* As check_scan_invalid_at(), for a document made by @make(n) refused at byte @bad. */
+static void check_long_invalid(char *doc, size_t bad)
+{
+	check_scan_invalid_at(doc, strlen(doc), bad, -EINVAL);
+	free(doc);
+}
+
+static void test_start_tags_scan(void)
+{
+	static const char *const valid[] = {
+		"{\"tags\": {}}",
+		"{\"tags\":{\"a\":\"1\"}}",
+		"{\"cwd\": \"/w\", \"tags\": { \"team\" : \"infra\" , \"ci\" : \"\\u00e9\\n\" } }\n",
+		"{\"tags\": {\"a\": \"{}\", \"b\": \"[\"}, \"args\": [\"x\"], \"cwd\": null}",
+	};
+	char *doc, *s;
+	size_t at;
+
+	for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
+		check_scan_valid(valid[i], strlen(valid[i]));
+
+	check_scan_invalid("{\"tags\": #}", '[');
+	check_scan_invalid("{\"tags\": #}", 'n');
+	check_scan_invalid("{\"tags\": #}", '"');
+	check_scan_invalid("{\"tags\": {\"a\": #}}", '{');
+	check_scan_invalid("{\"tags\": {\"a\": #}}", '[');
+	check_scan_invalid("{\"tags\": {\"a\": #}}", 'n');
+	check_scan_invalid("{\"tags\": {\"a\": #}}", '7');
+	check_scan_invalid("{\"tags\": {\"a\": #}}", '}');
+	check_scan_invalid("{\"tags\": {\"a\"#: \"1\"}}", 'x');
+	check_scan_invalid("{\"tags\": {\"a\": \"1\"#}}", 'x');
+	check_scan_invalid("{\"tags\": {\"a\": \"1\",#}}", '}');
+	check_scan_invalid("{\"tags\": {#}}", ',');
+	check_scan_invalid("{\"tags\": {#: \"1\"}}", 'a');
+	check_scan_invalid("{\"tags\": {\"a#b\": \"1\"}}", ' ');
+	check_scan_invalid("{\"tags\": {\"a#b\": \"1\"}}", '=');
+	check_scan_invalid("{\"tags\": {\"a#b\": \"1\"}}", '\xc3');
+	check_scan_invalid("{\"tags\": {\"a\\u002#\": \"1\"}}", 'f');
+	check_scan_invalid("{\"tags\": {\"#: \"1\"}}", '"');
+	check_scan_invalid("{\"tags\": {\"ab\": \"1\", \"ab#: \"2\"}}", '"');
+	check_scan_invalid("{\"tags\": {\"a\": \"1#\"}}", '\0');
+	check_scan_invalid("{\"tags\": {\"a\": \"1#\"}}", '\n');
+	check_scan_invalid("{\"tags\": {\"a\": \"\\u000#\"}}", '0');
+	check_scan_invalid("{\"cwd\": #}", '[');
+
+	/* The 33rd key fails at its opening quote. */
+	doc = tags_document(STORE_TAGS_MAX + 1);
+	at = (size_t)(strstr(doc, "\"k32\"") - doc);
+	check_long_invalid(doc, at);
+	/* A key fails at its 65th byte, a value at its 257th. */
+	s = repeat('k', STORE_TAG_KEY_MAX + 10);
+	doc = tag_document(s, "v");
+	check_long_invalid(doc, strlen("{\"tags\": {\"") + STORE_TAG_KEY_MAX);
+	free(s);
+	s = repeat('v', STORE_TAG_VALUE_MAX + 10);
+	doc = tag_document("k", s);
+	check_long_invalid(doc, strlen("{\"tags\": {\"k\": \"") + STORE_TAG_VALUE_MAX);
+	free(s);
+	/* ... and at the last digit of an escape that passes it. */
+	s = malloc(STORE_TAG_VALUE_MAX + 16);
+	CHECK(s != NULL);
+	memset(s, 'v', STORE_TAG_VALUE_MAX - 1);
+	strcpy(s + STORE_TAG_VALUE_MAX - 1, "\\u00e9xyz");
+	doc = tag_document("k", s);
+	check_long_invalid(doc, strlen("{\"tags\": {\"k\": \"") + STORE_TAG_VALUE_MAX - 1 + 5);
+	free(s);
+}
+
+/* ---------------------------------------------------------------------- */
+/* finish values: exit code and signal */
+
+/* @value finishes with @exit_code and @signal (STORE_NULL: not given). */
+static void check_finish_ended(const char *value, int64_t exit_code, int64_t signal)
+{
+	struct store_finish fin;
+	char *msg = NULL;
+
+	memset(&fin, 0xa5, sizeof(fin));
+	CHECK_DOC(record_parse_finish(value, strlen(value), &fin, &msg) == 0, value);
+	CHECK_DOC(fin.exit_code == exit_code && fin.signal == signal, value);
+	free(msg);
+}
+
+static void test_finish_provenance(void)
+{
+	static const char *const bad_exit[] = {
+		"256", "-1", "1000", "1.0", "1e2", "-0", "01", "null", "\"1\"", "true", "[]",
+		"{}", "99999999999999999999", "2.5",
+	};
+	static const char *const bad_signal[] = {
+		"0", "65", "-1", "-9", "1.0", "null", "\"9\"", "[9]", "9e0", "18446744073709551617",
+	};
+	char doc[128];
+	struct store_finish fin;
+	char *msg = NULL;
+
+	check_finish_ended("{\"outcome\":\"error\",\"exit_code\":2}", 2, STORE_NULL);
+	check_finish_ended("{\"outcome\":\"success\",\"exit_code\":0}", 0, STORE_NULL);
+	check_finish_ended("{\"outcome\":\"error\",\"exit_code\":255}", 255, STORE_NULL);
+	check_finish_ended("{\"outcome\":\"error\",\"signal\":1}", STORE_NULL, 1);
+	check_finish_ended("{\"outcome\":\"error\",\"signal\":64}", STORE_NULL, 64);
+	check_finish_ended("{\"signal\": 9, \"error_message\": \"killed\", \"exit_code\": 137, "
+			   "\"outcome\": \"error\"}", 137, 9);
+	check_finish_ended("{\"outcome\":\"error\"}", STORE_NULL, STORE_NULL);
+	check_finish_ended("success", STORE_NULL, STORE_NULL);
+	check_finish_ended("error: exit 2", STORE_NULL, STORE_NULL);
+	check_finish_ended("partial\n", STORE_NULL, STORE_NULL);
+
+	for (size_t i = 0; i < sizeof(bad_exit) / sizeof(bad_exit[0]); i++) {
+		snprintf(doc, sizeof(doc), "{\"outcome\":\"error\",\"exit_code\":%s}", bad_exit[i]);
+		check_finish_invalid(doc);
+	}
+	for (size_t i = 0; i < sizeof(bad_signal) / sizeof(bad_signal[0]); i++) {
+		snprintf(doc, sizeof(doc), "{\"outcome\":\"error\",\"signal\":%s}", bad_signal[i]);
+		check_finish_invalid(doc);
+	}
+	check_finish_invalid("{\"outcome\":\"error\",\"exit_code\":1,\"exit_code\":1}");
+	check_finish_invalid("{\"outcome\":\"error\",\"signal\":9,\"signal\":9}");
+	check_finish_invalid("{\"outcome\":\"error\",\"exit\":1}");
+
+	snprintf(doc, sizeof(doc), "{\"outcome\":\"error\",\"exit_code\":256}");
+	CHECK(record_parse_finish(doc, strlen(doc), &fin, &msg) == -EINVAL);
+	CHECK(reason_has("\"exit_code\" must be an integer 0-255"));
+	snprintf(doc, sizeof(doc), "{\"outcome\":\"error\",\"signal\":0}");
+	CHECK(record_parse_finish(doc, strlen(doc), &fin, &msg) == -EINVAL);
+	CHECK(reason_has("\"signal\" must be an integer 1-64"));
+	CHECK(msg == NULL);
+}
+
+/* ---------------------------------------------------------------------- */
 
 static const struct {
 	const char *name;
@@ -1477,6 +2272,13 @@ static const struct {
 	{ "unicode", test_unicode },
 	{ "scan_values", test_scan_values },
 	{ "args_each", test_args_each },
+	{ "render_provenance", test_render_provenance },
+	{ "render_sizes", test_render_sizes },
+	{ "from_json_provenance", test_from_json_provenance },
+	{ "start_tags", test_start_tags },
+	{ "start_owned", test_start_owned },
+	{ "start_tags_scan", test_start_tags_scan },
+	{ "finish_provenance", test_finish_provenance },
 };
 
 int main(int argc, char **argv)

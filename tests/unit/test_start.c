@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +114,7 @@ static void test_pieces(void)
 	struct store_record rec = { 0 };
 	struct fs_start *s;
 
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &s), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &s), 0);
 	CHECK_ERR(write_at(s, a, 0), 0);
 	CHECK(!started("run-1", NULL));
 	CHECK_ERR(write_at(s, b, strlen(a)), 0);
@@ -135,7 +136,7 @@ static void test_trailing_space(void)
 {
 	struct fs_start *s;
 
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &s), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &s), 0);
 	CHECK_ERR(write_at(s, "{}", 0), 0);
 	CHECK(started("run-1", NULL));
 	CHECK_ERR(write_at(s, " \n\t\r\n", 2), 0);
@@ -150,7 +151,7 @@ static void test_trailing_junk(void)
 {
 	struct fs_start *s;
 
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &s), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &s), 0);
 	CHECK_ERR(write_at(s, "{}", 0), 0);
 	CHECK_ERR(write_at(s, "x", 2), -EINVAL);
 	CHECK_ERR(fs_start_flush(s), 0);
@@ -164,14 +165,14 @@ static void test_incomplete_close(void)
 {
 	struct fs_start *s;
 
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &s), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &s), 0);
 	CHECK_ERR(write_at(s, "{\"args\": [", 0), 0);
 	CHECK_ERR(fs_start_flush(s), -EINVAL);
 	fs_start_release(s);
 	fs_start_free(s);
 	CHECK(!started("run-1", NULL));
 	/* The name is free again: a new session may take it. */
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &s), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &s), 0);
 	fs_start_free(s);
 }
 
@@ -181,7 +182,7 @@ static void test_empty_release(void)
 	struct store_record rec = { 0 };
 	struct fs_start *s;
 
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &s), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &s), 0);
 	CHECK_ERR(write_at(s, " \n", 0), 0);
 	CHECK_ERR(fs_start_flush(s), 0);
 	CHECK(!started("run-1", NULL));
@@ -202,8 +203,8 @@ static void test_budget(void)
 	memset(piece, ' ', sizeof(piece) - 1);
 	piece[0] = '{';
 	piece[sizeof(piece) - 1] = '\0';
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &s1), 0);
-	CHECK_ERR(fs_start_open(&g_env, "run-2", &s2), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &s1), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-2", NULL, &s2), 0);
 	/* run-1 takes 8 KiB of buffer (4097 bytes grow it past 4 KiB): the whole budget. */
 	CHECK_ERR(write_at(s1, piece, 0), 0);
 	CHECK_ERR(write_at(s2, "{", 0), -ENOSPC);
@@ -214,7 +215,7 @@ static void test_budget(void)
 	fs_start_release(s2);
 	fs_start_free(s2);
 	CHECK(!started("run-2", NULL));
-	CHECK_ERR(fs_start_open(&g_env, "run-2", &s2), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-2", NULL, &s2), 0);
 	CHECK_ERR(write_at(s2, "{}", 0), 0);
 	CHECK(started("run-2", NULL));
 	fs_start_free(s2);
@@ -227,15 +228,75 @@ static void test_claimed_twice(void)
 {
 	struct fs_start *s, *again = NULL;
 
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &s), 0);
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &again), -EEXIST);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &s), 0);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &again), -EEXIST);
 	CHECK(again == NULL);
 	CHECK_ERR(write_at(s, "{}", 0), 0);
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &again), -EEXIST);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &again), -EEXIST);
 	fs_start_release(s);
 	fs_start_free(s);
-	CHECK_ERR(fs_start_open(&g_env, "run-1", &again), -EEXIST);
-	CHECK_ERR(fs_start_open(&g_env, "bad/name", &again), -EINVAL);
+	CHECK_ERR(fs_start_open(&g_env, "run-1", NULL, &again), -EEXIST);
+	CHECK_ERR(fs_start_open(&g_env, "bad/name", NULL, &again), -EINVAL);
+}
+
+/*
+ * Who started it reaches the record, from the session and never from the
+ * document: on a start completed by a write, on an empty start committed
+ * at its release, and as nulls with no provenance at all.
+ */
+static void test_provenance(void)
+{
+	const struct fs_start_who who = { .host = "build-7", .user = "alice", .uid = 1234,
+					  .pid = 4321 };
+	struct store_record rec = { 0 };
+	struct fs_start *s;
+
+	CHECK_ERR(fs_start_open(&g_env, "run-1", &who, &s), 0);
+	CHECK_ERR(write_at(s, "{\"args\": [\"/usr/bin/make\", \"-j\"]}", 0), 0);
+	fs_start_release(s);
+	fs_start_free(s);
+	CHECK(started("run-1", &rec));
+	CHECK(rec.host && strcmp(rec.host, "build-7") == 0);
+	CHECK(rec.user && strcmp(rec.user, "alice") == 0);
+	CHECK(rec.uid == 1234 && rec.pid == 4321);
+	CHECK(rec.exit_code == STORE_NULL && rec.signal == STORE_NULL);
+	store_record_clear(&rec);
+
+	CHECK_ERR(fs_start_open(&g_env, "run-2", &(struct fs_start_who){ .host = "h2", .user = "0",
+								     .uid = 0, .pid = 1 }, &s), 0);
+	CHECK_ERR(fs_start_flush(s), 0);
+	fs_start_release(s);
+	fs_start_free(s);
+	CHECK(started("run-2", &rec));
+	CHECK(rec.host && strcmp(rec.host, "h2") == 0);
+	CHECK(rec.user && strcmp(rec.user, "0") == 0);
+	CHECK(rec.uid == 0 && rec.pid == 1);
+	store_record_clear(&rec);
+
+	CHECK_ERR(fs_start_open(&g_env, "run-3", NULL, &s), 0);
+	CHECK_ERR(write_at(s, "{}", 0), 0);
+	fs_start_free(s);
+	CHECK(started("run-3", &rec));
+	CHECK(rec.host == NULL && rec.user == NULL);
+	CHECK(rec.uid == STORE_NULL && rec.pid == STORE_NULL);
+	store_record_clear(&rec);
+}
+
+/* A uid's user is the password database's name, or the uid as text when it has none. */
+static void test_user_name(void)
+{
+	char name[FS_USER_NAME_MAX + 1], again[FS_USER_NAME_MAX + 1];
+	struct passwd *pw = getpwuid(getuid());
+	uid_t nobody = 2147480000; /* a uid no test machine names */
+
+	CHECK(pw != NULL);
+	fs_start_user_name(getuid(), name);
+	CHECK(strcmp(name, pw->pw_name) == 0);
+	fs_start_user_name(getuid(), again); /* remembered: the same */
+	CHECK(strcmp(again, pw->pw_name) == 0);
+	CHECK(getpwuid(nobody) == NULL);
+	fs_start_user_name(nobody, name);
+	CHECK(strcmp(name, "2147480000") == 0);
 }
 
 static const struct {
@@ -249,6 +310,8 @@ static const struct {
 	{ "empty_release", test_empty_release },
 	{ "budget", test_budget },
 	{ "claimed_twice", test_claimed_twice },
+	{ "user_name", test_user_name },
+	{ "provenance", test_provenance },
 };
 
 int main(int argc, char **argv)
