@@ -19,7 +19,8 @@ pairs = json.loads(text, object_pairs_hook=lambda p: p)
 keys = [k for k, _ in pairs]
 want = ["id", "execution_id", "tool_version", "args", "root", "db_path", "started_at",
         "finished_at", "duration_ms", "outcome", "error_message", "files_indexed",
-        "symbols_indexed", "references_indexed"]
+        "symbols_indexed", "references_indexed",
+        "exit_code", "signal", "host", "user", "uid", "pid", "cwd", "tags", "output_bytes"]
 assert keys == want, "fields %s" % keys
 r = dict(pairs)
 def is_int(v): return isinstance(v, int) and not isinstance(v, bool)
@@ -37,6 +38,15 @@ for k in ("finished_at", "duration_ms"):
 assert r["error_message"] is None or is_str(r["error_message"]), "error_message"
 for k in ("files_indexed", "symbols_indexed", "references_indexed"):
     assert is_int(r[k]) and r[k] >= 0, k
+for k in ("exit_code", "signal"):
+    assert r[k] is None or is_int(r[k]), k
+for k in ("host", "user", "cwd"):
+    assert r[k] is None or is_str(r[k]), k
+for k in ("uid", "pid"):
+    assert r[k] is None or is_int(r[k]), k
+# Objects come as lists of pairs here (object_pairs_hook).
+assert isinstance(r["tags"], list) and all(is_str(k) and is_str(v) for k, v in r["tags"]), "tags"
+assert is_int(r["output_bytes"]) and r["output_bytes"] >= 0, "output_bytes"
 print("OK")
 PY
 }
@@ -121,7 +131,7 @@ big_doc() {
   [ "${#lines[@]}" -eq 3 ]
 }
 
-@test "cat prints valid JSON ending in a newline, the 14 fields in order, each of its type" {
+@test "cat prints valid JSON ending in a newline, the 21 fields in order, each of its type" {
   mount_fs
   start plain
   start full '{"tool_version":"9.9","args":["a","é","\u0001"],"root":"/src","db_path":"/d.db"}'
@@ -138,7 +148,7 @@ big_doc() {
     run check_record "$n"
     [ "$output" = OK ] || fail "$n.json: $output"
     run jq -c keys_unsorted "$M/$n.json"
-    assert_output '["id","execution_id","tool_version","args","root","db_path","started_at","finished_at","duration_ms","outcome","error_message","files_indexed","symbols_indexed","references_indexed"]'
+    assert_output '["id","execution_id","tool_version","args","root","db_path","started_at","finished_at","duration_ms","outcome","error_message","files_indexed","symbols_indexed","references_indexed","exit_code","signal","host","user","uid","pid","cwd","tags","output_bytes"]'
   done
   run jq -c '[.execution_id, .tool_version, .args, .root, .db_path, .outcome]' "$M/full.json"
   assert_output '["full","9.9",["a","é","\u0001"],"/src","/d.db","running"]'
