@@ -10,10 +10,11 @@
  *   is then kept exactly, as a `2>&1` gives it), else one each.
  * - With capture and stdout a terminal: a pseudo-terminal, as script(1) runs
  *   one: the command's session has it as controlling terminal, with the
- *   user's terminal settings and window size (SIGWINCH passed on); stdin is
- *   relayed to it with the user's terminal in raw mode, restored on every
- *   exit path (tty_restore), when stdin is the terminal we are in the
- *   foreground of. A stderr that is not that terminal keeps a pipe.
+ *   user's terminal settings and window size (SIGWINCH passed on); a stdin
+ *   that is a terminal is replaced by it too, and relayed to it with the
+ *   user's terminal in raw mode, restored on every exit path (tty_restore),
+ *   when we are in that terminal's foreground. A stderr that is not that
+ *   terminal keeps a pipe.
  * Each stream goes to the fd the command would have written (unchanged), and
  * to output/<id> in the order read, in batches: one write(2) (one committed
  * append) of at most BATCH_SIZE bytes, at most BATCH_MS after its first byte.
@@ -46,7 +47,7 @@ volatile sig_atomic_t run_winch;
  * user's terminal sends us never reaches it by itself: relay that too. */
 static volatile sig_atomic_t relay_kernel;
 static struct termios saved_tty;
-static bool tty_raw;
+static bool tty_raw; /* the user's terminal is in raw mode now */
 /* The fds the command gets as 0, 1 and 2 (-1: ours, inherited). */
 static int child_fd[3] = { -1, -1, -1 };
 
@@ -171,10 +172,15 @@ static int setup_pty(struct run *r)
 			return errno;
 		child_fd[2] = w;
 	}
+	/* A terminal on stdin is replaced too: the command, in a session of its
+	 * own, would otherwise read it behind the shell's back. What is typed is
+	 * passed on when we are in the terminal's foreground (else the command
+	 * waits for input, as a background job would). */
+	if (isatty(STDIN_FILENO))
+		child_fd[0] = slave;
 	if (isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp() && tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
 		tio = saved_tty;
 		cfmakeraw(&tio);
-		child_fd[0] = slave;
 		r->relay_stdin = true;
 		tty_raw = tcsetattr(STDIN_FILENO, TCSANOW, &tio) == 0;
 	}
