@@ -19,12 +19,17 @@
  * to output/<id> in the order read, in batches: one write(2) (one committed
  * append) of at most BATCH_SIZE bytes, at most BATCH_MS after its first byte.
  * A capture that fails warns once and stops; the relay never does.
+ *
+ * The heartbeat has a thread of its own: the relay blocks while the user's
+ * end is full (`| less`, paused), as the command would without us, and a run
+ * must not be abandoned under -o stale_after for that.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,14 +493,56 @@ static void relay_once(struct run *r, const sigset_t *wait_mask, int64_t until, 
 	}
 }
 
+/* Touches the status file every BEAT_MS until the write end of beat_pipe is
+ * closed. It blocks every signal: they are the main thread's to relay. */
+static int beat_pipe[2] = { -1, -1 };
+
+static void *beat(void *status_path)
+{
+	struct pollfd pfd = { .fd = beat_pipe[0], .events = POLLIN };
+
+	while (poll(&pfd, 1, BEAT_MS) == 0)
+		utimensat(AT_FDCWD, status_path, NULL, 0);
+	return NULL;
+}
+
+/* Starts the heartbeat thread: whether it runs (if not, the relay loop beats). */
+static bool beat_start(struct run *r, pthread_t *thread)
+{
+	sigset_t all, old;
+	bool ok;
+
+	if (!r->status_path || pipe2(beat_pipe, O_CLOEXEC) < 0)
+		return false;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ok = pthread_create(thread, NULL, beat, r->status_path) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ok) {
+		close(beat_pipe[0]);
+		close(beat_pipe[1]);
+	}
+	return ok;
+}
+
+static void beat_stop(pthread_t thread)
+{
+	close(beat_pipe[1]);
+	pthread_join(thread, NULL);
+	close(beat_pipe[0]);
+}
+
 /* Waits for the command, relaying its output, signals and window size, writing
- * the batches and beating the heart; returns its wait status. */
+ * the batches (and beating the heart, if its thread could not be started);
+ * returns its wait status. */
 int supervise(struct run *r, const sigset_t *wait_mask)
 {
 	int64_t next_beat = now_ms() + BEAT_MS;
 	int wstatus = W_EXITCODE(EXIT_OWN_FAILURE, 0);
 	char pending[4096];
 	size_t pending_len = 0;
+	pthread_t beat_thread;
+	bool beating = beat_start(r, &beat_thread);
 
 	while (waitpid(r->pid, &wstatus, WNOHANG) == 0) {
 		int64_t until = r->batch_due && r->batch_due < next_beat ? r->batch_due : next_beat;
@@ -505,7 +552,7 @@ int supervise(struct run *r, const sigset_t *wait_mask)
 		if (r->batch_due && now_ms() >= r->batch_due)
 			batch_flush(r);
 		if (now_ms() >= next_beat) {
-			if (r->status_path)
+			if (r->status_path && !beating)
 				utimensat(AT_FDCWD, r->status_path, NULL, 0);
 			next_beat = now_ms() + BEAT_MS;
 		}
@@ -513,6 +560,8 @@ int supervise(struct run *r, const sigset_t *wait_mask)
 	for (size_t i = 0; i < r->nstreams; i++)
 		drain(r, &r->streams[i]);
 	batch_flush(r);
+	if (beating)
+		beat_stop(beat_thread);
 	if (r->out_fd >= 0)
 		close(r->out_fd);
 	r->out_fd = -1;
