@@ -134,7 +134,7 @@ static int add_pipe(struct run *r, int to, bool tail)
 	int p[2];
 
 	if (pipe2(p, O_CLOEXEC) < 0)
-		return errno;
+		return -1;
 	add_stream(r, p[0], to, tail, true);
 	return p[1];
 }
