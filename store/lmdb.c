@@ -207,6 +207,8 @@ static int lmdb_finish_body(struct lmdb_store *st, struct lmdb_txn *txn, void *a
 	doc.files_indexed = fin->files_indexed;
 	doc.symbols_indexed = fin->symbols_indexed;
 	doc.references_indexed = fin->references_indexed;
+	doc.exit_code = fin->exit_code;
+	doc.signal = fin->signal;
 	doc.finished_at = lmdb_floor_div(a->now_ms, 1000);
 	doc.duration_ms = store_ms_between(rec.started_ms, a->now_ms);
 	doc.heartbeat_ms = a->now_ms;
@@ -294,6 +296,11 @@ static int lmdb_delete_body(struct lmdb_store *st, struct lmdb_txn *txn, void *a
 	if (a->only_id != 0 && rec.id != a->only_id) {
 		rc = store_fail(-ESTALE, "execution %s is another run than id %lld now", a->name,
 				(long long)a->only_id);
+		goto clear_rec;
+	}
+	/* The tool is not in the document: its by-tool key is found from the args. */
+	if (store_tool_of(rec.args, &rec.tool) < 0) {
+		rc = store_fail(-ENOMEM, "lmdb: out of memory");
 		goto clear_rec;
 	}
 	lmdb_key_record(&kb, a->name, a->name_len);
@@ -480,6 +487,14 @@ const struct store_ops lmdb_ops = {
 	.summary = lmdb_summary,
 	/* Walks the start: keys, names from their values, 256 per read transaction. */
 	.list_finished_by_start = lmdb_list_finished_by_start,
+	/* Seeks from value to value along a view's index (lmdb_views.c). */
+	.list_values = lmdb_list_values,
+	/* One out: key per append and the outlen: key, in its write transaction. */
+	.output_append = lmdb_output_append,
+	/* Seeks to the piece holding the offset (lmdb_output.c). */
+	.output_read = lmdb_output_read,
+	/* The cut byte of the outlen: key. */
+	.output_cut = lmdb_output_cut,
 	/* Names reserved by byte locks on data.mdb (LMDB locks lock.mdb only). */
 	.reserve_file = "/data.mdb",
 };

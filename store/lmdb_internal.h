@@ -6,8 +6,10 @@
  * call), lmdb_txn.c (the transaction engine: retries, the group commit, the
  * one place where LMDB's return codes become negative errnos), lmdb_open.c
  * (detect, open, the format upgrade, close), lmdb_list.c (the walks of the
- * indexes), lmdb_room.c (check_room, statfs) and lmdb.c (the changes, the
- * reads of one execution, and the ops table).
+ * indexes), lmdb_room.c (check_room, statfs), lmdb_views.c (the indexes by
+ * provenance: host, user, tool, tag), lmdb_output.c (what a run printed)
+ * and lmdb.c (the changes, the reads of
+ * one execution, and the ops table).
  *
  * Left out: anything fs/ or store.c may see (backend.h holds the ops table
  * they reach the backend through).
@@ -25,8 +27,10 @@
 
 /* The on-disk layout is written out at the top of lmdb_keys.c. */
 
-#define LMDB_FORMAT "execlogfs-lmdb 2"
-#define LMDB_FORMAT_1 "execlogfs-lmdb 1" /* without start: keys */
+#define LMDB_FORMAT "execlogfs-lmdb 3"
+#define LMDB_FORMAT_VERSION 3
+#define LMDB_FORMAT_2 "execlogfs-lmdb 2" /* without host:, user:, tool:, tag: keys */
+#define LMDB_FORMAT_1 "execlogfs-lmdb 1" /* without those, nor start: keys */
 #define LMDB_MAP_START ((size_t)16 << 20)
 /* LMDB's default MDB_MAXKEYSIZE; every key built here fits in it. */
 #define LMDB_KEY_MAX 511
@@ -59,7 +63,9 @@ struct lmdb_store {
 	void *map_addr;  /* where data.mdb is mapped (NULL: unknown), as map_size */
 	size_t map_len;
 	uint64_t runs;   /* transactions run (atomic), for lmdb_trim() */
-	bool format_1;   /* read-only open of a format 1 store: no start: keys */
+	/* The store's format: LMDB_FORMAT_VERSION, or, opened read-only, an
+	 * older one (1: no start: keys; 1 and 2: no view keys). */
+	int format;
 };
 
 /* A key or value built here; the id: value is the longest. */
@@ -155,6 +161,11 @@ struct lmdb_entry {
 	int64_t started_ms, heartbeat_ms; /* the id: value */
 	const char *outcome;              /* outcome:, and "running" or not */
 	int64_t duration_ms, finished_at; /* meta:durations, once not running */
+	/* The views (host:, user:, tool:, tag:); NULL: none. Never moved by a
+	 * finish or heartbeat: only a start sets them. */
+	const char *host, *user, *tool;
+	const struct store_tag *tags;
+	size_t ntags;
 };
 
 /* The entry of @rec, whose name is @name (borrowed, as rec's strings). */
@@ -215,6 +226,35 @@ struct lmdb_start_arg {
 };
 
 int lmdb_start_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg);
+
+/* lmdb_views.c: the indexes by provenance. */
+
+/* Writes (or deletes) the view keys of @e, in the transaction of its start (or delete). */
+int lmdb_views_put(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *e);
+int lmdb_views_del(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *e);
+/*
+ * Sets @b to the prefix of the view keys of @value of @attr (a tag's as
+ * "key=value"): false when no key can have it (a tag without '=', a value
+ * too long to be a key), so that the view is empty.
+ */
+bool lmdb_prefix_view(struct lmdb_buf *b, int attr, const char *value);
+/* A body: writes the view keys of every execution (the upgrade from format 2). */
+int lmdb_views_build(struct lmdb_store *st, struct lmdb_txn *txn, void *arg);
+/* -EOPNOTSUPP with its reason if the store, opened read-only, has no view keys. */
+int lmdb_views_check(struct lmdb_store *st);
+int lmdb_list_values(struct store *s, enum store_attr attr, store_value_fn fn, void *ctx);
+
+/* lmdb_output.c: what a run printed. */
+
+/* Sets rec->output_bytes from the outlen: key of rec->id (0 without one). */
+int lmdb_output_bytes(struct lmdb_store *st, struct lmdb_txn *txn, struct store_record *rec);
+/* Deletes the output of execution @id, in the transaction of its delete. */
+int lmdb_output_del(struct lmdb_store *st, struct lmdb_txn *txn, int64_t id);
+int lmdb_output_append(struct store *s, int64_t id, uint64_t offset, const void *buf,
+		       size_t len, uint64_t max, size_t *written);
+int lmdb_output_read(struct store *s, int64_t id, uint64_t offset, void *buf, size_t len,
+		     size_t *got);
+int lmdb_output_cut(struct store *s, int64_t id);
 
 /* lmdb_list.c and lmdb_room.c: the ops of those names (see lmdb_ops). */
 

@@ -6,7 +6,7 @@
  * so mdb_stat and mdb_dump work on it). Everything lives in the unnamed main
  * database, under these keys:
  *
- *   meta:format                      "execlogfs-lmdb 2", the marker of our stores
+ *   meta:format                      "execlogfs-lmdb 3", the marker of our stores
  *   meta:seq                         be64 last id handed out (ids are never reused)
  *   execlog:<execution_id>           the record's JSON document, as record_to_json()
  *                                    renders it: the bytes `cat` shows
@@ -19,15 +19,28 @@
  *                                    execution_id: the start-order index that
  *                                    retention walks (started_at with its sign
  *                                    bit flipped, so that keys sort as times)
+ *   host:<host>\0<be64 id>           execution_id: the by-host index
+ *   user:<user>\0<be64 id>           execution_id: the by-user index
+ *   tool:<tool>\0<be64 id>           execution_id: the by-tool index (the last
+ *                                    path component of args[0])
+ *   tag:<key>\0<value>\0<be64 id>    execution_id: the by-tag index, one key per tag
+ *                                    (lmdb_views.c: values too long for a key are
+ *                                    not indexed)
+ *   out:<be64 id><be64 offset>       the bytes of one append to output/<id>, which
+ *                                    held offset bytes before it (lmdb_output.c)
+ *   outlen:<be64 id>                 be64 bytes of output, one byte: 1 if it was cut
  *   meta:durations                   be64 finished count per duration bucket, be64
  *                                    sum of their duration_ms, be64 latest finished_at
  *                                    (STORE_NULL: none): store_summary()'s aggregates,
  *                                    moved by every finish and delete, made at open
  *                                    from the records when missing
  *
- * Format 1 had no start: keys: a writable open makes them and moves the
- * marker to 2 (so that an older build, which would not keep them, refuses
- * the store); a read-only open of format 1 reads it without them.
+ * Format 1 had no start: keys, formats 1 and 2 no host:, user:, tool: or
+ * tag: keys (the tool of every record, and the provenance of records a
+ * build with the fields but not their keys wrote, would be missing from the
+ * views): a writable open makes them and moves the marker to 3 (so that an
+ * older build, which would not keep them, refuses the store); a read-only
+ * open reads an older store without them (and refuses what needs them).
  *
  * Every change updates all its keys in one write transaction. The map starts
  * at 16 MiB and doubles when full, up to the configured limit; listings read
@@ -204,7 +217,7 @@ static int lmdb_load_times(struct lmdb_store *st, struct lmdb_txn *txn, struct s
 
 /*
  * Reads execution @name into @out: its document, then the times of its id:
- * key. Returns 0, -ENOENT, another negative errno, or -EIO for a document
+ * key and the length of its output. Returns 0, -ENOENT, another negative errno, or -EIO for a document
  * that does not parse.
  */
 int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name,
@@ -223,6 +236,8 @@ int lmdb_load(struct lmdb_store *st, struct lmdb_txn *txn, const char *name,
 				(int)len, name);
 	if (rc == 0)
 		rc = lmdb_load_times(st, txn, out);
+	if (rc == 0)
+		rc = lmdb_output_bytes(st, txn, out);
 	return rc;
 }
 
@@ -375,7 +390,8 @@ static int lmdb_durations_move(struct lmdb_store *st, struct lmdb_txn *txn,
 }
 
 /*
- * The index API. An execution's index keys (id:, outcome:, day:, start:)
+ * The index API. An execution's index keys (id:, outcome:, day:, start:,
+ * and the views': host:, user:, tool:, tag:)
  * and its part of meta:durations follow from a few of its fields, its
  * entry. Start adds an entry, finish and heartbeat move one, delete removes
  * one, each in the transaction that writes or deletes the document: no
@@ -390,6 +406,8 @@ void lmdb_entry_of(struct lmdb_entry *e, const struct store_record *rec, const c
 		.started_at = rec->started_at, .started_ms = rec->started_ms,
 		.heartbeat_ms = rec->heartbeat_ms, .outcome = rec->outcome,
 		.duration_ms = rec->duration_ms, .finished_at = rec->finished_at,
+		.host = rec->host, .user = rec->user, .tool = rec->tool,
+		.tags = rec->tags, .ntags = rec->ntags,
 	};
 }
 
@@ -457,6 +475,8 @@ int lmdb_index_add(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmd
 	}
 	if (rc == 0)
 		rc = lmdb_index_put_start(st, txn, e);
+	if (rc == 0)
+		rc = lmdb_views_put(st, txn, e);
 	if (rc == 0 && lmdb_entry_finished(e))
 		rc = lmdb_durations_move(st, txn, e->duration_ms, e->finished_at, 1);
 	return rc;
@@ -500,6 +520,10 @@ int lmdb_index_remove(struct lmdb_store *st, struct lmdb_txn *txn, const struct 
 	}
 	if (rc == 0)
 		rc = lmdb_index_del_start(st, txn, e);
+	if (rc == 0)
+		rc = lmdb_views_del(st, txn, e);
+	if (rc == 0)
+		rc = lmdb_output_del(st, txn, e->id);
 	if (rc == 0 && lmdb_entry_finished(e))
 		rc = lmdb_durations_move(st, txn, e->duration_ms, e->finished_at, -1);
 	return rc;

@@ -1,6 +1,6 @@
 /*
  * lmdb_list.c - the LMDB backend's listings and counts: walks of the id:,
- * outcome:, day: and start: indexes (see the layout in lmdb_keys.c), each
+ * outcome:, day:, start: and view (host:, user:, tool:, tag:) indexes (see the layout in lmdb_keys.c), each
  * step one short read transaction, so that no transaction stays open while
  * a caller's callback runs.
  *
@@ -105,16 +105,25 @@ static int lmdb_walk_step(struct lmdb_store *st, struct lmdb_txn *txn, void *arg
 }
 
 /*
- * Points @w at the narrowest index for @filter: a day, an outcome, or every
- * id. A day and an outcome walk the day and check the outcome.
+ * Points @w at the narrowest index for @filter: a view's value, a day, an
+ * outcome, or every id. A day and an outcome walk the day and check the
+ * outcome. Returns 0, or -EOPNOTSUPP for a view of a store without its
+ * keys; a value no key can have leaves @w exhausted.
  */
-static void lmdb_walk_index(struct lmdb_walk *w, const struct store_filter *filter)
+static int lmdb_walk_index(struct lmdb_store *st, struct lmdb_walk *w,
+			   const struct store_filter *filter)
 {
 	const char *outcome = NULL;
+	int rc = 0;
 
 	if (filter->outcome >= 0)
 		outcome = store_outcome_name(filter->outcome);
-	if (filter->day >= 0) {
+	if (filter->attr != STORE_ATTR_NONE) {
+		/* store.c refused an attr with an outcome or a day. */
+		rc = lmdb_views_check(st);
+		if (rc == 0 && !lmdb_prefix_view(&w->prefix, filter->attr, filter->value))
+			w->exhausted = true;
+	} else if (filter->day >= 0) {
 		lmdb_prefix_day(&w->prefix, filter->day);
 		w->outcome = outcome;
 	} else if (outcome != NULL) {
@@ -123,17 +132,20 @@ static void lmdb_walk_index(struct lmdb_walk *w, const struct store_filter *filt
 		lmdb_buf_add_str(&w->prefix, "id:");
 		w->id_index = true;
 	}
+	return rc;
 }
 
 /* Points @w at the index for @filter, past id @after_id (-1: from the first). */
-static void lmdb_walk_start(struct lmdb_walk *w, const struct store_filter *filter,
-			    int64_t after_id)
+static int lmdb_walk_start(struct lmdb_store *st, struct lmdb_walk *w,
+			   const struct store_filter *filter, int64_t after_id)
 {
-	lmdb_walk_index(w, filter);
+	int rc = lmdb_walk_index(st, w, filter);
+
 	if (after_id == INT64_MAX)
 		w->exhausted = true;
 	else
 		w->next_id = after_id < 0 ? 0 : after_id + 1;
+	return rc;
 }
 
 int lmdb_list(struct store *s, const struct store_filter *filter,
@@ -144,7 +156,7 @@ int lmdb_list(struct store *s, const struct store_filter *filter,
 
 	if (w == NULL)
 		return store_fail(-ENOMEM, "lmdb: out of memory");
-	lmdb_walk_start(w, filter, after_id);
+	rc = lmdb_walk_start(lmdb_of(s), w, filter, after_id);
 	while (rc == 0 && !w->exhausted) {
 		rc = lmdb_run(lmdb_of(s), false, "list", lmdb_walk_step, w);
 		for (size_t i = 0; rc == 0 && i < w->n; i++)
@@ -252,7 +264,7 @@ int lmdb_list_names(struct store *s, const struct store_filter *filter,
 
 	if (nm == NULL)
 		return store_fail(-ENOMEM, "lmdb: out of memory");
-	lmdb_walk_start(&nm->w, filter, after_id);
+	rc = lmdb_walk_start(lmdb_of(s), &nm->w, filter, after_id);
 	while (rc == 0 && !nm->w.exhausted) {
 		rc = lmdb_run(lmdb_of(s), false, "list", lmdb_names_step, nm);
 		for (size_t i = 0; rc == 0 && i < nm->names.n; i++)
@@ -307,8 +319,9 @@ int lmdb_count(struct store *s, const struct store_filter *filter, uint64_t *cou
 	struct lmdb_count c = { 0 };
 	int rc;
 
-	lmdb_walk_index(&c.w, filter);
-	rc = lmdb_run(lmdb_of(s), false, "count", lmdb_count_body, &c);
+	rc = lmdb_walk_index(lmdb_of(s), &c.w, filter);
+	if (rc == 0 && !c.w.exhausted)
+		rc = lmdb_run(lmdb_of(s), false, "count", lmdb_count_body, &c);
 	lmdb_trim(lmdb_of(s));
 	if (rc == 0)
 		*count = c.n;
@@ -596,7 +609,7 @@ int lmdb_list_finished_by_start(struct store *s, const struct store_start_walk *
 	struct lmdb_by_start *b;
 	int rc = 0;
 
-	if (st->format_1)
+	if (st->format == 1)
 		return store_fail(-EOPNOTSUPP, "lmdb: a store of format 1, opened read-only, "
 				  "has no start: keys");
 	b = calloc(1, sizeof(*b));

@@ -2,7 +2,8 @@
  * lmdb_open.c - detecting, opening and closing an LMDB store: what is at the
  * path is checked before LMDB touches it, the marker of our stores (see the
  * layout in lmdb_keys.c) is checked or written, and a writable open moves a
- * format 1 store to format 2 and builds meta:durations if it is missing.
+ * store of format 1 or 2 to format 3 and builds meta:durations if it is
+ * missing.
  *
  * Left out: the transaction engine (lmdb_txn.c).
  */
@@ -146,6 +147,23 @@ static int lmdb_prepare(const char *path, bool read_only, size_t *data_size)
 	return rc;
 }
 
+/* The format a marker names, in *@format: -EMEDIUMTYPE for another marker. */
+static int lmdb_format_of(const MDB_val *val, int *format)
+{
+	static const char *const markers[] = { LMDB_FORMAT_1, LMDB_FORMAT_2, LMDB_FORMAT };
+
+	for (int i = 0; i < 3; i++) {
+		if (val->mv_size == strlen(markers[i]) &&
+		    memcmp(val->mv_data, markers[i], val->mv_size) == 0) {
+			*format = i + 1;
+			return 0;
+		}
+	}
+	return store_fail(-EMEDIUMTYPE, "the LMDB store is of format \"%.*s\", not \"%s\"",
+			  (int)(val->mv_size > 64 ? 64 : val->mv_size), (const char *)val->mv_data,
+			  LMDB_FORMAT);
+}
+
 /*
  * Checks the marker of our stores. An empty environment (a new store) gets
  * it when the transaction can write; an environment holding anything else
@@ -164,15 +182,9 @@ static int lmdb_mark(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 		goto out;
 	lmdb_buf_add_str(&kb, "meta:format");
 	rc = lmdb_get_key(st, txn, &kb, &val);
-	st->format_1 = rc == 0 && val.mv_size == strlen(LMDB_FORMAT_1) &&
-		       memcmp(val.mv_data, LMDB_FORMAT_1, val.mv_size) == 0;
+	st->format = LMDB_FORMAT_VERSION;
 	if (rc == 0) {
-		if (!st->format_1 && (val.mv_size != strlen(LMDB_FORMAT) ||
-				      memcmp(val.mv_data, LMDB_FORMAT, val.mv_size) != 0))
-			rc = store_fail(-EMEDIUMTYPE,
-					"the LMDB store is of format \"%.*s\", not \"%s\"",
-					(int)(val.mv_size > 64 ? 64 : val.mv_size),
-					(const char *)val.mv_data, LMDB_FORMAT);
+		rc = lmdb_format_of(&val, &st->format);
 		goto out;
 	}
 	if (rc != -ENOENT)
@@ -192,8 +204,7 @@ out:
 
 
 /*
- * Moves a format 1 store to format 2: a start: key for each id: key, then
- * the marker. The walk's cursor is tracked by LMDB, which keeps it in place
+ * The keys format 2 added: a start: key for each id: key. The walk's cursor is tracked by LMDB, which keeps it in place
  * across the puts of the same write transaction.
  */
 static int lmdb_upgrade_1(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
@@ -226,13 +237,25 @@ static int lmdb_upgrade_1(struct lmdb_store *st, struct lmdb_txn *txn, void *arg
 			break;
 	}
 	mdb_cursor_close(cur);
-	if (rc == -ENOENT) {
-		kb.len = 0;
-		lmdb_buf_add_str(&kb, "meta:format");
-		rc = lmdb_put(st, txn, &kb, LMDB_FORMAT, strlen(LMDB_FORMAT), 0);
-	}
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/*
+ * Moves a store of an older format to this one, in one transaction: the
+ * keys each format since added, then the marker.
+ */
+static int lmdb_upgrade(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
+{
+	struct lmdb_buf kb = { 0 };
+	int rc = 0;
+
+	if (st->format == 1)
+		rc = lmdb_upgrade_1(st, txn, arg);
 	if (rc == 0)
-		st->format_1 = false;
+		rc = lmdb_views_build(st, txn, arg);
+	lmdb_buf_add_str(&kb, "meta:format");
+	if (rc == 0)
+		rc = lmdb_put(st, txn, &kb, LMDB_FORMAT, strlen(LMDB_FORMAT), 0);
 	return rc;
 }
 
@@ -326,14 +349,16 @@ env_close:
 
 /*
  * Checks (or, in a new store, writes) the marker; a writable open then
- * moves a format 1 store to format 2 and builds meta:durations if missing.
+ * moves an older store to this format and builds meta:durations if missing.
  */
 static int lmdb_ready(struct lmdb_store *st, bool write)
 {
 	int rc = lmdb_run(st, write, "open", lmdb_mark, &write);
 
-	if (rc == 0 && write && st->format_1)
-		rc = lmdb_run(st, true, "open", lmdb_upgrade_1, NULL);
+	if (rc == 0 && write && st->format < LMDB_FORMAT_VERSION)
+		rc = lmdb_run(st, true, "open", lmdb_upgrade, NULL);
+	if (rc == 0 && write)
+		st->format = LMDB_FORMAT_VERSION;
 	if (rc == 0 && write)
 		rc = lmdb_run(st, true, "open", lmdb_durations_build, NULL);
 	return rc;

@@ -1,0 +1,464 @@
+/*
+ * test_lmdb.c - what only the LMDB backend has: its on-disk format and the
+ * move of an older store to the current one, checked through LMDB's own API
+ * beside the store's. One case per run: test_lmdb CASE.
+ *
+ * Left out: what every backend does (test_store.c).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static char g_db[PATH_MAX];
+static const char *g_case;
+
+#define CHECK(cond)                                                                  \
+	do {                                                                         \
+		if (!(cond)) {                                                       \
+			fprintf(stderr, "%s:%d: [lmdb %s] check failed: %s; store_reason: \"%s\"\n", \
+				__FILE__, __LINE__, g_case, #cond, store_reason());   \
+			exit(1);                                                     \
+		}                                                                    \
+	} while (0)
+
+#define CHECK_EQ(a, e)                                                               \
+	do {                                                                         \
+		int64_t a_ = (int64_t)(a), e_ = (int64_t)(e);                        \
+		if (a_ != e_) {                                                      \
+			fprintf(stderr, "%s:%d: [lmdb %s] check failed: %s == %s (got %" PRId64 \
+				", expected %" PRId64 "); store_reason: \"%s\"\n", __FILE__, \
+				__LINE__, g_case, #a, #e, a_, e_, store_reason());   \
+			exit(1);                                                     \
+		}                                                                    \
+	} while (0)
+
+static struct store *open_lmdb(bool read_only)
+{
+	struct store_options opts = { .read_only = read_only, .sync = STORE_SYNC_NORMAL };
+	struct store *s = NULL;
+
+	CHECK_EQ(store_open("lmdb", g_db, &opts, &s), 0);
+	return s;
+}
+
+static int open_rc(bool read_only)
+{
+	struct store_options opts = { .read_only = read_only, .sync = STORE_SYNC_NORMAL };
+	struct store *s = NULL;
+	int rc = store_open("lmdb", g_db, &opts, &s);
+
+	store_close(s);
+	return rc;
+}
+
+static void start(struct store *s, const char *name, const char *args)
+{
+	struct store_record rec = { 0 };
+	char tv[] = "", db[] = "";
+
+	rec.execution_id = strdup(name);
+	rec.args = strdup(args);
+	rec.tool_version = strdup(tv);
+	rec.db_path = strdup(db);
+	rec.uid = rec.pid = STORE_NULL;
+	rec.started_ms = INT64_C(1767225600000);
+	CHECK(rec.execution_id && rec.args && rec.tool_version && rec.db_path);
+	CHECK_EQ(store_start(s, &rec), 0);
+	store_record_clear(&rec);
+}
+
+/* ---- raw LMDB: the store as an older build left it ----------------------- */
+
+static void raw_open(MDB_env **env, MDB_txn **txn, MDB_dbi *dbi)
+{
+	CHECK_EQ(mdb_env_create(env), 0);
+	CHECK_EQ(mdb_env_set_mapsize(*env, (size_t)64 << 20), 0);
+	CHECK_EQ(mdb_env_open(*env, g_db, 0, 0644), 0);
+	CHECK_EQ(mdb_txn_begin(*env, NULL, 0, txn), 0);
+	CHECK_EQ(mdb_dbi_open(*txn, NULL, 0, dbi), 0);
+}
+
+/* Sets meta:format to @marker. */
+static void raw_set_format(const char *marker)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 11, (void *)"meta:format" }, v = { strlen(marker), (void *)marker };
+
+	raw_open(&env, &txn, &dbi);
+	CHECK_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+	CHECK_EQ(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Whether @key begins with one of the view indexes' prefixes. */
+static bool is_view_key(const MDB_val *key)
+{
+	static const char *const prefixes[] = { "host:", "user:", "tool:", "tag:" };
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (key->mv_size >= strlen(prefixes[i]) &&
+		    memcmp(key->mv_data, prefixes[i], strlen(prefixes[i])) == 0)
+			return true;
+	return false;
+}
+
+/* Rewrites the store as format 2 left it: no view keys, marker 2. Returns the keys dropped. */
+static int raw_as_format_2(void)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int dropped = 0, rc;
+
+	raw_open(&env, &txn, &dbi);
+	CHECK_EQ(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (is_view_key(&k)) {
+			CHECK_EQ(mdb_cursor_del(cur, 0), 0);
+			dropped++;
+		}
+	}
+	CHECK_EQ(rc, MDB_NOTFOUND);
+	mdb_cursor_close(cur);
+	CHECK_EQ(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	raw_set_format("execlogfs-lmdb 2");
+	return dropped;
+}
+
+/* The marker the store holds now, into @buf. */
+static void raw_format(char *buf, size_t size)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 11, (void *)"meta:format" }, v;
+
+	raw_open(&env, &txn, &dbi);
+	CHECK_EQ(mdb_get(txn, dbi, &k, &v), 0);
+	CHECK(v.mv_size < size);
+	memcpy(buf, v.mv_data, v.mv_size);
+	buf[v.mv_size] = '\0';
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+struct seen {
+	size_t n;
+	char text[1024]; /* each value or name, then ' ' */
+};
+
+static int seen_value(void *ctx, const char *value)
+{
+	struct seen *sn = ctx;
+	size_t used = strlen(sn->text);
+
+	CHECK(used + strlen(value) + 2 < sizeof(sn->text));
+	sprintf(sn->text + used, "%s ", value);
+	sn->n++;
+	return 0;
+}
+
+static int seen_name(void *ctx, int64_t id, const char *name)
+{
+	(void)id;
+	return seen_value(ctx, name);
+}
+
+/* The values of @attr, as "v1 v2 ", or "error <errno>". */
+static const char *values(struct store *s, enum store_attr attr, struct seen *sn)
+{
+	int rc;
+
+	memset(sn, 0, sizeof(*sn));
+	rc = store_list_values(s, attr, seen_value, sn);
+	if (rc != 0)
+		snprintf(sn->text, sizeof(sn->text), "error %d", -rc);
+	return sn->text;
+}
+
+/* The names in view @attr=@value, as "a b ", or "error <errno>". */
+static const char *view(struct store *s, enum store_attr attr, const char *value,
+			struct seen *sn)
+{
+	struct store_filter f = { .outcome = -1, .day = -1, .attr = attr, .value = value };
+	int rc;
+
+	memset(sn, 0, sizeof(*sn));
+	rc = store_list_names(s, &f, -1, seen_name, sn);
+	if (rc != 0)
+		snprintf(sn->text, sizeof(sn->text), "error %d", -rc);
+	return sn->text;
+}
+
+#define CHECK_TEXT(got, want)                                                        \
+	do {                                                                         \
+		const char *g_ = (got);                                              \
+		if (strcmp(g_, (want)) != 0) {                                       \
+			fprintf(stderr, "%s:%d: [lmdb %s] check failed: %s is \"%s\", expected \"%s\"" \
+				"; store_reason: \"%s\"\n", __FILE__, __LINE__, g_case, #got, \
+				g_, (want), store_reason());                        \
+			exit(1);                                                     \
+		}                                                                    \
+	} while (0)
+
+/*
+ * A store of format 2 (no view keys) is read as it is by a read-only open,
+ * which refuses the views rather than list them wrong, and moved to format 3
+ * by the first writable open, which makes the view keys of every record.
+ */
+static void case_format_upgrade(void)
+{
+	struct store *s = open_lmdb(false);
+	struct store_record got = { 0 };
+	struct seen sn;
+	char marker[64];
+
+	start(s, "a", "[\"/usr/bin/make\",\"-j\"]");
+	start(s, "b", "[\"cc\"]");
+	start(s, "c", "[]");
+	CHECK_TEXT(values(s, STORE_BY_TOOL, &sn), "cc make ");
+	store_close(s);
+	CHECK_EQ(raw_as_format_2(), 2);
+
+	s = open_lmdb(true);
+	CHECK_EQ(store_get(s, "a", &got), 0);
+	CHECK_TEXT(values(s, STORE_BY_TOOL, &sn), "error 95");
+	CHECK_TEXT(view(s, STORE_BY_TOOL, "make", &sn), "error 95");
+	CHECK_TEXT(view(s, STORE_ATTR_NONE, NULL, &sn), "a b c ");
+	store_close(s);
+	raw_format(marker, sizeof(marker));
+	CHECK_TEXT(marker, "execlogfs-lmdb 2");
+
+	s = open_lmdb(false);
+	CHECK_TEXT(values(s, STORE_BY_TOOL, &sn), "cc make ");
+	CHECK_TEXT(view(s, STORE_BY_TOOL, "make", &sn), "a ");
+	CHECK_TEXT(view(s, STORE_BY_TOOL, "cc", &sn), "b ");
+	store_close(s);
+	raw_format(marker, sizeof(marker));
+	CHECK_TEXT(marker, "execlogfs-lmdb 3");
+
+	/* A format this build does not know (a newer one) is refused untouched. */
+	raw_set_format("execlogfs-lmdb 4");
+	CHECK_EQ(open_rc(false), -EMEDIUMTYPE);
+	CHECK_EQ(open_rc(true), -EMEDIUMTYPE);
+	raw_format(marker, sizeof(marker));
+	CHECK_TEXT(marker, "execlogfs-lmdb 4");
+	store_record_clear(&got);
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static int64_t id_of(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	int64_t id;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	id = rec.id;
+	store_record_clear(&rec);
+	return id;
+}
+
+static int64_t output_bytes_of(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	int64_t n;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	n = rec.output_bytes;
+	store_record_clear(&rec);
+	return n;
+}
+
+/* The keys of @id's output: out: pieces and the outlen: key. */
+static int raw_output_keys(int64_t id)
+{
+	static const char *const prefixes[] = { "out:", "outlen:" };
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	int n = 0;
+
+	raw_open(&env, &txn, &dbi);
+	CHECK_EQ(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (size_t p = 0; p < 2; p++) {
+		char key[16];
+		size_t len = strlen(prefixes[p]);
+		MDB_val k = { len + 8, key }, v;
+		int rc;
+
+		memcpy(key, prefixes[p], len);
+		for (int i = 0; i < 8; i++)
+			key[len + i] = (char)((uint64_t)id >> (56 - 8 * i));
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		     rc == 0 && k.mv_size >= len + 8 && memcmp(k.mv_data, key, len + 8) == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			n++;
+	}
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return n;
+}
+
+#define CHECK_APPEND(s, id, off, text, max, rc_, written_)                          \
+	do {                                                                         \
+		size_t w_ = 99;                                                      \
+		CHECK_EQ(store_output_append((s), (id), (off), (text), strlen(text), (max), &w_), \
+			 (rc_));                                                     \
+		CHECK_EQ(w_, (written_));                                            \
+	} while (0)
+
+#define CHECK_READ(s, id, off, len, want)                                            \
+	do {                                                                         \
+		char b_[256] = { 0 };                                                \
+		size_t got_ = 99;                                                    \
+		CHECK_EQ(store_output_read((s), (id), (off), b_, (len), &got_), 0);  \
+		b_[got_] = '\0';                                                     \
+		CHECK_TEXT(b_, (want));                                              \
+	} while (0)
+
+static int sum_output(void *ctx, const struct store_record *rec)
+{
+	*(int64_t *)ctx += rec->output_bytes;
+	return 0;
+}
+
+/*
+ * Output: one piece per append, appended only at its end, cut at the cap
+ * keeping what fits, read across pieces, its length in every record read,
+ * read-only once finished, and deleted, every key of it, with its record.
+ */
+static void case_output(void)
+{
+	struct store *s = open_lmdb(false);
+	struct store_finish fin = { .outcome = STORE_SUCCESS, .exit_code = 0, .signal = STORE_NULL };
+	int64_t a, b, sum = 0;
+	size_t got;
+	char buf[8];
+
+	start(s, "a", "[\"echo\"]");
+	start(s, "b", "[\"echo\"]");
+	a = id_of(s, "a");
+	b = id_of(s, "b");
+	CHECK_READ(s, a, 0, 10, "");
+	CHECK_EQ(store_output_cut(s, a), 0);
+	CHECK_APPEND(s, a, 0, "hello ", 16, 0, 6);
+	CHECK_APPEND(s, a, 3, "x", 16, -EINVAL, 0);
+	CHECK_APPEND(s, a, 7, "x", 16, -EINVAL, 0);
+	CHECK_APPEND(s, a, 6, "world\n", 16, 0, 6);
+	CHECK_APPEND(s, b, 0, "B", 16, 0, 1);
+	CHECK_EQ(store_output_cut(s, a), 0);
+	CHECK_APPEND(s, a, 12, "0123456789", 16, -EFBIG, 4);
+	CHECK_EQ(store_output_cut(s, a), 1);
+	CHECK_EQ(store_output_cut(s, b), 0);
+	CHECK_APPEND(s, a, 16, "z", 16, -EFBIG, 0);
+	CHECK_READ(s, a, 0, 100, "hello world\n0123");
+	CHECK_READ(s, a, 4, 5, "o wor");
+	CHECK_READ(s, a, 11, 3, "\n01");
+	CHECK_READ(s, a, 16, 10, "");
+	CHECK_READ(s, a, 1000, 10, "");
+	CHECK_READ(s, b, 0, 10, "B");
+	CHECK_EQ(store_output_read(s, 9999, 0, buf, sizeof(buf), &got), -ENOENT);
+	CHECK_EQ(store_output_cut(s, 9999), -ENOENT);
+	CHECK_APPEND(s, 9999, 0, "x", 16, -ENOENT, 0);
+	CHECK_EQ(output_bytes_of(s, "a"), 16);
+	CHECK_EQ(output_bytes_of(s, "b"), 1);
+	CHECK_EQ(store_list(s, NULL, -1, sum_output, &sum), 0);
+	CHECK_EQ(sum, 17);
+	store_close(s);
+	CHECK_EQ(raw_output_keys(a), 3 + 1);
+
+	s = open_lmdb(false);
+	CHECK_EQ(store_finish(s, "a", &fin, INT64_C(1767225601000)), 0);
+	CHECK_APPEND(s, a, 16, "", 1000, -EPERM, 0);
+	CHECK_EQ(output_bytes_of(s, "a"), 16);
+	CHECK_READ(s, a, 6, 6, "world\n");
+	CHECK_EQ(store_delete(s, "a"), 0);
+	CHECK_EQ(store_output_read(s, a, 0, buf, sizeof(buf), &got), -ENOENT);
+	CHECK_READ(s, b, 0, 10, "B");
+	store_close(s);
+	CHECK_EQ(raw_output_keys(a), 0);
+	CHECK_EQ(raw_output_keys(b), 2);
+}
+
+/* A map at its limit: the append that does not fit is ENOSPC and appends nothing. */
+static void case_output_full(void)
+{
+	struct store_options opts = { .sync = STORE_SYNC_NORMAL, .map_max_bytes = 1 << 20 };
+	static char chunk[64 * 1024];
+	struct store *s = NULL;
+	uint64_t total = 0;
+	size_t written = 0;
+	int64_t a;
+	int rc = 0;
+
+	CHECK_EQ(store_open("lmdb", g_db, &opts, &s), 0);
+	start(s, "a", "[\"yes\"]");
+	a = id_of(s, "a");
+	memset(chunk, 'y', sizeof(chunk));
+	for (int i = 0; i < 64 && rc == 0; i++) {
+		rc = store_output_append(s, a, total, chunk, sizeof(chunk), UINT64_MAX, &written);
+		total += written;
+	}
+	CHECK_EQ(rc, -ENOSPC);
+	CHECK_EQ(written, 0);
+	CHECK(total > 0);
+	CHECK_EQ(output_bytes_of(s, "a"), total);
+	CHECK_EQ(store_output_cut(s, a), 0);
+	store_close(s);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(void);
+} cases[] = {
+	{ "format_upgrade", case_format_upgrade },
+	{ "output", case_output },
+	{ "output_full", case_output_full },
+};
+
+int main(int argc, char **argv)
+{
+	char dir[] = "/tmp/test_lmdb.XXXXXX";
+	char cmd[PATH_MAX + 16];
+	int status = 2;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CASE\n", argv[0]);
+		return 2;
+	}
+	g_case = argv[1];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(g_db, sizeof(g_db), "%s/db", dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (strcmp(cases[i].name, g_case) == 0) {
+			cases[i].run();
+			status = 0;
+		}
+	}
+	if (status != 0)
+		fprintf(stderr, "no case %s\n", g_case);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		status = 1;
+	return status;
+}
