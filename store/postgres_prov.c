@@ -6,7 +6,7 @@
  *
  * execution_log is execlogfs's own table here, so provenance lives in its
  * columns; tags in execlog_tags (one row per tag, deleted with the row by
- * ON DELETE CASCADE). The tool of a row another program inserts (psql) is
+ * ON DELETE CASCADE, following an id changed by SQL). The tool of a row another program inserts (psql) is
  * computed from its args by a trigger, guarded so that an args text that is
  * no JSON never fails that insert: by-tool/ lists such rows too. Host,
  * user, tool, tag key and value are COLLATE "C", so that a listing of
@@ -77,7 +77,7 @@ const char pgstore_schema_provenance[] =
 	"CREATE INDEX IF NOT EXISTS idx_execution_log_tool ON execution_log(tool, id);\n"
 	/* ord keeps the start document's order of the tags. */
 	"CREATE TABLE IF NOT EXISTS execlog_tags (\n"
-	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE,\n"
+	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE ON UPDATE CASCADE,\n"
 	"    ord INTEGER NOT NULL,\n"
 	"    key TEXT COLLATE \"C\" NOT NULL,\n"
 	"    value TEXT COLLATE \"C\" NOT NULL,\n"
@@ -86,7 +86,7 @@ const char pgstore_schema_provenance[] =
 	"CREATE INDEX IF NOT EXISTS idx_execlog_tags_key_value ON execlog_tags(key, value, id);\n"
 	/* Output: one row per append (postgres_output.c). */
 	"CREATE TABLE IF NOT EXISTS execlog_output (\n"
-	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE,\n"
+	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE ON UPDATE CASCADE,\n"
 	"    \"offset\" BIGINT NOT NULL,\n"
 	"    data BYTEA NOT NULL,\n"
 	"    PRIMARY KEY (id, \"offset\")\n"

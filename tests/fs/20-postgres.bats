@@ -251,6 +251,11 @@ SQL
   # A delete takes the execution's tags and output rows with it.
   pg_sql -c "INSERT INTO execlog_tags (id, ord, key, value) SELECT id, 1, 'team', 'a' FROM execution_log WHERE execution_id = 'p1'"
   pg_sql -c "INSERT INTO execlog_output (id, \"offset\", data) SELECT id, 0, 'hi' FROM execution_log WHERE execution_id = 'p1'"
+  # An id changed by SQL carries them along.
+  pg_sql -c "UPDATE execution_log SET id = 1000 WHERE execution_id = 'p1'"
+  [ "$(pg_sql -c "SELECT (SELECT string_agg(id::text, ',') FROM execlog_tags),
+    (SELECT string_agg(id::text, ',') FROM execlog_output)")" = "1000|1000" ]
+  [ "$(jq -c .tags "$M/p1.json")" = '{"team":"a"}' ]
   rm "$M/p1.json"
   [ "$(pg_sql -c "SELECT (SELECT count(*) FROM execlog_tags) + (SELECT count(*) FROM execlog_output)")" = 0 ]
   # A second mount changes nothing of it.
