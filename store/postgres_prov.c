@@ -6,9 +6,10 @@
  *
  * execution_log is execlogfs's own table here, so provenance lives in its
  * columns; tags in execlog_tags (one row per tag, deleted with the row by
- * ON DELETE CASCADE, following an id changed by SQL). The tool of a row another program inserts (psql) is
- * computed from its args by a trigger, guarded so that an args text that is
- * no JSON never fails that insert: by-tool/ lists such rows too. Host,
+ * ON DELETE CASCADE, and following an id changed by SQL). The tool of a
+ * row another program inserts (psql) is computed from its args by a
+ * trigger, guarded so that an args text that is no JSON never fails that
+ * insert: by-tool/ lists such rows too. Host,
  * user, tool, tag key and value are COLLATE "C", so that a listing of
  * values is in byte order, whatever the database's collation.
  */
