@@ -64,6 +64,8 @@ static void lmdb_started(struct store_record *rec, int64_t id)
 	rec->files_indexed = 0;
 	rec->symbols_indexed = 0;
 	rec->references_indexed = 0;
+	rec->exit_code = rec->signal = STORE_NULL; /* a finish's */
+	rec->output_bytes = 0;
 	rec->heartbeat_ms = rec->started_ms;
 }
 

@@ -60,11 +60,22 @@ static int open_rc(bool read_only)
 	return rc;
 }
 
-static void start(struct store *s, const char *name, const char *args)
+/* Starts @name with @args; by @user on @host with one tag @key=@value when given. */
+static void start_as(struct store *s, const char *name, const char *args, const char *host,
+		     const char *user, const char *key, const char *value)
 {
 	struct store_record rec = { 0 };
 	char tv[] = "", db[] = "";
 
+	rec.host = host ? strdup(host) : NULL;
+	rec.user = user ? strdup(user) : NULL;
+	if (key != NULL) {
+		rec.tags = calloc(1, sizeof(*rec.tags));
+		CHECK(rec.tags != NULL);
+		rec.tags[0].key = strdup(key);
+		rec.tags[0].value = strdup(value);
+		rec.ntags = 1;
+	}
 	rec.execution_id = strdup(name);
 	rec.args = strdup(args);
 	rec.tool_version = strdup(tv);
@@ -74,6 +85,11 @@ static void start(struct store *s, const char *name, const char *args)
 	CHECK(rec.execution_id && rec.args && rec.tool_version && rec.db_path);
 	CHECK_EQ(store_start(s, &rec), 0);
 	store_record_clear(&rec);
+}
+
+static void start(struct store *s, const char *name, const char *args)
+{
+	start_as(s, name, args, NULL, NULL, NULL, NULL);
 }
 
 /* ---- raw LMDB: the store as an older build left it ----------------------- */
@@ -230,17 +246,18 @@ static void case_format_upgrade(void)
 	struct seen sn;
 	char marker[64];
 
-	start(s, "a", "[\"/usr/bin/make\",\"-j\"]");
+	start_as(s, "a", "[\"/usr/bin/make\",\"-j\"]", "h1", "alice", "team", "infra");
 	start(s, "b", "[\"cc\"]");
-	start(s, "c", "[]");
+	start_as(s, "c", "[]", "h2", "bob", NULL, NULL);
 	CHECK_TEXT(values(s, STORE_BY_TOOL, &sn), "cc make ");
 	store_close(s);
-	CHECK_EQ(raw_as_format_2(), 2);
+	CHECK_EQ(raw_as_format_2(), 2 + 2 + 2 + 1);
 
 	s = open_lmdb(true);
 	CHECK_EQ(store_get(s, "a", &got), 0);
 	CHECK_TEXT(values(s, STORE_BY_TOOL, &sn), "error 95");
 	CHECK_TEXT(view(s, STORE_BY_TOOL, "make", &sn), "error 95");
+	CHECK_TEXT(values(s, STORE_BY_HOST, &sn), "error 95");
 	CHECK_TEXT(view(s, STORE_ATTR_NONE, NULL, &sn), "a b c ");
 	store_close(s);
 	raw_format(marker, sizeof(marker));
@@ -250,6 +267,11 @@ static void case_format_upgrade(void)
 	CHECK_TEXT(values(s, STORE_BY_TOOL, &sn), "cc make ");
 	CHECK_TEXT(view(s, STORE_BY_TOOL, "make", &sn), "a ");
 	CHECK_TEXT(view(s, STORE_BY_TOOL, "cc", &sn), "b ");
+	CHECK_TEXT(values(s, STORE_BY_HOST, &sn), "h1 h2 ");
+	CHECK_TEXT(values(s, STORE_BY_USER, &sn), "alice bob ");
+	CHECK_TEXT(values(s, STORE_BY_TAG, &sn), "team=infra ");
+	CHECK_TEXT(view(s, STORE_BY_HOST, "h2", &sn), "c ");
+	CHECK_TEXT(view(s, STORE_BY_TAG, "team=infra", &sn), "a ");
 	store_close(s);
 	raw_format(marker, sizeof(marker));
 	CHECK_TEXT(marker, "execlogfs-lmdb 3");
