@@ -297,3 +297,53 @@ SQL
   assert_failure
   [ "$(pg_sql -c "SELECT count(*) FROM execlog_tags")" = 0 ]
 }
+
+@test "two mounts appending to one output at once: every acknowledged write whole and once" {
+  mount_fs
+  mount_second
+  start r
+  within_1s test -e "$M2/r.json"
+  # Each mount's writer appends 40 lines of 8 bytes (O_APPEND), one write each.
+  python3 - "$M/output/r" "$M2/output/r" >"$T/writes" <<'PY'
+import errno, os, sys, threading
+
+paths = sys.argv[1:]
+barrier = threading.Barrier(len(paths))
+results = []
+
+def run(k):
+    fd = os.open(paths[k], os.O_WRONLY | os.O_APPEND)
+    barrier.wait()
+    for i in range(40):
+        line = b"m%d-%04d\n" % (k, i)
+        try:
+            r = "OK" if os.write(fd, line) == len(line) else "SHORT"
+        except OSError as e:
+            r = errno.errorcode[e.errno]
+        results.append("%s %s" % (line.decode().strip(), r))
+    os.close(fd)
+
+threads = [threading.Thread(target=run, args=(k,)) for k in range(len(paths))]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("\n".join(results))
+PY
+  [ "$(wc -l <"$T/writes")" -eq 80 ]
+  # A write that lost every race for the end may be refused, with EINVAL only.
+  run grep -vE ' (OK|EINVAL)$' "$T/writes"
+  assert_output ''
+  grep -c ' OK$' "$T/writes" | grep -qvx 0 || fail "no write went through"
+  # The output holds exactly the acknowledged lines, each whole and once, each mount's in its order.
+  grep ' OK$' "$T/writes" | cut -d' ' -f1 | sort >"$T/acked"
+  sort "$M2/output/r" >"$T/stored"
+  run diff "$T/acked" "$T/stored"
+  assert_output ''
+  local k
+  for k in 0 1; do
+    [ "$(grep "^m$k-" "$M/output/r")" = "$(grep "^m$k-" "$T/acked")" ] || fail "mount $k's lines out of order"
+  done
+  [ "$(jq .output_bytes "$M/r.json")" -eq $((8 * $(wc -l <"$T/acked"))) ]
+  [ "$(stat -c %s "$M/output/r")" -eq $((8 * $(wc -l <"$T/acked"))) ]
+}
