@@ -243,6 +243,11 @@ SQL
            ('p4', '1', '[1]', '', 1700000004, 'error')"
   [ "$(pg_sql -c "SELECT execution_id || '=' || COALESCE(tool, '-') FROM execution_log ORDER BY id" | tr '\n' ' ')" = \
     "old=make p1=ls p2=- p3=- p4=- " ]
+  # Whatever the inserting session's search_path.
+  pg_sql -c "SET search_path = pg_catalog" -c "INSERT INTO public.execution_log
+    (execution_id, tool_version, args, db_path, started_at, outcome)
+    VALUES ('p5', '1', '[\"/x/y\"]', '', 1700000005, 'success')"
+  [ "$(pg_sql -c "SELECT tool FROM execution_log WHERE execution_id = 'p5'")" = y ]
   # An update of args moves the tool with it.
   pg_sql -c "UPDATE execution_log SET args = '[\"/usr/bin/gcc\"]' WHERE execution_id = 'p2'"
   [ "$(pg_sql -c "SELECT tool FROM execution_log WHERE execution_id = 'p2'")" = gcc ]
@@ -261,7 +266,7 @@ SQL
   # A second mount changes nothing of it.
   unmount_fs
   mount_fs
-  [ "$(pg_sql -c "SELECT count(*) FROM execution_log WHERE tool IS NOT NULL")" = 2 ]
+  [ "$(pg_sql -c "SELECT count(*) FROM execution_log WHERE tool IS NOT NULL")" = 3 ]
 }
 
 @test "provenance on a shared log: each mount's views show the other's runs, psql's rows by their tool" {
