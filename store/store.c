@@ -668,6 +668,14 @@ int store_output_append(struct store *s, int64_t id, uint64_t offset, const void
 	return s->ops->output_append(s, id, offset, buf, len, max, written);
 }
 
+int store_version(struct store *s, uint64_t *version)
+{
+	*version = 0;
+	if (s->ops->version == NULL)
+		return store_fail(-EOPNOTSUPP, "%s cannot tell a change cheaply", s->ops->name);
+	return s->ops->version(s, version);
+}
+
 int store_output_read(struct store *s, int64_t id, uint64_t offset, void *buf, size_t len,
 		      size_t *got)
 {
