@@ -8,6 +8,10 @@
  *       close; open DIR/status/ID, write "success", close. plain: write
  *       DIR/ID.json as a running record, then rewrite it as a finished one.
  *       Prints runs per second.
+ *   bench-driver start fs|fs-tags DIR PREFIX FIRST COUNT WRITERS
+ *       The start alone, as above, of a document without tags (fs) or the
+ *       same with cwd and 8 tags (fs-tags); the runs are left running.
+ *       Prints starts per second.
  *   bench-driver stat|cat DIR PREFIX SUFFIX FIRST COUNT PASSES
  *       stat(2), or open-read-close, of DIR/PREFIX%07uSUFFIX for COUNT ids
  *       from FIRST, PASSES times; prints one rate (operations per second)
@@ -37,6 +41,21 @@
 
 static const char start_doc[] =
 	"{\"tool_version\": \"1.2\", \"args\": [\"make\", \"-j4\"], \"root\": \"/src/app\"}";
+
+/* The same start with what execlog-run adds: cwd and 8 tags (issue 16: at most 1.2× the cost). */
+static const char start_doc_tags[] =
+	"{\"tool_version\": \"1.2\", \"args\": [\"make\", \"-j4\"], \"root\": \"/src/app\", "
+	"\"cwd\": \"/src/app\", \"tags\": {\"team\": \"infra\", \"ci\": \"github\", "
+	"\"branch\": \"main\", \"stage\": \"build\", \"arch\": \"x86_64\", "
+	"\"os\": \"debian-12\", \"job\": \"1234567\", \"commit\": \"4f2a9c1e\"}}";
+
+/* What one run does: start and finish, or the start alone of either document. */
+enum run_kind {
+	RUN_PLAIN,
+	RUN_FS,
+	RUN_FS_START,
+	RUN_FS_START_TAGS,
+};
 
 static void die(const char *what, const char *path)
 {
@@ -95,14 +114,21 @@ static size_t plain_record(char *buf, size_t size, const char *id, unsigned n, i
 		finished ? "success" : "running");
 }
 
-/* One run, start and finish, through a mount or in a plain directory. */
-static void one_run(int plain, const char *dir, const char *prefix, unsigned n)
+/* One run, start and finish, through a mount or in a plain directory; or a start alone. */
+static void one_run(enum run_kind kind, const char *dir, const char *prefix, unsigned n)
 {
 	char id[160], path[4096], rec[1024];
 	size_t len;
 
 	snprintf(id, sizeof(id), "%s%07u", prefix, n);
-	if (plain) {
+	if (kind == RUN_FS_START || kind == RUN_FS_START_TAGS) {
+		snprintf(path, sizeof(path), "%s/new/%s", dir, id);
+		if (kind == RUN_FS_START)
+			write_file(path, O_CREAT | O_WRONLY, start_doc, sizeof(start_doc) - 1);
+		else
+			write_file(path, O_CREAT | O_WRONLY, start_doc_tags,
+				   sizeof(start_doc_tags) - 1);
+	} else if (kind == RUN_PLAIN) {
 		snprintf(path, sizeof(path), "%s/%s.json", dir, id);
 		len = plain_record(rec, sizeof(rec), id, n, 0);
 		write_file(path, O_CREAT | O_WRONLY | O_TRUNC, rec, len);
@@ -123,10 +149,13 @@ static void one_run(int plain, const char *dir, const char *prefix, unsigned n)
 static int cmd_startfinish(int argc, char **argv)
 {
 	if (argc != 8) {
-		fprintf(stderr, "usage: bench-driver startfinish fs|plain DIR PREFIX FIRST COUNT WRITERS\n");
+		fprintf(stderr, "usage: bench-driver startfinish fs|plain DIR PREFIX FIRST COUNT WRITERS\n"
+				"       bench-driver start fs|fs-tags DIR PREFIX FIRST COUNT WRITERS\n");
 		return 2;
 	}
-	int plain = strcmp(argv[2], "plain") == 0;
+	enum run_kind kind = strcmp(argv[2], "plain") == 0 ? RUN_PLAIN : RUN_FS;
+	if (strcmp(argv[1], "start") == 0)
+		kind = strcmp(argv[2], "fs-tags") == 0 ? RUN_FS_START_TAGS : RUN_FS_START;
 	const char *dir = argv[3], *prefix = argv[4];
 	unsigned first = parse_count(argv[5]), count = parse_count(argv[6]);
 	unsigned writers = parse_count(argv[7]);
@@ -149,7 +178,7 @@ static int cmd_startfinish(int argc, char **argv)
 			if (read(gate[0], &c, 1) < 0)
 				_exit(1);
 			for (unsigned i = w; i < count; i += writers)
-				one_run(plain, dir, prefix, first + i);
+				one_run(kind, dir, prefix, first + i);
 			_exit(0);
 		}
 	}
@@ -251,12 +280,12 @@ static int cmd_waitmount(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	if (argc >= 2 && strcmp(argv[1], "startfinish") == 0)
+	if (argc >= 2 && (strcmp(argv[1], "startfinish") == 0 || strcmp(argv[1], "start") == 0))
 		return cmd_startfinish(argc, argv);
 	if (argc >= 2 && (strcmp(argv[1], "stat") == 0 || strcmp(argv[1], "cat") == 0))
 		return cmd_probe(argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "waitmount") == 0)
 		return cmd_waitmount(argc, argv);
-	fprintf(stderr, "usage: bench-driver startfinish|stat|cat|waitmount ...\n");
+	fprintf(stderr, "usage: bench-driver startfinish|start|stat|cat|waitmount ...\n");
 	return 2;
 }

@@ -5,7 +5,8 @@
  * comment says what the backend guarantees); postgres_conn.c the pool of
  * sessions, running a statement, values and rows, and the reservations;
  * postgres_list.c the reads; postgres_watch.c the LISTEN thread;
- * postgres_prov.c provenance's columns, tags and values.
+ * postgres_prov.c provenance's columns, tags and values; postgres_output.c
+ * output/<id>.
  */
 #ifndef EXECLOG_PGSTORE_H
 #define EXECLOG_PGSTORE_H
@@ -123,6 +124,19 @@ void pgstore_put(struct pgstore *s, struct pgstore_conn *c);
 int pgstore_run(struct pgstore *s, enum pgstore_kind kind, const char *doing,
 		const char *sql, int n, const char *const *params, PGresult **out);
 
+/* The parameters of a statement, as PQexecParams() takes them. */
+struct pgstore_params {
+	int n;
+	const char *const *values;
+	const int *lengths;  /* of binary ones; NULL when all are text */
+	const int *formats;  /* 1 for binary; NULL when all are text */
+	int binary_result;   /* 1: every column of the result in binary */
+};
+
+/* pgstore_run() with binary parameters or result. */
+int pgstore_run_params(struct pgstore *s, enum pgstore_kind kind, const char *doing,
+		       const char *sql, const struct pgstore_params *p, PGresult **out);
+
 /* A decimal int64 parameter in @buf. */
 const char *pgstore_int(char *buf, size_t size, int64_t v);
 
@@ -166,6 +180,11 @@ int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, vo
 int pgstore_check_room(struct store *base);
 int pgstore_watch(struct store *base, store_change_fn fn, void *ctx);
 int pgstore_list_values(struct store *base, enum store_attr attr, store_value_fn fn, void *ctx);
+int pgstore_output_append(struct store *base, int64_t id, uint64_t offset, const void *buf,
+			  size_t len, uint64_t max, size_t *written);
+int pgstore_output_read(struct store *base, int64_t id, uint64_t offset, void *buf, size_t len,
+			size_t *got);
+int pgstore_output_cut(struct store *base, int64_t id);
 
 /* Stops the listener of pgstore_watch(), if any, and waits for it. */
 void pgstore_unwatch(struct pgstore *s);

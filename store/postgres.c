@@ -147,6 +147,27 @@ static int pgstore_schema_run(PGconn *pg, const char *sql)
 	return err;
 }
 
+/*
+ * Why the probe failed. A table or column of ours missing (only a
+ * read-only mount gets here with them missing) is an older execlogfs's
+ * table, which a writable mount brings up to date, or no execution log.
+ */
+static int pgstore_probe_failed(const PGresult *res, const char *msg)
+{
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	bool no_table = state && strcmp(state, "42P01") == 0;
+
+	if (no_table && primary && strstr(primary, "\"execution_log\""))
+		return store_fail(-ENOENT, "postgres: no table execution_log (and the mount is "
+				  "read-only): %s", msg);
+	if (no_table || (state && strcmp(state, "42703") == 0))
+		return store_fail(-EMEDIUMTYPE, "postgres: table execution_log is not an execution "
+				  "log, or one of an older execlogfs that a writable mount brings up "
+				  "to date: %s", msg);
+	return store_fail(pgstore_errno_of_state(state), "postgres: read the table: %s", msg);
+}
+
 /* Creates the table if missing (never read-only), then checks its columns. */
 static int pgstore_prepare_table(struct pgstore *s)
 {
@@ -169,17 +190,8 @@ static int pgstore_prepare_table(struct pgstore *s)
 	}
 	res = PQexec(c->pg, pgstore_probe);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
 		pgstore_message(PQerrorMessage(c->pg), msg, sizeof(msg));
-		if (state && strcmp(state, "42P01") == 0)
-			err = store_fail(-ENOENT, "postgres: no table execution_log (and the mount is "
-					 "read-only): %s", msg);
-		else if (state && strcmp(state, "42703") == 0)
-			err = store_fail(-EMEDIUMTYPE, "postgres: table execution_log is not an "
-					 "execution log: %s", msg);
-		else
-			err = store_fail(pgstore_errno_of_state(state), "postgres: read the table: %s", msg);
+		err = pgstore_probe_failed(res, msg);
 	}
 	PQclear(res);
 put:
@@ -421,6 +433,9 @@ const struct store_ops pgstore_ops = {
 	.watch = pgstore_watch,              /* LISTEN execlog on a connection and thread of its own */
 	.list_finished_by_start = pgstore_list_finished_by_start, /* keyset pages on (started_at, id) */
 	.list_values = pgstore_list_values,  /* a loose scan of the value's index, in pages */
+	.output_append = pgstore_output_append, /* one statement: lock, check, insert a piece, count */
+	.output_read = pgstore_output_read,  /* the pieces over the range, cut on the server */
+	.output_cut = pgstore_output_cut,    /* output_cut of the row */
 	.reserve = pgstore_reserve,          /* an advisory lock on a session of its own */
 	.unreserve = pgstore_unreserve,      /* pg_advisory_unlock on that session */
 };

@@ -186,6 +186,14 @@ void pgstore_put(struct pgstore *s, struct pgstore_conn *c)
 int pgstore_run(struct pgstore *s, enum pgstore_kind kind, const char *doing,
 		const char *sql, int n, const char *const *params, PGresult **out)
 {
+	const struct pgstore_params p = { .n = n, .values = params };
+
+	return pgstore_run_params(s, kind, doing, sql, &p, out);
+}
+
+int pgstore_run_params(struct pgstore *s, enum pgstore_kind kind, const char *doing,
+		       const char *sql, const struct pgstore_params *p, PGresult **out)
+{
 	struct pgstore_conn *c = pgstore_take(s);
 	PGresult *res = NULL;
 	char msg[384];
@@ -203,7 +211,8 @@ int pgstore_run(struct pgstore *s, enum pgstore_kind kind, const char *doing,
 		err = pgstore_ready(s, c);
 		if (err)
 			break;
-		res = PQexecParams(c->pg, sql, n, NULL, params, NULL, NULL, 0);
+		res = PQexecParams(c->pg, sql, p->n, NULL, p->values, p->lengths, p->formats,
+				   p->binary_result);
 		st = PQresultStatus(res);
 		if (res && (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK))
 			break;

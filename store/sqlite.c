@@ -4,9 +4,11 @@
  * The table, its constraints and its three indexes are those of magellan's
  * execution log, so a database written by either reads right on the other.
  * What execlogfs keeps beyond them (the start and the last heartbeat in ms,
- * so that duration_ms keeps millisecond precision across a remount) lives
- * in execlogfs_runs, keyed by id: sqlite_schema.c sets it up and brings
- * back a store that execlogfs 0.1.0 gave two columns.
+ * so that duration_ms keeps millisecond precision across a remount, the
+ * provenance, tags and output) lives in execlogfs_runs, execlogfs_tags and
+ * execlogfs_output, keyed by id: sqlite_schema.c sets them up and brings
+ * back a store that execlogfs 0.1.0 gave two columns; sqlite_prov.c and
+ * sqlite_output.c read and write them.
  *
  * One table of our own, execlogfs_durations, holds store_summary()'s
  * aggregates: per duration bucket (le_ms, its upper bound), the finished
@@ -143,8 +145,7 @@ conn_free:
 	return rc;
 }
 
-/* Borrows a connection for the calling thread; give it back with sqlstore_put(). */
-static int sqlstore_take(struct sqlstore *s, struct sqlstore_conn **out)
+int sqlstore_take(struct sqlstore *s, struct sqlstore_conn **out)
 {
 	pthread_mutex_lock(&s->pool_lock);
 	*out = s->idle;
@@ -164,9 +165,8 @@ void sqlstore_put(struct sqlstore *s, struct sqlstore_conn *c)
 	pthread_mutex_unlock(&s->pool_lock);
 }
 
-/* The prepared statement @id of @c, reset and unbound, prepared on first use. */
-static int sqlstore_stmt(struct sqlstore *s, struct sqlstore_conn *c,
-			 enum sqlstore_stmt_id id, sqlite3_stmt **out)
+int sqlstore_stmt(struct sqlstore *s, struct sqlstore_conn *c, enum sqlstore_stmt_id id,
+		  sqlite3_stmt **out)
 {
 	int rc;
 
@@ -427,7 +427,9 @@ static const struct sqlrow_columns sqlstore_columns = {
 /* Fills @r from the current row of a statement that selects SQLSTORE_COLUMNS. */
 int sqlstore_row(sqlite3_stmt *st, struct store_record *r)
 {
-	return sqlrow_record(&sqlstore_columns, st, r);
+	int err = sqlrow_record(&sqlstore_columns, st, r);
+
+	return err ? err : sqlstore_row_prov(st, r);
 }
 
 int sqlstore_bind_text(sqlite3_stmt *st, int i, const char *text)
@@ -444,6 +446,8 @@ struct sqlstore_op {
 	const struct store_finish *fin; /* finish */
 	int64_t now_ms;                 /* finish, heartbeat */
 	int64_t only_id;                /* delete: 0, or the id it must have */
+	sqlstore_apply_fn fn;           /* a change of another file (sqlstore_change_run) */
+	void *arg;                      /* ...and what it works on */
 };
 
 /* Runs the prepared statement @id, which takes no parameters and returns no row. */
@@ -532,25 +536,33 @@ static int sqlstore_write(struct sqlstore *s, struct sqlstore_op *op)
 	return store_batch_run(&s->base, &op->base, sqlstore_commit);
 }
 
-/*
- * Writes the row of execlogfs_runs that goes with a start (@id, @ms) or a
- * finish (@execution_id, @ms), in the savepoint of the change.
- */
-static int sqlstore_run_write(struct sqlstore *s, struct sqlstore_conn *c, enum sqlstore_stmt_id id,
-			      int64_t row, const char *execution_id, int64_t ms)
+static int sqlstore_fn_apply(struct sqlstore *s, struct sqlstore_conn *c, struct sqlstore_op *op)
+{
+	return op->fn(s, c, op->arg);
+}
+
+int sqlstore_change_run(struct sqlstore *s, sqlstore_apply_fn fn, void *arg)
+{
+	struct sqlstore_op op = { .apply = sqlstore_fn_apply, .fn = fn, .arg = arg };
+
+	return sqlstore_write(s, &op);
+}
+
+/* Writes what a finish keeps in execlogfs_runs, in the savepoint of the change. */
+static int sqlstore_finish_run(struct sqlstore *s, struct sqlstore_conn *c,
+			       const struct sqlstore_op *op)
 {
 	sqlite3_stmt *st = NULL;
-	int err = sqlstore_stmt(s, c, id, &st), rc;
+	int err = sqlstore_stmt(s, c, ST_FINISH_RUN, &st), rc;
 
 	if (err)
 		return err;
-	if (execution_id) {
-		sqlite3_bind_int64(st, 1, ms);
-		sqlstore_bind_text(st, 2, execution_id);
-	} else {
-		sqlite3_bind_int64(st, 1, row);
-		sqlite3_bind_int64(st, 2, ms);
-	}
+	sqlite3_bind_int64(st, 1, op->now_ms);
+	sqlstore_bind_text(st, 2, op->execution_id);
+	if (op->fin->exit_code != STORE_NULL)
+		sqlite3_bind_int64(st, 3, op->fin->exit_code);
+	if (op->fin->signal != STORE_NULL)
+		sqlite3_bind_int64(st, 4, op->fin->signal);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		err = sqlstore_fail(c->db, rc, "write execlogfs_runs");
@@ -582,7 +594,7 @@ static int sqlstore_start_apply(struct sqlstore *s, struct sqlstore_conn *c, str
 	else
 		rec->id = sqlite3_last_insert_rowid(c->db);
 	sqlite3_reset(st);
-	return err ? err : sqlstore_run_write(s, c, ST_INSERT_RUN, rec->id, NULL, rec->started_ms);
+	return err ? err : sqlstore_start_prov(s, c, rec);
 }
 
 static int sqlstore_start(struct store *base, struct store_record *rec)
@@ -646,7 +658,7 @@ static int sqlstore_finish_apply(struct sqlstore *s, struct sqlstore_conn *c, st
 	sqlite3_bind_int64(st, 9, op->fin->only_stale_before_ms);
 	/* A running row is skipped only by the finish's conditions. */
 	err = sqlstore_change(s, c, st, op, -ESTALE, -EPERM);
-	return err ? err : sqlstore_run_write(s, c, ST_FINISH_RUN, 0, op->execution_id, op->now_ms);
+	return err ? err : sqlstore_finish_run(s, c, op);
 }
 
 static int sqlstore_finish(struct store *base, const char *execution_id,
@@ -732,5 +744,9 @@ const struct store_ops sqlstore_ops = {
 	.list_recent = sqlstore_list_recent, /* ORDER BY id DESC LIMIT n, by rowid */
 	.summary = sqlstore_summary,       /* execlogfs_durations, kept by triggers */
 	.list_finished_by_start = sqlstore_list_finished_by_start, /* the started_at index */
+	.list_values = sqlstore_list_values, /* one seek of the attr's index per value */
+	.output_append = sqlstore_output_append, /* one row of execlogfs_output per append */
+	.output_read = sqlstore_output_read,     /* a seek by (id, offset), then forward */
+	.output_cut = sqlstore_output_cut,       /* execlogfs_runs.output_cut */
 	.reserve_file = "",                /* names reserved by byte locks on the database file */
 };

@@ -73,9 +73,10 @@ int sqlstore_latest(struct store *base, struct store_record *out)
 	return err;
 }
 
-/* Binds a filter's outcome as ?2 and its day as [?3, ?4). */
+/* Binds a filter's outcome as ?2, its day as [?3, ?4), its attr's value as ?5 (and ?6). */
 static void sqlstore_bind_filter(sqlite3_stmt *st, const struct store_filter *filter)
 {
+	sqlstore_bind_attr(st, filter);
 	if (filter->outcome >= 0)
 		sqlstore_bind_text(st, 2, store_outcome_name(filter->outcome));
 	if (filter->day >= 0) {
@@ -92,7 +93,9 @@ int sqlstore_count(struct store *base, const struct store_filter *filter, uint64
 	sqlite3_stmt *st;
 	int err, rc;
 
-	if (filter->outcome >= 0)
+	if (filter->attr != STORE_ATTR_NONE)
+		id = SQLSTORE_ST_BY(ST_COUNT_BY, filter->attr);
+	else if (filter->outcome >= 0)
 		id = filter->day >= 0 ? ST_COUNT_OUTCOME_DAY : ST_COUNT_OUTCOME;
 	else
 		id = filter->day >= 0 ? ST_COUNT_DAY : ST_COUNT_ALL;
@@ -115,6 +118,9 @@ static enum sqlstore_stmt_id sqlstore_list_stmt(const struct store_filter *filte
 {
 	int which = (filter->outcome >= 0 ? 1 : 0) + (filter->day >= 0 ? 2 : 0);
 
+	/* A view by provenance comes with no outcome or day (store.c checks). */
+	if (filter->attr != STORE_ATTR_NONE)
+		return SQLSTORE_ST_BY(names ? ST_NAMES_BY : ST_LIST_BY, filter->attr);
 	return (enum sqlstore_stmt_id)((names ? ST_NAMES_ALL : ST_LIST_ALL) + which);
 }
 

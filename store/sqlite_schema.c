@@ -9,14 +9,15 @@
  * magellan's DDL, which a column of ours would break.
  *
  * What execlogfs keeps beyond magellan's columns lives in execlogfs_runs,
- * one row per execution that has any of it, keyed by execution_log's id.
- * A row magellan inserts has none: reads LEFT JOIN it and fall back to
- * seconds. Three triggers keep it right whoever writes execution_log:
- * an insert drops whatever an id that is used again had (stale), a delete
- * drops the row's, and an update of started_at or finished_at forgets the
- * millisecond time it no longer matches (an update of id carries it along).
- * A later column is one more line in sqlstore_run_cols: an older store
- * gets it with ALTER TABLE ... ADD COLUMN at its next writable mount.
+ * one row per execution that has any of it (times in ms, provenance, the
+ * tool, output_bytes), keyed by execution_log's id, and in execlogfs_tags
+ * and execlogfs_output, keyed by it too. A row magellan inserts has none
+ * but its tool: reads LEFT JOIN them and fall back to seconds and nulls.
+ * Triggers keep them right whoever writes execution_log (see
+ * sqlstore_triggers). A later column is one more line in
+ * sqlstore_run_cols: an older store gets it with ALTER TABLE ... ADD
+ * COLUMN at its next writable mount, and a trigger of another text is
+ * replaced then.
  *
  * execlogfs 0.1.0 added started_at_ms and heartbeat_at_ms to execution_log
  * itself; a writable mount moves them into execlogfs_runs and drops them
@@ -71,25 +72,89 @@ static const struct {
 } sqlstore_run_cols[SQLSTORE_RUN_COLS] = {
 	[SQLSTORE_RUN_STARTED_MS] = { "started_at_ms", "INTEGER" },
 	[SQLSTORE_RUN_HEARTBEAT_MS] = { "heartbeat_at_ms", "INTEGER" },
+	[SQLSTORE_RUN_EXIT_CODE] = { "exit_code", "INTEGER" },
+	[SQLSTORE_RUN_SIGNAL] = { "signal", "INTEGER" },
+	[SQLSTORE_RUN_HOST] = { "host", "TEXT" },
+	[SQLSTORE_RUN_USER] = { "user", "TEXT" },
+	[SQLSTORE_RUN_UID] = { "uid", "INTEGER" },
+	[SQLSTORE_RUN_PID] = { "pid", "INTEGER" },
+	[SQLSTORE_RUN_CWD] = { "cwd", "TEXT" },
+	[SQLSTORE_RUN_TOOL] = { "tool", "TEXT" },
+	[SQLSTORE_RUN_OUTPUT_BYTES] = { "output_bytes", "INTEGER" },
+	[SQLSTORE_RUN_OUTPUT_CUT] = { "output_cut", "INTEGER" },
 };
 
 /*
- * The triggers that keep execlogfs_runs right when anyone writes
- * execution_log. The update one names only the columns it forgets, so a
- * later column of execlogfs_runs needs no change here.
+ * The tool of the args text @a as SQL: the last path component of its
+ * first string, or NULL. Guarded so that no text at all (not JSON, not an
+ * array of strings, a blob) can make it fail: a trigger that raised an
+ * error would fail the insert of the program that wrote the row.
  */
-static const char sqlstore_runs_triggers[] =
-	"CREATE TRIGGER IF NOT EXISTS execlogfs_runs_insert AFTER INSERT ON execution_log"
-	" BEGIN DELETE FROM execlogfs_runs WHERE id = NEW.id; END;"
-	"CREATE TRIGGER IF NOT EXISTS execlogfs_runs_delete AFTER DELETE ON execution_log"
-	" BEGIN DELETE FROM execlogfs_runs WHERE id = OLD.id; END;"
-	"CREATE TRIGGER IF NOT EXISTS execlogfs_runs_update"
-	" AFTER UPDATE OF id, started_at, finished_at ON execution_log BEGIN"
-	" DELETE FROM execlogfs_runs WHERE id = NEW.id AND NEW.id IS NOT OLD.id;"
-	" UPDATE execlogfs_runs SET id = NEW.id,"
-	" started_at_ms = CASE WHEN NEW.started_at IS OLD.started_at THEN started_at_ms END,"
-	" heartbeat_at_ms = CASE WHEN NEW.finished_at IS OLD.finished_at THEN heartbeat_at_ms END"
-	" WHERE id = OLD.id; END;";
+#define SQLSTORE_TOOL_OF(a)                                                    \
+	"CASE WHEN typeof(" a ") = 'text' AND json_valid(" a ")"               \
+	" AND json_type(" a ") = 'array' AND json_type(" a ", '$[0]') = 'text'" \
+	" AND NOT EXISTS (SELECT 1 FROM json_each(" a ") WHERE type <> 'text')" \
+	" THEN NULLIF(substr(json_extract(" a ", '$[0]'), length(rtrim("        \
+	"json_extract(" a ", '$[0]'), replace(json_extract(" a ", '$[0]'), '/', ''))) + 1), '')" \
+	" END"
+
+/*
+ * execlogfs's tables beside execlogfs_runs: the tags (in the start
+ * document's order by seq; a key once per execution) and the output, one
+ * piece per append, keyed by its offset; and the indexes the views list from.
+ */
+static const char sqlstore_own_tables[] =
+	"CREATE TABLE IF NOT EXISTS execlogfs_tags (id INTEGER NOT NULL, key TEXT NOT NULL,"
+	" value TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id, key)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS execlogfs_tags_kv ON execlogfs_tags (key, value, id);"
+	"CREATE TABLE IF NOT EXISTS execlogfs_output (id INTEGER NOT NULL, \"offset\" INTEGER NOT NULL,"
+	" data BLOB NOT NULL, PRIMARY KEY (id, \"offset\")) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS execlogfs_runs_host ON execlogfs_runs (host, id);"
+	"CREATE INDEX IF NOT EXISTS execlogfs_runs_user ON execlogfs_runs (user, id);"
+	"CREATE INDEX IF NOT EXISTS execlogfs_runs_tool ON execlogfs_runs (tool, id);";
+
+/*
+ * The triggers that keep execlogfs's tables right when anyone writes
+ * execution_log, by name and exact text (as sqlite_master keeps it): one
+ * of another text, an earlier execlogfs's, is replaced. An insert drops
+ * whatever an id used again had (stale) and gives the row its tool; a
+ * delete drops everything of the row's; an update of started_at or
+ * finished_at forgets the millisecond time it no longer matches, one of
+ * id carries everything along, one of args computes the tool again.
+ */
+static const char *const sqlstore_triggers[][2] = {
+	{ "execlogfs_runs_insert",
+	  "CREATE TRIGGER execlogfs_runs_insert AFTER INSERT ON execution_log BEGIN"
+	  " DELETE FROM execlogfs_runs WHERE id = NEW.id;"
+	  " DELETE FROM execlogfs_tags WHERE id = NEW.id;"
+	  " DELETE FROM execlogfs_output WHERE id = NEW.id;"
+	  " INSERT INTO execlogfs_runs (id, tool) SELECT NEW.id, t FROM (SELECT "
+	  SQLSTORE_TOOL_OF("NEW.args") " AS t) WHERE t IS NOT NULL; END" },
+	{ "execlogfs_runs_delete",
+	  "CREATE TRIGGER execlogfs_runs_delete AFTER DELETE ON execution_log BEGIN"
+	  " DELETE FROM execlogfs_runs WHERE id = OLD.id;"
+	  " DELETE FROM execlogfs_tags WHERE id = OLD.id;"
+	  " DELETE FROM execlogfs_output WHERE id = OLD.id; END" },
+	{ "execlogfs_runs_update",
+	  "CREATE TRIGGER execlogfs_runs_update"
+	  " AFTER UPDATE OF id, started_at, finished_at ON execution_log BEGIN"
+	  " DELETE FROM execlogfs_runs WHERE id = NEW.id AND NEW.id IS NOT OLD.id;"
+	  " UPDATE execlogfs_runs SET id = NEW.id,"
+	  " started_at_ms = CASE WHEN NEW.started_at IS OLD.started_at THEN started_at_ms END,"
+	  " heartbeat_at_ms = CASE WHEN NEW.finished_at IS OLD.finished_at THEN heartbeat_at_ms END"
+	  " WHERE id = OLD.id; END" },
+	{ "execlogfs_id_update",
+	  "CREATE TRIGGER execlogfs_id_update AFTER UPDATE OF id ON execution_log"
+	  " WHEN NEW.id IS NOT OLD.id BEGIN"
+	  " DELETE FROM execlogfs_tags WHERE id = NEW.id;"
+	  " UPDATE execlogfs_tags SET id = NEW.id WHERE id = OLD.id;"
+	  " DELETE FROM execlogfs_output WHERE id = NEW.id;"
+	  " UPDATE execlogfs_output SET id = NEW.id WHERE id = OLD.id; END" },
+	{ "execlogfs_tool_update",
+	  "CREATE TRIGGER execlogfs_tool_update AFTER UPDATE OF args ON execution_log BEGIN"
+	  " INSERT INTO execlogfs_runs (id, tool) VALUES (NEW.id, " SQLSTORE_TOOL_OF("NEW.args") ")"
+	  " ON CONFLICT (id) DO UPDATE SET tool = excluded.tool; END" },
+};
 
 const char sqlstore_started_ms_sql[] =
 	"(SELECT started_at_ms FROM execlogfs_runs WHERE execlogfs_runs.id = execution_log.id)";
@@ -131,7 +196,8 @@ static void sqlstore_see_log_column(struct sqlstore_schema *sc, const char *name
 	int run = sqlstore_run_col_named(name);
 
 	sc->has_table = true;
-	if (run >= 0)
+	/* Only 0.1.0's: a column of another name is someone else's, left alone. */
+	if (run >= 0 && run < SQLSTORE_RUN_COLS_0_1_0)
 		sc->in_log[run] = true;
 }
 
@@ -169,6 +235,24 @@ static int sqlstore_check_required(sqlite3 *db)
 	return err;
 }
 
+/* Whether @table exists, into *@found. */
+static int sqlstore_table_exists(sqlite3 *db, const char *table, bool *found)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*found = false;
+	rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "read the schema");
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlstore_fail(db, rc, "read the schema");
+}
+
 int sqlstore_schema_read(sqlite3 *db, struct sqlstore_schema *out)
 {
 	int err;
@@ -179,6 +263,13 @@ int sqlstore_schema_read(sqlite3 *db, struct sqlstore_schema *out)
 		err = sqlstore_check_required(db);
 	if (err == 0)
 		err = sqlstore_table_columns(db, "execlogfs_runs", sqlstore_see_runs_column, out);
+	if (err == 0)
+		err = sqlstore_table_exists(db, "execlogfs_tags", &out->has_tags);
+	if (err == 0)
+		err = sqlstore_table_exists(db, "execlogfs_output", &out->has_output);
+	out->current = out->has_runs && out->has_tags && out->has_output;
+	for (int i = 0; i < SQLSTORE_RUN_COLS; i++)
+		out->current = out->current && out->in_runs[i];
 	return err;
 }
 
@@ -258,6 +349,46 @@ static int sqlstore_runs_bring_back(sqlite3 *db, const struct sqlstore_schema *s
 	return err;
 }
 
+/*
+ * Creates each trigger of sqlstore_triggers that is missing or of another
+ * text: a store already current is left as it is (no change of schema,
+ * which would make every other connection prepare its statements again).
+ */
+static int sqlstore_triggers_set(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	char drop[128];
+	int rc, err = 0;
+
+	rc = sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlstore_fail(db, rc, "read the schema");
+	for (size_t i = 0; err == 0 && i < sizeof(sqlstore_triggers) / sizeof(sqlstore_triggers[0]); i++) {
+		const char *sql;
+		bool same;
+
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, sqlstore_triggers[i][0], -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			err = sqlstore_fail(db, rc, "read the schema");
+			break;
+		}
+		sql = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+		same = sql && strcmp(sql, sqlstore_triggers[i][1]) == 0;
+		sqlite3_reset(st);
+		if (same)
+			continue;
+		snprintf(drop, sizeof(drop), "DROP TRIGGER IF EXISTS %s", sqlstore_triggers[i][0]);
+		err = sqlstore_exec(db, drop, "replace a trigger");
+		if (err == 0)
+			err = sqlstore_exec(db, sqlstore_triggers[i][1], "create a trigger");
+	}
+	sqlite3_finalize(st);
+	return err;
+}
+
 int sqlstore_schema_migrate(sqlite3 *db)
 {
 	struct sqlstore_schema sc;
@@ -275,7 +406,16 @@ int sqlstore_schema_migrate(sqlite3 *db)
 	if (err == 0)
 		err = sqlstore_runs_bring_back(db, &sc);
 	if (err == 0)
-		err = sqlstore_exec(db, sqlstore_runs_triggers, "create execlogfs_runs's triggers");
+		err = sqlstore_exec(db, sqlstore_own_tables, "create execlogfs's tables");
+	/* The rows from before the tool was kept get theirs: by-tool/ lists them too (once). */
+	if (err == 0 && !sc.in_runs[SQLSTORE_RUN_TOOL])
+		err = sqlstore_exec(db, "INSERT INTO execlogfs_runs (id, tool) SELECT id, t FROM"
+				    " (SELECT id, " SQLSTORE_TOOL_OF("args") " AS t FROM execution_log)"
+				    " WHERE t IS NOT NULL"
+				    " ON CONFLICT (id) DO UPDATE SET tool = excluded.tool",
+				    "give the rows their tool");
+	if (err == 0)
+		err = sqlstore_triggers_set(db);
 	if (err == 0)
 		err = sqlstore_exec(db, "COMMIT", "commit the schema");
 	if (err)
@@ -305,6 +445,12 @@ void sqlstore_schema_reads(const struct sqlstore_schema *sc, char *from, size_t 
 		else
 			used += (size_t)snprintf(ms + used, ms_size - used, "%sNULL", sep);
 	}
+	/* The tags, in the start document's order; null when there are none. */
+	snprintf(ms + used, ms_size - used, ", %s", sc->has_tags
+		 ? "(SELECT json_group_array(json_array(key, value)) FROM (SELECT key, value"
+		   " FROM execlogfs_tags WHERE execlogfs_tags.id = execution_log.id ORDER BY seq)"
+		   " HAVING count(*) > 0)"
+		 : "NULL");
 }
 
 /* The bucket of a row's duration, as SQL on the row @r (NEW or OLD), into @b. */

@@ -6,6 +6,7 @@
  * only the column list and the table expression a layout reads from.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "sqlstore.h"
@@ -23,9 +24,14 @@ static int sqlstore_texts_changes(struct sqlstore *s)
 		      "INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
 		      " started_at, outcome, files_indexed, symbols_indexed, references_indexed)"
 		      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', 0, 0, 0)") < 0;
+	/* OR REPLACE: the insert's trigger may have given the row its tool already. */
 	n += asprintf(&s->sql[ST_INSERT_RUN],
-		      "INSERT INTO execlogfs_runs (id, started_at_ms, heartbeat_at_ms)"
-		      " VALUES (?1, ?2, ?2)") < 0;
+		      "INSERT OR REPLACE INTO execlogfs_runs (id, started_at_ms, heartbeat_at_ms,"
+		      " host, user, uid, pid, cwd, tool, output_bytes, output_cut)"
+		      " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0)") < 0;
+	n += asprintf(&s->sql[ST_INSERT_TAG],
+		      "INSERT OR REPLACE INTO execlogfs_tags (id, key, value, seq)"
+		      " VALUES (?1, ?2, ?3, ?4)") < 0;
 	/* duration_ms comes from the millisecond start where we have one, else from seconds. */
 	n += asprintf(&s->sql[ST_FINISH],
 		      "UPDATE execution_log SET outcome = ?2, error_message = ?3,"
@@ -39,9 +45,10 @@ static int sqlstore_texts_changes(struct sqlstore *s)
 		      sqlstore_started_ms_sql, sqlstore_started_ms_sql) < 0;
 	/* The heartbeat of a row magellan started makes it a row of execlogfs_runs. */
 	n += asprintf(&s->sql[ST_FINISH_RUN],
-		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms)"
-		      " SELECT id, ?1 FROM execution_log WHERE execution_id = ?2"
-		      " ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
+		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms, exit_code, signal)"
+		      " SELECT id, ?1, ?3, ?4 FROM execution_log WHERE execution_id = ?2"
+		      " ON CONFLICT (id) DO UPDATE SET heartbeat_at_ms = excluded.heartbeat_at_ms,"
+		      " exit_code = excluded.exit_code, signal = excluded.signal") < 0;
 	n += asprintf(&s->sql[ST_HEARTBEAT],
 		      "INSERT INTO execlogfs_runs (id, heartbeat_at_ms)"
 		      " SELECT id, ?1 FROM execution_log WHERE execution_id = ?2 AND outcome = 'running'"
@@ -131,15 +138,98 @@ static int sqlstore_texts_indexes(struct sqlstore *s)
 	return n;
 }
 
+/*
+ * The views by provenance, each from its index: the records and names of
+ * one value by keyset paging on id, counts, and the values one seek each.
+ * A store of an earlier layout (under ro) has no provenance: they list
+ * nothing. As sqlstore_texts_changes().
+ */
+static int sqlstore_texts_views(struct sqlstore *s, const char *cols, const char *from,
+				bool current)
+{
+	static const char *const col[] = { "host", "user", "tool" };
+	int n = 0;
+
+	for (int a = 0; !current && a < 4; a++) {
+		n += asprintf(&s->sql[ST_LIST_BY + a], "SELECT %s FROM %s WHERE 0", cols, from) < 0;
+		n += asprintf(&s->sql[ST_NAMES_BY + a], "SELECT 0, '' WHERE 0") < 0;
+		n += asprintf(&s->sql[ST_COUNT_BY + a], "SELECT 0") < 0;
+		n += asprintf(&s->sql[ST_VALUES_FIRST + a], "SELECT '', '' WHERE 0") < 0;
+		n += asprintf(&s->sql[ST_VALUES_NEXT + a], "SELECT '', '' WHERE 0") < 0;
+	}
+	if (!current)
+		return n;
+	for (int a = 0; a < 3; a++) {
+		const char *c = col[a];
+
+		n += asprintf(&s->sql[ST_LIST_BY + a],
+			      "SELECT %s FROM %s WHERE execlogfs_runs.%s = ?5"
+			      " AND execlogfs_runs.id > ?1 ORDER BY execlogfs_runs.id", cols, from, c) < 0;
+		n += asprintf(&s->sql[ST_NAMES_BY + a],
+			      "SELECT execlogfs_runs.id, execution_id FROM execlogfs_runs"
+			      " JOIN execution_log USING (id) WHERE execlogfs_runs.%s = ?5"
+			      " AND execlogfs_runs.id > ?1 ORDER BY execlogfs_runs.id", c) < 0;
+		n += asprintf(&s->sql[ST_COUNT_BY + a],
+			      "SELECT count(*) FROM execlogfs_runs WHERE %s = ?5", c) < 0;
+		n += asprintf(&s->sql[ST_VALUES_FIRST + a],
+			      "SELECT %s FROM execlogfs_runs WHERE %s IS NOT NULL ORDER BY %s LIMIT 1",
+			      c, c, c) < 0;
+		n += asprintf(&s->sql[ST_VALUES_NEXT + a],
+			      "SELECT %s FROM execlogfs_runs WHERE %s > ?1 ORDER BY %s LIMIT 1", c, c, c) < 0;
+	}
+	/* Tags: ?5 the key, ?6 the value, by the index (key, value, id). */
+	n += asprintf(&s->sql[ST_LIST_BY + 3],
+		      "SELECT %s FROM execlogfs_tags AS t JOIN execution_log USING (id)"
+		      " LEFT JOIN execlogfs_runs USING (id) WHERE t.key = ?5 AND t.value = ?6"
+		      " AND t.id > ?1 ORDER BY t.id", cols) < 0;
+	n += asprintf(&s->sql[ST_NAMES_BY + 3],
+		      "SELECT t.id, execution_id FROM execlogfs_tags AS t JOIN execution_log USING (id)"
+		      " WHERE t.key = ?5 AND t.value = ?6 AND t.id > ?1 ORDER BY t.id") < 0;
+	n += asprintf(&s->sql[ST_COUNT_BY + 3],
+		      "SELECT count(*) FROM execlogfs_tags WHERE key = ?5 AND value = ?6") < 0;
+	n += asprintf(&s->sql[ST_VALUES_FIRST + 3],
+		      "SELECT key, value FROM execlogfs_tags ORDER BY key, value LIMIT 1") < 0;
+	n += asprintf(&s->sql[ST_VALUES_NEXT + 3],
+		      "SELECT key, value FROM execlogfs_tags WHERE (key, value) > (?1, ?2)"
+		      " ORDER BY key, value LIMIT 1") < 0;
+	return n;
+}
+
+/* Output: pieces keyed (id, offset), their length in execlogfs_runs; as sqlstore_texts_changes(). */
+static int sqlstore_texts_output(struct sqlstore *s, const struct sqlstore_schema *sc)
+{
+	int n = 0;
+
+	n += asprintf(&s->sql[ST_OUTPUT_STATE], sc->current
+		      ? "SELECT outcome, COALESCE(output_bytes, 0), COALESCE(output_cut, 0)"
+			" FROM execution_log LEFT JOIN execlogfs_runs USING (id) WHERE id = ?1"
+		      : "SELECT outcome, 0, 0 FROM execution_log WHERE id = ?1") < 0;
+	n += asprintf(&s->sql[ST_OUTPUT_PIECE],
+		      "INSERT INTO execlogfs_output (id, \"offset\", data) VALUES (?1, ?2, ?3)") < 0;
+	n += asprintf(&s->sql[ST_OUTPUT_BYTES],
+		      "INSERT INTO execlogfs_runs (id, output_bytes, output_cut) VALUES (?1, ?2, ?3)"
+		      " ON CONFLICT (id) DO UPDATE SET output_bytes = excluded.output_bytes,"
+		      " output_cut = MAX(COALESCE(output_cut, 0), excluded.output_cut)") < 0;
+	/* One seek by the primary key to the piece holding ?2, then forward. */
+	n += asprintf(&s->sql[ST_OUTPUT_READ], sc->has_output
+		      ? "SELECT \"offset\", data FROM execlogfs_output WHERE id = ?1 AND \"offset\" >="
+			" COALESCE((SELECT \"offset\" FROM execlogfs_output WHERE id = ?1"
+			" AND \"offset\" <= ?2 ORDER BY \"offset\" DESC LIMIT 1), 0)"
+			" ORDER BY \"offset\""
+		      : "SELECT 0, x'' WHERE 0") < 0;
+	return n;
+}
+
 int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc)
 {
-	char cols[768], ms[512], from[128];
+	char cols[3072], ms[2048], from[128];
 	int n;
 
 	/* Record reads select from @from: execution_log, LEFT JOINed to execlogfs_runs. */
 	sqlstore_schema_reads(sc, from, sizeof(from), ms, sizeof(ms));
 	snprintf(cols, sizeof(cols), SQLSTORE_COLUMNS, ms);
 	n = sqlstore_texts_changes(s) + sqlstore_texts_reads(s, cols, from) +
-	    sqlstore_texts_indexes(s);
+	    sqlstore_texts_indexes(s) + sqlstore_texts_views(s, cols, from, sc->current) +
+	    sqlstore_texts_output(s, sc);
 	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
 }

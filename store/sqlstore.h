@@ -5,7 +5,8 @@
  * execlogfs's own tables beside it (execlogfs_runs, execlogfs_durations),
  * and bringing back a store that an earlier execlogfs changed.
  * sqlite_sql.c holds the statement texts; sqlite.c owns connections,
- * open and close, and the changes; sqlite_list.c the reads and listings.
+ * open and close, and the changes; sqlite_list.c the reads and listings;
+ * sqlite_prov.c provenance and the views by it; sqlite_output.c output.
  */
 #ifndef EXECLOG_SQLSTORE_H
 #define EXECLOG_SQLSTORE_H
@@ -52,8 +53,23 @@ enum sqlstore_stmt_id {
 	ST_ROLLBACK_TO,
 	ST_BY_START,        /* retention: finished, in start order, oldest first */
 	ST_BY_START_NEWEST, /* the same, newest first */
+	ST_INSERT_TAG,
+	/* The views by provenance: four of each, in enum store_attr order from STORE_BY_HOST. */
+	ST_LIST_BY,
+	ST_NAMES_BY = ST_LIST_BY + 4,
+	ST_COUNT_BY = ST_NAMES_BY + 4,
+	ST_VALUES_FIRST = ST_COUNT_BY + 4, /* the least value of the attr */
+	ST_VALUES_NEXT = ST_VALUES_FIRST + 4, /* the least value after ?1 (tags: after ?1=?2) */
+	/* Output (sqlite_output.c). */
+	ST_OUTPUT_STATE = ST_VALUES_NEXT + 4, /* outcome, output_bytes and output_cut of an id */
+	ST_OUTPUT_PIECE,    /* one piece appended */
+	ST_OUTPUT_BYTES,    /* output_bytes and output_cut set */
+	ST_OUTPUT_READ,     /* the pieces from the one holding an offset on */
 	ST_COUNT
 };
+
+/* The statement @first (ST_LIST_BY...) of the view by @attr. */
+#define SQLSTORE_ST_BY(first, attr) ((enum sqlstore_stmt_id)((first) + (attr) - STORE_BY_HOST))
 
 struct sqlstore_conn {
 	sqlite3 *db;
@@ -75,12 +91,31 @@ struct sqlstore {
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
 #define SQLSTORE_COLUMNS SQLROW_COLUMNS ", %s"
 
-/* The columns of execlogfs_runs beside id, in the order reads select them. */
+/*
+ * The columns of execlogfs_runs beside id, in the order reads select them
+ * (after magellan's 14; the tags follow them, see sqlstore_schema_reads()).
+ */
 enum sqlstore_run_col {
 	SQLSTORE_RUN_STARTED_MS,   /* started_at_ms: the start, in ms */
 	SQLSTORE_RUN_HEARTBEAT_MS, /* heartbeat_at_ms: the last sign of life of a running one */
+	SQLSTORE_RUN_EXIT_CODE,    /* provenance, as struct store_record names it */
+	SQLSTORE_RUN_SIGNAL,
+	SQLSTORE_RUN_HOST,
+	SQLSTORE_RUN_USER,
+	SQLSTORE_RUN_UID,
+	SQLSTORE_RUN_PID,
+	SQLSTORE_RUN_CWD,
+	SQLSTORE_RUN_TOOL,         /* by-tool/'s: set by starts, and by triggers for other rows */
+	SQLSTORE_RUN_OUTPUT_BYTES, /* the length of the output (execlogfs_output) */
+	SQLSTORE_RUN_OUTPUT_CUT,   /* 1 once an append hit the cap */
 	SQLSTORE_RUN_COLS
 };
+
+/* The columns execlogfs 0.1.0 added to execution_log: the first ones of the enum. */
+#define SQLSTORE_RUN_COLS_0_1_0 2
+
+/* The column of a record read that holds the tags, as JSON [[key, value], ...] or null. */
+#define SQLSTORE_COL_TAGS (14 + SQLSTORE_RUN_COLS)
 
 /* What a store holds, as read by sqlstore_schema_read(). */
 struct sqlstore_schema {
@@ -88,6 +123,10 @@ struct sqlstore_schema {
 	bool has_runs;                    /* execlogfs_runs */
 	bool in_runs[SQLSTORE_RUN_COLS];  /* ...and its column of that kind */
 	bool in_log[SQLSTORE_RUN_COLS];   /* a column that execlogfs 0.1.0 added to execution_log */
+	bool has_tags;                    /* execlogfs_tags */
+	bool has_output;                  /* execlogfs_output */
+	/* All of this execlogfs's tables and columns are there (else: an older store under ro). */
+	bool current;
 };
 
 /* Translates rc for the caller and records why, naming what was being done. */
@@ -107,8 +146,9 @@ int sqlstore_schema_migrate(sqlite3 *db);
 /*
  * What record reads select from (@from: execution_log, LEFT JOINed to
  * execlogfs_runs USING (id) when there is one, so that id stays
- * execution_log's) and the expression of each run column
- * (@ms: "a, b", NULL for what the store does not have), for @sc as it is.
+ * execution_log's) and the expression of each run column, then of the
+ * tags (@ms: "a, b, ...", NULL for what the store does not have), for @sc
+ * as it is.
  */
 void sqlstore_schema_reads(const struct sqlstore_schema *sc, char *from, size_t from_size,
 			   char *ms, size_t ms_size);
@@ -142,11 +182,38 @@ int sqlstore_begin(struct sqlstore *s, enum sqlstore_stmt_id id,
 /* Gives back a connection that sqlstore_begin() lent. */
 void sqlstore_put(struct sqlstore *s, struct sqlstore_conn *c);
 
+/* Borrows a connection for the calling thread; give it back with sqlstore_put(). */
+int sqlstore_take(struct sqlstore *s, struct sqlstore_conn **out);
+
+/* The prepared statement @id of @c, reset and unbound, prepared on first use. */
+int sqlstore_stmt(struct sqlstore *s, struct sqlstore_conn *c, enum sqlstore_stmt_id id,
+		  sqlite3_stmt **out);
+
 /* Binds @text as parameter @i, SQL null for NULL. */
 int sqlstore_bind_text(sqlite3_stmt *st, int i, const char *text);
 
 /* Fills @r from the current row of a statement that selects SQLSTORE_COLUMNS. */
 int sqlstore_row(sqlite3_stmt *st, struct store_record *r);
+
+/* A change of another file, applied in a savepoint of the group commit's transaction. */
+typedef int (*sqlstore_apply_fn)(struct sqlstore *s, struct sqlstore_conn *c, void *arg);
+
+/*
+ * Runs @fn(@arg) as one change of the group commit (sqlite.c): undone alone
+ * when it fails, committed with the others before this returns 0.
+ */
+int sqlstore_change_run(struct sqlstore *s, sqlstore_apply_fn fn, void *arg);
+
+/* Provenance (sqlite_prov.c). */
+
+/* Writes the execlogfs_runs row and the tags of the start @rec (id set), in its savepoint. */
+int sqlstore_start_prov(struct sqlstore *s, struct sqlstore_conn *c, const struct store_record *rec);
+
+/* Fills @r's provenance, output_bytes and tags from a row of SQLSTORE_COLUMNS; clears @r on error. */
+int sqlstore_row_prov(sqlite3_stmt *st, struct store_record *r);
+
+/* Binds a filter's attr value as ?5, and a tag's value as ?6. */
+void sqlstore_bind_attr(sqlite3_stmt *st, const struct store_filter *filter);
 
 /* The downcast of a store that the SQLite backend opened. */
 static inline struct sqlstore *sqlstore_of(struct store *base)
@@ -170,5 +237,13 @@ int sqlstore_list_recent(struct store *base, size_t n, store_list_fn fn, void *c
 int sqlstore_summary(struct store *base, struct store_summary *out);
 int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
 				    store_by_start_fn fn, void *ctx);
+int sqlstore_list_values(struct store *base, enum store_attr attr, store_value_fn fn, void *ctx);
+
+/* Output (sqlite_output.c): each the op of the same name in backend.h. */
+int sqlstore_output_append(struct store *base, int64_t id, uint64_t offset, const void *buf,
+			   size_t len, uint64_t max, size_t *written);
+int sqlstore_output_read(struct store *base, int64_t id, uint64_t offset, void *buf, size_t len,
+			 size_t *got);
+int sqlstore_output_cut(struct store *base, int64_t id);
 
 #endif

@@ -2,8 +2,9 @@
 # magellan's table stays magellan's (SQLite only): a store made by the
 # sqlite3 shell with magellan's DDL keeps exactly its 14 columns and three
 # indexes after a mount, so magellan's migrate-backend copy still works;
-# what execlogfs keeps beyond them is in execlogfs_runs, kept right by
-# triggers when another program writes the table; a store that execlogfs
+# what execlogfs keeps beyond them is in execlogfs_runs (and its tags and
+# output in tables of their own), kept right by triggers when another
+# program writes the table; a store that execlogfs
 # 0.1.0 gave two columns is brought back at its first writable mount (and
 # left untouched under -o ro); and -o ro serves a store on read-only media.
 load helper
@@ -116,6 +117,40 @@ mtime_ms() {
   # A second writable mount changes nothing more.
   unmount_fs
   assert_magellan_table
+  run sqlite3 "$DB" 'PRAGMA integrity_check'
+  assert_output ok
+}
+
+@test "execlogfs's tables for provenance, tags and output leave magellan's table and copy alone" {
+  magellan_reference
+  make_magellan_store
+  mount_fs_raw -o "db=$DB"
+  start x '{"args":["/usr/bin/make","-j"]}'
+  local x_id
+  x_id=$(jq .id "$M/x.json")
+  # What a run with tags and output keeps, beside magellan's table.
+  magellan_sql "INSERT INTO execlogfs_tags (id, key, value, seq) VALUES ($x_id, 'team', 'web', 0);
+    INSERT INTO execlogfs_output (id, \"offset\", data) VALUES ($x_id, 0, x'6869')"
+  # Rows magellan inserted before the mount, or inserts now, get their tool; a bad args
+  # text fails no insert.
+  magellan_sql "INSERT INTO execution_log (execution_id, tool_version, args, root, db_path, started_at, outcome)
+    VALUES ('m-tool', '0.5.0', '[\"/opt/bin/magellan\",\"index\"]', NULL, '/db', 1700000300, 'running'),
+           ('m-bad', '0.5.0', '[\"unterminated', NULL, '/db', 1700000301, 'running')"
+  run sqlite3 "$DB" "SELECT e.execution_id, r.tool FROM execution_log AS e JOIN execlogfs_runs AS r
+    USING (id) WHERE r.tool IS NOT NULL ORDER BY e.id"
+  assert_output $'m-ok|index\nx|make\nm-tool|magellan'
+  echo success >"$M/status/x"
+  unmount_fs
+  assert_magellan_table
+  run migrate_backend_copy
+  assert_success
+  assert_output 5
+  # magellan deletes x: its tags and output go with it.
+  magellan_sql "DELETE FROM execution_log WHERE execution_id = 'x'"
+  run sqlite3 "$DB" "SELECT (SELECT count(*) FROM execlogfs_tags WHERE id = $x_id),
+    (SELECT count(*) FROM execlogfs_output WHERE id = $x_id),
+    (SELECT count(*) FROM execlogfs_runs WHERE id = $x_id)"
+  assert_output '0|0|0'
   run sqlite3 "$DB" 'PRAGMA integrity_check'
   assert_output ok
 }

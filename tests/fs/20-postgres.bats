@@ -212,3 +212,83 @@ PY
   assert_output EROFS
   [ "$(cat "$M/status/a")" = running ]
 }
+
+@test "a table of an older execlogfs gains provenance at mount; other programs' rows get their tool" {
+  # The table as execlogfs made it before provenance, with a row in it.
+  pg_sql <<'SQL'
+CREATE TABLE execution_log (
+    id BIGSERIAL PRIMARY KEY, execution_id TEXT NOT NULL UNIQUE, tool_version TEXT NOT NULL,
+    args TEXT NOT NULL, root TEXT, db_path TEXT NOT NULL, started_at BIGINT NOT NULL,
+    finished_at BIGINT, duration_ms BIGINT, outcome TEXT NOT NULL, error_message TEXT,
+    files_indexed BIGINT DEFAULT 0, symbols_indexed BIGINT DEFAULT 0,
+    references_indexed BIGINT DEFAULT 0, started_at_ms BIGINT, heartbeat_at_ms BIGINT);
+INSERT INTO execution_log (execution_id, tool_version, args, db_path, started_at, outcome)
+    VALUES ('old', '1', '["/usr/bin/make", "-j"]', '', 1700000000, 'success');
+SQL
+  # A read-only mount cannot bring it up to date: it fails and changes nothing.
+  run "$EXECLOGFS" -f -o "store=postgres,db=$DB,ro" "$M"
+  assert_failure
+  [ "$(pg_sql -c "SELECT count(*) FROM pg_attribute WHERE attrelid = 'execution_log'::regclass
+    AND attname IN ('tool', 'host', 'output_bytes')")" = 0 ]
+  mount_fs
+  [ "$(jq -r .tool_version "$M/old.json")" = 1 ]
+  # The old row's tool is filled from its args; its provenance is null.
+  [ "$(pg_sql -c "SELECT tool, output_bytes, host IS NULL FROM execution_log")" = "make|0|t" ]
+  # Rows psql inserts now: the tool from args by the trigger, and args that
+  # are not JSON (or name no tool) never fail the insert.
+  pg_sql -c "INSERT INTO execution_log (execution_id, tool_version, args, db_path, started_at, outcome)
+    VALUES ('p1', '1', '[\"/bin/ls\", \"-l\"]', '', 1700000001, 'success'),
+           ('p2', '1', 'not json', '', 1700000002, 'success'),
+           ('p3', '1', '[\"dir/\"]', '', 1700000003, 'success'),
+           ('p4', '1', '[1]', '', 1700000004, 'error')"
+  [ "$(pg_sql -c "SELECT execution_id || '=' || COALESCE(tool, '-') FROM execution_log ORDER BY id" | tr '\n' ' ')" = \
+    "old=make p1=ls p2=- p3=- p4=- " ]
+  # An update of args moves the tool with it.
+  pg_sql -c "UPDATE execution_log SET args = '[\"/usr/bin/gcc\"]' WHERE execution_id = 'p2'"
+  [ "$(pg_sql -c "SELECT tool FROM execution_log WHERE execution_id = 'p2'")" = gcc ]
+  within_1s test -e "$M/p4.json"
+  [ "$(cat "$M/status/p4")" = error ]
+  # A delete takes the execution's tags and output rows with it.
+  pg_sql -c "INSERT INTO execlog_tags (id, ord, key, value) SELECT id, 1, 'team', 'a' FROM execution_log WHERE execution_id = 'p1'"
+  pg_sql -c "INSERT INTO execlog_output (id, \"offset\", data) SELECT id, 0, 'hi' FROM execution_log WHERE execution_id = 'p1'"
+  rm "$M/p1.json"
+  [ "$(pg_sql -c "SELECT (SELECT count(*) FROM execlog_tags) + (SELECT count(*) FROM execlog_output)")" = 0 ]
+  # A second mount changes nothing of it.
+  unmount_fs
+  mount_fs
+  [ "$(pg_sql -c "SELECT count(*) FROM execution_log WHERE tool IS NOT NULL")" = 2 ]
+}
+
+@test "provenance on a shared log: each mount's views show the other's runs, psql's rows by their tool" {
+  mount_fs
+  mount_second
+  local host user
+  host=$(hostname)
+  user=$(id -un)
+  start a '{"args": ["/usr/bin/make", "-j"], "cwd": "/src/a", "tags": {"team": "infra", "ci.job": "7"}}'
+  # The record on the other mount: the daemon's provenance, the document's cwd and tags, in order.
+  within_1s test -e "$M2/a.json"
+  [ "$(jq -c '[.host, .user, .uid, .pid, .cwd, .tags, .exit_code]' "$M2/a.json")" = \
+    "[\"$host\",\"$user\",$(id -u),$BASHPID,\"/src/a\",{\"team\":\"infra\",\"ci.job\":\"7\"},null]" ]
+  # The views of the other mount list it, read from the server's indexes.
+  [ "$(ls "$M2/by-tag" | tr '\n' ' ')" = "ci.job=7 team=infra " ]
+  [ "$(ls "$M2/by-tag/team=infra")" = a.json ]
+  [ "$(ls "$M2/by-tool/make")" = a.json ]
+  [ "$(ls "$M2/by-host/$host")" = a.json ]
+  [ "$(ls "$M2/by-user/$user")" = a.json ]
+  # The finish's exit code, set on one mount, read on the other.
+  echo '{"outcome": "error", "exit_code": 2}' >"$M/status/a"
+  within_1s bash -c '[ "$(jq .exit_code "$1/a.json")" = 2 ]' _ "$M2"
+  # A row psql inserts: its tool from its args (the trigger), in by-tool/ of both mounts.
+  pg_sql -c "INSERT INTO execution_log (execution_id, tool_version, args, db_path, started_at, outcome)
+    VALUES ('p', '1', '[\"/opt/bin/cc\", \"-c\"]', '', 1700000000, 'success')"
+  [ "$(ls "$M/by-tool" | tr '\n' ' ')" = "cc make " ]
+  [ "$(ls "$M2/by-tool/cc")" = p.json ]
+  [ "$(jq -c '[.host, .tags, .output_bytes]' "$M/p.json")" = '[null,{},0]' ]
+  # A delete on one mount takes the run and its tags out of the other's views.
+  rm "$M2/a.json"
+  [ "$(ls "$M/by-tag" | wc -l)" -eq 0 ]
+  run ls "$M/by-tool/make"
+  assert_failure
+  [ "$(pg_sql -c "SELECT count(*) FROM execlog_tags")" = 0 ]
+}

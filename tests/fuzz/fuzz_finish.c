@@ -6,9 +6,11 @@
  * 64 KiB, -EINVAL for a NUL or invalid UTF-8 (judged by fuzz.h's own
  * validator). A value in words must get exactly the answer of the rule
  * written out here. A JSON object it accepts must read the same through
- * plain cJSON: only known keys, once each, with the outcome, message and
- * counts it reported. An accepted value sets success, error or partial,
- * counts in 0..2^53, and a message that is valid UTF-8. Nothing may leak.
+ * plain cJSON: only known keys, once each, with the outcome, message,
+ * counts, exit code and signal it reported. An accepted value sets success,
+ * error or partial, counts in 0..2^53, an exit code in 0..255 and a signal
+ * in 1..64 or none (STORE_NULL, also for every value in words), and a
+ * message that is valid UTF-8. Nothing may leak.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -82,6 +84,7 @@ static void check_words(const char *text, size_t len, int ret,
 	FUZZ_CHECK(fin->outcome == outcome);
 	FUZZ_CHECK(fin->files_indexed == 0 && fin->symbols_indexed == 0 &&
 		   fin->references_indexed == 0);
+	FUZZ_CHECK(fin->exit_code == STORE_NULL && fin->signal == STORE_NULL);
 	if (want == NULL) {
 		FUZZ_CHECK(message == NULL);
 	} else {
@@ -101,15 +104,27 @@ static void check_count(const cJSON *item, int64_t count)
 	FUZZ_CHECK(item->valuedouble == (double)count);
 }
 
+/* The member @item (NULL if absent) must read as @v, in [@lo, @hi], or STORE_NULL when absent. */
+static void check_ranged(const cJSON *item, int64_t v, int64_t lo, int64_t hi)
+{
+	if (item == NULL) {
+		FUZZ_CHECK(v == STORE_NULL);
+		return;
+	}
+	FUZZ_CHECK(v >= lo && v <= hi);
+	FUZZ_CHECK(cJSON_IsNumber(item) && item->valuedouble == (double)v);
+}
+
 /* An accepted JSON value, read again by plain cJSON. */
 static void check_json(const char *text, size_t len, const struct store_finish *fin,
 		       const char *message)
 {
 	static const char *const keys[] = {
 		"outcome", "error_message", "files_indexed", "symbols_indexed",
-		"references_indexed",
+		"references_indexed", "exit_code", "signal",
 	};
-	const cJSON *found[5] = { NULL };
+	const size_t nkeys = sizeof(keys) / sizeof(keys[0]);
+	const cJSON *found[sizeof(keys) / sizeof(keys[0])] = { NULL };
 	const char *end = NULL;
 	cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &end, false);
 	const cJSON *item;
@@ -119,9 +134,9 @@ static void check_json(const char *text, size_t len, const struct store_finish *
 	cJSON_ArrayForEach(item, doc) {
 		size_t k = 0;
 
-		while (k < 5 && strcmp(item->string, keys[k]) != 0)
+		while (k < nkeys && strcmp(item->string, keys[k]) != 0)
 			k++;
-		FUZZ_CHECK(k < 5);
+		FUZZ_CHECK(k < nkeys);
 		FUZZ_CHECK(found[k] == NULL);
 		found[k] = item;
 	}
@@ -134,6 +149,8 @@ static void check_json(const char *text, size_t len, const struct store_finish *
 	check_count(found[2], fin->files_indexed);
 	check_count(found[3], fin->symbols_indexed);
 	check_count(found[4], fin->references_indexed);
+	check_ranged(found[5], fin->exit_code, 0, 255);
+	check_ranged(found[6], fin->signal, 1, 64);
 	cJSON_Delete(doc);
 }
 

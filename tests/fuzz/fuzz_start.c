@@ -13,7 +13,9 @@
  * record_parse_start() on the whole input must agree with it: DONE or
  * blank parses, an error is the same error, MORE otherwise is "incomplete".
  * What parses is put in a record (with integers from the hash) that is
- * rendered and read back: every field must come back equal. The same input
+ * rendered and read back: every field must come back equal, tags included;
+ * the tags it accepted must keep the contract's rules, judged here apart
+ * from scan.c. The same input
  * is also read as a stored record (LMDB keeps records as these documents):
  * refused with -EINVAL, or read into a record that renders and reads back
  * the same. A violation abort()s; nothing may leak.
@@ -170,6 +172,50 @@ static bool same_string(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+static bool same_tags(const struct store_record *a, const struct store_record *b)
+{
+	if (a->ntags != b->ntags || (a->tags == NULL) != (b->tags == NULL))
+		return false;
+	for (size_t i = 0; i < a->ntags; i++) {
+		if (!same_string(a->tags[i].key, b->tags[i].key) ||
+		    !same_string(a->tags[i].value, b->tags[i].value))
+			return false;
+	}
+	return true;
+}
+
+static bool tag_key_valid(const char *key)
+{
+	size_t len = strlen(key);
+
+	if (len == 0 || len > STORE_TAG_KEY_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = key[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* The tags of a parsed start keep the contract's rules. */
+static void check_start_tags(const struct store_record *rec)
+{
+	FUZZ_CHECK(rec->ntags <= STORE_TAGS_MAX);
+	FUZZ_CHECK((rec->ntags == 0) == (rec->tags == NULL));
+	for (size_t i = 0; i < rec->ntags; i++) {
+		const char *value = rec->tags[i].value;
+
+		FUZZ_CHECK(tag_key_valid(rec->tags[i].key));
+		FUZZ_CHECK(strlen(value) <= STORE_TAG_VALUE_MAX);
+		FUZZ_CHECK(fuzz_utf8_valid((const unsigned char *)value, strlen(value)));
+		for (size_t j = 0; j < i; j++)
+			FUZZ_CHECK(strcmp(rec->tags[i].key, rec->tags[j].key) != 0);
+	}
+}
+
 /* @rec is rendered, read back, and must come back equal. */
 static void check_render_read(const struct store_record *rec)
 {
@@ -177,7 +223,10 @@ static void check_render_read(const struct store_record *rec)
 	size_t len = 0;
 	char *text = record_to_json(rec, &len);
 
+	size_t measured = 0;
+
 	FUZZ_CHECK(text != NULL && strlen(text) == len);
+	FUZZ_CHECK(record_json_size(rec, &measured) == 0 && measured == len);
 	FUZZ_CHECK(fuzz_utf8_valid((const unsigned char *)text, len));
 	FUZZ_CHECK(record_from_json(text, len, &back) == 0);
 	FUZZ_CHECK(back.id == rec->id);
@@ -194,6 +243,12 @@ static void check_render_read(const struct store_record *rec)
 	FUZZ_CHECK(back.files_indexed == rec->files_indexed);
 	FUZZ_CHECK(back.symbols_indexed == rec->symbols_indexed);
 	FUZZ_CHECK(back.references_indexed == rec->references_indexed);
+	FUZZ_CHECK(back.exit_code == rec->exit_code && back.signal == rec->signal);
+	FUZZ_CHECK(same_string(back.host, rec->host) && same_string(back.user, rec->user));
+	FUZZ_CHECK(back.uid == rec->uid && back.pid == rec->pid);
+	FUZZ_CHECK(same_string(back.cwd, rec->cwd));
+	FUZZ_CHECK(same_tags(&back, rec));
+	FUZZ_CHECK(back.output_bytes == rec->output_bytes);
 	FUZZ_CHECK(back.started_ms == 0 && back.heartbeat_ms == 0);
 	store_record_clear(&back);
 	free(text);
@@ -217,6 +272,16 @@ static void check_round_trip(const struct store_record *start, uint64_t seed)
 		.files_indexed = pick_int(&seed),
 		.symbols_indexed = pick_int(&seed),
 		.references_indexed = pick_int(&seed),
+		.exit_code = pick_int(&seed),
+		.signal = pick_int(&seed),
+		.host = start->cwd,
+		.user = start->root,
+		.uid = pick_int(&seed),
+		.pid = pick_int(&seed),
+		.cwd = start->cwd,
+		.tags = start->tags,
+		.ntags = start->ntags,
+		.output_bytes = pick_int(&seed),
 	};
 
 	check_render_read(&rec);
@@ -230,7 +295,8 @@ static void check_stored(const uint8_t *data, size_t size)
 
 	FUZZ_CHECK(ret == 0 || ret == -EINVAL);
 	if (ret < 0) {
-		FUZZ_CHECK(rec.id == 0 && rec.execution_id == NULL && rec.args == NULL);
+		FUZZ_CHECK(rec.id == 0 && rec.execution_id == NULL && rec.args == NULL &&
+			   rec.tags == NULL && rec.ntags == 0);
 		return;
 	}
 	FUZZ_CHECK(rec.execution_id != NULL && rec.tool_version != NULL && rec.args != NULL &&
@@ -251,9 +317,13 @@ static void check_parsed(const struct store_record *rec, bool blank)
 		   fuzz_utf8_valid((const unsigned char *)rec->root, strlen(rec->root)));
 	FUZZ_CHECK(fuzz_utf8_valid((const unsigned char *)rec->args, strlen(rec->args)));
 	FUZZ_CHECK(rec->args[0] == '[' && rec->args[strlen(rec->args) - 1] == ']');
+	FUZZ_CHECK(rec->cwd == NULL ||
+		   fuzz_utf8_valid((const unsigned char *)rec->cwd, strlen(rec->cwd)));
+	check_start_tags(rec);
 	if (blank) {
 		FUZZ_CHECK(strcmp(rec->tool_version, "") == 0 && strcmp(rec->args, "[]") == 0);
 		FUZZ_CHECK(rec->root == NULL && strcmp(rec->db_path, "") == 0);
+		FUZZ_CHECK(rec->cwd == NULL && rec->ntags == 0);
 	}
 }
 
@@ -275,7 +345,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(ret == -EINVAL && strstr(store_reason(), "incomplete") != NULL);
 	if (ret < 0) {
 		FUZZ_CHECK(rec.tool_version == NULL && rec.args == NULL && rec.root == NULL &&
-			   rec.db_path == NULL);
+			   rec.db_path == NULL && rec.cwd == NULL && rec.tags == NULL);
 		return 0;
 	}
 	check_parsed(&rec, scan.blank);

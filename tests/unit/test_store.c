@@ -3328,6 +3328,91 @@ static int64_t runs_rows(int64_t id)
 	return n;
 }
 
+static int64_t start_as(struct store *s, const char *name, const char *host, const char *user,
+			int64_t uid, const char *args, const char *cwd, const char *const *tags);
+
+/* The names by_tool/@tool lists, by list_names, as check_names() expects them. */
+#define CHECK_TOOL_VIEW(s, tool, ...)                                           \
+	do {                                                                     \
+		struct store_filter f_ = { .outcome = -1, .day = -1,             \
+					   .attr = STORE_BY_TOOL, .value = (tool) }; \
+		struct collect c_ = { 0 };                                       \
+		CHECK_EQ(list_names_into((s), &f_, INT64_MIN, &c_), 0);          \
+		check_names(__LINE__, &c_, (const char *[]){ __VA_ARGS__, NULL }); \
+		collect_reset(&c_);                                              \
+	} while (0)
+
+/* The rows of execlogfs's table @table for @id. */
+static int64_t own_rows(const char *table, int64_t id)
+{
+	char *sql = xasprintf("SELECT count(*) FROM %s WHERE id = %" PRId64, table, id);
+	int64_t n = sqlite_shell_int(sql);
+
+	free(sql);
+	return n;
+}
+
+/*
+ * Provenance of rows other programs write: none (null, no tags, no
+ * output) but the tool, which triggers compute from args, whatever the
+ * text; and a row deleted by SQL takes its tags, provenance and output.
+ */
+static void magellan_provenance(struct store *s)
+{
+	static const char *const tags[] = { "team=web", NULL };
+	struct store_record rec = { 0 };
+	int64_t shell, tagged;
+	size_t n = 0;
+
+	sqlite_shell("INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
+		     " started_at, outcome) VALUES ('shell', '', json_array('/usr/bin/cc', '-c'), NULL,"
+		     " '', 1767225600, 'error')");
+	CHECK_EQ(store_get(s, "shell", &rec), 0);
+	shell = rec.id;
+	CHECK_EQ(rec.exit_code, STORE_NULL);
+	CHECK_EQ(rec.signal, STORE_NULL);
+	CHECK_STR(rec.host, NULL);
+	CHECK_STR(rec.user, NULL);
+	CHECK_EQ(rec.uid, STORE_NULL);
+	CHECK_EQ(rec.pid, STORE_NULL);
+	CHECK_STR(rec.cwd, NULL);
+	CHECK_EQ(rec.ntags, 0);
+	CHECK_EQ(rec.output_bytes, 0);
+	CHECK_EQ(store_output_cut(s, shell), 0);
+	CHECK_TOOL_VIEW(s, "cc", "shell");
+	/* An update of its args moves it to its new tool. */
+	sqlite_shell("UPDATE execution_log SET args = json_array('ld') WHERE execution_id = 'shell'");
+	CHECK_TOOL_VIEW(s, "ld", "shell");
+	CHECK_TOOL_VIEW(s, "cc", NULL);
+
+	/* A text that is no array of strings fails neither the insert nor the update: no tool. */
+	sqlite_shell("INSERT INTO execution_log (execution_id, tool_version, args, root, db_path,"
+		     " started_at, outcome) VALUES ('bad1', '', '[1', NULL, '', 1, 'error'),"
+		     " ('bad2', '', x'ff00', NULL, '', 1, 'error'), ('bad3', '', '[1, 2]', NULL, '', 1,"
+		     " 'error'), ('bad4', '', '{\\\"a\\\": 1}', NULL, '', 1, 'error')");
+	sqlite_shell("UPDATE execution_log SET args = '[' WHERE execution_id = 'shell'");
+	CHECK_EQ(sqlite_shell_int("SELECT count(*) FROM execution_log WHERE execution_id LIKE 'bad_'"), 4);
+	CHECK_EQ(sqlite_shell_int("SELECT count(*) FROM execlogfs_runs JOIN execution_log USING (id)"
+				  " WHERE execution_id LIKE 'bad_' AND tool IS NOT NULL"), 0);
+	CHECK_TOOL_VIEW(s, "ld", NULL);
+	CHECK_EQ(store_get(s, "bad2", &rec), 0);
+	CHECK_EQ(rec.ntags, 0);
+
+	/* A delete by SQL takes everything of the row's that execlogfs kept. */
+	tagged = start_as(s, "tagged", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
+	CHECK_EQ(store_output_append(s, tagged, 0, "out", 3, 1024, &n), 0);
+	CHECK_EQ(own_rows("execlogfs_tags", tagged), 1);
+	CHECK_EQ(own_rows("execlogfs_output", tagged), 1);
+	sqlite_shell("DELETE FROM execution_log WHERE execution_id = 'tagged'");
+	CHECK_EQ(own_rows("execlogfs_tags", tagged), 0);
+	CHECK_EQ(own_rows("execlogfs_output", tagged), 0);
+	CHECK_EQ(own_rows("execlogfs_runs", tagged), 0);
+	CHECK_TOOL_VIEW(s, "make", NULL);
+	sqlite_shell("DELETE FROM execution_log WHERE execution_id = 'shell'");
+	CHECK_EQ(own_rows("execlogfs_runs", shell), 0);
+	store_record_clear(&rec);
+}
+
 /*
  * The SQLite store keeps magellan's 14 columns; the millisecond times are
  * in execlogfs_runs, and rows another program writes with magellan's
@@ -3398,6 +3483,82 @@ static void case_magellan_rows(void)
 	finish_one(s, "moved", STORE_SUCCESS, T0_MS + 30000);
 	CHECK_EQ(duration_of(s, "moved"), 5000);
 
+	store_record_clear(&rec);
+	magellan_provenance(s);
+	store_close(s);
+}
+
+/*
+ * old_layout: a store of the previous execlogfs (execlogfs_runs with the ms
+ * pair only, its three triggers, no tags or output) reads under -o ro with
+ * null provenance and writes nothing; a writable open migrates it keeping
+ * every row and time, gives the rows their tool, and starts with
+ * provenance from then on.
+ */
+static void case_old_layout(void)
+{
+	static const char *const tags[] = { "team=web", NULL };
+	struct store_record rec = { 0 };
+	struct store *s;
+	int64_t fresh;
+	size_t got = 7;
+	char buf[8];
+
+	sqlite_shell(
+		"CREATE TABLE execution_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" execution_id TEXT NOT NULL UNIQUE, tool_version TEXT NOT NULL, args TEXT NOT NULL,"
+		" root TEXT, db_path TEXT NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER,"
+		" duration_ms INTEGER, outcome TEXT NOT NULL, error_message TEXT,"
+		" files_indexed INTEGER DEFAULT 0, symbols_indexed INTEGER DEFAULT 0,"
+		" references_indexed INTEGER DEFAULT 0);"
+		"CREATE INDEX idx_execution_log_started_at ON execution_log(started_at DESC);"
+		"CREATE INDEX idx_execution_log_execution_id ON execution_log(execution_id);"
+		"CREATE INDEX idx_execution_log_outcome ON execution_log(outcome);"
+		"CREATE TABLE execlogfs_runs (id INTEGER PRIMARY KEY, started_at_ms INTEGER,"
+		" heartbeat_at_ms INTEGER);"
+		"CREATE TRIGGER execlogfs_runs_insert AFTER INSERT ON execution_log"
+		" BEGIN DELETE FROM execlogfs_runs WHERE id = NEW.id; END;"
+		"CREATE TRIGGER execlogfs_runs_delete AFTER DELETE ON execution_log"
+		" BEGIN DELETE FROM execlogfs_runs WHERE id = OLD.id; END;"
+		"INSERT INTO execution_log VALUES (1, 'old', '1.0', json_array('/usr/bin/make', '-j'),"
+		" NULL, '', 1767225600, 1767225602, 2345, 'success', NULL, 1, 2, 3);"
+		"INSERT INTO execlogfs_runs VALUES (1, 1767225600123, 1767225602468);");
+
+	/* Read-only: everything reads, provenance as null, and nothing is written. */
+	s = open_store_at("sqlite", g_db, true);
+	CHECK_EQ(store_get(s, "old", &rec), 0);
+	CHECK_EQ(rec.started_ms, INT64_C(1767225600123));
+	CHECK_EQ(rec.duration_ms, 2345);
+	CHECK_STR(rec.host, NULL);
+	CHECK_EQ(rec.exit_code, STORE_NULL);
+	CHECK_EQ(rec.ntags, 0);
+	CHECK_EQ(rec.output_bytes, 0);
+	CHECK_TOOL_VIEW(s, "make", NULL);
+	CHECK_EQ(store_output_read(s, rec.id, 0, buf, sizeof(buf), &got), 0);
+	CHECK_EQ(got, 0);
+	store_close(s);
+	CHECK_EQ(sqlite_shell_int("SELECT count(*) FROM sqlite_master WHERE name LIKE 'execlogfs_%'"), 3);
+
+	/* Writable: migrated, with every row and time kept. */
+	s = open_store();
+	CHECK_EQ(store_get(s, "old", &rec), 0);
+	CHECK_EQ(rec.started_ms, INT64_C(1767225600123));
+	CHECK_EQ(rec.heartbeat_ms, INT64_C(1767225602468));
+	CHECK_EQ(rec.duration_ms, 2345);
+	CHECK_EQ(rec.references_indexed, 3);
+	CHECK_STR(rec.host, NULL);
+	CHECK_EQ(rec.ntags, 0);
+	CHECK_TOOL_VIEW(s, "make", "old");
+	CHECK_EQ(sqlite_shell_int("SELECT count(*) FROM pragma_table_info('execution_log')"), 14);
+	fresh = start_as(s, "new", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
+	CHECK_EQ(store_get_by_id(s, fresh, &rec), 0);
+	CHECK_STR(rec.host, "h1");
+	CHECK_STR(rec.tags[0].value, "web");
+	CHECK_TOOL_VIEW(s, "make", "old", "new");
+	/* The new triggers are in place: a row of another program gets its tool. */
+	sqlite_shell("INSERT INTO execution_log (execution_id, tool_version, args, db_path, started_at,"
+		     " outcome) VALUES ('shell', '', json_array('make'), '', 1, 'running')");
+	CHECK_TOOL_VIEW(s, "make", "old", "new", "shell");
 	store_record_clear(&rec);
 	store_close(s);
 }
@@ -3715,6 +3876,117 @@ static void case_provenance(void)
 	store_close(s);
 }
 
+/* ---- output: what a run printed, beside its record ------------------------ */
+
+/* Checks that the output of @id is exactly @want (@n bytes), read whole and in pieces of 7. */
+static void check_output(int line, struct store *s, int64_t id, const char *want, size_t n)
+{
+	char buf[4096];
+	size_t got = 0, at = 0;
+
+	CHECK(n < sizeof(buf));
+	CHECK_EQ(store_output_read(s, id, 0, buf, sizeof(buf), &got), 0);
+	if (got != n || memcmp(buf, want, n) != 0)
+		fail(__FILE__, line, "output as expected", "got %zu bytes, expected %zu", got, n);
+	while (at < n) {
+		CHECK_EQ(store_output_read(s, id, at, buf, 7, &got), 0);
+		if (got != (n - at < 7 ? n - at : 7) || memcmp(buf, want + at, got) != 0)
+			fail(__FILE__, line, "output as expected", "at %zu: got %zu bytes", at, got);
+		at += got;
+	}
+	CHECK_EQ(store_output_read(s, id, n, buf, sizeof(buf), &got), 0);
+	CHECK_EQ(got, 0);
+	CHECK_EQ(store_output_read(s, id, n + 1000, buf, sizeof(buf), &got), 0);
+	CHECK_EQ(got, 0);
+}
+
+/* output_bytes of @name as store_get() reads it. */
+static int64_t output_bytes_of(struct store *s, const char *name)
+{
+	struct store_record rec = { 0 };
+	int64_t n;
+
+	CHECK_EQ(store_get(s, name, &rec), 0);
+	n = rec.output_bytes;
+	store_record_clear(&rec);
+	return n;
+}
+
+/*
+ * output: appends at the end only, read back across pieces from any
+ * offset, refused once the run is not running, cut at the cap keeping what
+ * fits, kept across a reopen, and gone with the record (a name started
+ * again has none).
+ */
+static void case_output(void)
+{
+	struct store *s = open_store();
+	char want[2048], buf[16];
+	size_t n = 99, len = 0, got = 0;
+	int64_t id, other, again;
+
+	id = start_one(s, "o", T0_MS);
+	other = start_one(s, "p", T0_MS);
+	CHECK_EQ(output_bytes_of(s, "o"), 0);
+	check_output(__LINE__, s, id, "", 0);
+	/* Pieces of many sizes: a read from any offset crosses them. */
+	for (size_t i = 1; len + i <= 1500; i += 13) {
+		for (size_t j = 0; j < i; j++)
+			want[len + j] = (char)('a' + (len + j) % 26);
+		CHECK_EQ(store_output_append(s, id, len, want + len, i, 1600, &n), 0);
+		CHECK_EQ(n, i);
+		len += i;
+	}
+	CHECK_EQ(output_bytes_of(s, "o"), (int64_t)len);
+	check_output(__LINE__, s, id, want, len);
+	/* Appends only: at another offset, EINVAL and nothing written. */
+	CHECK_EQ(store_output_append(s, id, len - 1, "x", 1, 1600, &n), -EINVAL);
+	CHECK_EQ(n, 0);
+	CHECK_EQ(store_output_append(s, id, len + 1, "x", 1, 1600, &n), -EINVAL);
+	CHECK_EQ(store_output_append(s, other, 5, "x", 1, 1600, &n), -EINVAL);
+	CHECK_EQ(output_bytes_of(s, "o"), (int64_t)len);
+	/* The cap: what fits is kept, EFBIG, and the output is marked cut. */
+	CHECK_EQ(store_output_cut(s, id), 0);
+	memcpy(want + len, "0123456789", 10);
+	CHECK_EQ(store_output_append(s, id, len, want + len, 10, len + 4, &n), -EFBIG);
+	CHECK_EQ(n, 4);
+	len += 4;
+	CHECK_EQ(store_output_cut(s, id), 1);
+	CHECK_EQ(store_output_cut(s, other), 0);
+	CHECK_EQ(output_bytes_of(s, "o"), (int64_t)len);
+	CHECK_EQ(store_output_append(s, id, len, "x", 1, len, &n), -EFBIG);
+	CHECK_EQ(n, 0);
+	check_output(__LINE__, s, id, want, len);
+	/* No such execution. */
+	CHECK_EQ(store_output_read(s, id + 1000, 0, buf, sizeof(buf), &got), -ENOENT);
+	CHECK_EQ(store_output_append(s, id + 1000, 0, "x", 1, 1600, &n), -ENOENT);
+	CHECK_EQ(store_output_cut(s, id + 1000), -ENOENT);
+	/* Finished, the output is read-only. */
+	finish_one(s, "o", STORE_SUCCESS, T0_MS + 1000);
+	CHECK_EQ(store_output_append(s, id, len, "x", 1, 1600, &n), -EPERM);
+	CHECK_EQ(n, 0);
+
+	/* It lasts. */
+	store_close(s);
+	s = open_store();
+	check_output(__LINE__, s, id, want, len);
+	CHECK_EQ(output_bytes_of(s, "o"), (int64_t)len);
+	CHECK_EQ(store_output_cut(s, id), 1);
+	CHECK_EQ(store_output_append(s, other, 0, "pp", 2, 1600, &n), 0);
+	check_output(__LINE__, s, other, "pp", 2);
+
+	/* Gone with its record: a name started again has none of it. */
+	CHECK_EQ(store_delete(s, "o"), 0);
+	CHECK_EQ(store_output_read(s, id, 0, buf, sizeof(buf), &got), -ENOENT);
+	again = start_one(s, "o", T0_MS + 2000);
+	CHECK(again != id);
+	CHECK_EQ(output_bytes_of(s, "o"), 0);
+	CHECK_EQ(store_output_cut(s, again), 0);
+	check_output(__LINE__, s, again, "", 0);
+	check_output(__LINE__, s, other, "pp", 2);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -3755,6 +4027,8 @@ static const struct {
 	{ "delete_run", case_delete_run },
 	{ "reserve", case_reserve },
 	{ "provenance", case_provenance },
+	{ "old_layout", case_old_layout },
+	{ "output", case_output },
 };
 
 int main(int argc, char **argv)
