@@ -392,6 +392,8 @@ static int fs_start_commit(struct fs_start *s, bool waited)
 	struct store_record rec = { 0 };
 	int err;
 
+	/* Nulls where nothing is said: a zeroed record would say exit code 0. */
+	store_record_clear(&rec);
 	/* What the scan captured as the writes came: the document is not read again. */
 	err = record_scan_values(s->scan, &rec);
 	if (err == 0)

@@ -606,7 +606,7 @@ static int scan_map_key_open(struct record_scan *sc)
 		return store_fail(-EINVAL, "%s: more than %d tags", sc->schema->what,
 				  STORE_TAGS_MAX);
 	scan_string_open(sc, SCAN_MAP_KEY);
-	sc->map_key_at = sc->map_item_at = tb->len;
+	sc->map_key_at = tb->len;
 	sc->map_item_len = 0;
 	return 0;
 }
@@ -676,7 +676,6 @@ static int scan_map_byte(struct record_scan *sc, unsigned char b)
 	case SCAN_MAP_VALUE:
 		if (b == '"') {
 			scan_string_open(sc, SCAN_MAP_STRING);
-			sc->map_item_at = sc->values[sc->field].len;
 			sc->map_item_len = 0;
 			return 0;
 		}

@@ -126,13 +126,13 @@ struct record_scan {
 	struct text_buf values[SCHEMA_FIELDS_MAX];
 
 	/*
-	 * The object of strings being read: pairs so far, and where in its
-	 * capture (key NUL value NUL ...) the current key and item began.
+	 * The object of strings being read: pairs so far, where in its capture
+	 * (key NUL value NUL ...) the current key began, and the decoded bytes
+	 * of the current key or value.
 	 */
 	size_t map_count;
 	size_t map_key_at;
-	size_t map_item_at;
-	size_t map_item_len; /* decoded bytes of the current key or value */
+	size_t map_item_len;
 
 	/* When set, arrays' elements go to each() (from element), not to values. */
 	scan_each_fn *each;

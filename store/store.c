@@ -217,6 +217,9 @@ int store_start(struct store *s, struct store_record *rec)
 	if (err == 0 && rec->ntags > STORE_TAGS_MAX)
 		err = store_fail(-EINVAL, "start of %s has more than %d tags", rec->execution_id,
 				 STORE_TAGS_MAX);
+	/* What the finish sets is null at the start, whatever the caller left there. */
+	rec->exit_code = rec->signal = STORE_NULL;
+	rec->output_bytes = 0;
 	/* The backend indexes the tool; the caller never sets it. */
 	if (err == 0) {
 		free(rec->tool);

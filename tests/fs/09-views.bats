@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# Views: by-outcome/, by-day/, latest.
+# Views: by-outcome/, by-day/, latest; and the views by provenance on a
+# larger log (23-provenance has their rules).
 load helper
 
 @test "by-outcome always lists the four outcomes, empty or not" {
@@ -122,4 +123,31 @@ load helper
   assert_output "$(printf '%s\n' bad1.json bad2.json bad3.json)"
   run ls "$M/by-outcome/success"
   assert_equal "$(echo "$output" | wc -l)" 2000
+}
+
+@test "by-tag and by-tool list every value and exactly their executions, across many replies" {
+  mount_fs
+  # 600 values: a listing of them takes several readdir replies.
+  python3 - "$M" <<'PY'
+import os, sys
+for i in range(600):
+    doc = '{"args": ["/bin/t%d"], "tags": {"n": "%04d", "all": "yes"}}' % (i % 7, i)
+    fd = os.open(f"{sys.argv[1]}/new/run{i:04d}", os.O_WRONLY | os.O_CREAT, 0o644)
+    os.write(fd, doc.encode())
+    os.close(fd)
+PY
+  run bash -c 'ls "$1/by-tag" | grep -c "^n="' _ "$M"
+  assert_output 600
+  run bash -c 'ls "$1/by-tag" | sort | uniq -d' _ "$M"
+  assert_output ""
+  run bash -c 'ls -f "$1/by-tag" | grep -vx "[.][.]*" | sort | head -3' _ "$M"
+  assert_output "$(printf '%s\n' all=yes n=0000 n=0001)"
+  run ls "$M/by-tag/n=0417"
+  assert_output run0417.json
+  run bash -c 'ls "$1/by-tag/all=yes" | wc -l' _ "$M"
+  assert_output 600
+  run ls "$M/by-tool"
+  assert_output "$(printf 't%s\n' 0 1 2 3 4 5 6)"
+  run bash -c 'ls "$1/by-tool/t3" | wc -l' _ "$M"
+  assert_output 86
 }

@@ -3410,6 +3410,20 @@ static void magellan_provenance(struct store *s)
 	CHECK_TOOL_VIEW(s, "make", NULL);
 	sqlite_shell("DELETE FROM execution_log WHERE execution_id = 'shell'");
 	CHECK_EQ(own_rows("execlogfs_runs", shell), 0);
+
+	/* A change of id carries everything along. */
+	tagged = start_as(s, "renumbered", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
+	CHECK_EQ(store_output_append(s, tagged, 0, "out", 3, 1024, &n), 0);
+	sqlite_shell("UPDATE execution_log SET id = id + 1000000 WHERE execution_id = 'renumbered'");
+	CHECK_EQ(store_get(s, "renumbered", &rec), 0);
+	CHECK_EQ(rec.id, tagged + 1000000);
+	CHECK_STR(rec.host, "h1");
+	CHECK_EQ(rec.ntags, 1);
+	CHECK_STR(rec.tags[0].value, "web");
+	CHECK_EQ(rec.output_bytes, 3);
+	CHECK_EQ(own_rows("execlogfs_output", tagged + 1000000), 1);
+	CHECK_EQ(own_rows("execlogfs_tags", tagged), 0);
+	CHECK_TOOL_VIEW(s, "make", "renumbered");
 	store_record_clear(&rec);
 }
 
@@ -3876,6 +3890,69 @@ static void case_provenance(void)
 	store_close(s);
 }
 
+/*
+ * provenance_visits: the views by provenance list from indexes: the few
+ * executions of a rare host, user, tool or tag, and the values of each,
+ * cost a small part of what a listing of everything costs.
+ */
+static void case_provenance_visits(void)
+{
+	static const char *const big[] = { "k=big", NULL }, *const small[] = { "k=small", NULL };
+	static const struct {
+		enum store_attr attr;
+		const char *value;
+	} views[] = {
+		{ STORE_BY_HOST, "h-small" }, { STORE_BY_USER, "u-small" },
+		{ STORE_BY_TOOL, "small" }, { STORE_BY_TAG, "k=small" },
+	};
+	struct store *s = open_store();
+	struct collect c = { 0 };
+	struct values vs = { 0 };
+	uint64_t before, all, cost;
+	char name[32];
+
+	for (int i = 0; i < 2000; i++) {
+		bool rare = i % 1000 == 7;
+
+		snprintf(name, sizeof(name), "v%d", i);
+		start_as(s, name, rare ? "h-small" : "h-big", rare ? "u-small" : "u-big", 1000,
+			 rare ? "[\"/bin/small\"]" : "[\"/bin/big\"]", NULL, rare ? small : big);
+	}
+	before = store_visits(s);
+	CHECK_EQ(list_into(s, NULL, INT64_MIN, &c), 0);
+	CHECK_EQ(c.n, 2000);
+	all = store_visits(s) - before;
+	collect_reset(&c);
+	CHECK(all >= 2000);
+	for (size_t v = 0; v < sizeof(views) / sizeof(views[0]); v++) {
+		struct store_filter f = { .outcome = -1, .day = -1, .attr = views[v].attr,
+					  .value = views[v].value };
+
+		before = store_visits(s);
+		CHECK_EQ(list_into(s, &f, INT64_MIN, &c), 0);
+		CHECK_NAMES(&c, "v7", "v1007");
+		collect_reset(&c);
+		CHECK_EQ(list_names_into(s, &f, INT64_MIN, &c), 0);
+		CHECK_NAMES(&c, "v7", "v1007");
+		collect_reset(&c);
+		cost = store_visits(s) - before;
+		if (cost * 50 >= all)
+			fail(__FILE__, __LINE__, "a view costs what it lists", "attr %d: %" PRIu64
+			     " visits, everything %" PRIu64, (int)views[v].attr, cost, all);
+		before = store_visits(s);
+		CHECK_EQ(store_list_values(s, views[v].attr, values_fn, &vs), 0);
+		CHECK_EQ(vs.n, 2);
+		cost = store_visits(s) - before;
+		if (cost * 50 >= all)
+			fail(__FILE__, __LINE__, "values cost what they list", "attr %d: %" PRIu64
+			     " visits, everything %" PRIu64, (int)views[v].attr, cost, all);
+		for (size_t i = 0; i < vs.n; i++)
+			free(vs.v[i]);
+		vs.n = 0;
+	}
+	store_close(s);
+}
+
 /* ---- output: what a run printed, beside its record ------------------------ */
 
 /* Checks that the output of @id is exactly @want (@n bytes), read whole and in pieces of 7. */
@@ -4028,6 +4105,7 @@ static const struct {
 	{ "reserve", case_reserve },
 	{ "provenance", case_provenance },
 	{ "old_layout", case_old_layout },
+	{ "provenance_visits", case_provenance_visits },
 	{ "output", case_output },
 };
 
