@@ -237,6 +237,9 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			fs_node_clear(&n);
 		}
 		break;
+	case KIND_OUTPUT_FILE:
+		err = fs_output_setattr(fs, ino, attr, to_set);
+		break;
 	case KIND_RECORD:
 		if (to_set & FUSE_SET_ATTR_SIZE)
 			err = fs_because(-EACCES, "records are read-only");
@@ -419,8 +422,9 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fs_clear_reason();
 	if (fs->opts.read_only)
 		err = fs_because(-EROFS, "the mount is read-only");
-	else if (parent == INO_STATUS)
-		err = fs_because(-EPERM, "a status file goes with its record: remove %s.json", name);
+	else if (parent == INO_STATUS || parent == INO_OUTPUT)
+		err = fs_because(-EPERM, "%s file goes with its record: remove %s.json",
+				 parent == INO_STATUS ? "a status" : "an output", name);
 	else if (parent != INO_ROOT)
 		err = fs_because(-EACCES, "only records (<id>.json) can be removed");
 	else if (len <= 5 || len - 5 > RECORD_NAME_MAX || strcmp(name + len - 5, ".json") != 0)

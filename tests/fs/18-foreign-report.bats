@@ -13,9 +13,9 @@ metric() {
   awk -v n="$1" '$1 == n { print $2 }' "$T/metrics.prom"
 }
 
-# row ID: the <tr> of ID in index.html.
+# row ID: the <tr> of ID (a name that needs no URL encoding) in index.html.
 row() {
-  grep -F "<td class=\"id\">$1</td>" "$T/index.html"
+  grep -F "<td class=\"id\"><a href=\"output/$1\">$1</a></td>" "$T/index.html"
 }
 
 # Rows as magellan or the sqlite3 shell would write them, after a run of our own.
