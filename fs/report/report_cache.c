@@ -163,11 +163,11 @@ static int64_t report_day(int64_t ms)
 }
 
 /*
- * Whether the rendering in @r may be served as it is: the store's version
- * (@versioned: known, @version) is the one it was rendered at, and for
- * index.html the UTC day is too; without a version, the fingerprint is the
- * same (read into @fp and *@latest_ms, *@fp_read set) and @r is younger
- * than REPORT_CACHE_MS.
+ * Whether the rendering in @r may be served as it is (*@fresh): the
+ * store's version (@versioned: known, @version) is the one it was rendered
+ * at, and for index.html the UTC day is too; without a version, the
+ * fingerprint is the same and @r is younger than REPORT_CACHE_MS. When
+ * not fresh, @fp and *@latest_ms hold the fingerprint, for the rendering.
  */
 static int report_fresh(struct report_cached *r, struct store *s, enum report_kind kind,
 			bool versioned, uint64_t version, int64_t now,
