@@ -241,6 +241,7 @@ static void sqlstore_close(struct store *base)
 {
 	struct sqlstore *s = sqlstore_of(base);
 
+	sqlstore_version_free(s);
 	while (s->idle) {
 		struct sqlstore_conn *c = s->idle;
 
@@ -758,5 +759,6 @@ const struct store_ops sqlstore_ops = {
 	.output_append = sqlstore_output_append, /* one row of execlogfs_output per append */
 	.output_read = sqlstore_output_read,     /* a seek by (id, offset), then forward */
 	.output_cut = sqlstore_output_cut,       /* execlogfs_runs.output_cut */
+	.version = sqlstore_version,       /* data_version on a connection that never writes */
 	.reserve_file = "",                /* names reserved by byte locks on the database file */
 };

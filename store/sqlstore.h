@@ -86,6 +86,7 @@ struct sqlstore {
 	pthread_mutex_t pool_lock;
 	struct sqlstore_conn *idle;   /* connections not in use */
 	bool has_durations;           /* execlogfs_durations and its triggers are in place */
+	struct sqlstore_version *version; /* store_version()'s connection (sqlite_version.c) */
 };
 
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
@@ -238,6 +239,10 @@ int sqlstore_summary(struct store *base, struct store_summary *out);
 int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
 				    store_by_start_fn fn, void *ctx);
 int sqlstore_list_values(struct store *base, enum store_attr attr, store_value_fn fn, void *ctx);
+
+/* store_version() (sqlite_version.c), and the free of its connection that close does. */
+int sqlstore_version(struct store *base, uint64_t *version);
+void sqlstore_version_free(struct sqlstore *s);
 
 /* Output (sqlite_output.c): each the op of the same name in backend.h. */
 int sqlstore_output_append(struct store *base, int64_t id, uint64_t offset, const void *buf,
