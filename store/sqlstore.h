@@ -63,7 +63,7 @@ enum sqlstore_stmt_id {
 	/* Output (sqlite_output.c). */
 	ST_OUTPUT_STATE = ST_VALUES_NEXT + 4, /* outcome, output_bytes and output_cut of an id */
 	ST_OUTPUT_PIECE,    /* one piece appended */
-	ST_OUTPUT_BYTES,    /* output_bytes and output_cut set */
+	ST_OUTPUT_BYTES,    /* output_bytes, output_cut and heartbeat_at_ms set */
 	ST_OUTPUT_READ,     /* the pieces from the one holding an offset on */
 	ST_COUNT
 };
