@@ -40,7 +40,7 @@
 #define ID_MAX 128            /* the longest execution id the mount takes */
 #define TAG_KEY_MAX 64
 #define TAG_VALUE_MAX 256
-#define EXIT_USAGE 2          /* a bad -t */
+#define EXIT_USAGE 125        /* a bad -t: a usage error, as a bad option */
 #define text_lit(t, s) text_add(t, s, sizeof(s) - 1)
 
 static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@+-";
@@ -321,7 +321,7 @@ static void usage(FILE *out)
 		"EXECLOG_STATUS; what it writes to $EXECLOG_STATUS finishes the execution\n"
 		"instead. Without a usable mount it runs unrecorded.\n"
 		"Exit status: COMMAND's, 128+N if it was killed by signal N, 126 or 127 if it\n"
-		"could not be run, 125 if execlog-run itself failed, 2 for a bad -t.\n"
+		"could not be run, 125 if execlog-run itself failed (a bad -t too).\n"
 		"See execlog-run(1).\n");
 }
 

@@ -1,7 +1,7 @@
 /*
  * postgres_output.c - output/<id> on PostgreSQL: what a run printed, in
  * execlog_output (id, "offset", data), one row per append, deleted with
- * its execution (ON DELETE CASCADE); output_bytes and output_cut of
+ * its execution (ON DELETE CASCADE, ON UPDATE too); output_bytes and output_cut of
  * execution_log say how much there is and whether the cap cut it.
  *
  * An append is one statement, so one transaction and one round trip: it

@@ -339,22 +339,22 @@ running"
   assert_equal "$(rec many '.tags.t32')" '"32"'
 }
 
-@test "a bad -t is a usage error, exit 2, before anything starts or runs" {
+@test "a bad -t is a usage error, exit 125, before anything starts or runs" {
   mount_fs
   local bad many=() i
   for i in $(seq 33); do many+=(-t "t$i=v"); done
   for bad in nokey '=v' 'k k=v' 'k/x=v' "$(printf 'k%.0s' {1..65})=v" \
     "k=$(head -c 257 /dev/zero | tr '\0' v)" $'k=\xff' $'k=\xc3'; do
     run --separate-stderr "$EXECLOG_RUN" -m "$M" -i bad -t ok=1 -t "$bad" -- touch "$T/ran"
-    assert_failure 2
+    assert_failure 125
     [[ $stderr == "execlog-run: bad tag -t '"*"': "*$'\n'"Try 'execlog-run --help'." ]]
   done
   run --separate-stderr "$EXECLOG_RUN" -m "$M" -i bad -t k=1 -t k=2 -- touch "$T/ran"
-  assert_failure 2
+  assert_failure 125
   assert_equal "$stderr" "execlog-run: bad tag -t 'k=2': that KEY is given twice
 Try 'execlog-run --help'."
   run --separate-stderr "$EXECLOG_RUN" -m "$M" -i bad "${many[@]}" -- touch "$T/ran"
-  assert_failure 2
+  assert_failure 125
   assert_equal "$stderr" "execlog-run: bad tag -t 't33=v': at most 32 tags
 Try 'execlog-run --help'."
   assert_file_not_exists "$T/ran"
