@@ -10,9 +10,9 @@
  * run is running and that the offset is its output_bytes, inserts the
  * piece, moves output_bytes on and the heartbeat to now (a run that
  * prints is alive: -o stale_after spares it) and NOTIFYs, so that other
- * mounts see the size grow. What passes the cap is cut here, before the statement: the
- * offset must equal output_bytes for anything to be written, so the room
- * left is max - offset.
+ * mounts see the size grow. What passes the cap is cut here, before the
+ * statement: the offset must equal output_bytes for anything to be
+ * written, so the room left is max - offset.
  */
 #include <errno.h>
 #include <libpq-fe.h>
