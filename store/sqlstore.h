@@ -63,7 +63,7 @@ enum sqlstore_stmt_id {
 	/* Output (sqlite_output.c). */
 	ST_OUTPUT_STATE = ST_VALUES_NEXT + 4, /* outcome, output_bytes and output_cut of an id */
 	ST_OUTPUT_PIECE,    /* one piece appended */
-	ST_OUTPUT_BYTES,    /* output_bytes and output_cut set */
+	ST_OUTPUT_BYTES,    /* output_bytes, output_cut and heartbeat_at_ms set */
 	ST_OUTPUT_READ,     /* the pieces from the one holding an offset on */
 	ST_COUNT
 };
@@ -77,6 +77,9 @@ struct sqlstore_conn {
 	struct sqlstore_conn *next;
 };
 
+/* How long a connection waits for a lock another holds (sqlite3_busy_timeout). */
+#define SQLSTORE_BUSY_MS 5000
+
 struct sqlstore {
 	struct store base;
 	char *path;
@@ -87,6 +90,7 @@ struct sqlstore {
 	struct sqlstore_conn *idle;   /* connections not in use */
 	bool has_durations;           /* execlogfs_durations and its triggers are in place */
 	struct sqlstore_version *version; /* store_version()'s connection (sqlite_version.c) */
+	struct sqlstore_ckpt *ckpt;   /* the checkpoints' thread (sqlite_ckpt.c); NULL read-only */
 };
 
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
@@ -250,5 +254,12 @@ int sqlstore_output_append(struct store *base, int64_t id, uint64_t offset, cons
 int sqlstore_output_read(struct store *base, int64_t id, uint64_t offset, void *buf, size_t len,
 			 size_t *got);
 int sqlstore_output_cut(struct store *base, int64_t id);
+
+/* sqlite_ckpt.c: checkpoints off the write path. Start once the schema is set (not read-only). */
+int sqlstore_ckpt_start(struct sqlstore *s);
+/* Makes @db's commits wake the checkpoints' thread instead of checkpointing (if it runs). */
+void sqlstore_ckpt_attach(struct sqlstore *s, sqlite3 *db);
+/* Stops the thread and closes its connection (the last: it checkpoints all). */
+void sqlstore_ckpt_stop(struct sqlstore *s);
 
 #endif
