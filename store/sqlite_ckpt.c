@@ -127,7 +127,7 @@ int sqlstore_ckpt_start(struct sqlstore *s)
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->wake, NULL);
 	pthread_cond_init(&k->idle, NULL);
-	rc = pthread_create(&k->thread, NULL, sqlstore_ckpt_main, k);
+	rc = store_thread_create(&k->thread, sqlstore_ckpt_main, k);
 	if (rc != 0) {
 		pthread_cond_destroy(&k->idle);
 		pthread_cond_destroy(&k->wake);
