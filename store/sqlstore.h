@@ -126,7 +126,7 @@ enum sqlstore_run_col {
  * indexes the tags of the runs before it once their ids pass this many
  * (see sqlite_prov.c), and views by tag read those few runs' tags instead.
  */
-#define SQLSTORE_TAGS_PENDING 16
+#define SQLSTORE_TAGS_PENDING 64
 
 /*
  * The tags text @t as SQL when it is a JSON object, else NULL (json_each()

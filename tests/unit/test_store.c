@@ -3368,7 +3368,8 @@ static int64_t own_rows(const char *table, int64_t id)
 
 /*
  * Starts 64 runs "<prefix><i>" without tool or tags: the tags of the runs
- * before them are in execlogfs_tag_index then (it takes them in batches).
+ * before them are in execlogfs_tag_index then (it takes them in batches,
+ * once they are SQLSTORE_TAGS_PENDING = 64 ids behind).
  */
 static void start_fillers(struct store *s, const char *prefix)
 {
