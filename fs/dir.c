@@ -259,6 +259,7 @@ struct fs_fixed_entry {
 static const struct fs_fixed_entry fs_root_entries[] = {
 	{ "new", INO_NEW, S_IFDIR },
 	{ "status", INO_STATUS, S_IFDIR },
+	{ "output", INO_OUTPUT, S_IFDIR },
 	{ "by-outcome", INO_BY_OUTCOME, S_IFDIR },
 	{ "by-day", INO_BY_DAY, S_IFDIR },
 	{ "by-host", INO_BY_HOST, S_IFDIR },
@@ -446,9 +447,12 @@ static int fs_list_fixed(struct fs *fs, struct fs_dirbuf *d, fuse_ino_t ino, off
 			return 0;
 		return fs_dirbuf_records(fs, d, NULL, off, ".json", KIND_RECORD, S_IFREG);
 	case INO_STATUS:
+	case INO_OUTPUT:
 		if (!fs_dirbuf_fixed(fs, d, ino, off, NULL, 0))
 			return 0;
-		return fs_dirbuf_records(fs, d, NULL, off, "", KIND_STATUS_FILE, S_IFREG);
+		return fs_dirbuf_records(fs, d, NULL, off, "",
+					 ino == INO_STATUS ? KIND_STATUS_FILE : KIND_OUTPUT_FILE,
+					 S_IFREG);
 	case INO_NEW:
 		fs_dirbuf_fixed(fs, d, ino, off, NULL, 0);
 		return 0;

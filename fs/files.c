@@ -2,8 +2,8 @@
  * files.c - the kinds of open file, each a const table of methods (as
  * SQLite's demovfs gives each file its sqlite3_io_methods): a record's
  * snapshot, a status file opened for writing (a finish), index.html and
- * metrics.prom (a report's snapshot), and a start document in new/ (a start
- * session, start.c). The callbacks in ops.c resolve the handle, call the
+ * metrics.prom (a report's snapshot), a start document in new/ (a start
+ * session, start.c), and output/<id> (output.c, opened from here). The callbacks in ops.c resolve the handle, call the
  * method and reply; none of them asks what kind a file is.
  */
 #include <errno.h>
@@ -326,6 +326,9 @@ int fs_snapshot_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, s
 	int err;
 
 	*out = NULL;
+	/* output/<id> is read from the store as it grows, never a snapshot (output.c). */
+	if (kind == KIND_OUTPUT_FILE)
+		return fs_output_open(fs, ino, fi, out);
 	memset(&n, 0, sizeof(n));
 	err = fs_snapshot_allowed(fs, kind, fi);
 	if (err == 0)

@@ -13,7 +13,7 @@
 int fs_finish(struct fs *fs, const char *execution_id, int64_t id, const char *buf, size_t size)
 {
 	struct store_finish fin;
-	char *message = NULL;
+	char *message = NULL, *cut_note = NULL;
 	int err;
 
 	if (size > RECORD_FINISH_MAX)
@@ -21,6 +21,9 @@ int fs_finish(struct fs *fs, const char *execution_id, int64_t id, const char *b
 	err = record_parse_finish(buf, size, &fin, &message);
 	/* The run this status file was opened for: never another started under its name since. */
 	fin.only_id = id;
+	/* A run whose output was cut says so in its record. */
+	if (err == 0 && (cut_note = fs_output_cut_note(fs, id, fin.error_message)) != NULL)
+		fin.error_message = cut_note;
 	if (err == 0)
 		err = store_finish(fs->store, execution_id, &fin, store_now_ms());
 	if (err == 0) {
@@ -31,6 +34,7 @@ int fs_finish(struct fs *fs, const char *execution_id, int64_t id, const char *b
 		if (ino != 0)
 			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	}
+	free(cut_note);
 	free(message);
 	return err;
 }

@@ -42,6 +42,8 @@ struct fs_options {
 	int64_t stale_after; /* seconds without a heartbeat before a run is abandoned; 0: off */
 	int64_t keep_days;   /* prune finished runs started longer ago; 0: off */
 	int64_t keep_count;  /* keep this many most recent finished runs; 0: off */
+	char *output_max_text;
+	uint64_t output_max; /* bytes of output one run may have (STORE_OUTPUT_MAX_DEFAULT) */
 };
 
 /* --- options (options.c) --- */
@@ -119,6 +121,7 @@ enum fs_fixed_ino {
 	INO_STATUS,
 	INO_BY_OUTCOME,
 	INO_BY_DAY,
+	INO_OUTPUT,     /* output/: a directory, so before INO_LATEST (dir.c's opendir) */
 	INO_LATEST,
 	INO_INDEX_HTML, /* index.html, rendered at each open (report.c) */
 	INO_METRICS,    /* metrics.prom, likewise */
@@ -140,6 +143,7 @@ enum fs_kind {
 	KIND_DAY_LINK,     /* by-day/<d>/<id>.json: value = store id */
 	KIND_VALUE_DIR,    /* by-host/<h> and the like: value = its number in the values table (views.c) */
 	KIND_VIEW_LINK,    /* by-host/<h>/<id>.json and the like: value = store id */
+	KIND_OUTPUT_FILE,  /* output/<id>: value = store id */
 	KIND_TABLE = 0xff, /* a node of an id without a direct number: value = its table number */
 };
 
@@ -390,6 +394,22 @@ struct fs_file {
 
 /* Opens a record or a status file (a snapshot; a status writer when written); sets @fi's flags. */
 int fs_snapshot_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, struct fs_file **out);
+
+/* Opens output/<id> (@ino): reads from the store, appends while the run goes (output.c). */
+int fs_output_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, struct fs_file **out);
+
+/*
+ * A setattr of output/<id> (@ino): truncating empty output to 0 is accepted
+ * (as `>` does), anything else refused; 0 or -errno with the reason set.
+ */
+int fs_output_setattr(struct fs *fs, fuse_ino_t ino, const struct stat *attr, int to_set);
+
+/*
+ * The note a finish of run @id adds to @message when its output was cut
+ * ("output cut at N bytes", after "; " if there is a message): malloc'd,
+ * or NULL when there is nothing to add (or no memory: the finish goes on).
+ */
+char *fs_output_cut_note(struct fs *fs, int64_t id, const char *message);
 
 /* Opens index.html or metrics.prom (@ino): a snapshot of its rendering. */
 int fs_report_open(struct fs *fs, fuse_ino_t ino, struct fuse_file_info *fi, struct fs_file **out);

@@ -83,9 +83,10 @@ static int lifecycle_gather_stale(void *ctx, const struct store_record *rec)
 static void lifecycle_abandon(struct fs *fs, const char *name, int64_t id, int64_t cutoff_ms,
 			      const char *message)
 {
+	char *cut_note = fs_output_cut_note(fs, id, message); /* a cut output says so */
 	struct store_finish fin = {
 		.outcome = STORE_ERROR,
-		.error_message = message,
+		.error_message = cut_note ? cut_note : message,
 		.exit_code = STORE_NULL,
 		.signal = STORE_NULL,
 		.only_id = id,
@@ -104,6 +105,7 @@ static void lifecycle_abandon(struct fs *fs, const char *name, int64_t id, int64
 		fs_log(LOG_WARNING, "cannot finish abandoned %s: %s: %s", name, strerror(-err),
 		       store_reason());
 	}
+	free(cut_note);
 }
 
 /* Finishes every running execution whose last sign of life is older than stale_after. */

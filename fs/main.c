@@ -293,7 +293,8 @@ static int fs_open_store_first(struct fs *fs)
 		return 0;
 	shown = fs_db_shown(fs->opts.db, db_buf, sizeof(db_buf));
 	/* A store of the other kind: say which, that is what the user needs. */
-	if (err == -EMEDIUMTYPE && store_detect(fs->opts.db, &other) == 0)
+	if (err == -EMEDIUMTYPE && store_detect(fs->opts.db, &other) == 0 &&
+	    strcmp(other, fs->opts.store) != 0)
 		return fs_die(1, "%s is a store of backend %s, not %s: mount it with -o store=%s",
 			      shown, other, fs->opts.store, other);
 	return fs_die(1, "cannot open the %s store %s: %s", fs->opts.store, shown, store_reason());

@@ -42,6 +42,7 @@ static const char *const fs_fixed_names[INO_FIXED_END] = {
 	[INO_STATUS] = "status",
 	[INO_BY_OUTCOME] = "by-outcome",
 	[INO_BY_DAY] = "by-day",
+	[INO_OUTPUT] = "output",
 	[INO_LATEST] = "latest",
 	[INO_INDEX_HTML] = "index.html",
 	[INO_METRICS] = "metrics.prom",
@@ -158,6 +159,15 @@ void fs_node_fill(struct fs *fs, enum fs_kind kind, struct fs_node *n)
 		n->st.st_size = (off_t)len;
 		n->timeout = 0; /* heartbeats and finishes change it; always ask */
 		break;
+	case KIND_OUTPUT_FILE:
+		/*
+		 * Its size is the output so far: tail -f polls it (FUSE has no
+		 * inotify) and reads when it grows, so the kernel must always ask.
+		 */
+		fs_fill_common(fs, n, S_IFREG | 0644, fs_ms_to_timespec(r->heartbeat_ms));
+		n->st.st_size = r->output_bytes > 0 ? (off_t)r->output_bytes : 0;
+		n->timeout = 0;
+		break;
 	case KIND_OUTCOME_LINK:
 	case KIND_DAY_LINK:
 	case KIND_VIEW_LINK:
@@ -187,8 +197,8 @@ int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len, int6
 
 /*
  * index.html and metrics.prom: the size is that of a rendering, which the
- * open that follows serves again (report_cache.c keeps it while the store
- * looks the same, for up to a second), so cp and rsync see all of it; the
+ * open that follows serves again (report_cache.c keeps it while
+ * store_version() stays), so cp and rsync see all of it; the
  * times are when its bytes last changed, so tar sees no change while the
  * log has none. The kernel must ask each time: the next rendering may differ.
  */
@@ -297,7 +307,8 @@ static int fs_lookup_root(struct fs *fs, const char *name, struct fs_node *n)
 		}
 		if (i == INO_INDEX_HTML || i == INO_METRICS)
 			return fs_fill_report(fs, (fuse_ino_t)i, n);
-		fs_fill_dir(fs, n, (fuse_ino_t)i, i == INO_NEW || i == INO_STATUS ? 0755 : 0555);
+		fs_fill_dir(fs, n, (fuse_ino_t)i,
+			    i == INO_NEW || i == INO_STATUS || i == INO_OUTPUT ? 0755 : 0555);
 		return 0;
 	}
 	if (!fs_json_name(name, id, sizeof(id)))
@@ -430,9 +441,10 @@ static int fs_node_find(struct fs *fs, fuse_ino_t parent, const char *name, stru
 		/* new/ always looks empty, also while a start is being written. */
 		return -ENOENT;
 	case INO_STATUS:
+	case INO_OUTPUT:
 		err = fs_get_execution(fs, name, &n->rec);
 		if (err == 0)
-			fs_node_fill(fs, KIND_STATUS_FILE, n);
+			fs_node_fill(fs, parent == INO_STATUS ? KIND_STATUS_FILE : KIND_OUTPUT_FILE, n);
 		return err;
 	case INO_BY_OUTCOME:
 		outcome = store_outcome_from_name(name);
@@ -453,7 +465,7 @@ static int fs_node_find(struct fs *fs, fuse_ino_t parent, const char *name, stru
 static bool fs_kind_of_execution(enum fs_kind kind)
 {
 	return kind == KIND_RECORD || kind == KIND_STATUS_FILE || kind == KIND_OUTCOME_LINK ||
-	       kind == KIND_DAY_LINK || kind == KIND_VIEW_LINK;
+	       kind == KIND_DAY_LINK || kind == KIND_VIEW_LINK || kind == KIND_OUTPUT_FILE;
 }
 
 int fs_node_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fs_node *n)
@@ -516,7 +528,7 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 		if (ino == INO_ROOT || ino == INO_BY_OUTCOME || ino == INO_BY_DAY ||
 		    fs_view_attr(ino) != STORE_ATTR_NONE) {
 			fs_fill_dir(fs, n, ino, ino == INO_ROOT ? 0755 : 0555);
-		} else if (ino == INO_NEW || ino == INO_STATUS) {
+		} else if (ino == INO_NEW || ino == INO_STATUS || ino == INO_OUTPUT) {
 			fs_fill_dir(fs, n, ino, 0755);
 		} else if (ino == INO_LATEST) {
 			fs_wait_closing_starts(fs);
@@ -534,6 +546,7 @@ int fs_node_get(struct fs *fs, fuse_ino_t ino, struct fs_node *n)
 	case KIND_OUTCOME_LINK:
 	case KIND_DAY_LINK:
 	case KIND_VIEW_LINK:
+	case KIND_OUTPUT_FILE:
 		return fs_node_get_execution(fs, ino, kind, value, n);
 	case KIND_VALUE_DIR:
 		return fs_get_value_dir(fs, ino, n);

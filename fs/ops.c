@@ -194,6 +194,28 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	fs_node_clear(&n);
 }
 
+/* A setattr of a status file: a time update is a heartbeat; nothing else changes. */
+static int fs_status_setattr(struct fs *fs, fuse_ino_t ino, const struct stat *attr, int to_set)
+{
+	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
+	struct fs_node n;
+	int err;
+
+	if (to_set & ~(times | FUSE_SET_ATTR_SIZE))
+		return fs_because(-EPERM, "a status file's owner and mode are fixed");
+	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0)
+		return fs_because(-EPERM, "a status file can only be written whole");
+	if (!(to_set & times))
+		return 0;
+	memset(&n, 0, sizeof(n));
+	err = fs_node_get(fs, ino, &n);
+	if (err == 0)
+		err = store_heartbeat(fs->store, n.rec.execution_id, store_now_ms());
+	fs_node_clear(&n);
+	return err;
+}
+
 /*
  * Time updates are heartbeats of a running execution (its status file);
  * everything else about attributes is fixed.
@@ -201,8 +223,6 @@ static void fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		       int to_set, struct fuse_file_info *fi)
 {
-	const int times = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-		FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW | FUSE_SET_ATTR_CTIME;
 	struct fs *fs = fs_of(req);
 	enum fs_kind kind = fs_node_kind(fs, ino);
 	struct fs_node n;
@@ -222,20 +242,10 @@ static void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			err = fs_because(-EINVAL, "a start document cannot be truncated");
 		break;
 	case KIND_STATUS_FILE:
-		if (to_set & ~(times | FUSE_SET_ATTR_SIZE)) {
-			err = fs_because(-EPERM, "a status file's owner and mode are fixed");
-			break;
-		}
-		if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0) {
-			err = fs_because(-EPERM, "a status file can only be written whole");
-			break;
-		}
-		if (to_set & times) {
-			err = fs_node_get(fs, ino, &n);
-			if (err == 0)
-				err = store_heartbeat(fs->store, n.rec.execution_id, store_now_ms());
-			fs_node_clear(&n);
-		}
+		err = fs_status_setattr(fs, ino, attr, to_set);
+		break;
+	case KIND_OUTPUT_FILE:
+		err = fs_output_setattr(fs, ino, attr, to_set);
 		break;
 	case KIND_RECORD:
 		if (to_set & FUSE_SET_ATTR_SIZE)
@@ -419,8 +429,9 @@ static void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fs_clear_reason();
 	if (fs->opts.read_only)
 		err = fs_because(-EROFS, "the mount is read-only");
-	else if (parent == INO_STATUS)
-		err = fs_because(-EPERM, "a status file goes with its record: remove %s.json", name);
+	else if (parent == INO_STATUS || parent == INO_OUTPUT)
+		err = fs_because(-EPERM, "%s file goes with its record: remove %s.json",
+				 parent == INO_STATUS ? "a status" : "an output", name);
 	else if (parent != INO_ROOT)
 		err = fs_because(-EACCES, "only records (<id>.json) can be removed");
 	else if (len <= 5 || len - 5 > RECORD_NAME_MAX || strcmp(name + len - 5, ".json") != 0)

@@ -26,6 +26,7 @@
 #define FS_MAX_SECONDS (FS_MAX_DAYS * 86400)
 #define FS_MAX_COUNT 1000000000000LL
 #define FS_MAX_MAP (1LL << 46)
+#define FS_MAX_OUTPUT (1LL << 40) /* 1 TiB of output for one run */
 
 enum {
 	KEY_RO,
@@ -45,6 +46,7 @@ static const struct fuse_opt fs_opt_spec[] = {
 	FS_OPT("stale_after=%s", stale_after_text),
 	FS_OPT("keep_days=%s", keep_days_text),
 	FS_OPT("keep_count=%s", keep_count_text),
+	FS_OPT("output_max=%s", output_max_text),
 	FUSE_OPT_KEY("ro", KEY_RO),
 	FUSE_OPT_KEY("allow_other", KEY_ALLOW_OTHER),
 	FUSE_OPT_KEY("max_read=", KEY_FUSE_NUMBER),
@@ -299,7 +301,10 @@ int fs_options_resolve(struct fs_options *o)
 
 	if (o->sync && strcmp(o->sync, "normal") != 0 && strcmp(o->sync, "full") != 0)
 		return fs_because(-EINVAL, "bad option sync=%s (normal or full)", o->sync);
+	o->output_max = STORE_OUTPUT_MAX_DEFAULT;
 	if (fs_parse_number("map_max", o->map_max_text, FS_MAX_MAP, (int64_t *)&o->map_max) ||
+	    fs_parse_number("output_max", o->output_max_text, FS_MAX_OUTPUT,
+			    (int64_t *)&o->output_max) ||
 	    fs_parse_number("stale_after", o->stale_after_text, FS_MAX_SECONDS, &o->stale_after) ||
 	    fs_parse_number("keep_days", o->keep_days_text, FS_MAX_DAYS, &o->keep_days) ||
 	    fs_parse_number("keep_count", o->keep_count_text, FS_MAX_COUNT, &o->keep_count))
@@ -335,6 +340,7 @@ void fs_options_free(struct fs_options *o)
 	free(o->stale_after_text);
 	free(o->keep_days_text);
 	free(o->keep_count_text);
+	free(o->output_max_text);
 	free(o->words[0]);
 	free(o->words[1]);
 	free(o->parse_error);
@@ -364,6 +370,8 @@ void fs_usage(const char *prog)
 	       "                           error \"abandoned: ...\" (default: off)\n"
 	       "    -o keep_days=N         delete finished runs started over N days ago (default: off)\n"
 	       "    -o keep_count=N        keep only the N most recent finished runs (default: off)\n"
+	       "    -o output_max=BYTES    the most output one run keeps in output/<id>\n"
+	       "                           (default: 16 MiB; a write past it gives EFBIG)\n"
 	       "    -o ro                  read-only: every change gives EROFS\n"
 	       "\n",
 	       prog);

@@ -2,18 +2,20 @@
  * execlog-run: runs one command and records it as an execution in a mounted
  * execlogfs, through nothing but the files of the mount.
  *
- * It starts the execution by writing a start document to MOUNT/new/ID, runs
- * the command with stdin and stdout untouched, copies the command's stderr
- * through while keeping its last 4 KiB, touches MOUNT/status/ID twice a
- * second as a heartbeat, and at the end writes "success" or "error: <why>"
- * to MOUNT/status/ID, unless the command finished its own execution.
- * Recording never stands in the way of the command: without a usable mount
- * it warns and runs the command unrecorded. It exits with the command's status.
+ * It starts the execution by writing a start document to MOUNT/new/ID (with
+ * the working directory and the -t tags), runs the command (run-relay.c:
+ * its output relayed unchanged and captured into MOUNT/output/ID, its error
+ * output's last 4 KiB kept for the message), touches MOUNT/status/ID twice a
+ * second as a heartbeat, and at the end writes a JSON finish (outcome, message,
+ * exit code or signal) to MOUNT/status/ID, unless the command finished its
+ * own execution. Recording never stands in the way of the command: without a
+ * usable mount it warns and runs the command unrecorded. It exits with the
+ * command's status.
  *
  * Left out: counters (a command that has them finishes its own execution
  * through $EXECLOG_STATUS), job control (SIGTSTP is not relayed), and what a
- * background process of the command writes to stderr after the command
- * itself has exited.
+ * background process of the command writes after the command itself has
+ * exited.
  */
 #include "config.h"
 
@@ -21,127 +23,53 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "run.h"
+
 #define DOC_MAX (1024 * 1024) /* the largest start document the mount takes */
 #define ID_MAX 128            /* the longest execution id the mount takes */
-#define TAIL_SIZE 4096        /* how much of stderr is kept for the message */
-#define BEAT_MS 500           /* half the contract's second, so a late beat is still in time */
-#define EXIT_OWN_FAILURE 125  /* as env(1) and timeout(1): not one of the command's statuses */
-#define COUNT(a) (sizeof(a) / sizeof(*(a)))
+#define TAG_KEY_MAX 64
+#define TAG_VALUE_MAX 256
+#define EXIT_USAGE 125        /* a bad -t: a usage error, as a bad option */
+#define text_lit(t, s) text_add(t, s, sizeof(s) - 1)
 
 static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:@+-";
-static const int relayed_signals[] = { SIGINT, SIGTERM, SIGQUIT, SIGHUP };
-static volatile sig_atomic_t to_relay[NSIG];
+static const char tag_key_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
 
-/* A buffer of fixed capacity: what does not fit is left out and sets full. */
-struct text {
-	char *p;
-	size_t len, cap;
-	bool full;
-};
-
-struct run {
-	char **argv;              /* the command and its arguments */
-	const char *id, *tool_version;
-	char *status_path;        /* MOUNT/status/ID, or NULL when unrecorded */
-	pid_t pid;
-	int err_fd;               /* read end of the command's stderr */
-	int exec_errno;           /* why the command could not be run, or 0 */
-	char tail[TAIL_SIZE];     /* the last bytes of its stderr */
-	size_t tail_len;
-};
-
-static void text_add(struct text *t, const void *p, size_t n)
+/* The fields execlog-run adds to magellan's: cwd (getcwd, the physical
+ * directory, where root is $PWD) and the tags. */
+static void build_provenance(struct text *d, const struct run *r, const char *cwd)
 {
-	if (t->full || n > t->cap - t->len) {
-		t->full = true;
-		return;
+	text_lit(d, ",\"cwd\":");
+	if (cwd)
+		text_add_json(d, cwd, strlen(cwd));
+	else
+		text_add(d, "null", 4);
+	text_lit(d, ",\"tags\":{");
+	for (size_t i = 0; i < r->ntags; i++) {
+		text_add(d, ",", i > 0);
+		text_add_json(d, r->tags[i].key, r->tags[i].key_len);
+		text_add(d, ":", 1);
+		text_add_json(d, r->tags[i].value, strlen(r->tags[i].value));
 	}
-	memcpy(t->p + t->len, p, n);
-	t->len += n;
-}
-
-/* For short pieces: numbers, signal names, strerror. */
-__attribute__((format(printf, 2, 3))) static void text_printf(struct text *t, const char *fmt, ...)
-{
-	char piece[128];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(piece, sizeof(piece), fmt, ap);
-	va_end(ap);
-	if (n >= 0)
-		text_add(t, piece, (size_t)n < sizeof(piece) ? (size_t)n : sizeof(piece) - 1);
-}
-
-/* The length of the valid UTF-8 sequence at s (of avail bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t avail)
-{
-	static const uint32_t least[] = { 0, 0, 0x80, 0x800, 0x10000 };
-	/* The lead byte gives the length: 0xxxxxxx, 110xxxxx, 1110xxxx, 11110xxx. */
-	size_t n = s[0] < 0x80 ? 1 : s[0] >> 5 == 6 ? 2 : s[0] >> 4 == 14 ? 3 : s[0] >> 3 == 30 ? 4 : 0;
-	uint32_t cp = s[0] & (0x7f >> n);
-
-	if (n == 0 || n > avail)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	/* Overlong forms and UTF-16 surrogates are not UTF-8 either. */
-	if (n > 1 && (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)))
-		return 0;
-	return n;
-}
-
-/* Appends n bytes of s as the inside of a JSON string (json) or as one line of
- * a message. The mount takes only text, so a byte that is not UTF-8 becomes
- * U+FFFD; a control character is escaped in JSON and a space in a line. */
-static void text_add_clean(struct text *t, const char *s, size_t n, bool json)
-{
-	const unsigned char *p = (const unsigned char *)s, *stop = p + n;
-
-	for (size_t len; p < stop; p += len ? len : 1) {
-		len = utf8_len(p, (size_t)(stop - p));
-		if (len == 0)
-			text_add(t, "\xef\xbf\xbd", 3);
-		else if (!json && (*p < 0x20 || *p == 0x7f))
-			text_add(t, " ", 1);
-		else if (json && (*p == '"' || *p == '\\'))
-			text_printf(t, "\\%c", *p);
-		else if (json && *p < 0x20)
-			text_printf(t, "\\u%04x", *p);
-		else
-			text_add(t, p, len);
-	}
-}
-
-static void text_add_json(struct text *t, const char *s)
-{
-	text_add(t, "\"", 1);
-	text_add_clean(t, s, strlen(s), true);
-	text_add(t, "\"", 1);
+	text_add(d, "}", 1);
 }
 
 /* Builds the start document; false if even the part before args is too big.
  * args comes last so that a list too long for the mount can be cut short,
- * with a note saying so, and still close as valid JSON. */
-static bool build_start(struct text *d, const struct run *r, const char *root)
+ * with a note saying so, and still close as valid JSON. Without provenance,
+ * the document an older mount takes (no cwd, no tags). */
+static bool build_start(struct text *d, const struct run *r, const char *root, const char *cwd, bool provenance)
 {
 	const size_t room = 80; /* for the note and "]}", wherever the cut falls */
 	size_t argc = 0, kept;
@@ -150,12 +78,14 @@ static bool build_start(struct text *d, const struct run *r, const char *root)
 		argc++;
 	d->cap -= room;
 	text_add(d, "{\"tool_version\":", 16);
-	text_add_json(d, r->tool_version);
+	text_add_json(d, r->tool_version, strlen(r->tool_version));
 	text_add(d, ",\"root\":", 8);
 	if (root)
-		text_add_json(d, root);
+		text_add_json(d, root, strlen(root));
 	else
 		text_add(d, "null", 4);
+	if (provenance)
+		build_provenance(d, r, cwd);
 	text_add(d, ",\"db_path\":\"\",\"args\":[", 22);
 	if (d->full)
 		return false;
@@ -163,7 +93,7 @@ static bool build_start(struct text *d, const struct run *r, const char *root)
 		size_t before = d->len;
 
 		text_add(d, ",", kept > 0);
-		text_add_json(d, r->argv[kept]);
+		text_add_json(d, r->argv[kept], strlen(r->argv[kept]));
 		if (d->full) {
 			d->len = before;
 			break;
@@ -224,13 +154,37 @@ static void make_id(char *id, size_t size, const char *command)
 		 (long)getpid());
 }
 
-/* Starts the execution: 0 and r->status_path set, or an errno saying why not.
- * An id the mount would refuse is refused here too, before it can make a path
- * outside new/ (say "../x"). */
-static int start_execution(struct run *r, const char *mount)
+/* Writes the start document to new_path: 0 or an errno. A mount that refuses
+ * cwd and tags (EINVAL: an execlogfs older than them; the tags were checked
+ * already) gets the document without them, with a warning if tags are lost. */
+static int write_start(struct run *r, const char *new_path, struct text *doc, const char *root, const char *cwd)
+{
+	int err;
+
+	if (!build_start(doc, r, root, cwd, true))
+		return EFBIG;
+	err = write_file(new_path, O_CREAT | O_EXCL, doc->p, doc->len);
+	if (err != EINVAL)
+		return err;
+	doc->len = 0;
+	doc->full = false;
+	if (!build_start(doc, r, root, cwd, false))
+		return EFBIG;
+	err = write_file(new_path, O_CREAT | O_EXCL, doc->p, doc->len);
+	if (err == 0 && r->ntags > 0)
+		fprintf(stderr, "execlog-run: warning: the mount does not take tags; execution %s "
+				"recorded without them\n", r->id);
+	return err;
+}
+
+/* Starts the execution: 0 and r->status_path (and r->output_path, when output
+ * is captured) set, or an errno saying why not. An id the mount would refuse
+ * is refused here too, before it can make a path outside new/ (say "../x"). */
+static int start_execution(struct run *r, const char *mount, bool capture)
 {
 	struct text doc = { .cap = DOC_MAX };
 	char *root = get_current_dir_name(); /* $PWD when that names the current directory */
+	char *cwd = getcwd(NULL, 0);
 	char *abs = realpath(mount, NULL), *new_path = NULL;
 	size_t id_len = strlen(r->id);
 	int err;
@@ -240,202 +194,42 @@ static int start_execution(struct run *r, const char *mount)
 	else if (id_len == 0 || id_len > ID_MAX || r->id[0] == '.' || strspn(r->id, id_chars) != id_len)
 		err = EINVAL;
 	else if (!(doc.p = malloc(DOC_MAX)) || !(new_path = mount_path(abs, "new", r->id)) ||
-		 !(r->status_path = mount_path(abs, "status", r->id)))
+		 !(r->status_path = mount_path(abs, "status", r->id)) ||
+		 (capture && !(r->output_path = mount_path(abs, "output", r->id))))
 		err = ENOMEM;
-	else if (!build_start(&doc, r, root))
-		err = EFBIG;
 	else
-		err = write_file(new_path, O_CREAT | O_EXCL, doc.p, doc.len);
+		err = write_start(r, new_path, &doc, root, cwd);
 	if (err) {
 		free(r->status_path);
-		r->status_path = NULL;
+		free(r->output_path);
+		r->status_path = r->output_path = NULL;
 	}
 	free(new_path);
 	free(doc.p);
 	free(abs);
+	free(cwd);
 	free(root);
 	return err;
 }
 
-/* Notes a signal for relaying to the command. One that the terminal sent
- * (SI_KERNEL: Ctrl-C, Ctrl-\) went to the whole foreground process group, the
- * command included, and relaying it would deliver it twice. SIGCHLD only has
- * to wake ppoll. */
-static void on_signal(int sig, siginfo_t *info, void *context)
-{
-	(void)context;
-	if (sig != SIGCHLD && info->si_code != SI_KERNEL)
-		to_relay[sig] = 1;
-}
-
-/* Catches the relayed signals and SIGCHLD, blocked except while in ppoll so
- * that none slips in between a check and the wait. A signal ignored when we
- * started stays ignored, for the command too (nohup, background jobs). */
-static void catch_signals(sigset_t *old_mask, sigset_t *wait_mask, struct sigaction *old_pipe)
-{
-	struct sigaction catch = { .sa_sigaction = on_signal, .sa_flags = SA_SIGINFO | SA_NOCLDSTOP };
-	struct sigaction ignore = { .sa_handler = SIG_IGN }, old;
-	sigset_t blocked;
-
-	sigemptyset(&blocked);
-	sigaddset(&blocked, SIGCHLD);
-	for (size_t i = 0; i < COUNT(relayed_signals); i++)
-		sigaddset(&blocked, relayed_signals[i]);
-	sigprocmask(SIG_BLOCK, &blocked, old_mask);
-	*wait_mask = *old_mask;
-	sigdelset(wait_mask, SIGCHLD);
-	sigaction(SIGCHLD, &catch, NULL);
-	for (size_t i = 0; i < COUNT(relayed_signals); i++) {
-		sigdelset(wait_mask, relayed_signals[i]);
-		sigaction(relayed_signals[i], NULL, &old);
-		if (old.sa_handler != SIG_IGN)
-			sigaction(relayed_signals[i], &catch, NULL);
-	}
-	/* Losing our stderr must not kill us before the finish; the command gets
-	 * back the SIGPIPE disposition it would have had. */
-	sigaction(SIGPIPE, &ignore, old_pipe);
-}
-
-/* In the child: execs the command with stderr on the pipe, or reports why not
- * through the close-on-exec report pipe and exits as a shell would. */
-__attribute__((noreturn)) static void exec_command(char **argv, int err_fd, int report_fd,
-						   const sigset_t *mask, const struct sigaction *pipe_action)
-{
-	int err;
-
-	dup2(err_fd, STDERR_FILENO);
-	sigaction(SIGPIPE, pipe_action, NULL);
-	sigprocmask(SIG_SETMASK, mask, NULL);
-	execvp(argv[0], argv);
-	err = errno;
-	if (write(report_fd, &err, sizeof(err)) < 0)
-		_exit(EXIT_OWN_FAILURE);
-	_exit(err == ENOENT ? 127 : 126);
-}
-
-/* Forks the command. The report pipe tells "could not run" (it carries an
- * errno) from a command that exits 127 itself (the exec closes it: EOF). */
-static int spawn(struct run *r, const sigset_t *child_mask, const struct sigaction *child_pipe)
-{
-	int err_pipe[2], report[2], err = 0;
-
-	if (pipe2(err_pipe, O_CLOEXEC) < 0)
-		return errno;
-	if (pipe2(report, O_CLOEXEC) < 0) {
-		err = errno;
-		goto close_err_pipe;
-	}
-	r->pid = fork();
-	if (r->pid == 0)
-		exec_command(r->argv, err_pipe[1], report[1], child_mask, child_pipe);
-	if (r->pid < 0)
-		err = errno;
-	close(report[1]);
-	if (r->pid > 0 && read(report[0], &r->exec_errno, sizeof(r->exec_errno)) != sizeof(r->exec_errno))
-		r->exec_errno = 0;
-	close(report[0]);
-close_err_pipe:
-	close(err_pipe[1]);
-	if (err)
-		close(err_pipe[0]);
-	else
-		r->err_fd = err_pipe[0];
-	return err;
-}
-
-/* Keeps the last TAIL_SIZE bytes, sliding the rest out (at most 4 KiB moved). */
-static void tail_add(struct run *r, const char *p, size_t n)
-{
-	size_t keep = n >= TAIL_SIZE ? 0 : r->tail_len + n > TAIL_SIZE ? TAIL_SIZE - n : r->tail_len;
-
-	if (n > TAIL_SIZE) {
-		p += n - TAIL_SIZE;
-		n = TAIL_SIZE;
-	}
-	memmove(r->tail, r->tail + r->tail_len - keep, keep);
-	memcpy(r->tail + keep, p, n);
-	r->tail_len = keep + n;
-}
-
-/* Copies up to max bytes of the command's stderr through and into the tail.
- * Our own stderr failing does not stop the copy: the pipe must be drained, or
- * the command would block on it. */
-static ssize_t pass_stderr(struct run *r, size_t max)
-{
-	char buf[65536];
-	ssize_t n = read(r->err_fd, buf, max < sizeof(buf) ? max : sizeof(buf));
-
-	for (ssize_t done = 0, w; done < n; done += w)
-		if ((w = write(STDERR_FILENO, buf + done, (size_t)(n - done))) < 0)
-			break;
-	if (n > 0)
-		tail_add(r, buf, (size_t)n);
-	return n;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for the command, copying its stderr, relaying signals and beating the
- * heart; returns its wait status. ppoll has a timeout so that the heartbeat
- * goes on while the command is silent. */
-static int supervise(struct run *r, const sigset_t *wait_mask)
-{
-	struct pollfd pfd = { .fd = r->err_fd, .events = POLLIN };
-	int64_t next_beat = now_ms() + BEAT_MS;
-	int wstatus = W_EXITCODE(EXIT_OWN_FAILURE, 0), left = 0;
-	ssize_t n;
-
-	while (waitpid(r->pid, &wstatus, WNOHANG) == 0) {
-		int64_t wait = next_beat - now_ms() > 0 ? next_beat - now_ms() : 0;
-		struct timespec ts = { .tv_sec = wait / 1000, .tv_nsec = wait % 1000 * 1000000 };
-
-		if (ppoll(&pfd, 1, &ts, wait_mask) > 0 && pass_stderr(r, SIZE_MAX) <= 0)
-			pfd.fd = -1; /* EOF: the command closed its stderr but may run on */
-		for (size_t i = 0; i < COUNT(relayed_signals); i++) {
-			if (to_relay[relayed_signals[i]]) {
-				to_relay[relayed_signals[i]] = 0;
-				kill(r->pid, relayed_signals[i]);
-			}
-		}
-		if (now_ms() >= next_beat) {
-			if (r->status_path)
-				utimensat(AT_FDCWD, r->status_path, NULL, 0);
-			next_beat = now_ms() + BEAT_MS;
-		}
-	}
-	/* What the command wrote just before it exited is still in the pipe. Take
-	 * only that: a background process of the command may hold the pipe open. */
-	if (pfd.fd >= 0 && ioctl(r->err_fd, FIONREAD, &left) == 0)
-		while (left > 0 && (n = pass_stderr(r, (size_t)left)) > 0)
-			left -= (int)n;
-	close(r->err_fd);
-	return wstatus;
-}
-
-/* The finish value for how the command ended. Every part is bounded (the line
- * by the tail), so it stays far under the mount's 64 KiB. */
-static void finish_value(struct text *v, const struct run *r, int wstatus)
+/* The message for how the command ended, NULL for none (success). Every part
+ * is bounded (the line by the tail), so it stays far under the mount's 64 KiB. */
+static bool finish_message(struct text *v, const struct run *r, int wstatus)
 {
 	size_t start, end = r->tail_len;
 
 	if (r->exec_errno) {
-		text_add(v, "error: cannot run ", 18);
+		text_add(v, "cannot run ", 11);
 		text_add_clean(v, r->argv[0], strnlen(r->argv[0], TAIL_SIZE), false);
 		text_printf(v, ": %s", strerror(r->exec_errno));
 	} else if (WIFSIGNALED(wstatus)) {
-		text_printf(v, "error: killed by signal %d", WTERMSIG(wstatus));
+		text_printf(v, "killed by signal %d", WTERMSIG(wstatus));
 		if (sigabbrev_np(WTERMSIG(wstatus)))
 			text_printf(v, " (SIG%s)", sigabbrev_np(WTERMSIG(wstatus)));
 	} else if (WEXITSTATUS(wstatus) == 0) {
-		text_add(v, "success", 7);
+		return false;
 	} else {
-		text_printf(v, "error: exit code %d", WEXITSTATUS(wstatus));
+		text_printf(v, "exit code %d", WEXITSTATUS(wstatus));
 		/* The last line that is not blank; a carriage return ends a line too
 		 * (progress bars). */
 		while (end > 0 && isspace((unsigned char)r->tail[end - 1]))
@@ -448,6 +242,24 @@ static void finish_value(struct text *v, const struct run *r, int wstatus)
 			text_add(v, ": ", 2);
 		text_add_clean(v, r->tail + start, end - start, false);
 	}
+	return true;
+}
+
+/* The finish as a JSON object: outcome, error_message, and the exit code or
+ * the signal. The message was cleaned to text already; JSON escapes it. */
+static void finish_json(struct text *v, const struct text *msg, bool failed, int wstatus)
+{
+	text_lit(v, "{\"outcome\":");
+	if (failed) {
+		text_lit(v, "\"error\",\"error_message\":");
+		text_add_json(v, msg->p, msg->len);
+	} else {
+		text_lit(v, "\"success\"");
+	}
+	if (WIFSIGNALED(wstatus))
+		text_printf(v, ",\"signal\":%d}\n", WTERMSIG(wstatus));
+	else
+		text_printf(v, ",\"exit_code\":%d}\n", WEXITSTATUS(wstatus));
 }
 
 /* Whether the command finished its own execution (say, with counters). A status
@@ -467,14 +279,25 @@ static bool finished_by_command(const char *status_path)
 
 static void finish(const struct run *r, int wstatus)
 {
-	char buf[16384];
-	struct text value = { .p = buf, .cap = sizeof(buf) };
+	char buf[16384], msg_buf[8192];
+	struct text value = { .p = buf, .cap = sizeof(buf) }, msg = { .p = msg_buf, .cap = sizeof(msg_buf) };
+	bool failed;
 	int err;
 
 	if (finished_by_command(r->status_path))
 		return;
-	finish_value(&value, r, wstatus);
+	failed = finish_message(&msg, r, wstatus);
+	finish_json(&value, &msg, failed, wstatus);
 	err = write_file(r->status_path, 0, value.p, value.len);
+	/* An execlogfs older than exit_code and signal refuses them: the finish
+	 * it takes, a word or "error: <message>". */
+	if (err == EINVAL) {
+		value.len = 0;
+		text_add(&value, failed ? "error: " : "success", 7);
+		if (failed)
+			text_add(&value, msg.p, msg.len);
+		err = write_file(r->status_path, 0, value.p, value.len);
+	}
 	/* EPERM: the command finished it after all, between our read and our write. */
 	if (err && err != EPERM)
 		fprintf(stderr, "execlog-run: warning: cannot finish execution %s: %s\n", r->id, strerror(err));
@@ -483,42 +306,76 @@ static void finish(const struct run *r, int wstatus)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: execlog-run [-m MOUNT] [-i ID] [-v TOOL_VERSION] [--] COMMAND [ARG...]\n"
+		"Usage: execlog-run [-m MOUNT] [-i ID] [-v TOOL_VERSION] [-t KEY=VALUE]... [--no-output] [--] COMMAND [ARG...]\n"
 		"Runs COMMAND and records it as an execution in a mounted execlogfs.\n\n"
 		"  -m, --mount=MOUNT        the execlogfs mount point (default: $EXECLOG_MOUNT)\n"
 		"  -i, --id=ID              the execution id (default: UTC start time, command, pid)\n"
 		"  -v, --tool-version=TEXT  the tool_version to record (default: \"\")\n"
+		"  -t, --tag=KEY=VALUE      a tag to record (repeatable, at most 32): KEY is 1-64\n"
+		"                           bytes of A-Z a-z 0-9 . _ -, VALUE up to 256 bytes of UTF-8\n"
+		"      --no-output          do not capture the output into MOUNT/output/ID\n"
 		"  -h, --help               print this help and exit\n"
 		"      --version            print the version and exit\n\n"
-		"COMMAND sees EXECLOG_ID and EXECLOG_STATUS; what it writes to $EXECLOG_STATUS\n"
-		"finishes the execution instead. Without a usable mount it runs unrecorded.\n"
+		"COMMAND's output reaches you unchanged (a terminal stays a terminal, a pipe a\n"
+		"pipe) and is captured into MOUNT/output/ID. COMMAND sees EXECLOG_ID and\n"
+		"EXECLOG_STATUS; what it writes to $EXECLOG_STATUS finishes the execution\n"
+		"instead. Without a usable mount it runs unrecorded.\n"
 		"Exit status: COMMAND's, 128+N if it was killed by signal N, 126 or 127 if it\n"
-		"could not be run, 125 if execlog-run itself failed.\n"
+		"could not be run, 125 if execlog-run itself failed (a bad -t too).\n"
 		"See execlog-run(1).\n");
 }
 
-int main(int argc, char **argv)
+/* Checks and keeps one -t KEY=VALUE: NULL, or why it is refused. */
+static const char *add_tag(struct run *r, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	size_t key_len = eq ? (size_t)(eq - arg) : 0, value_len;
+
+	if (!eq)
+		return "expected KEY=VALUE";
+	if (key_len == 0 || key_len > TAG_KEY_MAX || strspn(arg, tag_key_chars) < key_len)
+		return "a tag's KEY is 1 to 64 bytes of A-Z a-z 0-9 . _ -";
+	value_len = strlen(eq + 1);
+	if (value_len > TAG_VALUE_MAX)
+		return "a tag's VALUE is at most 256 bytes";
+	for (size_t i = 0, n; i < value_len; i += n)
+		if ((n = utf8_len((const unsigned char *)eq + 1 + i, value_len - i)) == 0)
+			return "a tag's VALUE must be UTF-8 text";
+	for (size_t i = 0; i < r->ntags; i++)
+		if (r->tags[i].key_len == key_len && memcmp(r->tags[i].key, arg, key_len) == 0)
+			return "that KEY is given twice";
+	if (r->ntags == TAGS_MAX)
+		return "at most 32 tags";
+	r->tags[r->ntags++] = (struct run_tag){ .key = arg, .key_len = key_len, .value = eq + 1 };
+	return NULL;
+}
+
+/* Reads the options into r: -1 to go on, else the exit status. */
+static int parse_options(struct run *r, int argc, char **argv, const char **mount, bool *capture)
 {
 	static const struct option longopts[] = {
 		{ "mount", required_argument, NULL, 'm' }, { "id", required_argument, NULL, 'i' },
-		{ "tool-version", required_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' },
+		{ "tool-version", required_argument, NULL, 'v' }, { "tag", required_argument, NULL, 't' },
+		{ "no-output", no_argument, NULL, 'O' }, { "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
 	};
-	struct run r = { .tool_version = "", .err_fd = -1 };
-	const char *mount = getenv("EXECLOG_MOUNT");
-	char id[ID_MAX + 1];
-	sigset_t old_mask, wait_mask;
-	struct sigaction old_pipe;
-	int opt, err, wstatus = W_EXITCODE(EXIT_OWN_FAILURE, 0);
+	const char *why;
+	int opt;
 
 	/* "+": options end at COMMAND, whose own options are left to it. */
-	while ((opt = getopt_long(argc, argv, "+m:i:v:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+m:i:v:t:h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'm': mount = optarg; break;
-		case 'i': r.id = optarg; break;
-		case 'v': r.tool_version = optarg; break;
+		case 'm': *mount = optarg; break;
+		case 'i': r->id = optarg; break;
+		case 'v': r->tool_version = optarg; break;
+		case 'O': *capture = false; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("execlog-run %s\n", EXECLOG_VERSION); return 0;
+		case 't':
+			if ((why = add_tag(r, optarg)) == NULL)
+				break;
+			fprintf(stderr, "execlog-run: bad tag -t '%s': %s\nTry 'execlog-run --help'.\n", optarg, why);
+			return EXIT_USAGE;
 		default: fprintf(stderr, "Try 'execlog-run --help'.\n"); return EXIT_OWN_FAILURE;
 		}
 	}
@@ -526,7 +383,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "execlog-run: no COMMAND given\nTry 'execlog-run --help'.\n");
 		return EXIT_OWN_FAILURE;
 	}
-	r.argv = argv + optind;
+	r->argv = argv + optind;
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct run r = { .tool_version = "" };
+	const char *mount = getenv("EXECLOG_MOUNT");
+	char id[ID_MAX + 1];
+	sigset_t old_mask, wait_mask;
+	struct sigaction old_pipe;
+	bool capture = true;
+	int err, wstatus = W_EXITCODE(EXIT_OWN_FAILURE, 0);
+
+	if ((err = parse_options(&r, argc, argv, &mount, &capture)) >= 0)
+		return err;
 	if (!r.id) {
 		make_id(id, sizeof(id), r.argv[0]);
 		r.id = id;
@@ -534,11 +406,13 @@ int main(int argc, char **argv)
 	/* Before the start, so that a SIGTERM from then on reaches the command and
 	 * the execution is finished rather than left running. */
 	catch_signals(&old_mask, &wait_mask, &old_pipe);
+	/* The terminal is restored on every way out of a run in raw mode. */
+	atexit(tty_restore);
 
 	if (!mount || !*mount)
 		fprintf(stderr, "execlog-run: warning: cannot start execution %s: no mount (-m or EXECLOG_MOUNT); "
 				"running the command unrecorded\n", r.id);
-	else if ((err = start_execution(&r, mount)) != 0)
+	else if ((err = start_execution(&r, mount, capture)) != 0)
 		fprintf(stderr, "execlog-run: warning: cannot start execution %s in %s: %s; "
 				"running the command unrecorded\n", r.id, mount, strerror(err));
 	/* Unset when unrecorded, so that a command under a nested execlog-run
@@ -551,15 +425,19 @@ int main(int argc, char **argv)
 		unsetenv("EXECLOG_STATUS");
 	}
 
+	relay_setup(&r);
 	err = spawn(&r, &old_mask, &old_pipe);
 	if (err)
 		r.exec_errno = err;
 	else
 		wstatus = supervise(&r, &wait_mask);
+	tty_restore();
 	if (r.exec_errno)
 		fprintf(stderr, "execlog-run: cannot run %s: %s\n", r.argv[0], strerror(r.exec_errno));
 	if (r.status_path)
 		finish(&r, wstatus);
 	free(r.status_path);
+	free(r.output_path);
+	free(r.batch);
 	return WIFSIGNALED(wstatus) ? 128 + WTERMSIG(wstatus) : WEXITSTATUS(wstatus);
 }

@@ -86,6 +86,8 @@ struct store_ops {
 	int (*output_read)(struct store *s, int64_t id, uint64_t offset, void *buf, size_t len,
 			   size_t *got);
 	int (*output_cut)(struct store *s, int64_t id);
+	/* Optional (NULL: -EOPNOTSUPP): see store_version() in store.h. */
+	int (*version)(struct store *s, uint64_t *version);
 	/* Streams finished executions in start order past w's position (see store.h). */
 	int (*list_finished_by_start)(struct store *s, const struct store_start_walk *w,
 				      store_by_start_fn fn, void *ctx);

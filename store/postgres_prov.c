@@ -6,9 +6,10 @@
  *
  * execution_log is execlogfs's own table here, so provenance lives in its
  * columns; tags in execlog_tags (one row per tag, deleted with the row by
- * ON DELETE CASCADE). The tool of a row another program inserts (psql) is
- * computed from its args by a trigger, guarded so that an args text that is
- * no JSON never fails that insert: by-tool/ lists such rows too. Host,
+ * ON DELETE CASCADE, and following an id changed by SQL). The tool of a
+ * row another program inserts (psql) is computed from its args by a
+ * trigger, guarded so that an args text that is no JSON never fails that
+ * insert: by-tool/ lists such rows too. Host,
  * user, tool, tag key and value are COLLATE "C", so that a listing of
  * values is in byte order, whatever the database's collation.
  */
@@ -37,39 +38,45 @@ const char pgstore_schema_provenance[] =
 	"    ADD COLUMN IF NOT EXISTS cwd TEXT,\n"
 	"    ADD COLUMN IF NOT EXISTS output_bytes BIGINT NOT NULL DEFAULT 0,\n"
 	"    ADD COLUMN IF NOT EXISTS output_cut BOOLEAN NOT NULL DEFAULT false;\n"
-	/* The last path component of args[0]; null for anything else, never an error. */
-	"CREATE OR REPLACE FUNCTION execlog_tool_of(args TEXT) RETURNS TEXT\n"
-	"LANGUAGE plpgsql IMMUTABLE AS $f$\n"
-	"DECLARE a jsonb;\n"
-	"BEGIN\n"
-	"    a := args::jsonb;\n"
-	"    IF jsonb_typeof(a) IS DISTINCT FROM 'array'\n"
-	"       OR jsonb_typeof(a->0) IS DISTINCT FROM 'string' THEN\n"
-	"        RETURN NULL;\n"
-	"    END IF;\n"
-	"    RETURN NULLIF(regexp_replace(a->>0, '^.*/', ''), '');\n"
-	"EXCEPTION WHEN others THEN\n"
-	"    RETURN NULL;\n"
-	"END $f$;\n"
-	/* execlogfs's own starts give the tool; other programs' inserts and updates get it here. */
+	/*
+	 * execlogfs's own starts give the tool; other programs' inserts and
+	 * updates of args get it here: the last path component of args[0],
+	 * null for anything else, never an error. Only pg_catalog's functions,
+	 * so that the inserting session's search_path cannot break it.
+	 */
 	"CREATE OR REPLACE FUNCTION execlog_tool_set() RETURNS trigger\n"
 	"LANGUAGE plpgsql AS $f$\n"
+	"DECLARE a jsonb;\n"
 	"BEGIN\n"
-	"    IF TG_OP = 'UPDATE' OR NEW.tool IS NULL THEN\n"
-	"        NEW.tool := execlog_tool_of(NEW.args);\n"
+	"    IF TG_OP = 'INSERT' AND NEW.tool IS NOT NULL THEN\n"
+	"        RETURN NEW;\n"
 	"    END IF;\n"
+	"    NEW.tool := NULL;\n"
+	"    BEGIN\n"
+	"        a := NEW.args::jsonb;\n"
+	"        IF jsonb_typeof(a) = 'array' AND jsonb_typeof(a->0) = 'string' THEN\n"
+	"            NEW.tool := NULLIF(regexp_replace(a->>0, '^.*/', ''), '');\n"
+	"        END IF;\n"
+	"    EXCEPTION WHEN others THEN\n"
+	"        NEW.tool := NULL;\n"
+	"    END;\n"
 	"    RETURN NEW;\n"
 	"END $f$;\n"
-	"DO $d$ BEGIN\n"
-	"    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'execution_log'::regclass\n"
-	"                   AND attname = 'tool' AND NOT attisdropped) THEN\n"
+	/* A tool column new to the table is filled from the rows' args, by the trigger. */
+	"DO $d$\n"
+	"DECLARE fill boolean := NOT EXISTS (SELECT 1 FROM pg_attribute\n"
+	"    WHERE attrelid = 'execution_log'::regclass AND attname = 'tool' AND NOT attisdropped);\n"
+	"BEGIN\n"
+	"    IF fill THEN\n"
 	"        ALTER TABLE execution_log ADD COLUMN tool TEXT COLLATE \"C\";\n"
-	"        UPDATE execution_log SET tool = execlog_tool_of(args);\n"
 	"    END IF;\n"
 	"    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'execution_log'::regclass\n"
 	"                   AND tgname = 'execlog_tool') THEN\n"
 	"        CREATE TRIGGER execlog_tool BEFORE INSERT OR UPDATE OF args ON execution_log\n"
 	"            FOR EACH ROW EXECUTE FUNCTION execlog_tool_set();\n"
+	"    END IF;\n"
+	"    IF fill THEN\n"
+	"        UPDATE execution_log SET args = args;\n"
 	"    END IF;\n"
 	"END $d$;\n"
 	"CREATE INDEX IF NOT EXISTS idx_execution_log_host ON execution_log(host, id);\n"
@@ -77,7 +84,7 @@ const char pgstore_schema_provenance[] =
 	"CREATE INDEX IF NOT EXISTS idx_execution_log_tool ON execution_log(tool, id);\n"
 	/* ord keeps the start document's order of the tags. */
 	"CREATE TABLE IF NOT EXISTS execlog_tags (\n"
-	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE,\n"
+	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE ON UPDATE CASCADE,\n"
 	"    ord INTEGER NOT NULL,\n"
 	"    key TEXT COLLATE \"C\" NOT NULL,\n"
 	"    value TEXT COLLATE \"C\" NOT NULL,\n"
@@ -86,7 +93,7 @@ const char pgstore_schema_provenance[] =
 	"CREATE INDEX IF NOT EXISTS idx_execlog_tags_key_value ON execlog_tags(key, value, id);\n"
 	/* Output: one row per append (postgres_output.c). */
 	"CREATE TABLE IF NOT EXISTS execlog_output (\n"
-	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE,\n"
+	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE ON UPDATE CASCADE,\n"
 	"    \"offset\" BIGINT NOT NULL,\n"
 	"    data BYTEA NOT NULL,\n"
 	"    PRIMARY KEY (id, \"offset\")\n"

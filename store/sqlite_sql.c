@@ -233,9 +233,11 @@ static int sqlstore_texts_output(struct sqlstore *s, const struct sqlstore_schem
 	n += asprintf(&s->sql[ST_OUTPUT_PIECE],
 		      "INSERT INTO execlogfs_output (id, \"offset\", data) VALUES (?1, ?2, ?3)") < 0;
 	n += asprintf(&s->sql[ST_OUTPUT_BYTES],
-		      "INSERT INTO execlogfs_runs (id, output_bytes, output_cut) VALUES (?1, ?2, ?3)"
+		      "INSERT INTO execlogfs_runs (id, output_bytes, output_cut, heartbeat_at_ms)"
+		      " VALUES (?1, ?2, ?3, ?4)"
 		      " ON CONFLICT (id) DO UPDATE SET output_bytes = excluded.output_bytes,"
-		      " output_cut = MAX(COALESCE(output_cut, 0), excluded.output_cut)") < 0;
+		      " output_cut = MAX(COALESCE(output_cut, 0), excluded.output_cut),"
+		      " heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
 	/* One seek by the primary key to the piece holding ?2, then forward. */
 	n += asprintf(&s->sql[ST_OUTPUT_READ], sc->has_output
 		      ? "SELECT \"offset\", data FROM execlogfs_output WHERE id = ?1 AND \"offset\" >="

@@ -66,7 +66,7 @@ enum sqlstore_stmt_id {
 	/* Output (sqlite_output.c). */
 	ST_OUTPUT_STATE = ST_VALUES_NEXT + 4, /* outcome, output_bytes and output_cut of an id */
 	ST_OUTPUT_PIECE,    /* one piece appended */
-	ST_OUTPUT_BYTES,    /* output_bytes and output_cut set */
+	ST_OUTPUT_BYTES,    /* output_bytes, output_cut and heartbeat_at_ms set */
 	ST_OUTPUT_READ,     /* the pieces from the one holding an offset on */
 	ST_COUNT
 };
@@ -80,6 +80,9 @@ struct sqlstore_conn {
 	struct sqlstore_conn *next;
 };
 
+/* How long a connection waits for a lock another holds (sqlite3_busy_timeout). */
+#define SQLSTORE_BUSY_MS 5000
+
 struct sqlstore {
 	struct store base;
 	char *path;
@@ -89,6 +92,8 @@ struct sqlstore {
 	pthread_mutex_t pool_lock;
 	struct sqlstore_conn *idle;   /* connections not in use */
 	bool has_durations;           /* execlogfs_durations and its triggers are in place */
+	struct sqlstore_version *version; /* store_version()'s connection (sqlite_version.c) */
+	struct sqlstore_ckpt *ckpt;   /* the checkpoints' thread (sqlite_ckpt.c); NULL read-only */
 };
 
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
@@ -273,11 +278,22 @@ int sqlstore_list_finished_by_start(struct store *base, const struct store_start
 				    store_by_start_fn fn, void *ctx);
 int sqlstore_list_values(struct store *base, enum store_attr attr, store_value_fn fn, void *ctx);
 
+/* store_version() (sqlite_version.c), and the free of its connection that close does. */
+int sqlstore_version(struct store *base, uint64_t *version);
+void sqlstore_version_free(struct sqlstore *s);
+
 /* Output (sqlite_output.c): each the op of the same name in backend.h. */
 int sqlstore_output_append(struct store *base, int64_t id, uint64_t offset, const void *buf,
 			   size_t len, uint64_t max, size_t *written);
 int sqlstore_output_read(struct store *base, int64_t id, uint64_t offset, void *buf, size_t len,
 			 size_t *got);
 int sqlstore_output_cut(struct store *base, int64_t id);
+
+/* sqlite_ckpt.c: checkpoints off the write path. Start once the schema is set (not read-only). */
+int sqlstore_ckpt_start(struct sqlstore *s);
+/* Makes @db's commits wake the checkpoints' thread instead of checkpointing (if it runs). */
+void sqlstore_ckpt_attach(struct sqlstore *s, sqlite3 *db);
+/* Stops the thread and closes its connection (the last: it checkpoints all). */
+void sqlstore_ckpt_stop(struct sqlstore *s);
 
 #endif

@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "backend.h"
-#include "record.h"
 
 static const struct store_ops *const store_registry[] = {
 #if HAVE_SQLITE
@@ -217,6 +216,9 @@ int store_start(struct store *s, struct store_record *rec)
 	if (err == 0 && rec->ntags > STORE_TAGS_MAX)
 		err = store_fail(-EINVAL, "start of %s has more than %d tags", rec->execution_id,
 				 STORE_TAGS_MAX);
+	/* What the finish sets is null at the start, whatever the caller left there. */
+	rec->exit_code = rec->signal = STORE_NULL;
+	rec->output_bytes = 0;
 	/* The backend indexes the tool; the caller never sets it. */
 	if (err == 0) {
 		free(rec->tool);
@@ -651,76 +653,6 @@ void store_record_clear(struct store_record *rec)
 	rec->exit_code = rec->signal = rec->uid = rec->pid = STORE_NULL;
 }
 
-void store_tags_free(struct store_tag *tags, size_t n)
-{
-	for (size_t i = 0; tags != NULL && i < n; i++) {
-		free(tags[i].key);
-		free(tags[i].value);
-	}
-	free(tags);
-}
-
-int store_tags_copy(const struct store_tag *tags, size_t n, struct store_tag **out)
-{
-	struct store_tag *copy = NULL;
-
-	*out = NULL;
-	if (n == 0)
-		return 0;
-	copy = calloc(n, sizeof(*copy));
-	if (copy == NULL)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		copy[i].key = strdup(tags[i].key);
-		copy[i].value = strdup(tags[i].value);
-		if (copy[i].key == NULL || copy[i].value == NULL) {
-			store_tags_free(copy, i + 1);
-			return -ENOMEM;
-		}
-	}
-	*out = copy;
-	return 0;
-}
-
-/* The first string of an args text, kept by store_first_arg(). */
-struct store_first {
-	char *arg;
-	bool out_of_memory;
-};
-
-static int store_first_arg(void *ctx, const char *arg, size_t len)
-{
-	struct store_first *first = ctx;
-
-	first->arg = strndup(arg, len);
-	first->out_of_memory = first->arg == NULL;
-	return 1; /* one is enough */
-}
-
-int store_tool_of(const char *args, char **tool)
-{
-	struct store_first found = { 0 };
-	char *first;
-	const char *slash;
-
-	*tool = NULL;
-	/* A text that is not an array of strings has no tool: the fault is not this caller's. */
-	if (record_args_each(args, store_first_arg, &found) == -ENOMEM || found.out_of_memory)
-		return -ENOMEM;
-	first = found.arg;
-	if (first == NULL)
-		return 0;
-	slash = strrchr(first, '/');
-	if (slash != NULL)
-		memmove(first, slash + 1, strlen(slash + 1) + 1);
-	if (first[0] == '\0') {
-		free(first);
-		return 0;
-	}
-	*tool = first;
-	return 0;
-}
-
 int store_output_append(struct store *s, int64_t id, uint64_t offset, const void *buf,
 			size_t len, uint64_t max, size_t *written)
 {
@@ -734,6 +666,14 @@ int store_output_append(struct store *s, int64_t id, uint64_t offset, const void
 	if (offset > INT64_MAX || len > INT64_MAX - offset)
 		return store_fail(-EFBIG, "output past the largest offset");
 	return s->ops->output_append(s, id, offset, buf, len, max, written);
+}
+
+int store_version(struct store *s, uint64_t *version)
+{
+	*version = 0;
+	if (s->ops->version == NULL)
+		return store_fail(-EOPNOTSUPP, "%s cannot tell a change cheaply", s->ops->name);
+	return s->ops->version(s, version);
 }
 
 int store_output_read(struct store *s, int64_t id, uint64_t offset, void *buf, size_t len,
@@ -750,15 +690,6 @@ int store_output_cut(struct store *s, int64_t id)
 	if (s->ops->output_cut == NULL)
 		return store_fail(-EOPNOTSUPP, "%s keeps no output", s->ops->name);
 	return s->ops->output_cut(s, id);
-}
-
-int store_list_values(struct store *s, enum store_attr attr, store_value_fn fn, void *ctx)
-{
-	if (attr <= STORE_ATTR_NONE || attr >= STORE_ATTRS)
-		return store_fail(-EINVAL, "no such view");
-	if (s->ops->list_values == NULL)
-		return store_fail(-EOPNOTSUPP, "%s: no views by provenance", s->ops->name);
-	return s->ops->list_values(s, attr, fn, ctx);
 }
 
 char *store_strdup_null(const char *s, bool *ok)

@@ -309,6 +309,17 @@ typedef int (*store_value_fn)(void *ctx, const char *value);
  */
 int store_list_values(struct store *s, enum store_attr attr, store_value_fn fn, void *ctx);
 
+/*
+ * A number that changes whenever the log may have changed, through this
+ * handle or any other writer (another mount, another program): what a
+ * cache of a rendering compares, at the cost of one cheap check (SQLite's
+ * data_version, LMDB's last transaction id, a counter moved by a shared
+ * server's notifications), never a query per figure. It may also change
+ * when nothing did; it never stays the same across a committed change.
+ * -EOPNOTSUPP for a backend that cannot tell.
+ */
+int store_version(struct store *s, uint64_t *version);
+
 /* ---- output: what a run printed, kept beside its record ----------------- */
 
 /* The default cap of one execution's output (-o output_max). */

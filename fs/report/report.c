@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "report.h"
+#include "report_row.h"
 #include "report_text.h"
 
 /* The outcomes' colors, shared by the table, the charts and the legends. */
@@ -44,67 +45,47 @@ struct report_point {
 	int64_t row; /* its row in the table, for the tooltip */
 };
 
+
+/* Where a failed run's last lines go in the rows' text, and what to read for them. */
+struct report_tail_at {
+	size_t at;
+	int64_t id;
+	int64_t output_bytes;
+};
+
 struct report_page {
 	struct text_buf rows;      /* the table's <tr>s */
 	struct text_buf args;      /* one row's args as a command line, before escaping */
 	struct report_point *points; /* finished ones, REPORT_HTML_ROWS at most */
-	size_t npoints, nrows;
+	struct report_tail_at *tails; /* failed ones with output, REPORT_HTML_ROWS at most */
+	size_t npoints, nrows, ntails;
 };
 
-/* The start and duration cells of a row; a row without a duration shows @none. */
-static void report_time_cells(struct text_buf *b, const struct store_record *rec,
-			      bool has_duration, const char *none)
-{
-	int64_t started_ms = report_started_ms(rec);
-	char when[64], dur[32];
-
-	report_utc(rec->started_at, UTC_FULL, when, sizeof(when));
-	text_printf(b, "<td data-v=\"%" PRId64 "\"><time data-t=\"%" PRId64 "\">%s UTC</time></td>",
-		      started_ms, started_ms, when);
-	if (has_duration) {
-		report_duration_text(rec->duration_ms, dur, sizeof(dur));
-		text_printf(b, "<td class=\"num\" data-v=\"%" PRId64 "\">%s</td>", rec->duration_ms, dur);
-	} else {
-		text_printf(b, "<td class=\"num\" data-v=\"-1\"><span class=\"muted\">%s</span></td>", none);
-	}
-}
-
 /*
- * One row of the table. An outcome outside the four (a row another
- * program wrote) is shown as written, escaped, in a neutral color, and
- * left off the charts, which count the four only.
+ * One row of the table (report_row.c). An outcome outside the four (a row
+ * another program wrote) is left off the charts, which count the four
+ * only. A failed run's output is read after the listing (report_html_table),
+ * never inside it: a backend may hold its listing open meanwhile.
  */
 static int report_add_row(void *ctx, const struct store_record *rec)
 {
 	struct report_page *pg = ctx;
-	struct text_buf *b = &pg->rows;
 	int outcome = store_outcome_from_name(rec->outcome);
 	bool has_duration = rec->duration_ms != STORE_NULL && outcome != STORE_RUNNING;
+	size_t tail_at;
 
-	text_printf(b, "<tr class=\"o-%s\"><td class=\"id\">",
-		      outcome < 0 ? "other" : store_outcome_name(outcome));
-	report_html_cell(b, rec->execution_id, "");
-	text_add_str(b, "</td><td><span class=\"badge\">");
-	report_html_cell(b, rec->outcome, "");
-	text_add_str(b, "</span></td>");
-	report_time_cells(b, rec, has_duration, outcome == STORE_RUNNING ? "running" : "");
-	text_add_str(b, "<td>");
-	report_html_cell(b, rec->tool_version, "");
-	text_add_str(b, "</td><td class=\"args\">");
-	/* Reused from row to row: only its first len bytes are this row's. */
-	pg->args.len = 0;
-	report_args_text(rec->args, REPORT_ARGS_SHOWN, &pg->args);
-	report_html_cell_n(b, pg->args.data ? pg->args.data : "", pg->args.len);
-	text_add_str(b, "</td><td class=\"err\">");
-	report_html_cell(b, rec->error_message, "");
-	text_add_str(b, "</td></tr>\n");
+	report_row(&pg->rows, &pg->args, rec, &tail_at);
+	if (tail_at != SIZE_MAX && pg->ntails < REPORT_HTML_ROWS)
+		pg->tails[pg->ntails++] = (struct report_tail_at){
+			.at = tail_at, .id = rec->id, .output_bytes = rec->output_bytes,
+		};
 	if (has_duration && outcome > STORE_RUNNING && pg->npoints < REPORT_HTML_ROWS)
 		pg->points[pg->npoints++] = (struct report_point){
 			.started_ms = report_started_ms(rec), .duration_ms = rec->duration_ms,
 			.outcome = outcome, .row = (int64_t)pg->nrows,
 		};
 	pg->nrows++;
-	return b->failed || pg->args.failed ? -ENOMEM : 0;
+	return pg->rows.failed || pg->args.failed ? -ENOMEM : 0;
 }
 
 static const char report_style[] =
@@ -139,7 +120,7 @@ static const char report_style[] =
 	"#filter{font:inherit;padding:6px 10px;border:1px solid var(--line);border-radius:6px;"
 	"width:min(420px,100%)}\n"
 	"table{border-collapse:collapse;width:100%}\n"
-	"th,td{text-align:left;padding:5px 10px;border-bottom:1px solid var(--line);vertical-align:top}\n"
+	"th,td{text-align:left;padding:5px 6px;border-bottom:1px solid var(--line);vertical-align:top}\n"
 	"th{position:sticky;top:0;background:var(--panel);font-weight:600;white-space:nowrap;"
 	"user-select:none}\n"
 	"th.sortable{cursor:pointer}th.sortable:after{content:\" \\2195\";color:var(--muted)}\n"
@@ -148,9 +129,20 @@ static const char report_style[] =
 	"td.id{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace;font-size:13px}\n"
 	"td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
 	"td time{white-space:nowrap}\n"
+	"td.id a{color:inherit;text-decoration:none;border-bottom:1px dotted var(--muted)}"
+	"td.id a:hover{color:var(--running);border-bottom-style:solid}\n"
+	"td.who{max-width:10em;overflow-wrap:anywhere}\n"
 	"td.args{font-family:ui-monospace,\"DejaVu Sans Mono\",monospace;font-size:12px;"
-	"word-break:break-all}\n"
-	"td.err{color:var(--error);word-break:break-word}\n"
+	"overflow-wrap:anywhere;min-width:8em;max-width:24em}\n"
+	"td.tags{min-width:6em;max-width:11em}\n"
+	".tag{display:inline-block;max-width:100%;overflow:hidden;text-overflow:ellipsis;"
+	"white-space:nowrap;vertical-align:top;margin:1px 0;padding:0 7px;border:1px solid var(--line);"
+	"border-radius:10px;background:var(--panel);font-size:12px}\n"
+	".tag .k{color:var(--muted)}.tag.more{color:var(--muted);background:none}\n"
+	"td.err{color:var(--error);overflow-wrap:anywhere;min-width:14em;max-width:30em}\n"
+	"pre.tail{margin:4px 0 0;padding:3px 6px;border-left:3px solid var(--error);"
+	"background:var(--panel);color:var(--fg);font:11px/1.35 ui-monospace,\"DejaVu Sans Mono\","
+	"monospace;white-space:pre-wrap;overflow-wrap:anywhere}\n"
 	".badge{display:inline-block;padding:0 8px;border-radius:10px;color:#fff;font-size:12px;"
 	"font-weight:600}\n"
 	".o-running .badge{background:var(--running)}.o-success .badge{background:var(--success)}"
@@ -463,23 +455,34 @@ static void report_html_head(struct text_buf *b, const uint64_t counts[STORE_OUT
 	text_add_str(b, "</div></header>\n<main>\n<div class=\"charts\">\n");
 }
 
-/* The table of the rows report_add_row() made, or a word on how to start one. */
-static void report_html_table(struct text_buf *b, const struct report_page *pg)
+/* The table of the rows report_add_row() made, each failed run's last lines read in; or a word on how to start one. */
+static int report_html_table(struct text_buf *b, struct store *s, const struct report_page *pg)
 {
+	size_t from = 0;
+	int err = 0;
+
 	if (pg->nrows == 0) {
 		text_add_str(b, "<div class=\"empty-state\" id=\"no-runs\">No executions yet. Start one "
 			     "by creating a file in <code>new/</code>, or with <code>execlog-run</code>."
 			     "</div>\n");
-		return;
+		return 0;
 	}
 	text_add_str(b, "<div class=\"tools\"><input id=\"filter\" type=\"search\" hidden "
-		     "placeholder=\"Filter: id, outcome, version, arguments, message\" "
+		     "placeholder=\"Filter: any text, e.g. a host, a user or a tag\" "
 		     "aria-label=\"Filter the table\"><span id=\"shown\" class=\"muted\"></span></div>\n"
 		     "<table id=\"runs\"><thead><tr><th>execution_id</th><th>outcome</th>"
-		     "<th>started</th><th>duration</th><th>tool_version</th><th>args</th>"
+		     "<th>started</th><th>duration</th><th>host</th><th>user</th>"
+		     "<th>tool_version</th><th>args</th><th>tags</th>"
 		     "<th>error message</th></tr></thead>\n<tbody>\n");
-	text_add(b, pg->rows.data, pg->rows.len);
+	/* One read per failed row shown, spliced in where its row left room. */
+	for (size_t i = 0; i < pg->ntails && err == 0; i++) {
+		text_add(b, pg->rows.data + from, pg->tails[i].at - from);
+		from = pg->tails[i].at;
+		err = report_tail(s, pg->tails[i].id, pg->tails[i].output_bytes, b);
+	}
+	text_add(b, pg->rows.data + from, pg->rows.len - from);
 	text_add_str(b, "</tbody></table>\n");
+	return err;
 }
 
 int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
@@ -493,7 +496,8 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 	*len = 0;
 	err = report_counts(s, counts);
 	pg.points = calloc(REPORT_HTML_ROWS, sizeof(*pg.points));
-	if (err == 0 && pg.points == NULL)
+	pg.tails = calloc(REPORT_HTML_ROWS, sizeof(*pg.tails));
+	if (err == 0 && (pg.points == NULL || pg.tails == NULL))
 		err = -ENOMEM;
 	if (err == 0)
 		err = store_list_recent(s, REPORT_HTML_ROWS, report_add_row, &pg);
@@ -505,7 +509,9 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 	if (err)
 		goto out;
 	text_add_str(&b, "</div>\n");
-	report_html_table(&b, &pg);
+	err = report_html_table(&b, s, &pg);
+	if (err)
+		goto out;
 	text_add_str(&b, "</main>\n");
 	text_add_str(&b, report_script);
 	text_add_str(&b, "</body></html>\n");
@@ -513,6 +519,7 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len)
 		err = -ENOMEM;
 out:
 	free(pg.points);
+	free(pg.tails);
 	free(pg.rows.data);
 	free(pg.args.data);
 	if (err) {

@@ -4,7 +4,7 @@ load helper
 
 # The entries of $M other than the fixed ones, sorted, on one line.
 records_listed() {
-  ls -A "$1" | grep -vxE 'new|status|by-outcome|by-day|by-host|by-user|by-tool|by-tag|latest|index\.html|metrics\.prom' |
+  ls -A "$1" | grep -vxE 'new|status|output|by-outcome|by-day|by-host|by-user|by-tool|by-tag|latest|index\.html|metrics\.prom' |
     sort | tr '\n' ' '
 }
 
@@ -78,6 +78,7 @@ big_doc() {
   run find "$M" -mindepth 1 -maxdepth 1 -printf '%y %f\n'
   assert_line 'd new'
   assert_line 'd status'
+  assert_line 'd output'
   assert_line 'd by-outcome'
   assert_line 'd by-day'
   for v in host user tool tag; do assert_line "d by-$v"; done

@@ -299,9 +299,83 @@ running"
   assert_output "execlog-run 0.1.0"
   run "$EXECLOG_RUN" --help
   assert_success
-  assert_line --index 0 "Usage: execlog-run [-m MOUNT] [-i ID] [-v TOOL_VERSION] [--] COMMAND [ARG...]"
+  assert_line --index 0 "Usage: execlog-run [-m MOUNT] [-i ID] [-v TOOL_VERSION] [-t KEY=VALUE]... [--no-output] [--] COMMAND [ARG...]"
   run "$EXECLOG_RUN" -m "$M"
   assert_failure 125
   run "$EXECLOG_RUN" --bogus true
   assert_failure 125
+}
+
+@test "cwd is the physical working directory, root \$PWD; -t tags are recorded in order" {
+  mount_fs
+  local real
+  real=$(realpath "$T")/real
+  mkdir "$real"
+  ln -s "$real" "$T/link"
+  cd "$T/link"
+  run --separate-stderr "$EXECLOG_RUN" -m "$M" -i tagged -t team=infra -t run.kind_2-x=nightly \
+    -t empty= -t 'note=a=b ✓' -- true
+  assert_success
+  assert_equal "$stderr" ""
+  assert_equal "$(rec tagged .cwd)" "\"$real\""
+  assert_equal "$(rec tagged .root)" "\"$T/link\""
+  assert_equal "$(rec tagged .tags)" '{"team":"infra","run.kind_2-x":"nightly","empty":"","note":"a=b ✓"}'
+  "$EXECLOG_RUN" -m "$M" -i untagged -- true
+  assert_equal "$(rec untagged .tags)" '{}'
+  assert_equal "$(rec untagged .cwd)" "\"$real\""
+}
+
+@test "tags at the limits are taken: 32 of them, a 64-byte key, a 256-byte value" {
+  mount_fs
+  local args=() i key value
+  key=$(printf 'k%.0s' {1..64})
+  value=$(printf 'é%.0s' {1..128})
+  args+=(-t "$key=$value")
+  for i in $(seq 2 32); do args+=(-t "t$i=$i"); done
+  run --separate-stderr "$EXECLOG_RUN" -m "$M" -i many "${args[@]}" -- true
+  assert_success
+  assert_equal "$(rec many '.tags | length')" 32
+  assert_equal "$(rec many ".tags[\"$key\"]")" "\"$value\""
+  assert_equal "$(rec many '.tags.t32')" '"32"'
+}
+
+@test "a bad -t is a usage error, exit 125, before anything starts or runs" {
+  mount_fs
+  local bad many=() i
+  for i in $(seq 33); do many+=(-t "t$i=v"); done
+  for bad in nokey '=v' 'k k=v' 'k/x=v' "$(printf 'k%.0s' {1..65})=v" \
+    "k=$(head -c 257 /dev/zero | tr '\0' v)" $'k=\xff' $'k=\xc3'; do
+    run --separate-stderr "$EXECLOG_RUN" -m "$M" -i bad -t ok=1 -t "$bad" -- touch "$T/ran"
+    assert_failure 125
+    [[ $stderr == "execlog-run: bad tag -t '"*"': "*$'\n'"Try 'execlog-run --help'." ]]
+  done
+  run --separate-stderr "$EXECLOG_RUN" -m "$M" -i bad -t k=1 -t k=2 -- touch "$T/ran"
+  assert_failure 125
+  assert_equal "$stderr" "execlog-run: bad tag -t 'k=2': that KEY is given twice
+Try 'execlog-run --help'."
+  run --separate-stderr "$EXECLOG_RUN" -m "$M" -i bad "${many[@]}" -- touch "$T/ran"
+  assert_failure 125
+  assert_equal "$stderr" "execlog-run: bad tag -t 't33=v': at most 32 tags
+Try 'execlog-run --help'."
+  assert_file_not_exists "$T/ran"
+  assert_file_not_exists "$M/bad.json"
+}
+
+@test "the finish records the exit code, or the signal that ended the command" {
+  mount_fs
+  "$EXECLOG_RUN" -m "$M" -i ec0 -- true
+  assert_equal "$(rec ec0 '[.outcome, .exit_code, .signal, .error_message]')" '["success",0,null,null]'
+  run "$EXECLOG_RUN" -m "$M" -i ec42 -- sh -c 'echo why >&2; exit 42'
+  assert_failure 42
+  assert_equal "$(rec ec42 '[.outcome, .exit_code, .signal, .error_message]')" '["error",42,null,"exit code 42: why"]'
+  run "$EXECLOG_RUN" -m "$M" -i sig9 -- sh -c 'kill -KILL $$'
+  assert_failure 137
+  assert_equal "$(rec sig9 '[.outcome, .exit_code, .signal, .error_message]')" \
+    '["error",null,9,"killed by signal 9 (SIGKILL)"]'
+  run -127 "$EXECLOG_RUN" -m "$M" -i nf2 -- no-such-command-xyz
+  assert_equal "$(rec nf2 '[.exit_code, .signal]')" '[127,null]'
+  # A command that finishes its own execution keeps its finish: no exit code.
+  run "$EXECLOG_RUN" -m "$M" -i own -- sh -c 'echo success >"$EXECLOG_STATUS"; exit 3'
+  assert_failure 3
+  assert_equal "$(rec own '[.outcome, .exit_code]')" '["success",null]'
 }

@@ -82,7 +82,7 @@ outcome_is() { [ "$(jq -r .outcome "$M/$1.json")" = "$2" ]; }
   mount_fs keep_count=2
   poll 3 test ! -e "$M/r3.json"
   run ls "$M"
-  assert_output "$(printf '%s\n' by-day by-host by-outcome by-tag by-tool by-user index.html latest metrics.prom new old-running.json r4.json r5.json status)"
+  assert_output "$(printf '%s\n' by-day by-host by-outcome by-tag by-tool by-user index.html latest metrics.prom new old-running.json output r4.json r5.json status)"
 }
 
 @test "keep_days deletes finished runs started more than N days ago, never a running one" {

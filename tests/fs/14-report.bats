@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # index.html and metrics.prom: what promtool, node_exporter's textfile
-# collector and a headless Chromium make of them.
+# collector and a headless Chromium make of them; and that they follow the
+# log at the next read, also under -o ro and after another program wrote.
 
 load helper
 
@@ -172,7 +173,7 @@ PY
 # A log with a hostile execution: markup in every string the store keeps.
 populate_hostile() {
   populate
-  start 'evil:1@x+y' '{"tool_version": "<script>document.title=\"pwned\"</script>", "args": ["</script><script>document.title=\"pwned2\"</script>", "\"><img src=x onerror=document.title=1>"], "root": "<b>root</b>"}'
+  start 'evil:1@x+y' '{"tool_version": "<script>document.title=\"pwned\"</script>", "args": ["</script><script>document.title=\"pwned2\"</script>", "\"><img src=x onerror=document.title=1>"], "root": "<b>root</b>", "tags": {"x": "</script><script>document.title=\"pwned4\"</script>", "y": "\"><img src=x onerror=document.title=5>"}}'
   printf '%s' '{"outcome": "error", "error_message": "<script>document.title=\"pwned3\"</script> & \u003c/td\u003e"}' >"$M/status/evil:1@x+y"
 }
 
@@ -191,6 +192,8 @@ check_dom() {
   grep -qF '&lt;/script&gt;&lt;script&gt;' "$dom" || fail "args not shown as text"
   grep -qF '&lt;script&gt;document.title="pwned3"&lt;/script&gt; &amp; &lt;/td&gt;' "$dom" || fail "error_message not shown as text"
   grep -qF 'evil:1@x+y' "$dom" || fail "the hostile execution's row is missing"
+  grep -qF '<a href="output/evil%3A1%40x%2By">evil:1@x+y</a>' "$dom" || fail "no link to the output"
+  grep -qF '=&lt;/script&gt;&lt;script&gt;document.title="pwned4"&lt;/script&gt;</span>' "$dom" || fail "tag not shown as text"
 }
 
 @test "Chromium shows the table, both charts and hostile strings as text, with JavaScript" {
@@ -288,7 +291,7 @@ args_cell() {
 import html, re, sys
 page = open(sys.argv[1], encoding="utf-8").read()
 for row in re.findall(r'<tr class="o-[^"]*">.*?</tr>', page):
-    if '<td class="id">%s</td>' % html.escape(sys.argv[2]) in row:
+    if '">%s</a></td>' % html.escape(sys.argv[2]) in row:
         print(html.unescape(re.search(r'<td class="args">(.*?)</td>', row).group(1)))
         sys.exit(0)
 sys.exit("no row for " + sys.argv[2])
@@ -341,4 +344,118 @@ PY
   # Cut at a character: valid UTF-8 throughout.
   printf %s "$text" | iconv -f UTF-8 -t UTF-8 >/dev/null || fail "not valid UTF-8"
   [ "$(stat -c %s "$M/index.html")" -lt 60000 ] || fail "index.html is $(stat -c %s "$M/index.html") bytes"
+}
+
+# cell ID COLUMN: the text of ID's cell in COLUMN (a header of the table) in index.html.
+cell() {
+  python3 - "$M/index.html" "$1" "$2" <<'PY'
+import html, re, sys
+page = open(sys.argv[1], encoding="utf-8").read()
+text = lambda h: html.unescape(re.sub(r"<[^>]*>", "", h))
+heads = [text(h) for h in re.findall(r"<th>(.*?)</th>", page)]
+for row in re.findall(r'<tr class="o-[^"]*">(.*?)</tr>', page, re.S):
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    if text(cells[0]) == sys.argv[2]:
+        print(text(cells[heads.index(sys.argv[3])]))
+        sys.exit(0)
+sys.exit("no row for " + sys.argv[2])
+PY
+}
+
+@test "index.html shows the host and user that started a run, and its tags, as text" {
+  mount_fs
+  start who-1 '{"args": ["make"], "tags": {"team": "infra", "note": "</script><img src=x onerror=alert(1)>&\""}}'
+  echo success >"$M/status/who-1"
+  run cell who-1 host
+  assert_output "$(hostname)"
+  run cell who-1 user
+  assert_output "$(id -un)"
+  run cell who-1 tags
+  assert_output 'team=infra note=</script><img src=x onerror=alert(1)>&"'
+  run grep -c '<img' "$M/index.html"
+  assert_output 0
+  run grep -c '</script>' "$M/index.html"
+  assert_output 1
+}
+
+@test "Chromium: typing a tag's value into the filter box keeps the runs that have it" {
+  mount_fs
+  start tag-1 '{"args": ["make"], "tags": {"team": "infra", "env": "prod"}}'
+  start tag-2 '{"args": ["make"], "tags": {"team": "web"}}'
+  start tag-3 '{"args": ["make"]}'
+  start tag-4 '{"args": ["make"], "tags": {"owner": "infra-bot"}}'
+  timeout 120 python3 "$HELPERS_DIR/report-browser.py" --type infra "$T/chromium" \
+    "file://$M/index.html" "$T/dom.html" "$T/page.png"
+  grep -qF '2 of 4 shown' "$T/dom.html" || fail "$(grep -o '[0-9]* of [0-9]* shown' "$T/dom.html")"
+  run python3 - "$T/dom.html" <<'PY'
+import re, sys
+dom = open(sys.argv[1], encoding="utf-8").read()
+for attrs, row in re.findall(r'<tr class="o-[^"]*"([^>]*)>(.*?)</tr>', dom, re.S):
+    if "hidden" not in attrs:
+        print(re.search(r">([^<]*)</a></td>", row).group(1))
+PY
+  assert_output $'tag-4\ntag-1'
+}
+
+@test "each execution_id links to its output, and a failed run shows its last lines" {
+  mount_fs
+  id='out:1@x+y'
+  start "$id" '{"args": ["make"]}'
+  for i in 1 2 3 4 5 6 7 8; do echo "step $i <b>" >>"$M/output/$id"; done
+  echo 'error: make failed' >"$M/status/$id"
+  # The message, then its last five lines in a block of their own, escaped.
+  grep -qF '<td class="err">make failed<pre class="tail">step 4 &lt;b&gt;' "$M/index.html" ||
+    fail "no last lines under the message"
+  run cell "$id" 'error message'
+  assert_output $'make failedstep 4 <b>\nstep 5 <b>\nstep 6 <b>\nstep 7 <b>\nstep 8 <b>'
+  href=$(grep -o "<a href=\"[^\"]*\">$id</a>" "$M/index.html" | cut -d'"' -f2)
+  [ "$href" = 'output/out%3A1%40x%2By' ] || fail "link: $href"
+  # Chromium follows the link, relative to the page, from file:// to the output itself.
+  url=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.urljoin(*sys.argv[1:]))' \
+    "file://$M/index.html" "$href")
+  chromium_run --dump-dom "$url" >"$T/out.html"
+  grep -qF 'step 8 &lt;b&gt;' "$T/out.html" || fail "the link shows: $(head -c 300 "$T/out.html")"
+}
+
+# Another program's change that leaves the counts and the latest id as they
+# were: ok-1's duration an hour longer (the sqlite3 shell, psql; LMDB has
+# no other writer, and makes none).
+rewrite_duration() {
+  local sql="UPDATE execution_log SET duration_ms = duration_ms + 3600000 WHERE execution_id = 'ok-1'"
+  case "$STORE" in
+  sqlite) sqlite3 -cmd '.timeout 5000' "$DB" "$sql" ;;
+  postgres) pg_sql -c "$sql" ;;
+  esac
+}
+
+@test "-o ro: the reports are stable, and follow a writable mount's change and another program's at the next read" {
+  mount_fs
+  populate
+  M2=$T/mnt2
+  mkdir -p "$M2"
+  "$EXECLOGFS" -f -o "store=$STORE,db=$DB,ro" "$M2" >>"$T/daemon2.log" 2>&1 &
+  PID2=$!
+  poll 10 mountpoint -q "$M2" || { cat "$T/daemon2.log" >&2; false; }
+  for f in index.html metrics.prom; do
+    times "$M2/$f" >"$T/$f.times1"
+    cp "$M2/$f" "$T/$f.1"
+  done
+  wait_clock 2
+  for f in index.html metrics.prom; do
+    [ "$(times "$M2/$f")" = "$(cat "$T/$f.times1")" ] || fail "$f: size or times moved while the log did not"
+    cmp "$T/$f.1" "$M2/$f" || fail "$f: the bytes moved while the log did not"
+  done
+  # A finish through the writable mount shows on the read-only one at once.
+  echo error >"$M/status/still-1"
+  cp "$M2/metrics.prom" "$T/metrics.prom"
+  [ "$(metric 'execlog_executions{outcome="error"}')" = 2 ] || fail "$(cat "$T/metrics.prom")"
+  [ "$(metric execlog_running)" = 0 ] || fail "$(cat "$T/metrics.prom")"
+  # So does a row another program rewrote (no count moved: the store's version did).
+  local sum
+  sum=$(metric execlog_duration_seconds_sum)
+  [ "$STORE" != lmdb ] || return 0
+  rewrite_duration
+  cp "$M2/metrics.prom" "$T/metrics.prom"
+  awk -v a="$sum" -v b="$(metric execlog_duration_seconds_sum)" 'BEGIN { exit !(b - a > 3599.9 && b - a < 3600.1) }' ||
+    fail "the sum was $sum, now $(metric execlog_duration_seconds_sum): the rewritten duration did not show"
 }

@@ -3,7 +3,8 @@
 # ends of int64, names that are not names, an outcome outside the four. The
 # rows are written with the sqlite3 shell into magellan's fourteen columns,
 # next to the mount. Every listing ends (each runs under timeout), lists each
-# valid name exactly once, and nothing becomes a path outside the mount.
+# valid name exactly once, and nothing becomes a path outside the mount;
+# such rows have no provenance, and by-tool/ lists them by their args.
 # SQLite only: it is the store other programs write. Under CI's sanitized
 # build, UBSan halts the daemon at the first overflow.
 load helper
@@ -52,7 +53,7 @@ listed() {
   run listed "$M"
   assert_success
   assert_output "$(printf '%s\n' by-day by-host by-outcome by-tag by-tool by-user index.html latest max.json metrics.prom \
-    min.json neg.json new one.json status wrap.json wrap1.json | sort)"
+    min.json neg.json new one.json output status wrap.json wrap1.json | sort)"
   run listed "$M/status"
   assert_success
   assert_output "$(printf '%s\n' max min neg one wrap wrap1 | sort)"
@@ -175,7 +176,7 @@ listed() {
   run listed "$M"
   assert_success
   assert_output "$(printf '%s\n' by-day by-host by-outcome by-tag by-tool by-user good.json index.html latest metrics.prom \
-    new one.json status | sort)"
+    new one.json output status | sort)"
   run listed "$M/status"
   assert_success
   assert_output "$(printf '%s\n' good one)"
@@ -242,5 +243,45 @@ listed() {
   assert_output ENOENT
   run listed "$M/by-day/$DAY"
   assert_output k.json
+  assert_alive
+}
+
+@test "rows of other programs have no provenance and are in by-tool/ by their args, whatever the text" {
+  mount_fs
+  start one '{"args":["/usr/bin/make"],"tags":{"team":"web"}}'
+  foreign "$MAX" "'max'"
+  foreign -7 "'neg'"
+  # Args that are not an array of strings: the insert succeeds, with no tool.
+  sqlite3 -cmd '.timeout 5000' "$DB" "
+    INSERT INTO execution_log (id, execution_id, tool_version, args, db_path, started_at, outcome)
+    VALUES (-8, 'junk', '', '[\"unterminated', '', $DAY_SECONDS, 'error'),
+           (-9, 'blob', '', x'ff00', '', $DAY_SECONDS, 'error'),
+           (-10, 'mixed', '', '[\"/bin/sh\", 1]', '', $DAY_SECONDS, 'error'),
+           (-11, 'deep', '', json_array('/opt/tools/bin/indexer'), '', $DAY_SECONDS, 'error')"
+  run python3 -c 'import json, sys
+doc = json.load(open(sys.argv[1]))
+print(json.dumps([doc[k] for k in ("exit_code", "signal", "host", "user", "uid", "pid", "cwd", "tags", "output_bytes")]))' "$M/neg.json"
+  assert_output '[null, null, null, null, null, null, null, {}, 0]'
+  run listed "$M/by-tool"
+  assert_output "$(printf '%s\n' indexer magellan make)"
+  run listed "$M/by-tool/magellan"
+  assert_output "$(printf '%s\n' max.json neg.json)"
+  run readlink "$M/by-tool/magellan/max.json"
+  assert_output ../../max.json
+  run listed "$M/by-tool/indexer"
+  assert_output deep.json
+  # Rows of other programs are on no host and have no tags.
+  run listed "$M/by-tag"
+  assert_output team=web
+  run listed "$M/by-host"
+  [ "${#lines[@]}" -eq 1 ]
+  # The shell deletes a row, and changes another's args: the views follow.
+  sqlite3 -cmd '.timeout 5000' "$DB" "DELETE FROM execution_log WHERE id = -7;
+    UPDATE execution_log SET args = json_array('make', '-k') WHERE id = -11"
+  poll 5 bash -c "[ \"\$(ls '$M/by-tool/magellan')\" = max.json ]"
+  run listed "$M/by-tool/make"
+  assert_output "$(printf '%s\n' deep.json one.json)"
+  run listed "$M/by-tool"
+  assert_output "$(printf '%s\n' magellan make)"
   assert_alive
 }

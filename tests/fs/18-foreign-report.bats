@@ -13,9 +13,9 @@ metric() {
   awk -v n="$1" '$1 == n { print $2 }' "$T/metrics.prom"
 }
 
-# row ID: the <tr> of ID in index.html.
+# row ID: the <tr> of ID (a name that needs no URL encoding) in index.html.
 row() {
-  grep -F "<td class=\"id\">$1</td>" "$T/index.html"
+  grep -F "<td class=\"id\"><a href=\"output/$1\">$1</a></td>" "$T/index.html"
 }
 
 # Rows as magellan or the sqlite3 shell would write them, after a run of our own.
@@ -97,4 +97,25 @@ SQL
   grep -qF '<span class="badge">killed</span>' "$T/dom.html" || fail "no killed badge"
   grep -q 'NaN[-:]' "$T/dom.html" && fail "a time shown as NaN: $(grep -o '.\{60\}NaN[-:].\{20\}' "$T/dom.html" | head -3)"
   grep -qF '9223372036854775807 UTC' "$T/dom.html" || fail "the latest start is not shown as written"
+}
+
+@test "metrics.prom follows the sqlite3 shell at the next read: a row it inserts, and a duration it rewrites" {
+  mount_fs
+  start native-1
+  echo success >"$M/status/native-1"
+  cp "$M/metrics.prom" "$T/metrics.prom"
+  [ "$(metric 'execlog_executions{outcome="success"}')" = 1 ] || fail "$(cat "$T/metrics.prom")"
+  sqlite3 -cmd '.timeout 5000' "$DB" "INSERT INTO execution_log (execution_id, tool_version, args,
+    root, db_path, started_at, finished_at, duration_ms, outcome) VALUES
+    ('shell-1', '1', '[]', NULL, '', 1700000000, 1700000005, 5000, 'success')"
+  cp "$M/metrics.prom" "$T/metrics.prom"
+  [ "$(metric 'execlog_executions{outcome="success"}')" = 2 ] || fail "$(cat "$T/metrics.prom")"
+  # A rewrite moves no count and no latest id: only the store's version tells.
+  local sum
+  sum=$(metric execlog_duration_seconds_sum)
+  sqlite3 -cmd '.timeout 5000' "$DB" \
+    "UPDATE execution_log SET duration_ms = duration_ms + 3600000 WHERE execution_id = 'shell-1'"
+  cp "$M/metrics.prom" "$T/metrics.prom"
+  awk -v a="$sum" -v b="$(metric execlog_duration_seconds_sum)" 'BEGIN { exit !(b - a > 3599.9 && b - a < 3600.1) }' ||
+    fail "the sum was $sum, now $(metric execlog_duration_seconds_sum): the rewritten duration did not show"
 }

@@ -243,6 +243,11 @@ SQL
            ('p4', '1', '[1]', '', 1700000004, 'error')"
   [ "$(pg_sql -c "SELECT execution_id || '=' || COALESCE(tool, '-') FROM execution_log ORDER BY id" | tr '\n' ' ')" = \
     "old=make p1=ls p2=- p3=- p4=- " ]
+  # Whatever the inserting session's search_path.
+  pg_sql -c "SET search_path = pg_catalog" -c "INSERT INTO public.execution_log
+    (execution_id, tool_version, args, db_path, started_at, outcome)
+    VALUES ('p5', '1', '[\"/x/y\"]', '', 1700000005, 'success')"
+  [ "$(pg_sql -c "SELECT tool FROM execution_log WHERE execution_id = 'p5'")" = y ]
   # An update of args moves the tool with it.
   pg_sql -c "UPDATE execution_log SET args = '[\"/usr/bin/gcc\"]' WHERE execution_id = 'p2'"
   [ "$(pg_sql -c "SELECT tool FROM execution_log WHERE execution_id = 'p2'")" = gcc ]
@@ -251,12 +256,17 @@ SQL
   # A delete takes the execution's tags and output rows with it.
   pg_sql -c "INSERT INTO execlog_tags (id, ord, key, value) SELECT id, 1, 'team', 'a' FROM execution_log WHERE execution_id = 'p1'"
   pg_sql -c "INSERT INTO execlog_output (id, \"offset\", data) SELECT id, 0, 'hi' FROM execution_log WHERE execution_id = 'p1'"
+  # An id changed by SQL carries them along.
+  pg_sql -c "UPDATE execution_log SET id = 1000 WHERE execution_id = 'p1'"
+  [ "$(pg_sql -c "SELECT (SELECT string_agg(id::text, ',') FROM execlog_tags),
+    (SELECT string_agg(id::text, ',') FROM execlog_output)")" = "1000|1000" ]
+  [ "$(jq -c .tags "$M/p1.json")" = '{"team":"a"}' ]
   rm "$M/p1.json"
   [ "$(pg_sql -c "SELECT (SELECT count(*) FROM execlog_tags) + (SELECT count(*) FROM execlog_output)")" = 0 ]
   # A second mount changes nothing of it.
   unmount_fs
   mount_fs
-  [ "$(pg_sql -c "SELECT count(*) FROM execution_log WHERE tool IS NOT NULL")" = 2 ]
+  [ "$(pg_sql -c "SELECT count(*) FROM execution_log WHERE tool IS NOT NULL")" = 3 ]
 }
 
 @test "provenance on a shared log: each mount's views show the other's runs, psql's rows by their tool" {
@@ -291,4 +301,54 @@ SQL
   run ls "$M/by-tool/make"
   assert_failure
   [ "$(pg_sql -c "SELECT count(*) FROM execlog_tags")" = 0 ]
+}
+
+@test "two mounts appending to one output at once: every acknowledged write whole and once" {
+  mount_fs
+  mount_second
+  start r
+  within_1s test -e "$M2/r.json"
+  # Each mount's writer appends 40 lines of 8 bytes (O_APPEND), one write each.
+  python3 - "$M/output/r" "$M2/output/r" >"$T/writes" <<'PY'
+import errno, os, sys, threading
+
+paths = sys.argv[1:]
+barrier = threading.Barrier(len(paths))
+results = []
+
+def run(k):
+    fd = os.open(paths[k], os.O_WRONLY | os.O_APPEND)
+    barrier.wait()
+    for i in range(40):
+        line = b"m%d-%04d\n" % (k, i)
+        try:
+            r = "OK" if os.write(fd, line) == len(line) else "SHORT"
+        except OSError as e:
+            r = errno.errorcode[e.errno]
+        results.append("%s %s" % (line.decode().strip(), r))
+    os.close(fd)
+
+threads = [threading.Thread(target=run, args=(k,)) for k in range(len(paths))]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("\n".join(results))
+PY
+  [ "$(wc -l <"$T/writes")" -eq 80 ]
+  # A write that lost every race for the end may be refused, with EINVAL only.
+  run grep -vE ' (OK|EINVAL)$' "$T/writes"
+  assert_output ''
+  grep -c ' OK$' "$T/writes" | grep -qvx 0 || fail "no write went through"
+  # The output holds exactly the acknowledged lines, each whole and once, each mount's in its order.
+  grep ' OK$' "$T/writes" | cut -d' ' -f1 | sort >"$T/acked"
+  sort "$M2/output/r" >"$T/stored"
+  run diff "$T/acked" "$T/stored"
+  assert_output ''
+  local k
+  for k in 0 1; do
+    [ "$(grep "^m$k-" "$M/output/r")" = "$(grep "^m$k-" "$T/acked")" ] || fail "mount $k's lines out of order"
+  done
+  [ "$(jq .output_bytes "$M/r.json")" -eq $((8 * $(wc -l <"$T/acked"))) ]
+  [ "$(stat -c %s "$M/output/r")" -eq $((8 * $(wc -l <"$T/acked"))) ]
 }

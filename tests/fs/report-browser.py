@@ -2,6 +2,11 @@
 """Loads a page in headless Chromium with JavaScript off; saves its DOM and a screenshot.
 
 Usage: report-browser.py PROFILE_DIR URL DOM_OUT PNG_OUT
+       report-browser.py --type TEXT PROFILE_DIR URL DOM_OUT PNG_OUT
+
+With --type, JavaScript stays on and TEXT is typed into the page's filter
+box (focused, then inserted as keyboard input would be) before the DOM
+and the screenshot are taken: what a reader who filters sees.
 
 `chromium --dump-dom` prints nothing once scripts are disabled (it reads
 the DOM with a script of its own), so this drives Chromium through the
@@ -86,17 +91,30 @@ class Browser:
             self.proc.wait()
 
 
-def main(profile, url, dom_out, png_out):
+def type_into_filter(b, s, text):
+    """Focuses #filter and types @text into it, as a reader would."""
+    root = b.call("DOM.getDocument", s, depth=0)["root"]
+    node = b.call("DOM.querySelector", s, nodeId=root["nodeId"], selector="#filter")["nodeId"]
+    if not node:
+        sys.exit("no #filter in the page")
+    b.call("DOM.focus", s, nodeId=node)
+    b.call("Input.insertText", s, text=text)
+
+
+def main(profile, url, dom_out, png_out, typed=None):
     b = Browser(profile)
     try:
         target = b.call("Target.createTarget", url="about:blank")["targetId"]
         s = b.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        b.call("Emulation.setScriptExecutionDisabled", s, value=True)
+        if typed is None:
+            b.call("Emulation.setScriptExecutionDisabled", s, value=True)
         b.call("Emulation.setDeviceMetricsOverride", s, width=1280, height=900,
                deviceScaleFactor=1, mobile=False)
         b.call("Page.enable", s)
         b.call("Page.navigate", s, url=url)
         b.wait_event("Page.loadEventFired")
+        if typed is not None:
+            type_into_filter(b, s, typed)
         root = b.call("DOM.getDocument", s, depth=-1)["root"]
         html = b.call("DOM.getOuterHTML", s, nodeId=root["nodeId"])["outerHTML"]
         with open(dom_out, "w", encoding="utf-8") as f:
@@ -109,4 +127,7 @@ def main(profile, url, dom_out, png_out):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1] == "--type":
+        main(*sys.argv[3:], typed=sys.argv[2])
+    else:
+        main(*sys.argv[1:])
