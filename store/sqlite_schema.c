@@ -10,8 +10,8 @@
  *
  * What execlogfs keeps beyond magellan's columns lives in execlogfs_runs,
  * one row per execution that has any of it (times in ms, provenance, the
- * tool, output_bytes), keyed by execution_log's id, and in execlogfs_tags
- * and execlogfs_output, keyed by it too. A row magellan inserts has none
+ * tool, output_bytes, tags), keyed by execution_log's id, and in
+ * execlogfs_tag_index and execlogfs_output, keyed by it too. A row magellan inserts has none
  * but its tool: reads LEFT JOIN them and fall back to seconds and nulls.
  * Triggers keep them right whoever writes execution_log (see
  * sqlstore_triggers). A later column is one more line in
