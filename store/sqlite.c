@@ -5,7 +5,7 @@
  * execution log, so a database written by either reads right on the other.
  * What execlogfs keeps beyond them (the start and the last heartbeat in ms,
  * so that duration_ms keeps millisecond precision across a remount, the
- * provenance, tags and output) lives in execlogfs_runs, execlogfs_tags and
+ * provenance, tags and output) lives in execlogfs_runs, execlogfs_tag_index and
  * execlogfs_output, keyed by id: sqlite_schema.c sets them up and brings
  * back a store that execlogfs 0.1.0 gave two columns; sqlite_prov.c and
  * sqlite_output.c read and write them.

@@ -3342,6 +3342,20 @@ static int64_t start_as(struct store *s, const char *name, const char *host, con
 		collect_reset(&c_);                                              \
 	} while (0)
 
+/* The names by_tag/@pair lists, by list and by list_names, as check_names() expects them. */
+#define CHECK_TAG_VIEW(s, pair, ...)                                            \
+	do {                                                                     \
+		struct store_filter f_ = { .outcome = -1, .day = -1,             \
+					   .attr = STORE_BY_TAG, .value = (pair) }; \
+		struct collect c_ = { 0 };                                       \
+		CHECK_EQ(list_names_into((s), &f_, INT64_MIN, &c_), 0);          \
+		check_names(__LINE__, &c_, (const char *[]){ __VA_ARGS__, NULL }); \
+		collect_reset(&c_);                                              \
+		CHECK_EQ(list_into((s), &f_, INT64_MIN, &c_), 0);                \
+		check_names(__LINE__, &c_, (const char *[]){ __VA_ARGS__, NULL }); \
+		collect_reset(&c_);                                              \
+	} while (0)
+
 /* The rows of execlogfs's table @table for @id. */
 static int64_t own_rows(const char *table, int64_t id)
 {
@@ -3350,6 +3364,21 @@ static int64_t own_rows(const char *table, int64_t id)
 
 	free(sql);
 	return n;
+}
+
+/*
+ * Starts 64 runs "<prefix><i>" without tool or tags: the tags of the runs
+ * before them are in execlogfs_tag_index then (it takes them in batches,
+ * once they are SQLSTORE_TAGS_PENDING = 64 ids behind).
+ */
+static void start_fillers(struct store *s, const char *prefix)
+{
+	char name[32];
+
+	for (int i = 0; i < 64; i++) {
+		snprintf(name, sizeof(name), "%s%d", prefix, i);
+		start_as(s, name, "h1", "alice", 1000, "[]", NULL, NULL);
+	}
 }
 
 /*
@@ -3401,10 +3430,11 @@ static void magellan_provenance(struct store *s)
 	/* A delete by SQL takes everything of the row's that execlogfs kept. */
 	tagged = start_as(s, "tagged", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
 	CHECK_EQ(store_output_append(s, tagged, 0, "out", 3, 1024, &n), 0);
-	CHECK_EQ(own_rows("execlogfs_tags", tagged), 1);
+	start_fillers(s, "filler-a");
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged), 1);
 	CHECK_EQ(own_rows("execlogfs_output", tagged), 1);
 	sqlite_shell("DELETE FROM execution_log WHERE execution_id = 'tagged'");
-	CHECK_EQ(own_rows("execlogfs_tags", tagged), 0);
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged), 0);
 	CHECK_EQ(own_rows("execlogfs_output", tagged), 0);
 	CHECK_EQ(own_rows("execlogfs_runs", tagged), 0);
 	CHECK_TOOL_VIEW(s, "make", NULL);
@@ -3414,6 +3444,8 @@ static void magellan_provenance(struct store *s)
 	/* A change of id carries everything along. */
 	tagged = start_as(s, "renumbered", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
 	CHECK_EQ(store_output_append(s, tagged, 0, "out", 3, 1024, &n), 0);
+	start_fillers(s, "filler-b");
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged), 1);
 	sqlite_shell("UPDATE execution_log SET id = id + 1000000 WHERE execution_id = 'renumbered'");
 	CHECK_EQ(store_get(s, "renumbered", &rec), 0);
 	CHECK_EQ(rec.id, tagged + 1000000);
@@ -3422,8 +3454,13 @@ static void magellan_provenance(struct store *s)
 	CHECK_STR(rec.tags[0].value, "web");
 	CHECK_EQ(rec.output_bytes, 3);
 	CHECK_EQ(own_rows("execlogfs_output", tagged + 1000000), 1);
-	CHECK_EQ(own_rows("execlogfs_tags", tagged), 0);
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged), 0);
 	CHECK_TOOL_VIEW(s, "make", "renumbered");
+	/* by-tag/ lists it under its new id, before and after the index takes it. */
+	CHECK_TAG_VIEW(s, "team=web", "renumbered");
+	start_fillers(s, "filler-c");
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged + 1000000), 1);
+	CHECK_TAG_VIEW(s, "team=web", "renumbered");
 	store_record_clear(&rec);
 }
 
