@@ -129,7 +129,7 @@ static int sqlstore_conn_new(struct sqlstore *s, struct sqlstore_conn **out)
 		goto conn_free;
 	}
 	sqlite3_extended_result_codes(c->db, 1);
-	sqlite3_busy_timeout(c->db, SQLSTORE_BUSY_MS);
+	sqlite3_busy_timeout(c->db, 5000);
 	/* Read-only, nothing is written, and a store on read-only media has nowhere to write. */
 	snprintf(pragmas, sizeof(pragmas), "PRAGMA synchronous=%s;", sync);
 	rc = s->base.opts.read_only ? SQLITE_OK : sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
@@ -147,7 +147,6 @@ static int sqlstore_conn_new(struct sqlstore *s, struct sqlstore_conn **out)
 		rc = sqlstore_fail(c->db, rc, "set temp_store");
 		goto conn_free;
 	}
-	sqlstore_ckpt_attach(s, c->db);
 	*out = c;
 	return 0;
 
@@ -249,7 +248,6 @@ static void sqlstore_close(struct store *base)
 		s->idle = c->next;
 		sqlstore_conn_free(c);
 	}
-	sqlstore_ckpt_stop(s);
 	for (int i = 0; i < ST_COUNT; i++)
 		free(s->sql[i]);
 	pthread_mutex_destroy(&s->pool_lock);
@@ -402,11 +400,8 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 		err = sqlstore_prepare_texts(s, &sc);
 	if (err == 0)
 		err = sqlstore_durations_ok(first->db, &s->has_durations);
-	if (err == 0 && !opts->read_only)
-		err = sqlstore_ckpt_start(s);
 	if (err)
 		goto store_free;
-	sqlstore_ckpt_attach(s, first->db);
 	sqlstore_put(s, first);
 	*out = &s->base;
 	return 0;

@@ -80,9 +80,6 @@ struct sqlstore_conn {
 	struct sqlstore_conn *next;
 };
 
-/* How long a connection waits for a lock another holds (sqlite3_busy_timeout). */
-#define SQLSTORE_BUSY_MS 5000
-
 struct sqlstore {
 	struct store base;
 	char *path;
@@ -93,7 +90,6 @@ struct sqlstore {
 	struct sqlstore_conn *idle;   /* connections not in use */
 	bool has_durations;           /* execlogfs_durations and its triggers are in place */
 	struct sqlstore_version *version; /* store_version()'s connection (sqlite_version.c) */
-	struct sqlstore_ckpt *ckpt;   /* the checkpoints' thread (sqlite_ckpt.c); NULL read-only */
 };
 
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
@@ -288,12 +284,5 @@ int sqlstore_output_append(struct store *base, int64_t id, uint64_t offset, cons
 int sqlstore_output_read(struct store *base, int64_t id, uint64_t offset, void *buf, size_t len,
 			 size_t *got);
 int sqlstore_output_cut(struct store *base, int64_t id);
-
-/* sqlite_ckpt.c: checkpoints off the write path. Start once the schema is set (not read-only). */
-int sqlstore_ckpt_start(struct sqlstore *s);
-/* Makes @db's commits wake the checkpoints' thread instead of checkpointing (if it runs). */
-void sqlstore_ckpt_attach(struct sqlstore *s, sqlite3 *db);
-/* Stops the thread and closes its connection (the last: it checkpoints all). */
-void sqlstore_ckpt_stop(struct sqlstore *s);
 
 #endif
