@@ -360,6 +360,8 @@ static int sqlstore_open_schema(sqlite3 *db, const char *path, bool read_only,
 		err = sqlstore_schema_migrate(db);
 	if (err == 0)
 		err = sqlstore_durations_setup(db);
+	for (bool done = false; err == 0 && !done;)
+		err = sqlstore_counts_batch(db, sqlstore_counts_batch_size(), &done);
 	return err ? err : sqlstore_schema_read(db, sc);
 }
 

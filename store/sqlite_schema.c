@@ -85,20 +85,6 @@ static const struct {
 };
 
 /*
- * The tool of the args text @a as SQL: the last path component of its
- * first string, or NULL. Guarded so that no text at all (not JSON, not an
- * array of strings, a blob) can make it fail: a trigger that raised an
- * error would fail the insert of the program that wrote the row.
- */
-#define SQLSTORE_TOOL_OF(a)                                                    \
-	"CASE WHEN typeof(" a ") = 'text' AND json_valid(" a ")"               \
-	" AND json_type(" a ") = 'array' AND json_type(" a ", '$[0]') = 'text'" \
-	" AND NOT EXISTS (SELECT 1 FROM json_each(" a ") WHERE type <> 'text')" \
-	" THEN NULLIF(substr(json_extract(" a ", '$[0]'), length(rtrim("        \
-	"json_extract(" a ", '$[0]'), replace(json_extract(" a ", '$[0]'), '/', ''))) + 1), '')" \
-	" END"
-
-/*
  * execlogfs's tables beside execlogfs_runs: the tags (in the start
  * document's order by seq; a key once per execution) and the output, one
  * piece per append, keyed by its offset; and the indexes the views list from.
@@ -236,7 +222,7 @@ static int sqlstore_check_required(sqlite3 *db)
 }
 
 /* Whether @table exists, into *@found. */
-static int sqlstore_table_exists(sqlite3 *db, const char *table, bool *found)
+int sqlstore_table_exists(sqlite3 *db, const char *table, bool *found)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -267,14 +253,15 @@ int sqlstore_schema_read(sqlite3 *db, struct sqlstore_schema *out)
 		err = sqlstore_table_exists(db, "execlogfs_tags", &out->has_tags);
 	if (err == 0)
 		err = sqlstore_table_exists(db, "execlogfs_output", &out->has_output);
+	if (err == 0)
+		err = sqlstore_table_exists(db, "execlogfs_counts_state", &out->has_counts);
 	out->current = out->has_runs && out->has_tags && out->has_output;
 	for (int i = 0; i < SQLSTORE_RUN_COLS; i++)
 		out->current = out->current && out->in_runs[i];
 	return err;
 }
 
-/* Runs @sql (several statements), or fails naming @doing. */
-static int sqlstore_exec(sqlite3 *db, const char *sql, const char *doing)
+int sqlstore_exec(sqlite3 *db, const char *sql, const char *doing)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
@@ -350,11 +337,9 @@ static int sqlstore_runs_bring_back(sqlite3 *db, const struct sqlstore_schema *s
 }
 
 /*
- * Creates each trigger of sqlstore_triggers that is missing or of another
- * text: a store already current is left as it is (no change of schema,
- * which would make every other connection prepare its statements again).
+ * As sqlstore.h says; for sqlstore_triggers, and sqlite_counts.c's.
  */
-static int sqlstore_triggers_set(sqlite3 *db)
+int sqlstore_triggers_set(sqlite3 *db, const char *const triggers[][2], size_t n)
 {
 	sqlite3_stmt *st;
 	char drop[128];
@@ -364,26 +349,26 @@ static int sqlstore_triggers_set(sqlite3 *db)
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sqlstore_fail(db, rc, "read the schema");
-	for (size_t i = 0; err == 0 && i < sizeof(sqlstore_triggers) / sizeof(sqlstore_triggers[0]); i++) {
+	for (size_t i = 0; err == 0 && i < n; i++) {
 		const char *sql;
 		bool same;
 
 		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, sqlstore_triggers[i][0], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 1, triggers[i][0], -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 			err = sqlstore_fail(db, rc, "read the schema");
 			break;
 		}
 		sql = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-		same = sql && strcmp(sql, sqlstore_triggers[i][1]) == 0;
+		same = sql && strcmp(sql, triggers[i][1]) == 0;
 		sqlite3_reset(st);
 		if (same)
 			continue;
-		snprintf(drop, sizeof(drop), "DROP TRIGGER IF EXISTS %s", sqlstore_triggers[i][0]);
+		snprintf(drop, sizeof(drop), "DROP TRIGGER IF EXISTS %s", triggers[i][0]);
 		err = sqlstore_exec(db, drop, "replace a trigger");
 		if (err == 0)
-			err = sqlstore_exec(db, sqlstore_triggers[i][1], "create a trigger");
+			err = sqlstore_exec(db, triggers[i][1], "create a trigger");
 	}
 	sqlite3_finalize(st);
 	return err;
@@ -392,6 +377,7 @@ static int sqlstore_triggers_set(sqlite3 *db)
 int sqlstore_schema_migrate(sqlite3 *db)
 {
 	struct sqlstore_schema sc;
+	bool tools_deferred = false;
 	int rc, err;
 
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -407,15 +393,19 @@ int sqlstore_schema_migrate(sqlite3 *db)
 		err = sqlstore_runs_bring_back(db, &sc);
 	if (err == 0)
 		err = sqlstore_exec(db, sqlstore_own_tables, "create execlogfs's tables");
+	/* Before the tool's step: a new execlogfs_counts's backfill gives the rows their tool. */
+	if (err == 0)
+		err = sqlstore_counts_create(db, !sc.in_runs[SQLSTORE_RUN_TOOL], &tools_deferred);
 	/* The rows from before the tool was kept get theirs: by-tool/ lists them too (once). */
-	if (err == 0 && !sc.in_runs[SQLSTORE_RUN_TOOL])
+	if (err == 0 && !sc.in_runs[SQLSTORE_RUN_TOOL] && !tools_deferred)
 		err = sqlstore_exec(db, "INSERT INTO execlogfs_runs (id, tool) SELECT id, t FROM"
 				    " (SELECT id, " SQLSTORE_TOOL_OF("args") " AS t FROM execution_log)"
 				    " WHERE t IS NOT NULL"
 				    " ON CONFLICT (id) DO UPDATE SET tool = excluded.tool",
 				    "give the rows their tool");
 	if (err == 0)
-		err = sqlstore_triggers_set(db);
+		err = sqlstore_triggers_set(db, sqlstore_triggers,
+					    sizeof(sqlstore_triggers) / sizeof(sqlstore_triggers[0]));
 	if (err == 0)
 		err = sqlstore_exec(db, "COMMIT", "commit the schema");
 	if (err)

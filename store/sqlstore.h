@@ -125,6 +125,7 @@ struct sqlstore_schema {
 	bool in_log[SQLSTORE_RUN_COLS];   /* a column that execlogfs 0.1.0 added to execution_log */
 	bool has_tags;                    /* execlogfs_tags */
 	bool has_output;                  /* execlogfs_output */
+	bool has_counts;                  /* execlogfs_counts and its state (sqlite_counts.c) */
 	/* All of this execlogfs's tables and columns are there (else: an older store under ro). */
 	bool current;
 };
@@ -168,6 +169,55 @@ int sqlstore_durations_ok(sqlite3 *db, bool *ok);
  * under a write lock: another process may be doing the same right now.
  */
 int sqlstore_durations_setup(sqlite3 *db);
+
+/*
+ * The tool of the args text @a as SQL: the last path component of its
+ * first string, or NULL. Guarded so that no text at all (not JSON, not an
+ * array of strings, a blob) can make it fail: a trigger that raised an
+ * error would fail the insert of the program that wrote the row.
+ */
+#define SQLSTORE_TOOL_OF(a)                                                    \
+	"CASE WHEN typeof(" a ") = 'text' AND json_valid(" a ")"               \
+	" AND json_type(" a ") = 'array' AND json_type(" a ", '$[0]') = 'text'" \
+	" AND NOT EXISTS (SELECT 1 FROM json_each(" a ") WHERE type <> 'text')" \
+	" THEN NULLIF(substr(json_extract(" a ", '$[0]'), length(rtrim("        \
+	"json_extract(" a ", '$[0]'), replace(json_extract(" a ", '$[0]'), '/', ''))) + 1), '')" \
+	" END"
+
+/* Runs @sql (several statements), or fails naming @doing. */
+int sqlstore_exec(sqlite3 *db, const char *sql, const char *doing);
+
+/* Whether @table exists, into *@found. */
+int sqlstore_table_exists(sqlite3 *db, const char *table, bool *found);
+
+/*
+ * Creates each of the @n triggers (name, exact text) that is missing or of
+ * another text: a store already current is left as it is (no change of
+ * schema, which would make every other connection prepare its statements again).
+ */
+int sqlstore_triggers_set(sqlite3 *db, const char *const triggers[][2], size_t n);
+
+/* The counts kept (sqlite_counts.c). */
+
+/* Rows a batch of the backfill counts, unless a test sets EXECLOGFS_TEST_BACKFILL_BATCH. */
+#define SQLSTORE_COUNTS_BATCH 50000
+
+/*
+ * In the migration's transaction: execlogfs_counts, its state and its
+ * triggers. A store that had no state gets one whose backfill counts every
+ * row there now and, when @give_tools, gives them their tool: then
+ * *@tools_deferred is true and the migration leaves the tools to it.
+ */
+int sqlstore_counts_create(sqlite3 *db, bool give_tools, bool *tools_deferred);
+
+/*
+ * One batch of the backfill in its own transaction under a write lock;
+ * *@done once every row is counted (also when there was nothing to do).
+ */
+int sqlstore_counts_batch(sqlite3 *db, int64_t batch, bool *done);
+
+/* SQLSTORE_COUNTS_BATCH, or $EXECLOGFS_TEST_BACKFILL_BATCH (tests only). */
+int64_t sqlstore_counts_batch_size(void);
 
 /* Sets s->sql[], every statement's text, for the store's layout @sc (sqlite_sql.c). */
 int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc);

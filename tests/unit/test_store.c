@@ -4064,6 +4064,109 @@ static void case_output(void)
 	store_close(s);
 }
 
+/* ---- sqlite: the counts kept in execlogfs_counts --------------------------- */
+
+/* Inserts a row with the sqlite3 shell, as another program: @started and @outcome are SQL. */
+static void foreign_row(const char *name, const char *started, const char *outcome)
+{
+	char *sql = xasprintf("INSERT INTO execution_log (execution_id, tool_version, args, db_path,"
+			      " started_at, outcome) VALUES ('%s', 'm', json_array('/bin/%s'), '/db',"
+			      " %s, %s)", name, name, started, outcome);
+
+	sqlite_shell(sql);
+	free(sql);
+}
+
+/*
+ * Every count the store gives (all, by outcome, by day, by both, by
+ * outcome in one call), against count(*) of the rows by the sqlite3 shell.
+ */
+#define CHECK_COUNTS(s) check_counts(__LINE__, (s))
+static void check_counts(int line, struct store *s)
+{
+	const int64_t days[] = { -1, 0, DAY0 - 1, DAY0, DAY0 + 1, STORE_DAY_END - 1 };
+	struct store_filter f;
+
+	for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+		int64_t d = days[i];
+		uint64_t by[STORE_OUTCOMES], n = 0;
+		char *sql, day_sql[96] = "";
+
+		if (d >= 0)
+			snprintf(day_sql, sizeof(day_sql), " AND started_at >= %" PRId64
+				 " AND started_at < %" PRId64, d * 86400, (d + 1) * 86400);
+		CHECK_EQ(store_count_outcomes(s, filter_of(&f, -1, d), by), 0);
+		for (int o = -1; o < STORE_OUTCOMES; o++) {
+			sql = xasprintf("SELECT count(*) FROM execution_log WHERE 1%s%s%s%s", day_sql,
+					o >= 0 ? " AND outcome = '" : "",
+					o >= 0 ? store_outcome_name(o) : "", o >= 0 ? "'" : "");
+			CHECK_EQ(store_count(s, filter_of(&f, o, d), &n), 0);
+			if ((int64_t)n != sqlite_shell_int(sql))
+				fail(__FILE__, line, "count", "outcome %d day %" PRId64 ": %" PRIu64
+				     " counted, %" PRId64 " rows", o, d, n, sqlite_shell_int(sql));
+			if (o >= 0 && by[o] != n)
+				fail(__FILE__, line, "count_outcomes", "outcome %d day %" PRId64
+				     ": %" PRIu64 ", %" PRIu64 " alone", o, d, by[o], n);
+			free(sql);
+		}
+	}
+}
+
+/*
+ * kept_counts: the counts are kept in execlogfs_counts by triggers and read
+ * from it, right after the store's starts, finishes and deletes and after
+ * the sqlite3 shell's inserts, updates of outcome, started_at and id, and
+ * deletes, whatever started_at holds (before 1970, past the last day, a
+ * text, a fraction) and for an outcome outside the four (in no outcome,
+ * but in the count of all).
+ */
+static void case_kept_counts(void)
+{
+	struct store *s = open_store();
+	struct store_filter f;
+	uint64_t n = 0;
+
+	CHECK_COUNTS(s);
+	start_one(s, "a", T0_MS);
+	start_one(s, "b", T0_MS + DAY_MS - 1);
+	start_one(s, "c", T0_MS - 1);
+	finish_one(s, "a", STORE_SUCCESS, T0_MS + 5);
+	finish_one(s, "b", STORE_ERROR, T0_MS + DAY_MS);
+	CHECK_COUNTS(s);
+	foreign_row("f1", "1767225600 + 86400", "'success'");
+	foreign_row("f2", "1767225600", "'killed'");
+	foreign_row("f3", "-5", "'error'");
+	foreign_row("f4", "253402300800", "'error'");
+	foreign_row("f5", "253402300799", "'partial'");
+	foreign_row("f6", "'abc'", "'partial'");
+	foreign_row("f7", "1767225600.5", "'success'");
+	foreign_row("f8", "0", "'running'");
+	CHECK_COUNTS(s);
+	CHECK_EQ(sqlite_shell_int("SELECT n FROM execlogfs_counts WHERE day = -1 AND outcome = ''"), 1);
+	sqlite_shell("UPDATE execution_log SET outcome = 'partial' WHERE execution_id IN ('a', 'f2')");
+	sqlite_shell("UPDATE execution_log SET outcome = 'gone' WHERE execution_id = 'f7'");
+	CHECK_COUNTS(s);
+	sqlite_shell("UPDATE execution_log SET started_at = started_at + 86400 WHERE execution_id IN ('a', 'f5')");
+	sqlite_shell("UPDATE execution_log SET started_at = -1 WHERE execution_id = 'f1'");
+	sqlite_shell("UPDATE execution_log SET started_at = 1767225600 WHERE execution_id = 'f6'");
+	CHECK_COUNTS(s);
+	sqlite_shell("UPDATE execution_log SET id = id + 1000 WHERE execution_id IN ('b', 'f3')");
+	sqlite_shell("UPDATE execution_log SET id = id, outcome = outcome, started_at = started_at");
+	CHECK_COUNTS(s);
+	sqlite_shell("DELETE FROM execution_log WHERE execution_id IN ('f1', 'f2', 'f4')");
+	CHECK_COUNTS(s);
+	finish_one(s, "c", STORE_PARTIAL, T0_MS + 10);
+	CHECK_EQ(store_delete(s, "b"), 0);
+	start_one(s, "d", T0_MS + DAY_MS);
+	CHECK_COUNTS(s);
+	/* They are read from the aggregate: changed there, the count follows. */
+	sqlite_shell("UPDATE execlogfs_counts SET n = n + 1000 WHERE day = -1 AND outcome = 'success'");
+	CHECK_EQ(store_count(s, filter_of(&f, STORE_SUCCESS, -1), &n), 0);
+	CHECK_EQ(n, (uint64_t)sqlite_shell_int("SELECT count(*) FROM execution_log"
+					       " WHERE outcome = 'success'") + 1000);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -4107,6 +4210,7 @@ static const struct {
 	{ "old_layout", case_old_layout },
 	{ "provenance_visits", case_provenance_visits },
 	{ "output", case_output },
+	{ "kept_counts", case_kept_counts },
 };
 
 int main(int argc, char **argv)
