@@ -241,6 +241,7 @@ static void sqlstore_close(struct store *base)
 {
 	struct sqlstore *s = sqlstore_of(base);
 
+	sqlstore_backfill_stop(s);
 	while (s->idle) {
 		struct sqlstore_conn *c = s->idle;
 
@@ -360,8 +361,6 @@ static int sqlstore_open_schema(sqlite3 *db, const char *path, bool read_only,
 		err = sqlstore_schema_migrate(db);
 	if (err == 0)
 		err = sqlstore_durations_setup(db);
-	for (bool done = false; err == 0 && !done;)
-		err = sqlstore_counts_batch(db, sqlstore_counts_batch_size(), &done);
 	return err ? err : sqlstore_schema_read(db, sc);
 }
 
@@ -401,6 +400,8 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 		err = sqlstore_prepare_texts(s, &sc);
 	if (err == 0)
 		err = sqlstore_durations_ok(first->db, &s->has_durations);
+	if (err == 0 && !opts->read_only)
+		err = sqlstore_backfill_start(s, first->db);
 	if (err)
 		goto store_free;
 	sqlstore_put(s, first);

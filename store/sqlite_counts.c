@@ -27,14 +27,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sqlstore.h"
 
 /* The first second after the last nameable day, as SQL text below. */
 _Static_assert(STORE_DAY_END * 86400 == INT64_C(253402300800), "the day bound in the SQL");
 
-/* Whether the row @r (NEW or OLD) is counted in execlogfs_counts now (see the opening). */
-#define COUNTED(r) "COALESCE(" r ".id < (SELECT next_id FROM execlogfs_counts_state), 1)"
+#define COUNTED(r) SQLSTORE_COUNTED(r)
 
 /* The outcome key of row @r: one of the four, else ''. */
 #define OUTCOME_KEY(r)                                                          \
@@ -58,7 +58,7 @@ static const char sqlstore_counts_tables[] =
 	"CREATE TABLE IF NOT EXISTS execlogfs_counts (day INTEGER NOT NULL, outcome TEXT NOT NULL,"
 	" n INTEGER NOT NULL, PRIMARY KEY (day, outcome)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS execlogfs_counts_state (k INTEGER PRIMARY KEY CHECK (k = 0),"
-	" next_id INTEGER, tools INTEGER NOT NULL);";
+	" next_id INTEGER, tools INTEGER NOT NULL, durations INTEGER NOT NULL DEFAULT 0);";
 
 /* The triggers, by name and exact text (replaced when of another text). */
 static const char *const sqlstore_counts_triggers[][2] = {
@@ -116,14 +116,18 @@ int sqlstore_counts_create(sqlite3 *db, bool give_tools, bool *tools_deferred)
 	return err;
 }
 
-/* Reads the watermark into *@next (false in *@pending when all rows are counted) and tools. */
-static int sqlstore_counts_state(sqlite3 *db, bool *pending, int64_t *next, bool *tools)
+/*
+ * Reads the watermark into *@next (false in *@pending when all rows are
+ * counted), and what else the backfill does: tools, durations.
+ */
+static int sqlstore_counts_state(sqlite3 *db, bool *pending, int64_t *next, bool *tools,
+				 bool *durations)
 {
 	sqlite3_stmt *st;
 	int rc;
 
 	*pending = false;
-	rc = sqlite3_prepare_v2(db, "SELECT next_id, tools FROM execlogfs_counts_state", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(db, "SELECT next_id, tools, durations FROM execlogfs_counts_state", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sqlstore_fail(db, rc, "read execlogfs_counts_state");
 	rc = sqlite3_step(st);
@@ -131,6 +135,7 @@ static int sqlstore_counts_state(sqlite3 *db, bool *pending, int64_t *next, bool
 		*pending = true;
 		*next = sqlite3_column_int64(st, 0);
 		*tools = sqlite3_column_int(st, 1) != 0;
+		*durations = sqlite3_column_int(st, 2) != 0;
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlstore_fail(db, rc, "read execlogfs_counts_state");
@@ -158,6 +163,24 @@ static int sqlstore_counts_run(sqlite3 *db, const char *sql, int64_t from, int64
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlstore_fail(db, rc, "count the rows");
 }
 
+/* A batch's finished rows added to execlogfs_durations (when it was made after the rows). */
+static int sqlstore_counts_durations(sqlite3 *db, int64_t from, int64_t to, bool last)
+{
+	char bucket[1024], sql[2048];
+
+	sqlstore_bucket_sql(bucket, sizeof(bucket), "execution_log");
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO execlogfs_durations (le_ms, finished, sum_ms, last_finished_at)"
+		 " SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)), max(finished_at) "
+		 BATCH_ROWS " AND outcome <> 'running' GROUP BY 1"
+		 " ON CONFLICT (le_ms) DO UPDATE SET finished = finished + excluded.finished,"
+		 " sum_ms = sum_ms + excluded.sum_ms,"
+		 " last_finished_at = CASE WHEN excluded.last_finished_at IS NOT NULL AND"
+		 " (last_finished_at IS NULL OR excluded.last_finished_at > last_finished_at)"
+		 " THEN excluded.last_finished_at ELSE last_finished_at END", bucket);
+	return sqlstore_counts_run(db, sql, from, to, last, NULL, NULL);
+}
+
 /*
  * The work of one batch, in its transaction: the rows from the watermark
  * up to (not including) the one @batch rows on, counted, given their tool,
@@ -166,10 +189,10 @@ static int sqlstore_counts_run(sqlite3 *db, const char *sql, int64_t from, int64
 static int sqlstore_counts_batch_in(sqlite3 *db, int64_t batch, bool *done)
 {
 	int64_t next = 0, to = 0;
-	bool pending, tools = false, more = false;
+	bool pending, tools = false, durations = false, more = false;
 	int err;
 
-	err = sqlstore_counts_state(db, &pending, &next, &tools);
+	err = sqlstore_counts_state(db, &pending, &next, &tools, &durations);
 	*done = err == 0 && !pending;
 	if (err || !pending)
 		return err;
@@ -184,11 +207,13 @@ static int sqlstore_counts_batch_in(sqlite3 *db, int64_t batch, bool *done)
 					  " WHERE t IS NOT NULL"
 					  " ON CONFLICT (id) DO UPDATE SET tool = excluded.tool",
 					  next, to, !more, NULL, NULL);
+	if (err == 0 && durations)
+		err = sqlstore_counts_durations(db, next, to, !more);
 	if (err == 0)
 		err = sqlstore_counts_run(db, more
 					  ? "UPDATE execlogfs_counts_state SET next_id = ?2"
-					  : "UPDATE execlogfs_counts_state SET next_id = NULL, tools = 0",
-					  next, to, !more, NULL, NULL);
+					  : "UPDATE execlogfs_counts_state SET next_id = NULL, tools = 0,"
+					    " durations = 0", next, to, !more, NULL, NULL);
 	*done = err == 0 && !more;
 	return err;
 }
@@ -218,4 +243,113 @@ int64_t sqlstore_counts_batch_size(void)
 	long long n = env ? atoll(env) : 0;
 
 	return n > 0 ? (int64_t)n : SQLSTORE_COUNTS_BATCH;
+}
+
+/*
+ * The backfill, in a thread of its own on a connection of its own, so that
+ * a mount answers at once whatever the size of the log: one batch after
+ * the other until every row is counted or the store is closed. A batch
+ * that fails (the lock held by others past the busy timeout, a full disk)
+ * is tried again a second later: reads count the rows until it is done.
+ */
+struct sqlstore_backfill {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	sqlite3 *db;
+	int64_t batch;
+};
+
+static void *sqlstore_backfill_main(void *arg)
+{
+	struct sqlstore_backfill *b = arg;
+	bool done = false, stop = false;
+
+	while (!done && !stop) {
+		int err = sqlstore_counts_batch(b->db, b->batch, &done);
+
+		pthread_mutex_lock(&b->lock);
+		if (err && !b->stop) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&b->cond, &b->lock, &until);
+		}
+		stop = b->stop;
+		pthread_mutex_unlock(&b->lock);
+	}
+	return NULL;
+}
+
+/* Whether the backfill has rows left, by the connection @db. */
+static int sqlstore_counts_pending(sqlite3 *db, bool *pending)
+{
+	int64_t next;
+	bool tools, durations, found;
+	int err = sqlstore_table_exists(db, "execlogfs_counts_state", &found);
+
+	*pending = false;
+	if (err == 0 && found)
+		err = sqlstore_counts_state(db, pending, &next, &tools, &durations);
+	return err;
+}
+
+int sqlstore_backfill_start(struct sqlstore *s, sqlite3 *db)
+{
+	struct sqlstore_backfill *b;
+	bool pending;
+	int rc, err;
+
+	err = sqlstore_counts_pending(db, &pending);
+	if (err || !pending)
+		return err;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return store_fail(-ENOMEM, "sqlite: out of memory");
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	b->batch = sqlstore_counts_batch_size();
+	rc = sqlite3_open_v2(s->open_name, &b->db, s->open_flags, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_extended_result_codes(b->db, 1);
+		sqlite3_busy_timeout(b->db, 5000);
+		rc = sqlite3_exec(b->db, s->base.opts.sync == STORE_SYNC_FULL
+				  ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+				  NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK)
+		err = sqlstore_fail(b->db, rc, "open a connection to count the rows");
+	else if ((rc = pthread_create(&b->thread, NULL, sqlstore_backfill_main, b)) != 0)
+		err = store_fail(-rc, "sqlite: cannot start the thread that counts the rows: %s",
+				 strerror(rc));
+	if (err) {
+		sqlite3_close_v2(b->db);
+		pthread_cond_destroy(&b->cond);
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+		return err;
+	}
+	s->backfill = b;
+	return 0;
+}
+
+void sqlstore_backfill_stop(struct sqlstore *s)
+{
+	struct sqlstore_backfill *b = s->backfill;
+
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->stop = true;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	/* A batch under way ends first: it is one transaction, committed or not at all. */
+	pthread_join(b->thread, NULL);
+	sqlite3_close_v2(b->db);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+	s->backfill = NULL;
 }

@@ -106,7 +106,9 @@ static const char sqlstore_own_tables[] =
  * whatever an id used again had (stale) and gives the row its tool; a
  * delete drops everything of the row's; an update of started_at or
  * finished_at forgets the millisecond time it no longer matches, one of
- * id carries everything along, one of args computes the tool again.
+ * id carries everything along and computes the tool again (a row the
+ * backfill had yet to give one may move below its watermark, see
+ * sqlite_counts.c), one of args computes the tool again.
  */
 static const char *const sqlstore_triggers[][2] = {
 	{ "execlogfs_runs_insert",
@@ -128,7 +130,10 @@ static const char *const sqlstore_triggers[][2] = {
 	  " UPDATE execlogfs_runs SET id = NEW.id,"
 	  " started_at_ms = CASE WHEN NEW.started_at IS OLD.started_at THEN started_at_ms END,"
 	  " heartbeat_at_ms = CASE WHEN NEW.finished_at IS OLD.finished_at THEN heartbeat_at_ms END"
-	  " WHERE id = OLD.id; END" },
+	  " WHERE id = OLD.id;"
+	  " INSERT INTO execlogfs_runs (id, tool) SELECT NEW.id, t FROM (SELECT "
+	  SQLSTORE_TOOL_OF("NEW.args") " AS t) WHERE t IS NOT NULL AND NEW.id IS NOT OLD.id"
+	  " ON CONFLICT (id) DO UPDATE SET tool = excluded.tool; END" },
 	{ "execlogfs_id_update",
 	  "CREATE TRIGGER execlogfs_id_update AFTER UPDATE OF id ON execution_log"
 	  " WHEN NEW.id IS NOT OLD.id BEGIN"
@@ -443,8 +448,7 @@ void sqlstore_schema_reads(const struct sqlstore_schema *sc, char *from, size_t 
 		 : "NULL");
 }
 
-/* The bucket of a row's duration, as SQL on the row @r (NEW or OLD), into @b. */
-static void sqlstore_bucket_sql(char *b, size_t size, const char *r)
+void sqlstore_bucket_sql(char *b, size_t size, const char *r)
 {
 	size_t used = (size_t)snprintf(b, size, "CASE");
 
@@ -503,8 +507,10 @@ int sqlstore_durations_ok(sqlite3 *db, bool *ok)
 
 /*
  * Creates execlogfs_durations and its triggers when they are missing or of
- * other buckets, and fills the table from the rows (the only scan, once),
- * under a write lock: another process may be doing the same right now.
+ * other buckets, and fills the table from the rows counted so far (none on
+ * a store whose execlogfs_counts is new: its backfill adds them, batch by
+ * batch; all on one whose backfill is done: one scan, once), under a write
+ * lock: another process may be doing the same right now.
  */
 int sqlstore_durations_setup(sqlite3 *db)
 {
@@ -530,11 +536,13 @@ int sqlstore_durations_setup(sqlite3 *db)
 		 " sum_ms = sum_ms + MAX(COALESCE(NEW.duration_ms, 0), 0),"
 		 " last_finished_at = CASE WHEN NEW.finished_at IS NOT NULL AND (last_finished_at IS NULL"
 		 " OR NEW.finished_at > last_finished_at) THEN NEW.finished_at ELSE last_finished_at END"
-		 " WHERE NEW.outcome <> 'running' AND le_ms = %s;", bucket_new);
+		 " WHERE NEW.outcome <> 'running' AND le_ms = %s AND " SQLSTORE_COUNTED("NEW") ";",
+		 bucket_new);
 	snprintf(sub, sizeof(sub),
 		 "UPDATE execlogfs_durations SET finished = finished - 1,"
 		 " sum_ms = sum_ms - MAX(COALESCE(OLD.duration_ms, 0), 0)"
-		 " WHERE OLD.outcome <> 'running' AND le_ms = %s;", bucket_old);
+		 " WHERE OLD.outcome <> 'running' AND le_ms = %s AND " SQLSTORE_COUNTED("OLD") ";",
+		 bucket_old);
 	if (asprintf(&sql,
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_insert;"
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_update;"
@@ -546,9 +554,11 @@ int sqlstore_durations_setup(sqlite3 *db)
 		     " INSERT INTO execlogfs_durations SELECT CASE i %s ELSE %lld END, 0, 0, NULL FROM b;"
 		     "INSERT OR REPLACE INTO execlogfs_durations"
 		     " SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)), max(finished_at)"
-		     " FROM execution_log AS NEW WHERE outcome <> 'running' GROUP BY 1;"
+		     " FROM execution_log AS NEW WHERE outcome <> 'running' AND " SQLSTORE_COUNTED("NEW")
+		     " GROUP BY 1;"
+		     "UPDATE execlogfs_counts_state SET durations = 1 WHERE next_id IS NOT NULL;"
 		     "CREATE TRIGGER execlogfs_durations_insert AFTER INSERT ON execution_log BEGIN %s END;"
-		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF outcome, duration_ms,"
+		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF id, outcome, duration_ms,"
 		     " finished_at ON execution_log BEGIN %s %s END;"
 		     "CREATE TRIGGER execlogfs_durations_delete AFTER DELETE ON execution_log BEGIN %s END;",
 		     STORE_DURATION_BUCKETS - 1, whens, (long long)INT64_MAX, bucket_new, add, sub, add,

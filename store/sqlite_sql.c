@@ -118,8 +118,6 @@ static int sqlstore_texts_indexes(struct sqlstore *s)
 		      " WHERE +outcome <> 'running' AND started_at < ?3"
 		      " AND started_at <= ?1 AND (started_at, id) < (?1, ?2)"
 		      " ORDER BY started_at DESC, id DESC") < 0;
-	n += asprintf(&s->sql[ST_SUMMARY],
-		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
 	return n;
 }
 
@@ -146,9 +144,18 @@ static int sqlstore_texts_indexes(struct sqlstore *s)
  */
 static int sqlstore_texts_counts(struct sqlstore *s, const struct sqlstore_schema *sc)
 {
+	char bucket[1024];
 	int n = 0;
 
 	if (sc->has_counts) {
+		/* The durations of the rows the backfill has yet to add, counted until it is done. */
+		sqlstore_bucket_sql(bucket, sizeof(bucket), "execution_log");
+		n += asprintf(&s->sql[ST_SUMMARY],
+			      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations"
+			      " UNION ALL SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)),"
+			      " max(finished_at) FROM execution_log WHERE outcome <> 'running' AND id >="
+			      " (SELECT next_id FROM execlogfs_counts_state WHERE durations) GROUP BY 1",
+			      bucket) < 0;
 		n += asprintf(&s->sql[ST_COUNT_ALL], SQLSTORE_KEPT_OR("day = -1", "")) < 0;
 		n += asprintf(&s->sql[ST_COUNT_OUTCOME],
 			      SQLSTORE_KEPT_OR("day = -1 AND outcome = ?2", " WHERE outcome = ?2")) < 0;
@@ -162,6 +169,8 @@ static int sqlstore_texts_counts(struct sqlstore *s, const struct sqlstore_schem
 			      SQLSTORE_KEPT_BY_OUTCOME("?7", " AND started_at >= ?3 AND started_at < ?4")) < 0;
 		return n;
 	}
+	n += asprintf(&s->sql[ST_SUMMARY],
+		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
 	/* Counts read the indexes only (id, outcome, started_at). */
 	n += asprintf(&s->sql[ST_COUNT_ALL], "SELECT count(*) FROM execution_log") < 0;
 	n += asprintf(&s->sql[ST_COUNT_OUTCOME],

@@ -86,6 +86,7 @@ struct sqlstore {
 	pthread_mutex_t pool_lock;
 	struct sqlstore_conn *idle;   /* connections not in use */
 	bool has_durations;           /* execlogfs_durations and its triggers are in place */
+	struct sqlstore_backfill *backfill; /* the rows' one-time count under way (sqlite_counts.c) */
 };
 
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
@@ -165,8 +166,10 @@ int sqlstore_durations_ok(sqlite3 *db, bool *ok);
 
 /*
  * Creates execlogfs_durations and its triggers when they are missing or of
- * other buckets, and fills the table from the rows (the only scan, once),
- * under a write lock: another process may be doing the same right now.
+ * other buckets, and fills the table from the rows counted so far (none on
+ * a store whose execlogfs_counts is new: its backfill adds them, batch by
+ * batch; all on one whose backfill is done: one scan, once), under a write
+ * lock: another process may be doing the same right now.
  */
 int sqlstore_durations_setup(sqlite3 *db);
 
@@ -199,6 +202,16 @@ int sqlstore_triggers_set(sqlite3 *db, const char *const triggers[][2], size_t n
 
 /* The counts kept (sqlite_counts.c). */
 
+/*
+ * Whether the row @r (NEW or OLD, or a row of execution_log) is counted in
+ * execlogfs_counts and execlogfs_durations now: below the backfill's
+ * watermark, or all once it is done (sqlite_counts.c's opening).
+ */
+#define SQLSTORE_COUNTED(r) "COALESCE(" r ".id < (SELECT next_id FROM execlogfs_counts_state), 1)"
+
+/* The bucket of row @r's duration (le_ms) as SQL, into @b (sqlite_schema.c). */
+void sqlstore_bucket_sql(char *b, size_t size, const char *r);
+
 /* Rows a batch of the backfill counts, unless a test sets EXECLOGFS_TEST_BACKFILL_BATCH. */
 #define SQLSTORE_COUNTS_BATCH 50000
 
@@ -218,6 +231,18 @@ int sqlstore_counts_batch(sqlite3 *db, int64_t batch, bool *done);
 
 /* SQLSTORE_COUNTS_BATCH, or $EXECLOGFS_TEST_BACKFILL_BATCH (tests only). */
 int64_t sqlstore_counts_batch_size(void);
+
+struct sqlstore_backfill;
+
+/*
+ * Starts the backfill in a thread of its own, on a connection of its own,
+ * when rows are left to count (@db: a connection to read that): a
+ * writable open answers at once. Until it ends, reads count the rows.
+ */
+int sqlstore_backfill_start(struct sqlstore *s, sqlite3 *db);
+
+/* Stops the backfill (the batch under way ends first), if one runs: at close. */
+void sqlstore_backfill_stop(struct sqlstore *s);
 
 /* Sets s->sql[], every statement's text, for the store's layout @sc (sqlite_sql.c). */
 int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc);
