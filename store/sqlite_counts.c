@@ -75,8 +75,8 @@ static const char *const sqlstore_counts_triggers[][2] = {
 	  COUNT_ROW("OLD", "-1") COUNT_ROW("NEW", "1") " END" },
 };
 
-/* The rows of one batch: ids in [?1, ?2), or from ?1 on when ?2 is null. */
-#define BATCH_ROWS "FROM execution_log WHERE id >= ?1 AND (?2 IS NULL OR id < ?2)"
+/* The rows of one batch: ids in [?1, ?2], both bounds of the primary key's range. */
+#define BATCH_ROWS "FROM execution_log WHERE id >= ?1 AND id <= ?2"
 
 /* One batch's counts, added to what is there. */
 static const char sqlstore_counts_batch_sql[] =
@@ -141,8 +141,8 @@ static int sqlstore_counts_state(sqlite3 *db, bool *pending, int64_t *next, bool
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sqlstore_fail(db, rc, "read execlogfs_counts_state");
 }
 
-/* Runs @sql with ?1 = @from, ?2 = @to (null when @last), one row at most into *@out. */
-static int sqlstore_counts_run(sqlite3 *db, const char *sql, int64_t from, int64_t to, bool last,
+/* Runs @sql with ?1 = @from, ?2 = @to, one row at most into *@out (*@got: a non-null one). */
+static int sqlstore_counts_run(sqlite3 *db, const char *sql, int64_t from, int64_t to,
 			       int64_t *out, bool *got)
 {
 	sqlite3_stmt *st;
@@ -152,8 +152,7 @@ static int sqlstore_counts_run(sqlite3 *db, const char *sql, int64_t from, int64
 	if (rc != SQLITE_OK)
 		return sqlstore_fail(db, rc, "count the rows");
 	sqlite3_bind_int64(st, 1, from);
-	if (!last)
-		sqlite3_bind_int64(st, 2, to);
+	sqlite3_bind_int64(st, 2, to);
 	rc = sqlite3_step(st);
 	if (got)
 		*got = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
@@ -164,7 +163,7 @@ static int sqlstore_counts_run(sqlite3 *db, const char *sql, int64_t from, int64
 }
 
 /* A batch's finished rows added to execlogfs_durations (when it was made after the rows). */
-static int sqlstore_counts_durations(sqlite3 *db, int64_t from, int64_t to, bool last)
+static int sqlstore_counts_durations(sqlite3 *db, int64_t from, int64_t to)
 {
 	char bucket[1024], sql[2048];
 
@@ -178,42 +177,45 @@ static int sqlstore_counts_durations(sqlite3 *db, int64_t from, int64_t to, bool
 		 " last_finished_at = CASE WHEN excluded.last_finished_at IS NOT NULL AND"
 		 " (last_finished_at IS NULL OR excluded.last_finished_at > last_finished_at)"
 		 " THEN excluded.last_finished_at ELSE last_finished_at END", bucket);
-	return sqlstore_counts_run(db, sql, from, to, last, NULL, NULL);
+	return sqlstore_counts_run(db, sql, from, to, NULL, NULL);
 }
 
 /*
- * The work of one batch, in its transaction: the rows from the watermark
- * up to (not including) the one @batch rows on, counted, given their tool,
- * and the watermark moved past them (null after the last).
+ * The work of one batch, in its transaction: the @batch rows from the
+ * watermark on (ids in [next, to]), counted, given their tool, and the
+ * watermark moved past them (null after the last row).
  */
 static int sqlstore_counts_batch_in(sqlite3 *db, int64_t batch, bool *done)
 {
-	int64_t next = 0, to = 0;
-	bool pending, tools = false, durations = false, more = false;
+	int64_t next = 0, to = 0, after = 0;
+	bool pending, tools = false, durations = false, any = false, more = false;
 	int err;
 
 	err = sqlstore_counts_state(db, &pending, &next, &tools, &durations);
 	*done = err == 0 && !pending;
 	if (err || !pending)
 		return err;
-	/* The id @batch rows on, by the primary key: ranges of rows, however sparse the ids. */
-	err = sqlstore_counts_run(db, "SELECT id FROM execution_log WHERE id >= ?1 ORDER BY id"
-				  " LIMIT 1 OFFSET ?2", next, batch, false, &to, &more);
-	if (err == 0)
-		err = sqlstore_counts_run(db, sqlstore_counts_batch_sql, next, to, !more, NULL, NULL);
-	if (err == 0 && tools)
+	/* The last id of the batch, by the primary key: ranges of rows, however sparse the ids. */
+	err = sqlstore_counts_run(db, "SELECT max(id) FROM (SELECT id FROM execution_log WHERE id >= ?1"
+				  " ORDER BY id LIMIT ?2)", next, batch, &to, &any);
+	if (err == 0 && any)
+		err = sqlstore_counts_run(db, sqlstore_counts_batch_sql, next, to, NULL, NULL);
+	if (err == 0 && any && tools)
 		err = sqlstore_counts_run(db, "INSERT INTO execlogfs_runs (id, tool) SELECT id, t FROM"
 					  " (SELECT id, " SQLSTORE_TOOL_OF("args") " AS t " BATCH_ROWS ")"
 					  " WHERE t IS NOT NULL"
 					  " ON CONFLICT (id) DO UPDATE SET tool = excluded.tool",
-					  next, to, !more, NULL, NULL);
-	if (err == 0 && durations)
-		err = sqlstore_counts_durations(db, next, to, !more);
+					  next, to, NULL, NULL);
+	if (err == 0 && any && durations)
+		err = sqlstore_counts_durations(db, next, to);
+	if (err == 0 && any && to < INT64_MAX)
+		err = sqlstore_counts_run(db, "SELECT id FROM execution_log WHERE id > ?2 LIMIT 1",
+					  next, to, &after, &more);
 	if (err == 0)
 		err = sqlstore_counts_run(db, more
-					  ? "UPDATE execlogfs_counts_state SET next_id = ?2"
+					  ? "UPDATE execlogfs_counts_state SET next_id = ?2 + 1"
 					  : "UPDATE execlogfs_counts_state SET next_id = NULL, tools = 0,"
-					    " durations = 0", next, to, !more, NULL, NULL);
+					    " durations = 0", next, to, NULL, NULL);
 	*done = err == 0 && !more;
 	return err;
 }
@@ -283,8 +285,7 @@ static void *sqlstore_backfill_main(void *arg)
 	return NULL;
 }
 
-/* Whether the backfill has rows left, by the connection @db. */
-static int sqlstore_counts_pending(sqlite3 *db, bool *pending)
+int sqlstore_counts_pending(sqlite3 *db, bool *pending)
 {
 	int64_t next;
 	bool tools, durations, found;

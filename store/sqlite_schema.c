@@ -516,13 +516,15 @@ int sqlstore_durations_setup(sqlite3 *db)
 {
 	char add[2048], sub[2048], bucket_new[1024], bucket_old[1024], whens[1024], *sql = NULL;
 	size_t used = 0;
-	bool ok;
+	bool ok, pending = false;
 	int rc, err;
 
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return sqlstore_fail(db, rc, "lock the database to create execlogfs_durations");
 	err = sqlstore_durations_ok(db, &ok);
+	if (err == 0 && !ok)
+		err = sqlstore_counts_pending(db, &pending);
 	if (err || ok)
 		goto end;
 	sqlstore_bucket_sql(bucket_new, sizeof(bucket_new), "NEW");
@@ -554,14 +556,15 @@ int sqlstore_durations_setup(sqlite3 *db)
 		     " INSERT INTO execlogfs_durations SELECT CASE i %s ELSE %lld END, 0, 0, NULL FROM b;"
 		     "INSERT OR REPLACE INTO execlogfs_durations"
 		     " SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)), max(finished_at)"
-		     " FROM execution_log AS NEW WHERE outcome <> 'running' AND " SQLSTORE_COUNTED("NEW")
-		     " GROUP BY 1;"
+		     " FROM execution_log AS NEW WHERE outcome <> 'running'%s GROUP BY 1;"
 		     "UPDATE execlogfs_counts_state SET durations = 1 WHERE next_id IS NOT NULL;"
 		     "CREATE TRIGGER execlogfs_durations_insert AFTER INSERT ON execution_log BEGIN %s END;"
 		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF id, outcome, duration_ms,"
 		     " finished_at ON execution_log BEGIN %s %s END;"
 		     "CREATE TRIGGER execlogfs_durations_delete AFTER DELETE ON execution_log BEGIN %s END;",
-		     STORE_DURATION_BUCKETS - 1, whens, (long long)INT64_MAX, bucket_new, add, sub, add,
+		     STORE_DURATION_BUCKETS - 1, whens, (long long)INT64_MAX, bucket_new,
+		     /* The rows below the watermark, by the primary key: none at a first mount. */
+		     pending ? " AND id < (SELECT next_id FROM execlogfs_counts_state)" : "", add, sub, add,
 		     sub) < 0) {
 		err = store_fail(-ENOMEM, "sqlite: out of memory");
 		goto end;

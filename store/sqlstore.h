@@ -213,7 +213,7 @@ int sqlstore_triggers_set(sqlite3 *db, const char *const triggers[][2], size_t n
 void sqlstore_bucket_sql(char *b, size_t size, const char *r);
 
 /* Rows a batch of the backfill counts, unless a test sets EXECLOGFS_TEST_BACKFILL_BATCH. */
-#define SQLSTORE_COUNTS_BATCH 50000
+#define SQLSTORE_COUNTS_BATCH 10000
 
 /*
  * In the migration's transaction: execlogfs_counts, its state and its
@@ -231,6 +231,9 @@ int sqlstore_counts_batch(sqlite3 *db, int64_t batch, bool *done);
 
 /* SQLSTORE_COUNTS_BATCH, or $EXECLOGFS_TEST_BACKFILL_BATCH (tests only). */
 int64_t sqlstore_counts_batch_size(void);
+
+/* Whether the backfill has rows left (false also when there is no execlogfs_counts). */
+int sqlstore_counts_pending(sqlite3 *db, bool *pending);
 
 struct sqlstore_backfill;
 
