@@ -336,11 +336,11 @@ counted_all() {
   FS_WRAP="env EXECLOGFS_TEST_BACKFILL_BATCH=1" mount_fs
   [ "$(magellan_count error)" = 2000 ]
   [ "$(magellan_count success)" = 18000 ]
-  ! counted_all
+  run ! counted_all
   kill -9 "$PID"
   wait "$PID" || true
   fusermount3 -u "$M"
-  ! counted_all
+  run ! counted_all
   [ "$(magellan_sql 'SELECT next_id FROM execlogfs_counts_state')" -gt 1 ]
   # Rows deleted on both sides of the watermark while no one counts.
   magellan_sql "DELETE FROM execution_log WHERE id IN (10, 19990)"
