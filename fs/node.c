@@ -197,8 +197,8 @@ int fs_report_text(struct fs *fs, fuse_ino_t ino, char **text, size_t *len, int6
 
 /*
  * index.html and metrics.prom: the size is that of a rendering, which the
- * open that follows serves again (report_cache.c keeps it while the store
- * looks the same, for up to a second), so cp and rsync see all of it; the
+ * open that follows serves again (report_cache.c keeps it while
+ * store_version() stays), so cp and rsync see all of it; the
  * times are when its bytes last changed, so tar sees no change while the
  * log has none. The kernel must ask each time: the next rendering may differ.
  */

@@ -218,6 +218,14 @@ int store_list_ids(struct store *s, const int64_t *ids, size_t n, store_list_fn 
 /* Adds (@sign 1) or takes away (-1) one finished execution to or from @sum. */
 void store_summary_add(struct store_summary *sum, int64_t duration_ms, int64_t finished_at, int sign);
 
+/*
+ * pthread_create() for a thread of the store's own (a checkpointer, a
+ * listener), with every signal blocked in it: the process's signals are its
+ * caller's to handle (a daemon's signal thread), never a store thread's,
+ * whose default action would kill the process. 0 or a positive errno.
+ */
+int store_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg);
+
 /* Duplicates a string that may be NULL; sets *ok to false on allocation failure. */
 char *store_strdup_null(const char *s, bool *ok);
 

@@ -447,6 +447,26 @@ static int lmdb_summary(struct store *s, struct store_summary *out)
 	return lmdb_run(lmdb_of(s), false, "summary", lmdb_summary_body, out);
 }
 
+/*
+ * store_version(): the id of the last committed write transaction, which
+ * every commit moves, in this process or another; read from the lock
+ * file's shared header (or, without one, the meta pages), so no read
+ * transaction is needed. Under the resize lock, as mdb_env_info() also
+ * reads the map.
+ */
+static int lmdb_version(struct store *s, uint64_t *version)
+{
+	struct lmdb_store *st = lmdb_of(s);
+	MDB_envinfo info;
+	int rc;
+
+	pthread_rwlock_rdlock(&st->resize);
+	rc = mdb_env_info(st->env, &info);
+	pthread_rwlock_unlock(&st->resize);
+	*version = rc == 0 ? (uint64_t)info.me_last_txnid : 0;
+	return rc == 0 ? 0 : store_fail(-EIO, "lmdb: env_info: %s", mdb_strerror(rc));
+}
+
 const struct store_ops lmdb_ops = {
 	.name = "lmdb",
 	/* Opens or creates the store directory at path; refuses foreign data untouched. */
@@ -497,6 +517,8 @@ const struct store_ops lmdb_ops = {
 	.output_read = lmdb_output_read,
 	/* The cut byte of the outlen: key. */
 	.output_cut = lmdb_output_cut,
+	/* The last committed transaction's id, from the environment's header. */
+	.version = lmdb_version,
 	/* Names reserved by byte locks on data.mdb (LMDB locks lock.mdb only). */
 	.reserve_file = "/data.mdb",
 };

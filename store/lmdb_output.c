@@ -8,7 +8,8 @@
  * one new key and the small outlen: key), and outlen:<be64 id> holding the
  * be64 total and one byte, 1 when an append hit the cap. Both are keyed by
  * the execution's id, never its name: a name deleted and started again
- * never inherits output.
+ * never inherits output. An append also moves the run's heartbeat (its
+ * id: key), in the same transaction.
  *
  * Left out: who may append and the cap's default (fs/), the running check's
  * index (outcome:running:, lmdb_keys.c).
@@ -121,6 +122,29 @@ static int lmdb_append_check(struct lmdb_store *st, struct lmdb_txn *txn,
 }
 
 /*
+ * Moves the heartbeat of @id to now, in its id: key (le64 started_ms, le64
+ * heartbeat_ms, name): an append is a sign of life, which -o stale_after
+ * must see. Only that key changes: no index orders by the heartbeat.
+ */
+static int lmdb_append_beat(struct lmdb_store *st, struct lmdb_txn *txn, int64_t id)
+{
+	struct lmdb_buf kb, vb;
+	MDB_val val;
+	int rc;
+
+	lmdb_key_id(&kb, id);
+	rc = lmdb_get_key(st, txn, &kb, &val);
+	if (rc == 0 && (val.mv_size < LMDB_TIMES_LEN || val.mv_size > sizeof(vb.data)))
+		rc = store_fail(-EIO, "lmdb: the id: entry of id %" PRId64 " is damaged", id);
+	if (rc != 0)
+		return rc;
+	/* A new value, built before the put: the old one lives in the map. */
+	lmdb_value_times(&vb, lmdb_le64_decode(val.mv_data), store_now_ms(),
+			 (const char *)val.mv_data + LMDB_TIMES_LEN, val.mv_size - LMDB_TIMES_LEN);
+	return lmdb_put(st, txn, &kb, vb.data, vb.len, 0);
+}
+
+/*
  * One append: a piece of what fits below max, and the total and cut flag,
  * in the write transaction. Passing max is no refusal here (a body refuses
  * only before its first write, and what fits is kept): a->cut tells it.
@@ -143,8 +167,9 @@ static int lmdb_append_body(struct lmdb_store *st, struct lmdb_txn *txn, void *a
 	room = total < a->max ? a->max - total : 0;
 	a->written = a->len < room ? a->len : (size_t)room;
 	a->cut = a->len > room;
-	if (a->written == 0 && !a->cut)
-		return 0; /* nothing to write */
+	rc = lmdb_append_beat(st, txn, a->id);
+	if (rc != 0 || (a->written == 0 && !a->cut))
+		return rc; /* nothing to write but the heartbeat */
 	if (a->written > 0) {
 		lmdb_key_output(&kb, a->id, total);
 		rc = lmdb_put(st, txn, &kb, a->buf, a->written, MDB_NOOVERWRITE);

@@ -29,10 +29,11 @@
 
 /*
  * The pages a start of an empty document may need, in a tree of @depth:
- * its six keys (execlog:, id:, outcome:, day:, start:, meta:seq) each copy
- * a path and may split one, and the commit rewrites the free list.
+ * its eight keys (execlog:, id:, outcome:, day:, start:, meta:seq, and the
+ * host: and user: keys of the mount's host and the creating user) each
+ * copy a path and may split one, and the commit rewrites the free list.
  */
-#define LMDB_START_PAGES(depth) (12 * (size_t)(depth) + 16)
+#define LMDB_START_PAGES(depth) (16 * (size_t)(depth) + 16)
 
 struct lmdb_free {
 	size_t pages; /* free pages that the next write may reuse */
@@ -98,9 +99,13 @@ int lmdb_check_room(struct store *s)
 {
 	struct lmdb_store *st = lmdb_of(s);
 	char name[RECORD_NAME_MAX + 1], data[4096], empty[] = "", args[] = "[]";
+	/* A host name and a user name of the longest usual lengths (HOST_NAME_MAX, useradd's 32). */
+	char host[] = "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~";
+	char user[] = "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~";
 	struct store_record probe = {
 		.execution_id = name, .tool_version = empty, .args = args, .db_path = empty,
-		.started_ms = store_now_ms(),
+		.started_ms = store_now_ms(), .host = host, .user = user,
+		.exit_code = STORE_NULL, .signal = STORE_NULL, .uid = 0, .pid = 0,
 	};
 	struct lmdb_start_arg a = { .rec = &probe, .name_len = RECORD_NAME_MAX };
 	const char *dir = NULL;

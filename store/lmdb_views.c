@@ -216,8 +216,10 @@ static int lmdb_values_step(struct lmdb_store *st, struct lmdb_txn *txn, void *a
 	rc = lmdb_cursor_get(txn, cur, &key, &val, MDB_SET_RANGE);
 	if (rc == 0 && (key.mv_size < name_len || memcmp(key.mv_data, name, name_len) != 0))
 		rc = -ENOENT;
-	if (rc == 0)
+	if (rc == 0) {
+		store_count_visits(&st->base, 1);
 		rc = lmdb_values_take(v, &key, name_len);
+	}
 	mdb_cursor_close(cur);
 	return rc == -ENOENT ? 0 : rc;
 }

@@ -185,6 +185,7 @@ int pgstore_output_append(struct store *base, int64_t id, uint64_t offset, const
 int pgstore_output_read(struct store *base, int64_t id, uint64_t offset, void *buf, size_t len,
 			size_t *got);
 int pgstore_output_cut(struct store *base, int64_t id);
+int pgstore_version(struct store *base, uint64_t *version);
 
 /* Stops the listener of pgstore_watch(), if any, and waits for it. */
 void pgstore_unwatch(struct pgstore *s);

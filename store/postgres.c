@@ -436,6 +436,7 @@ const struct store_ops pgstore_ops = {
 	.output_append = pgstore_output_append, /* one statement: lock, check, insert a piece, count */
 	.output_read = pgstore_output_read,  /* the pieces over the range, cut on the server */
 	.output_cut = pgstore_output_cut,    /* output_cut of the row */
+	.version = pgstore_version,          /* the server's snapshot, hashed (postgres_version.c) */
 	.reserve = pgstore_reserve,          /* an advisory lock on a session of its own */
 	.unreserve = pgstore_unreserve,      /* pg_advisory_unlock on that session */
 };

@@ -8,10 +8,11 @@
  * locks the execution's row (FOR UPDATE: two appenders at one offset
  * serialise, and the second then finds the offset taken), checks that the
  * run is running and that the offset is its output_bytes, inserts the
- * piece, moves output_bytes on and NOTIFYs, so that other mounts see the
- * size grow. What passes the cap is cut here, before the statement: the
- * offset must equal output_bytes for anything to be written, so the room
- * left is max - offset.
+ * piece, moves output_bytes on and the heartbeat to now (a run that
+ * prints is alive: -o stale_after spares it) and NOTIFYs, so that other
+ * mounts see the size grow. What passes the cap is cut here, before the
+ * statement: the offset must equal output_bytes for anything to be
+ * written, so the room left is max - offset.
  */
 #include <errno.h>
 #include <libpq-fe.h>
@@ -20,7 +21,8 @@
 #include "pgstore.h"
 
 /*
- * $1 id, $2 offset, $3 the piece (binary), $4 whether the cap cut it.
+ * $1 id, $2 offset, $3 the piece (binary), $4 whether the cap cut it, $5
+ * now in ms: the heartbeat an append moves.
  * One row (outcome, output_bytes, appended) when the execution exists.
  */
 static const char pgstore_append_sql[] =
@@ -30,7 +32,8 @@ static const char pgstore_append_sql[] =
 	" ins AS (INSERT INTO execlog_output (id, \"offset\", data)"
 	" SELECT id, $2::bigint, $3::bytea FROM ok WHERE octet_length($3::bytea) > 0),"
 	" upd AS (UPDATE execution_log e SET output_bytes = e.output_bytes + octet_length($3::bytea),"
-	" output_cut = e.output_cut OR $4::boolean FROM ok WHERE e.id = ok.id"
+	" output_cut = e.output_cut OR $4::boolean, heartbeat_at_ms = $5::bigint"
+	" FROM ok WHERE e.id = ok.id"
 	" RETURNING pg_notify('" PGSTORE_CHANNEL "', e.execution_id))"
 	" SELECT r.outcome, r.output_bytes, (SELECT count(*) FROM upd) FROM r";
 
@@ -48,15 +51,16 @@ int pgstore_output_append(struct store *base, int64_t id, uint64_t offset, const
 			  size_t len, uint64_t max, size_t *written)
 {
 	size_t keep = offset >= max ? 0 : (max - offset < len ? (size_t)(max - offset) : len);
-	char id_text[24], offset_text[24];
-	const char *values[4] = {
+	char id_text[24], offset_text[24], now_text[24];
+	const char *values[5] = {
 		pgstore_int(id_text, sizeof(id_text), id),
 		pgstore_int(offset_text, sizeof(offset_text), (int64_t)offset),
 		buf ? (const char *)buf : "",
 		keep < len ? "true" : "false",
+		pgstore_int(now_text, sizeof(now_text), store_now_ms()),
 	};
-	const int lengths[4] = { 0, 0, (int)keep, 0 }, formats[4] = { 0, 0, 1, 0 };
-	const struct pgstore_params p = { 4, values, lengths, formats, 0 };
+	const int lengths[5] = { 0, 0, (int)keep, 0, 0 }, formats[5] = { 0, 0, 1, 0, 0 };
+	const struct pgstore_params p = { 5, values, lengths, formats, 0 };
 	PGresult *res;
 	int err;
 

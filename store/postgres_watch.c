@@ -107,7 +107,7 @@ int pgstore_watch(struct store *base, store_change_fn fn, void *ctx)
 	}
 	s->change_fn = fn;
 	s->change_ctx = ctx;
-	err = pthread_create(&s->listener, NULL, pgstore_listen_main, s);
+	err = store_thread_create(&s->listener, pgstore_listen_main, s);
 	if (err) {
 		err = store_fail(-err, "postgres: cannot start the listener: %s", strerror(err));
 		PQfinish(s->listen_pg);

@@ -5,7 +5,7 @@
  * execution log, so a database written by either reads right on the other.
  * What execlogfs keeps beyond them (the start and the last heartbeat in ms,
  * so that duration_ms keeps millisecond precision across a remount, the
- * provenance, tags and output) lives in execlogfs_runs, execlogfs_tags and
+ * provenance, tags and output) lives in execlogfs_runs, execlogfs_tag_index and
  * execlogfs_output, keyed by id: sqlite_schema.c sets them up and brings
  * back a store that execlogfs 0.1.0 gave two columns; sqlite_prov.c and
  * sqlite_output.c read and write them.
@@ -241,6 +241,7 @@ static void sqlstore_close(struct store *base)
 {
 	struct sqlstore *s = sqlstore_of(base);
 
+	sqlstore_version_free(s);
 	sqlstore_backfill_stop(s);
 	while (s->idle) {
 		struct sqlstore_conn *c = s->idle;
@@ -761,5 +762,6 @@ const struct store_ops sqlstore_ops = {
 	.output_append = sqlstore_output_append, /* one row of execlogfs_output per append */
 	.output_read = sqlstore_output_read,     /* a seek by (id, offset), then forward */
 	.output_cut = sqlstore_output_cut,       /* execlogfs_runs.output_cut */
+	.version = sqlstore_version,       /* data_version on a connection that never writes */
 	.reserve_file = "",                /* names reserved by byte locks on the database file */
 };

@@ -6,9 +6,10 @@
  * An append is one change of the group commit (sqlite.c), so it is as
  * durable as a start: in its savepoint it checks that the run is running
  * and that the offset is the end, inserts the piece, and sets output_bytes
- * (and output_cut) of execlogfs_runs. A read seeks the piece that holds its
- * offset by the primary key, then walks forward. The triggers of
- * sqlite_schema.c delete the pieces with their row, whoever deletes it.
+ * (and output_cut) of execlogfs_runs, and heartbeat_at_ms: an append is a
+ * heartbeat too. A read seeks the piece that holds its offset by the
+ * primary key, then walks forward. The triggers of sqlite_schema.c delete
+ * the pieces with their row, whoever deletes it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -53,22 +54,18 @@ static int sqlstore_output_state(struct sqlstore *s, struct sqlstore_conn *c, in
 	return err;
 }
 
-/* Runs statement @id with ?1 @a, ?2 @b and ?3 @blob (@len bytes) or, without one, @third. */
-static int sqlstore_output_write(struct sqlstore *s, struct sqlstore_conn *c,
-				 enum sqlstore_stmt_id id, int64_t a, int64_t b,
-				 const void *blob, size_t len, int64_t third)
+/* Inserts the piece @buf (@len bytes) at @offset of @id's output. */
+static int sqlstore_output_piece(struct sqlstore *s, struct sqlstore_conn *c, int64_t id,
+				 uint64_t offset, const void *buf, size_t len)
 {
 	sqlite3_stmt *st = NULL;
-	int err = sqlstore_stmt(s, c, id, &st), rc;
+	int err = sqlstore_stmt(s, c, ST_OUTPUT_PIECE, &st), rc;
 
 	if (err)
 		return err;
-	sqlite3_bind_int64(st, 1, a);
-	sqlite3_bind_int64(st, 2, b);
-	if (blob)
-		sqlite3_bind_blob64(st, 3, blob, len, SQLITE_STATIC);
-	else
-		sqlite3_bind_int64(st, 3, third);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (int64_t)offset);
+	sqlite3_bind_blob64(st, 3, buf, len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		err = sqlstore_fail(c->db, rc, "append output");
@@ -76,7 +73,31 @@ static int sqlstore_output_write(struct sqlstore *s, struct sqlstore_conn *c,
 	return err;
 }
 
-/* The change of an append, in the savepoint sqlite.c's group commit gives it. */
+/* Sets output_bytes and output_cut of @id, and its heartbeat to now (a sign of life). */
+static int sqlstore_output_bytes(struct sqlstore *s, struct sqlstore_conn *c, int64_t id,
+				 uint64_t bytes, bool cut)
+{
+	sqlite3_stmt *st = NULL;
+	int err = sqlstore_stmt(s, c, ST_OUTPUT_BYTES, &st), rc;
+
+	if (err)
+		return err;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (int64_t)bytes);
+	sqlite3_bind_int64(st, 3, cut);
+	sqlite3_bind_int64(st, 4, store_now_ms());
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		err = sqlstore_fail(c->db, rc, "append output");
+	sqlite3_reset(st);
+	return err;
+}
+
+/*
+ * The change of an append, in the savepoint sqlite.c's group commit gives
+ * it. Any append it accepts, even one that keeps nothing, moves the
+ * heartbeat: a run that prints is alive, and -o stale_after spares it.
+ */
 static int sqlstore_append_apply(struct sqlstore *s, struct sqlstore_conn *c, void *arg)
 {
 	struct sqlstore_append *op = arg;
@@ -101,11 +122,9 @@ static int sqlstore_append_apply(struct sqlstore *s, struct sqlstore_conn *c, vo
 		op->cut = true;
 	}
 	if (n > 0)
-		err = sqlstore_output_write(s, c, ST_OUTPUT_PIECE, op->id, (int64_t)op->offset,
-					    op->buf, n, 0);
-	if (err == 0 && (n > 0 || op->cut))
-		err = sqlstore_output_write(s, c, ST_OUTPUT_BYTES, op->id, (int64_t)(op->offset + n),
-					    NULL, 0, op->cut || cut);
+		err = sqlstore_output_piece(s, c, op->id, op->offset, op->buf, n);
+	if (err == 0)
+		err = sqlstore_output_bytes(s, c, op->id, op->offset + n, op->cut || cut);
 	if (err == 0)
 		op->written = n;
 	return err;

@@ -10,8 +10,8 @@
  *
  * What execlogfs keeps beyond magellan's columns lives in execlogfs_runs,
  * one row per execution that has any of it (times in ms, provenance, the
- * tool, output_bytes), keyed by execution_log's id, and in execlogfs_tags
- * and execlogfs_output, keyed by it too. A row magellan inserts has none
+ * tool, output_bytes, tags), keyed by execution_log's id, and in
+ * execlogfs_tag_index and execlogfs_output, keyed by it too. A row magellan inserts has none
  * but its tool: reads LEFT JOIN them and fall back to seconds and nulls.
  * Triggers keep them right whoever writes execution_log (see
  * sqlstore_triggers). A later column is one more line in
@@ -82,17 +82,27 @@ static const struct {
 	[SQLSTORE_RUN_TOOL] = { "tool", "TEXT" },
 	[SQLSTORE_RUN_OUTPUT_BYTES] = { "output_bytes", "INTEGER" },
 	[SQLSTORE_RUN_OUTPUT_CUT] = { "output_cut", "INTEGER" },
+	[SQLSTORE_RUN_TAGS] = { "tags", "TEXT" },
 };
 
 /*
- * execlogfs's tables beside execlogfs_runs: the tags (in the start
- * document's order by seq; a key once per execution) and the output, one
- * piece per append, keyed by its offset; and the indexes the views list from.
+ * The tags of a run are its execlogfs_runs row's (a JSON object, in the
+ * start document's order), read with the row. What by-tag/ lists from is
+ * execlogfs_tag_index, one b-tree keyed (key, value, id), and it is
+ * written in batches: a start writing its 8 tags there would dirty 8 pages
+ * at 8 places of it (8 more WAL frames at commit, twice a start's cost),
+ * where a batch of runs shares them. It holds the tags of the runs up to
+ * the id in execlogfs_tags_indexed (one row), exactly; the views by tag
+ * add those of the few runs after it (at most SQLSTORE_TAGS_PENDING ids)
+ * from execlogfs_runs. Then the output, one piece per append, keyed by
+ * its offset; and the indexes the other views list from.
  */
 static const char sqlstore_own_tables[] =
-	"CREATE TABLE IF NOT EXISTS execlogfs_tags (id INTEGER NOT NULL, key TEXT NOT NULL,"
-	" value TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id, key)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS execlogfs_tags_kv ON execlogfs_tags (key, value, id);"
+	"CREATE TABLE IF NOT EXISTS execlogfs_tag_index (key TEXT NOT NULL, value TEXT NOT NULL,"
+	" id INTEGER NOT NULL, PRIMARY KEY (key, value, id)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS execlogfs_tags_indexed (upto INTEGER NOT NULL);"
+	"INSERT INTO execlogfs_tags_indexed (upto) SELECT 0"
+	" WHERE NOT EXISTS (SELECT 1 FROM execlogfs_tags_indexed);"
 	"CREATE TABLE IF NOT EXISTS execlogfs_output (id INTEGER NOT NULL, \"offset\" INTEGER NOT NULL,"
 	" data BLOB NOT NULL, PRIMARY KEY (id, \"offset\")) WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS execlogfs_runs_host ON execlogfs_runs (host, id);"
@@ -114,14 +124,12 @@ static const char *const sqlstore_triggers[][2] = {
 	{ "execlogfs_runs_insert",
 	  "CREATE TRIGGER execlogfs_runs_insert AFTER INSERT ON execution_log BEGIN"
 	  " DELETE FROM execlogfs_runs WHERE id = NEW.id;"
-	  " DELETE FROM execlogfs_tags WHERE id = NEW.id;"
 	  " DELETE FROM execlogfs_output WHERE id = NEW.id;"
 	  " INSERT INTO execlogfs_runs (id, tool) SELECT NEW.id, t FROM (SELECT "
 	  SQLSTORE_TOOL_OF("NEW.args") " AS t) WHERE t IS NOT NULL; END" },
 	{ "execlogfs_runs_delete",
 	  "CREATE TRIGGER execlogfs_runs_delete AFTER DELETE ON execution_log BEGIN"
 	  " DELETE FROM execlogfs_runs WHERE id = OLD.id;"
-	  " DELETE FROM execlogfs_tags WHERE id = OLD.id;"
 	  " DELETE FROM execlogfs_output WHERE id = OLD.id; END" },
 	{ "execlogfs_runs_update",
 	  "CREATE TRIGGER execlogfs_runs_update"
@@ -137,15 +145,51 @@ static const char *const sqlstore_triggers[][2] = {
 	{ "execlogfs_id_update",
 	  "CREATE TRIGGER execlogfs_id_update AFTER UPDATE OF id ON execution_log"
 	  " WHEN NEW.id IS NOT OLD.id BEGIN"
-	  " DELETE FROM execlogfs_tags WHERE id = NEW.id;"
-	  " UPDATE execlogfs_tags SET id = NEW.id WHERE id = OLD.id;"
 	  " DELETE FROM execlogfs_output WHERE id = NEW.id;"
 	  " UPDATE execlogfs_output SET id = NEW.id WHERE id = OLD.id; END" },
+	/*
+	 * The index follows the tags of execlogfs_runs, whoever changes the
+	 * row (the triggers above, or SQL): a row's entries found by its tags,
+	 * one seek each; added back only for an id the index covers.
+	 */
+	{ "execlogfs_tags_insert",
+	  "CREATE TRIGGER execlogfs_tags_insert AFTER INSERT ON execlogfs_runs"
+	  " WHEN NEW.tags IS NOT NULL AND NEW.id <= (SELECT upto FROM execlogfs_tags_indexed) BEGIN"
+	  " INSERT OR IGNORE INTO execlogfs_tag_index (key, value, id)"
+	  " SELECT key, value, NEW.id FROM json_each(" SQLSTORE_TAGS_OF("NEW.tags") ")"
+	  " WHERE type = 'text'; END" },
+	{ "execlogfs_tags_delete",
+	  "CREATE TRIGGER execlogfs_tags_delete AFTER DELETE ON execlogfs_runs"
+	  " WHEN OLD.tags IS NOT NULL BEGIN"
+	  " DELETE FROM execlogfs_tag_index WHERE (key, value, id) IN"
+	  " (SELECT key, value, OLD.id FROM json_each(" SQLSTORE_TAGS_OF("OLD.tags") ")); END" },
+	{ "execlogfs_tags_update",
+	  "CREATE TRIGGER execlogfs_tags_update AFTER UPDATE OF id, tags ON execlogfs_runs"
+	  " WHEN NEW.id IS NOT OLD.id OR NEW.tags IS NOT OLD.tags BEGIN"
+	  " DELETE FROM execlogfs_tag_index WHERE (key, value, id) IN"
+	  " (SELECT key, value, OLD.id FROM json_each(" SQLSTORE_TAGS_OF("OLD.tags") "));"
+	  " INSERT OR IGNORE INTO execlogfs_tag_index (key, value, id)"
+	  " SELECT key, value, NEW.id FROM json_each(" SQLSTORE_TAGS_OF("NEW.tags") ")"
+	  " WHERE type = 'text' AND NEW.id <= (SELECT upto FROM execlogfs_tags_indexed); END" },
 	{ "execlogfs_tool_update",
 	  "CREATE TRIGGER execlogfs_tool_update AFTER UPDATE OF args ON execution_log BEGIN"
 	  " INSERT INTO execlogfs_runs (id, tool) VALUES (NEW.id, " SQLSTORE_TOOL_OF("NEW.args") ")"
 	  " ON CONFLICT (id) DO UPDATE SET tool = excluded.tool; END" },
 };
+
+/*
+ * A store of the earlier layout kept tags in execlogfs_tags (id, key,
+ * value, seq) indexed by (key, value, id): they move into execlogfs_runs
+ * in their order, and the table goes (the triggers naming it are replaced
+ * after, in the same transaction).
+ */
+static const char sqlstore_old_tags_move[] =
+	"INSERT INTO execlogfs_runs (id, tags) SELECT o.id, (SELECT json_group_object(key, value)"
+	" FROM (SELECT key, value FROM execlogfs_tags AS t WHERE t.id = o.id ORDER BY seq))"
+	" FROM (SELECT DISTINCT id FROM execlogfs_tags) AS o"
+	" WHERE o.id IN (SELECT id FROM execution_log)"
+	" ON CONFLICT (id) DO UPDATE SET tags = excluded.tags;"
+	"DROP TABLE execlogfs_tags;";
 
 const char sqlstore_started_ms_sql[] =
 	"(SELECT started_at_ms FROM execlogfs_runs WHERE execlogfs_runs.id = execution_log.id)";
@@ -255,7 +299,11 @@ int sqlstore_schema_read(sqlite3 *db, struct sqlstore_schema *out)
 	if (err == 0)
 		err = sqlstore_table_columns(db, "execlogfs_runs", sqlstore_see_runs_column, out);
 	if (err == 0)
-		err = sqlstore_table_exists(db, "execlogfs_tags", &out->has_tags);
+		err = sqlstore_table_exists(db, "execlogfs_tag_index", &out->has_tags);
+	if (err == 0 && out->has_tags)
+		err = sqlstore_table_exists(db, "execlogfs_tags_indexed", &out->has_tags);
+	if (err == 0)
+		err = sqlstore_table_exists(db, "execlogfs_tags", &out->has_old_tags);
 	if (err == 0)
 		err = sqlstore_table_exists(db, "execlogfs_output", &out->has_output);
 	if (err == 0)
@@ -398,6 +446,12 @@ int sqlstore_schema_migrate(sqlite3 *db)
 		err = sqlstore_runs_bring_back(db, &sc);
 	if (err == 0)
 		err = sqlstore_exec(db, sqlstore_own_tables, "create execlogfs's tables");
+	if (err == 0 && sc.has_old_tags)
+		err = sqlstore_exec(db, sqlstore_old_tags_move, "move the tags to execlogfs_runs");
+	/* The tags of the runs after the index's mark (all of a store just brought over) indexed. */
+	if (err == 0)
+		err = sqlstore_exec(db, SQLSTORE_TAGS_INDEX_SQL ";" SQLSTORE_TAGS_MARK_SET_SQL,
+				    "index the tags");
 	/* Before the tool's step: a new execlogfs_counts's backfill gives the rows their tool. */
 	if (err == 0)
 		err = sqlstore_counts_create(db, !sc.in_runs[SQLSTORE_RUN_TOOL], &tools_deferred);
@@ -430,7 +484,13 @@ void sqlstore_schema_reads(const struct sqlstore_schema *sc, char *from, size_t 
 		const char *name = sqlstore_run_cols[i].name, *sep = i ? ", " : "";
 		bool runs = sc->has_runs && sc->in_runs[i];
 
-		if (runs && sc->in_log[i])
+		/* A store of the earlier layout, as it is (under ro): the tags in their order, or null. */
+		if (i == SQLSTORE_RUN_TAGS && !runs && sc->has_old_tags)
+			used += (size_t)snprintf(ms + used, ms_size - used, "%s%s", sep,
+				"(SELECT json_group_array(json_array(key, value)) FROM (SELECT key, value"
+				" FROM execlogfs_tags WHERE execlogfs_tags.id = execution_log.id"
+				" ORDER BY seq) HAVING count(*) > 0)");
+		else if (runs && sc->in_log[i])
 			used += (size_t)snprintf(ms + used, ms_size - used,
 						 "%sCOALESCE(execlogfs_runs.%s, execution_log.%s)",
 						 sep, name, name);
@@ -440,12 +500,6 @@ void sqlstore_schema_reads(const struct sqlstore_schema *sc, char *from, size_t 
 		else
 			used += (size_t)snprintf(ms + used, ms_size - used, "%sNULL", sep);
 	}
-	/* The tags, in the start document's order; null when there are none. */
-	snprintf(ms + used, ms_size - used, ", %s", sc->has_tags
-		 ? "(SELECT json_group_array(json_array(key, value)) FROM (SELECT key, value"
-		   " FROM execlogfs_tags WHERE execlogfs_tags.id = execution_log.id ORDER BY seq)"
-		   " HAVING count(*) > 0)"
-		 : "NULL");
 }
 
 void sqlstore_bucket_sql(char *b, size_t size, const char *r)

@@ -27,11 +27,12 @@ static int sqlstore_texts_changes(struct sqlstore *s)
 	/* OR REPLACE: the insert's trigger may have given the row its tool already. */
 	n += asprintf(&s->sql[ST_INSERT_RUN],
 		      "INSERT OR REPLACE INTO execlogfs_runs (id, started_at_ms, heartbeat_at_ms,"
-		      " host, user, uid, pid, cwd, tool, output_bytes, output_cut)"
-		      " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0)") < 0;
-	n += asprintf(&s->sql[ST_INSERT_TAG],
-		      "INSERT OR REPLACE INTO execlogfs_tags (id, key, value, seq)"
-		      " VALUES (?1, ?2, ?3, ?4)") < 0;
+		      " host, user, uid, pid, cwd, tool, output_bytes, output_cut, tags)"
+		      " VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, 0, ?9)") < 0;
+	/* The tag index, in batches (see sqlite_schema.c). */
+	n += asprintf(&s->sql[ST_TAGS_MARK], "SELECT upto FROM execlogfs_tags_indexed") < 0;
+	n += asprintf(&s->sql[ST_TAGS_INDEX], SQLSTORE_TAGS_INDEX_SQL) < 0;
+	n += asprintf(&s->sql[ST_TAGS_MARK_SET], SQLSTORE_TAGS_MARK_SET_SQL) < 0;
 	/* duration_ms comes from the millisecond start where we have one, else from seconds. */
 	n += asprintf(&s->sql[ST_FINISH],
 		      "UPDATE execution_log SET outcome = ?2, error_message = ?3,"
@@ -190,6 +191,26 @@ static int sqlstore_texts_counts(struct sqlstore *s, const struct sqlstore_schem
 }
 
 /*
+ * The tags of the runs after id @after that execlogfs_tag_index does not
+ * hold yet (the runs after its mark, a few): id, key and value.
+ */
+#define SQLSTORE_TAGS_PENDING_SQL(after)                                       \
+	"SELECT r.id AS id, j.key AS key, j.value AS value FROM execlogfs_runs AS r,"\
+	" json_each(" SQLSTORE_TAGS_OF("r.tags") ") AS j WHERE r.id > " after   \
+	" AND j.type = 'text'"
+#define SQLSTORE_TAGS_MARK_SQL "(SELECT upto FROM execlogfs_tags_indexed)"
+
+/*
+ * The ids of the runs tagged ?5=?6 after ?1, ascending: the index's, then
+ * (all greater) those of the runs after its mark. SQLite merges the two
+ * ordered halves: no sort, and no more read than what is listed.
+ */
+#define SQLSTORE_TAGGED_SQL                                                    \
+	"SELECT id FROM execlogfs_tag_index WHERE key = ?5 AND value = ?6 AND id > ?1" \
+	" UNION ALL SELECT id FROM (" SQLSTORE_TAGS_PENDING_SQL("MAX(?1, " SQLSTORE_TAGS_MARK_SQL ")") \
+	") WHERE key = ?5 AND value = ?6"
+
+/*
  * The views by provenance, each from its index: the records and names of
  * one value by keyset paging on id, counts, and the values one seek each.
  * A store of an earlier layout (under ro) has no provenance: they list
@@ -209,7 +230,7 @@ static int sqlstore_texts_views(struct sqlstore *s, const char *cols, const char
 		n += asprintf(&s->sql[ST_VALUES_NEXT + a], "SELECT '', '' WHERE 0") < 0;
 	}
 	if (!current)
-		return n;
+		return n + (asprintf(&s->sql[ST_TAGS_PENDING], "SELECT '', '' WHERE 0") < 0);
 	for (int a = 0; a < 3; a++) {
 		const char *c = col[a];
 
@@ -228,21 +249,26 @@ static int sqlstore_texts_views(struct sqlstore *s, const char *cols, const char
 		n += asprintf(&s->sql[ST_VALUES_NEXT + a],
 			      "SELECT %s FROM execlogfs_runs WHERE %s > ?1 ORDER BY %s LIMIT 1", c, c, c) < 0;
 	}
-	/* Tags: ?5 the key, ?6 the value, by the index (key, value, id). */
+	/* Tags: ?5 the key, ?6 the value, by the index (key, value, id) and the runs after its mark. */
 	n += asprintf(&s->sql[ST_LIST_BY + 3],
-		      "SELECT %s FROM execlogfs_tags AS t JOIN execution_log USING (id)"
-		      " LEFT JOIN execlogfs_runs USING (id) WHERE t.key = ?5 AND t.value = ?6"
-		      " AND t.id > ?1 ORDER BY t.id", cols) < 0;
+		      "SELECT %s FROM (" SQLSTORE_TAGGED_SQL ") AS t JOIN execution_log USING (id)"
+		      " LEFT JOIN execlogfs_runs USING (id) ORDER BY t.id", cols) < 0;
 	n += asprintf(&s->sql[ST_NAMES_BY + 3],
-		      "SELECT t.id, execution_id FROM execlogfs_tags AS t JOIN execution_log USING (id)"
-		      " WHERE t.key = ?5 AND t.value = ?6 AND t.id > ?1 ORDER BY t.id") < 0;
+		      "SELECT t.id, execution_id FROM (" SQLSTORE_TAGGED_SQL ") AS t"
+		      " JOIN execution_log USING (id) ORDER BY t.id") < 0;
 	n += asprintf(&s->sql[ST_COUNT_BY + 3],
-		      "SELECT count(*) FROM execlogfs_tags WHERE key = ?5 AND value = ?6") < 0;
+		      "SELECT (SELECT count(*) FROM execlogfs_tag_index WHERE key = ?5 AND value = ?6)"
+		      " + (SELECT count(*) FROM (" SQLSTORE_TAGS_PENDING_SQL(SQLSTORE_TAGS_MARK_SQL) ")"
+		      " WHERE key = ?5 AND value = ?6)") < 0;
+	/* The pairs: the index's one seek each, merged with those of the runs after its mark. */
 	n += asprintf(&s->sql[ST_VALUES_FIRST + 3],
-		      "SELECT key, value FROM execlogfs_tags ORDER BY key, value LIMIT 1") < 0;
+		      "SELECT key, value FROM execlogfs_tag_index ORDER BY key, value LIMIT 1") < 0;
 	n += asprintf(&s->sql[ST_VALUES_NEXT + 3],
-		      "SELECT key, value FROM execlogfs_tags WHERE (key, value) > (?1, ?2)"
+		      "SELECT key, value FROM execlogfs_tag_index WHERE (key, value) > (?1, ?2)"
 		      " ORDER BY key, value LIMIT 1") < 0;
+	n += asprintf(&s->sql[ST_TAGS_PENDING],
+		      "SELECT DISTINCT key, value FROM (" SQLSTORE_TAGS_PENDING_SQL(SQLSTORE_TAGS_MARK_SQL)
+		      ") ORDER BY key, value") < 0;
 	return n;
 }
 
@@ -258,9 +284,11 @@ static int sqlstore_texts_output(struct sqlstore *s, const struct sqlstore_schem
 	n += asprintf(&s->sql[ST_OUTPUT_PIECE],
 		      "INSERT INTO execlogfs_output (id, \"offset\", data) VALUES (?1, ?2, ?3)") < 0;
 	n += asprintf(&s->sql[ST_OUTPUT_BYTES],
-		      "INSERT INTO execlogfs_runs (id, output_bytes, output_cut) VALUES (?1, ?2, ?3)"
+		      "INSERT INTO execlogfs_runs (id, output_bytes, output_cut, heartbeat_at_ms)"
+		      " VALUES (?1, ?2, ?3, ?4)"
 		      " ON CONFLICT (id) DO UPDATE SET output_bytes = excluded.output_bytes,"
-		      " output_cut = MAX(COALESCE(output_cut, 0), excluded.output_cut)") < 0;
+		      " output_cut = MAX(COALESCE(output_cut, 0), excluded.output_cut),"
+		      " heartbeat_at_ms = excluded.heartbeat_at_ms") < 0;
 	/* One seek by the primary key to the piece holding ?2, then forward. */
 	n += asprintf(&s->sql[ST_OUTPUT_READ], sc->has_output
 		      ? "SELECT \"offset\", data FROM execlogfs_output WHERE id = ?1 AND \"offset\" >="

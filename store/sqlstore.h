@@ -53,7 +53,10 @@ enum sqlstore_stmt_id {
 	ST_ROLLBACK_TO,
 	ST_BY_START,        /* retention: finished, in start order, oldest first */
 	ST_BY_START_NEWEST, /* the same, newest first */
-	ST_INSERT_TAG,
+	ST_TAGS_MARK,       /* tags: the last id execlogfs_tag_index holds (sqlite_prov.c) */
+	ST_TAGS_INDEX,      /* ...the tags of the runs after it put in the index */
+	ST_TAGS_MARK_SET,   /* ...and the mark moved past them */
+	ST_TAGS_PENDING,    /* ...the pairs of the runs after it, as by-tag/ lists them */
 	/* The views by provenance: four of each, in enum store_attr order from STORE_BY_HOST. */
 	ST_LIST_BY,
 	ST_NAMES_BY = ST_LIST_BY + 4,
@@ -63,7 +66,7 @@ enum sqlstore_stmt_id {
 	/* Output (sqlite_output.c). */
 	ST_OUTPUT_STATE = ST_VALUES_NEXT + 4, /* outcome, output_bytes and output_cut of an id */
 	ST_OUTPUT_PIECE,    /* one piece appended */
-	ST_OUTPUT_BYTES,    /* output_bytes and output_cut set */
+	ST_OUTPUT_BYTES,    /* output_bytes, output_cut and heartbeat_at_ms set */
 	ST_OUTPUT_READ,     /* the pieces from the one holding an offset on */
 	ST_COUNT
 };
@@ -86,16 +89,14 @@ struct sqlstore {
 	pthread_mutex_t pool_lock;
 	struct sqlstore_conn *idle;   /* connections not in use */
 	bool has_durations;           /* execlogfs_durations and its triggers are in place */
+	struct sqlstore_version *version; /* store_version()'s connection (sqlite_version.c) */
 	struct sqlstore_backfill *backfill; /* the rows' one-time count under way (sqlite_counts.c) */
 };
 
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
 #define SQLSTORE_COLUMNS SQLROW_COLUMNS ", %s"
 
-/*
- * The columns of execlogfs_runs beside id, in the order reads select them
- * (after magellan's 14; the tags follow them, see sqlstore_schema_reads()).
- */
+/* The columns of execlogfs_runs beside id, in the order reads select them (after magellan's 14). */
 enum sqlstore_run_col {
 	SQLSTORE_RUN_STARTED_MS,   /* started_at_ms: the start, in ms */
 	SQLSTORE_RUN_HEARTBEAT_MS, /* heartbeat_at_ms: the last sign of life of a running one */
@@ -109,14 +110,44 @@ enum sqlstore_run_col {
 	SQLSTORE_RUN_TOOL,         /* by-tool/'s: set by starts, and by triggers for other rows */
 	SQLSTORE_RUN_OUTPUT_BYTES, /* the length of the output (execlogfs_output) */
 	SQLSTORE_RUN_OUTPUT_CUT,   /* 1 once an append hit the cap */
+	SQLSTORE_RUN_TAGS,         /* the tags, a JSON object in the start document's order */
 	SQLSTORE_RUN_COLS
 };
 
 /* The columns execlogfs 0.1.0 added to execution_log: the first ones of the enum. */
 #define SQLSTORE_RUN_COLS_0_1_0 2
 
-/* The column of a record read that holds the tags, as JSON [[key, value], ...] or null. */
-#define SQLSTORE_COL_TAGS (14 + SQLSTORE_RUN_COLS)
+/*
+ * The column of a record read that holds the tags: a JSON object, or
+ * [[key, value], ...] from a store of the earlier layout read as it is; or null.
+ */
+#define SQLSTORE_COL_TAGS (14 + SQLSTORE_RUN_TAGS)
+
+/*
+ * The most runs whose tags are not in execlogfs_tag_index yet: a start
+ * indexes the tags of the runs before it once their ids pass this many
+ * (see sqlite_prov.c), and views by tag read those few runs' tags instead.
+ */
+#define SQLSTORE_TAGS_PENDING 64
+
+/*
+ * The tags text @t as SQL when it is a JSON object, else NULL (json_each()
+ * of it then gives no row): a trigger on a row another program changes
+ * must not fail on a text it did not expect.
+ */
+#define SQLSTORE_TAGS_OF(t)                                                    \
+	"CASE WHEN typeof(" t ") = 'text' AND json_valid(" t ") THEN"           \
+	" CASE WHEN json_type(" t ") = 'object' THEN " t " END END"
+
+/* Puts the tags of the runs after the mark in execlogfs_tag_index; then the mark moves past them. */
+#define SQLSTORE_TAGS_INDEX_SQL                                                \
+	"INSERT OR IGNORE INTO execlogfs_tag_index (key, value, id)"            \
+	" SELECT j.key, j.value, r.id FROM execlogfs_runs AS r, json_each("     \
+	SQLSTORE_TAGS_OF("r.tags") ") AS j"                                     \
+	" WHERE r.id > (SELECT upto FROM execlogfs_tags_indexed) AND j.type = 'text'"
+#define SQLSTORE_TAGS_MARK_SET_SQL                                             \
+	"UPDATE execlogfs_tags_indexed SET upto ="                              \
+	" MAX(upto, COALESCE((SELECT max(id) FROM execlogfs_runs), 0))"
 
 /* What a store holds, as read by sqlstore_schema_read(). */
 struct sqlstore_schema {
@@ -124,7 +155,8 @@ struct sqlstore_schema {
 	bool has_runs;                    /* execlogfs_runs */
 	bool in_runs[SQLSTORE_RUN_COLS];  /* ...and its column of that kind */
 	bool in_log[SQLSTORE_RUN_COLS];   /* a column that execlogfs 0.1.0 added to execution_log */
-	bool has_tags;                    /* execlogfs_tags */
+	bool has_tags;                    /* execlogfs_tag_index and execlogfs_tags_indexed */
+	bool has_old_tags;                /* execlogfs_tags (id, key, value, seq): an earlier layout */
 	bool has_output;                  /* execlogfs_output */
 	bool has_counts;                  /* execlogfs_counts and its state (sqlite_counts.c) */
 	/* All of this execlogfs's tables and columns are there (else: an older store under ro). */
@@ -284,7 +316,10 @@ int sqlstore_change_run(struct sqlstore *s, sqlstore_apply_fn fn, void *arg);
 
 /* Provenance (sqlite_prov.c). */
 
-/* Writes the execlogfs_runs row and the tags of the start @rec (id set), in its savepoint. */
+/*
+ * Writes the execlogfs_runs row of the start @rec (id set) with its tags,
+ * in its savepoint, and indexes the tags of the runs before it when due.
+ */
 int sqlstore_start_prov(struct sqlstore *s, struct sqlstore_conn *c, const struct store_record *rec);
 
 /* Fills @r's provenance, output_bytes and tags from a row of SQLSTORE_COLUMNS; clears @r on error. */
@@ -316,6 +351,10 @@ int sqlstore_summary(struct store *base, struct store_summary *out);
 int sqlstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
 				    store_by_start_fn fn, void *ctx);
 int sqlstore_list_values(struct store *base, enum store_attr attr, store_value_fn fn, void *ctx);
+
+/* store_version() (sqlite_version.c), and the free of its connection that close does. */
+int sqlstore_version(struct store *base, uint64_t *version);
+void sqlstore_version_free(struct sqlstore *s);
 
 /* Output (sqlite_output.c): each the op of the same name in backend.h. */
 int sqlstore_output_append(struct store *base, int64_t id, uint64_t offset, const void *buf,

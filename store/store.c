@@ -9,6 +9,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -666,6 +668,18 @@ int store_output_append(struct store *s, int64_t id, uint64_t offset, const void
 	if (offset > INT64_MAX || len > INT64_MAX - offset)
 		return store_fail(-EFBIG, "output past the largest offset");
 	return s->ops->output_append(s, id, offset, buf, len, max, written);
+}
+
+int store_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(thread, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 int store_version(struct store *s, uint64_t *version)

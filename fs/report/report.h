@@ -46,11 +46,13 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len);
 int report_metrics(struct store *s, char **out, size_t *len);
 
 /*
- * The last rendering of each kind (report_cache.c), with what the store
- * looked like then (counts by outcome, latest id) and when its bytes last
- * changed. A rendering is served again while the store looks the same and
- * it is younger than REPORT_CACHE_MS; otherwise a fresh one replaces it,
- * and the time moves only if the bytes did.
+ * The last rendering of each kind (report_cache.c), with the store's
+ * version then (store_version()) and when its bytes last changed. A
+ * rendering is served again, with no store query, while the version is the
+ * same (index.html: and the UTC day); otherwise a fresh one replaces it,
+ * and the time moves only if the bytes did. A backend without a version
+ * falls back to comparing counts by outcome and the latest id, and then
+ * only for REPORT_CACHE_MS at most.
  */
 #define REPORT_CACHE_MS 1000
 

@@ -7,16 +7,24 @@
  * change, every stat must see the same size and times, so that tar, rsync
  * and backups of the whole mount find nothing "changed as we read it".
  *
- * So each kind keeps its last rendering with what the store looked like
- * then (a fingerprint: counts by outcome and the latest id) and the time
- * its bytes last changed. A rendering is served again while the store
- * looks the same and it is younger than REPORT_CACHE_MS; after that, or
- * when the fingerprint moves, a fresh one is made, and only when its bytes
- * differ from the last one (or it is the first since the mount) does the
- * time move: to the store's latest start or finish when that is later,
- * else to now, for a change the store keeps no time of. (The age limit
- * catches what the fingerprint does not: a row another program rewrote,
- * and midnight UTC, which moves index.html's per-day chart.)
+ * So each kind keeps its last rendering with the store's version then
+ * (store_version(): one cheap check, SQLite's data_version, LMDB's last
+ * transaction id, PostgreSQL's snapshot) and the time its bytes last
+ * changed. While the version is the same, the rendering is served again
+ * without a single query, however big the log, and for as long as it
+ * stays so (index.html also until the UTC day changes: its per-day chart
+ * ends today). That holds under -o ro too: counted once, then served until
+ * the version moves, by a writable mount or another program.
+ *
+ * A backend without a version (-EOPNOTSUPP, or a failed check) falls back
+ * to a fingerprint (counts by outcome and the latest id) and an age limit,
+ * REPORT_CACHE_MS, which is there for those only: it catches what the
+ * fingerprint does not (a row another program rewrote, and midnight UTC).
+ *
+ * When a fresh rendering is made, the time moves only when its bytes
+ * differ from the last one (or it is the first since the mount): to the
+ * store's latest start or finish when that is later, else to now, for a
+ * change the store keeps no time of.
  *
  * Each kind has its own lock: one rendering of a kind at a time (a burst
  * of stats waits for it rather than repeating it), while the other kind
@@ -27,6 +35,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +56,8 @@ struct report_cached {
 	int64_t made_ms;    /* when it was rendered, by the clock */
 	int64_t changed_ms; /* when its bytes last changed: the file's times */
 	struct report_fingerprint fp;
+	bool versioned;     /* rendered with the store's version known: version */
+	uint64_t version;   /* store_version() before it was rendered */
 };
 
 struct report_cache {
@@ -145,26 +156,61 @@ static int report_render(struct report_cached *r, struct store *s, enum report_k
 	return 0;
 }
 
+/* The UTC day of @ms (floor, also before 1970). */
+static int64_t report_day(int64_t ms)
+{
+	return ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+}
+
+/*
+ * Whether the rendering in @r may be served as it is (*@fresh): the
+ * store's version (@versioned: known, @version) is the one it was rendered
+ * at, and for index.html the UTC day is too; without a version, the
+ * fingerprint is the same and @r is younger than REPORT_CACHE_MS. When
+ * not fresh, @fp and *@latest_ms hold the fingerprint, for the rendering.
+ */
+static int report_fresh(struct report_cached *r, struct store *s, enum report_kind kind,
+			bool versioned, uint64_t version, int64_t now,
+			struct report_fingerprint *fp, int64_t *latest_ms, bool *fresh)
+{
+	int err;
+
+	*fresh = false;
+	if (versioned && r->data && r->versioned && r->version == version) {
+		*fresh = kind != REPORT_HTML || report_day(now) == report_day(r->made_ms);
+		if (*fresh)
+			return 0;
+	}
+	err = report_fingerprint(s, fp, latest_ms);
+	if (err || versioned || r->data == NULL)
+		return err;
+	*fresh = now - r->made_ms < REPORT_CACHE_MS && now >= r->made_ms &&
+		 memcmp(fp, &r->fp, sizeof(*fp)) == 0;
+	return 0;
+}
+
 int report_get(struct report_cache *c, struct store *s, enum report_kind kind,
 	       char **out, size_t *len, int64_t *changed_ms)
 {
 	struct report_cached *r = &c->kinds[kind];
 	struct report_fingerprint fp;
-	int64_t now = store_now_ms(), latest_ms;
+	int64_t now = store_now_ms(), latest_ms = STORE_NULL;
+	uint64_t version = 0;
+	bool versioned, fresh;
 	int err;
 
 	*out = NULL;
 	*len = 0;
 	pthread_mutex_lock(&r->lock);
-	err = report_fingerprint(s, &fp, &latest_ms);
+	/* Asked before any rendering, so that a change during one moves it again. */
+	versioned = store_version(s, &version) == 0;
+	err = report_fresh(r, s, kind, versioned, version, now, &fp, &latest_ms, &fresh);
+	if (err == 0 && !fresh)
+		err = report_render(r, s, kind, &fp, latest_ms, now);
 	if (err)
 		goto unlock;
-	if (r->data == NULL || now - r->made_ms >= REPORT_CACHE_MS || now < r->made_ms ||
-	    memcmp(&fp, &r->fp, sizeof(fp)) != 0) {
-		err = report_render(r, s, kind, &fp, latest_ms, now);
-		if (err)
-			goto unlock;
-	}
+	r->versioned = versioned;
+	r->version = version;
 	*out = malloc(r->len ? r->len : 1);
 	if (*out == NULL) {
 		err = -ENOMEM;

@@ -275,7 +275,9 @@ record_of_row() {
   magellan get "$1" | jq -c '{id: .[0], execution_id: .[1], tool_version: .[2],
     args: (.[3] | fromjson), root: .[4], db_path: .[5], started_at: .[6],
     finished_at: .[7], duration_ms: .[8], outcome: .[9], error_message: .[10],
-    files_indexed: .[11], symbols_indexed: .[12], references_indexed: .[13]}'
+    files_indexed: .[11], symbols_indexed: .[12], references_indexed: .[13],
+    exit_code: null, signal: null, host: null, user: null, uid: null, pid: null,
+    cwd: null, tags: {}, output_bytes: 0}'
 }
 
 # The columns of execution_log: cid|name|type|notnull|dflt_value|pk.
@@ -301,7 +303,7 @@ index_list() {
     assert_output "$(record_of_row "$n")"
   done
   run jq -c . "$M/m-ok.json"
-  assert_output '{"id":1,"execution_id":"m-ok","tool_version":"0.5.0","args":["magellan","index","--root","/proj"],"root":"/proj","db_path":"/proj/.magellan.db","started_at":1700000000,"finished_at":1700000012,"duration_ms":12000,"outcome":"success","error_message":null,"files_indexed":42,"symbols_indexed":100,"references_indexed":50}'
+  assert_output '{"id":1,"execution_id":"m-ok","tool_version":"0.5.0","args":["magellan","index","--root","/proj"],"root":"/proj","db_path":"/proj/.magellan.db","started_at":1700000000,"finished_at":1700000012,"duration_ms":12000,"outcome":"success","error_message":null,"files_indexed":42,"symbols_indexed":100,"references_indexed":50,"exit_code":null,"signal":null,"host":null,"user":null,"uid":null,"pid":null,"cwd":null,"tags":{},"output_bytes":0}'
   run jq -c '[.root, .error_message, .duration_ms]' "$M/m-err.json"
   assert_output '[null,"boom: it broke",1000]'
   run jq -c '[.args, .db_path, .outcome]' "$M/m-part.json"

@@ -477,7 +477,7 @@ PY
 }
 
 @test "a full disk, then rm of 60 finished runs: a new start fits in the room they leave (LMDB: its free pages; SQLite: a grown disk)" {
-  mount_small 4m
+  mount_small 8m
   mount_fs
   run fill_finished
   echo "filled: $output"
@@ -488,7 +488,7 @@ PY
   if [ "$STORE" = sqlite ]; then
     # SQLite writes every change (a delete too) to its WAL first, which
     # grows on the disk: there the room has to come from the disk.
-    mount -o remount,size=5m "$T/small"
+    mount -o remount,size=9m "$T/small"
   fi
   local i
   for i in $(seq 0 59); do rm "$M/done$i.json"; done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # index.html and metrics.prom: what promtool, node_exporter's textfile
-# collector and a headless Chromium make of them.
+# collector and a headless Chromium make of them; and that they follow the
+# log at the next read, also under -o ro and after another program wrote.
 
 load helper
 
@@ -414,4 +415,47 @@ PY
     "file://$M/index.html" "$href")
   chromium_run --dump-dom "$url" >"$T/out.html"
   grep -qF 'step 8 &lt;b&gt;' "$T/out.html" || fail "the link shows: $(head -c 300 "$T/out.html")"
+}
+
+# Another program's change that leaves the counts and the latest id as they
+# were: ok-1's duration an hour longer (the sqlite3 shell, psql; LMDB has
+# no other writer, and makes none).
+rewrite_duration() {
+  local sql="UPDATE execution_log SET duration_ms = duration_ms + 3600000 WHERE execution_id = 'ok-1'"
+  case "$STORE" in
+  sqlite) sqlite3 -cmd '.timeout 5000' "$DB" "$sql" ;;
+  postgres) pg_sql -c "$sql" ;;
+  esac
+}
+
+@test "-o ro: the reports are stable, and follow a writable mount's change and another program's at the next read" {
+  mount_fs
+  populate
+  M2=$T/mnt2
+  mkdir -p "$M2"
+  "$EXECLOGFS" -f -o "store=$STORE,db=$DB,ro" "$M2" >>"$T/daemon2.log" 2>&1 &
+  PID2=$!
+  poll 10 mountpoint -q "$M2" || { cat "$T/daemon2.log" >&2; false; }
+  for f in index.html metrics.prom; do
+    times "$M2/$f" >"$T/$f.times1"
+    cp "$M2/$f" "$T/$f.1"
+  done
+  wait_clock 2
+  for f in index.html metrics.prom; do
+    [ "$(times "$M2/$f")" = "$(cat "$T/$f.times1")" ] || fail "$f: size or times moved while the log did not"
+    cmp "$T/$f.1" "$M2/$f" || fail "$f: the bytes moved while the log did not"
+  done
+  # A finish through the writable mount shows on the read-only one at once.
+  echo error >"$M/status/still-1"
+  cp "$M2/metrics.prom" "$T/metrics.prom"
+  [ "$(metric 'execlog_executions{outcome="error"}')" = 2 ] || fail "$(cat "$T/metrics.prom")"
+  [ "$(metric execlog_running)" = 0 ] || fail "$(cat "$T/metrics.prom")"
+  # So does a row another program rewrote (no count moved: the store's version did).
+  local sum
+  sum=$(metric execlog_duration_seconds_sum)
+  [ "$STORE" != lmdb ] || return 0
+  rewrite_duration
+  cp "$M2/metrics.prom" "$T/metrics.prom"
+  awk -v a="$sum" -v b="$(metric execlog_duration_seconds_sum)" 'BEGIN { exit !(b - a > 3599.9 && b - a < 3600.1) }' ||
+    fail "the sum was $sum, now $(metric execlog_duration_seconds_sum): the rewritten duration did not show"
 }

@@ -130,8 +130,12 @@ mtime_ms() {
   local x_id
   x_id=$(jq .id "$M/x.json")
   # What a run with tags and output keeps, beside magellan's table.
-  magellan_sql "INSERT INTO execlogfs_tags (id, key, value, seq) VALUES ($x_id, 'team', 'web', 0);
+  # (x's tags are put in execlogfs_tag_index at once: the index covers ids up to its mark.)
+  magellan_sql "UPDATE execlogfs_tags_indexed SET upto = MAX(upto, $x_id);
+    UPDATE execlogfs_runs SET tags = '{\"team\":\"web\"}' WHERE id = $x_id;
     INSERT INTO execlogfs_output (id, \"offset\", data) VALUES ($x_id, 0, x'6869')"
+  run sqlite3 "$DB" "SELECT count(*) FROM execlogfs_tag_index WHERE id = $x_id"
+  assert_output 1
   # Rows magellan inserted before the mount, or inserts now, get their tool; a bad args
   # text fails no insert.
   magellan_sql "INSERT INTO execution_log (execution_id, tool_version, args, root, db_path, started_at, outcome)
@@ -148,7 +152,7 @@ mtime_ms() {
   assert_output 5
   # magellan deletes x: its tags and output go with it.
   magellan_sql "DELETE FROM execution_log WHERE execution_id = 'x'"
-  run sqlite3 "$DB" "SELECT (SELECT count(*) FROM execlogfs_tags WHERE id = $x_id),
+  run sqlite3 "$DB" "SELECT (SELECT count(*) FROM execlogfs_tag_index WHERE id = $x_id),
     (SELECT count(*) FROM execlogfs_output WHERE id = $x_id),
     (SELECT count(*) FROM execlogfs_runs WHERE id = $x_id)"
   assert_output '0|0|0'

@@ -98,3 +98,24 @@ SQL
   grep -q 'NaN[-:]' "$T/dom.html" && fail "a time shown as NaN: $(grep -o '.\{60\}NaN[-:].\{20\}' "$T/dom.html" | head -3)"
   grep -qF '9223372036854775807 UTC' "$T/dom.html" || fail "the latest start is not shown as written"
 }
+
+@test "metrics.prom follows the sqlite3 shell at the next read: a row it inserts, and a duration it rewrites" {
+  mount_fs
+  start native-1
+  echo success >"$M/status/native-1"
+  cp "$M/metrics.prom" "$T/metrics.prom"
+  [ "$(metric 'execlog_executions{outcome="success"}')" = 1 ] || fail "$(cat "$T/metrics.prom")"
+  sqlite3 -cmd '.timeout 5000' "$DB" "INSERT INTO execution_log (execution_id, tool_version, args,
+    root, db_path, started_at, finished_at, duration_ms, outcome) VALUES
+    ('shell-1', '1', '[]', NULL, '', 1700000000, 1700000005, 5000, 'success')"
+  cp "$M/metrics.prom" "$T/metrics.prom"
+  [ "$(metric 'execlog_executions{outcome="success"}')" = 2 ] || fail "$(cat "$T/metrics.prom")"
+  # A rewrite moves no count and no latest id: only the store's version tells.
+  local sum
+  sum=$(metric execlog_duration_seconds_sum)
+  sqlite3 -cmd '.timeout 5000' "$DB" \
+    "UPDATE execution_log SET duration_ms = duration_ms + 3600000 WHERE execution_id = 'shell-1'"
+  cp "$M/metrics.prom" "$T/metrics.prom"
+  awk -v a="$sum" -v b="$(metric execlog_duration_seconds_sum)" 'BEGIN { exit !(b - a > 3599.9 && b - a < 3600.1) }' ||
+    fail "the sum was $sum, now $(metric execlog_duration_seconds_sum): the rewritten duration did not show"
+}

@@ -231,6 +231,26 @@ finally:
   assert_output 'abandoned: no heartbeat for 1 s; output cut at 4 bytes'
 }
 
+@test "an append is a heartbeat: stale_after spares a run that prints, and abandons it once it stops" {
+  mount_fs stale_after=2
+  start talker
+  start quiet
+  # Five seconds of output and never a touch of status/talker: without the
+  # appends' heartbeats the reaper (every second) would abandon it at two.
+  for i in $(seq 20); do
+    echo "line $i" >>"$M/output/talker" || fail "append $i refused: talker was abandoned"
+    sleep 0.25
+  done
+  run cat "$M/status/talker"
+  assert_output running
+  run cat "$M/status/quiet"
+  assert_output error
+  poll 20 grep -qx error "$M/status/talker" || fail "talker, silent now, was never abandoned"
+  run jq -r .error_message "$M/talker.json"
+  assert_output 'abandoned: no heartbeat for 2 s'
+  [ "$(wc -l <"$M/output/talker")" -eq 20 ]
+}
+
 @test "rm of a record removes its output: its name started again begins empty" {
   mount_fs
   start x

@@ -117,6 +117,22 @@ static void raw_set_format(const char *marker)
 	mdb_env_close(env);
 }
 
+/* Puts @json as the document of execution @name, as an older build wrote it. */
+static void raw_put_record(const char *name, const char *json)
+{
+	char key[64];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 0, key }, v = { strlen(json), (void *)json };
+
+	k.mv_size = (size_t)snprintf(key, sizeof(key), "execlog:%s", name);
+	raw_open(&env, &txn, &dbi);
+	CHECK_EQ(mdb_put(txn, dbi, &k, &v, 0), 0);
+	CHECK_EQ(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
 /* Whether @key begins with one of the view indexes' prefixes. */
 static bool is_view_key(const MDB_val *key)
 {
@@ -252,6 +268,12 @@ static void case_format_upgrade(void)
 	CHECK_TEXT(values(s, STORE_BY_TOOL, &sn), "cc make ");
 	store_close(s);
 	CHECK_EQ(raw_as_format_2(), 2 + 2 + 2 + 1);
+	/* b as format 2 stored it: magellan's fourteen fields alone. */
+	raw_put_record("b", "{\"id\":2,\"execution_id\":\"b\",\"tool_version\":\"\","
+		       "\"args\":[\"cc\"],\"root\":null,\"db_path\":\"\",\"started_at\":1767225600,"
+		       "\"finished_at\":null,\"duration_ms\":null,\"outcome\":\"running\","
+		       "\"error_message\":null,\"files_indexed\":0,\"symbols_indexed\":0,"
+		       "\"references_indexed\":0}");
 
 	s = open_lmdb(true);
 	CHECK_EQ(store_get(s, "a", &got), 0);
@@ -272,6 +294,8 @@ static void case_format_upgrade(void)
 	CHECK_TEXT(values(s, STORE_BY_TAG, &sn), "team=infra ");
 	CHECK_TEXT(view(s, STORE_BY_HOST, "h2", &sn), "c ");
 	CHECK_TEXT(view(s, STORE_BY_TAG, "team=infra", &sn), "a ");
+	CHECK_EQ(store_get(s, "b", &got), 0);
+	CHECK(got.host == NULL && got.ntags == 0 && got.exit_code == STORE_NULL);
 	store_close(s);
 	raw_format(marker, sizeof(marker));
 	CHECK_TEXT(marker, "execlogfs-lmdb 3");
@@ -369,7 +393,7 @@ static int sum_output(void *ctx, const struct store_record *rec)
  * keeping what fits, read across pieces, its length in every record read,
  * read-only once finished, and deleted, every key of it, with its record.
  */
-static void case_output(void)
+static void case_output_keys(void)
 {
 	struct store *s = open_lmdb(false);
 	struct store_finish fin = { .outcome = STORE_SUCCESS, .exit_code = 0, .signal = STORE_NULL };
@@ -423,7 +447,7 @@ static void case_output(void)
 }
 
 /* A map at its limit: the append that does not fit is ENOSPC and appends nothing. */
-static void case_output_full(void)
+static void case_output_map_full(void)
 {
 	struct store_options opts = { .sync = STORE_SYNC_NORMAL, .map_max_bytes = 1 << 20 };
 	static char chunk[64 * 1024];
@@ -454,8 +478,8 @@ static const struct {
 	void (*run)(void);
 } cases[] = {
 	{ "format_upgrade", case_format_upgrade },
-	{ "output", case_output },
-	{ "output_full", case_output_full },
+	{ "output_keys", case_output_keys },
+	{ "output_map_full", case_output_map_full },
 };
 
 int main(int argc, char **argv)

@@ -3,9 +3,9 @@
  * metrics.prom and their cache, rendered from a real store, no FUSE.
  *
  * Usage: test_report BACKEND CASE. tests/meson.build registers each case
- * once per backend with a file (sqlite, lmdb); the case "foreign" is
- * SQLite's alone: it writes a row as another program would, through the
- * sqlite3 shell. A case works in its own mkdtemp() directory, removed when
+ * once per backend with a file (sqlite, lmdb); the cases "foreign" and
+ * "foreign_cache" are SQLite's alone: they write a row as another program
+ * would, through the sqlite3 shell. A case works in its own mkdtemp() directory, removed when
  * it exits, also after a failed check.
  *
  * The log of each case is built with store_start() and store_finish() at
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "record.h"
 #include "report.h"
@@ -575,6 +576,100 @@ static void test_output(void)
 	store_close(s);
 }
 
+/* A copy of the rendering of @kind from @c, and the store's work it took. */
+static char *get_counted(struct report_cache *c, struct store *s, enum report_kind kind,
+			 size_t *len, int64_t *changed_ms, uint64_t *visits)
+{
+	uint64_t before = store_visits(s);
+	char *out = NULL;
+
+	CHECK(report_get(c, s, kind, &out, len, changed_ms) == 0);
+	*visits = store_visits(s) - before;
+	return out;
+}
+
+/*
+ * A log that did not change is served again without a store query, for as
+ * long as it stays so: the store's work (store_visits(): index.html lists
+ * the latest runs, so its rendering shows there) does not move, the bytes
+ * and the time are the same, also past REPORT_CACHE_MS, the age after
+ * which a cache without the store's version renders again. After a change
+ * the rendering is fresh at once.
+ */
+static void test_unchanged(void)
+{
+	struct store *s = open_store();
+	struct report_cache *c = report_cache_new();
+	char *first[REPORT_KINDS], *again, *after;
+	size_t first_len[REPORT_KINDS], again_len, after_len;
+	int64_t first_ms[REPORT_KINDS], again_ms, after_ms, made;
+	uint64_t work;
+
+	CHECK(c != NULL);
+	known_log(s);
+	for (int k = 0; k < REPORT_KINDS; k++) {
+		first[k] = get_counted(c, s, k, &first_len[k], &first_ms[k], &work);
+		/* A rendering does work that store_visits() sees (index.html's listing). */
+		CHECK(k != REPORT_HTML || work > 0);
+	}
+	made = store_now_ms(); /* after both renderings */
+	/* Past the age limit, by the clock (a poll of it, not a timed assertion). */
+	while (store_now_ms() <= made + REPORT_CACHE_MS)
+		usleep(20000);
+	for (int k = 0; k < REPORT_KINDS; k++) {
+		for (int i = 0; i < 3; i++) {
+			again = get_counted(c, s, k, &again_len, &again_ms, &work);
+			/* (Unless it is another UTC day now: index.html's chart moved on.) */
+			CHECK(work == 0 || made / 86400000 != store_now_ms() / 86400000);
+			CHECK(again_len == first_len[k] && memcmp(again, first[k], again_len) == 0);
+			CHECK(again_ms == first_ms[k]);
+			free(again);
+		}
+		free(first[k]);
+	}
+	/* A change: each kind fresh at once, and then cached again. */
+	finish(s, "run-1", STORE_ERROR, "stopped", T0 + 4000);
+	for (int k = 0; k < REPORT_KINDS; k++) {
+		after = get_counted(c, s, k, &after_len, &after_ms, &work);
+		CHECK(k != REPORT_HTML || work > 0);
+		CHECK_IN(strstr(after, k == REPORT_HTML ? "<div class=\"card error\"><b>2</b>"
+						       : "execlog_executions{outcome=\"error\"} 2") != NULL,
+			 after);
+		again = get_counted(c, s, k, &again_len, &again_ms, &work);
+		CHECK(work == 0);
+		CHECK(again_len == after_len && memcmp(again, after, again_len) == 0);
+		free(again);
+		free(after);
+	}
+	report_cache_free(c);
+	store_close(s);
+}
+
+/*
+ * A row that another program rewrote, which leaves the counts and the
+ * latest id as they were, shows at the next read: the store's version
+ * moved (before it, a rendering was kept up to REPORT_CACHE_MS then).
+ */
+static void test_foreign_cache(void)
+{
+	struct store *s = open_store();
+	struct report_cache *c = report_cache_new();
+	char *page;
+	size_t len;
+
+	CHECK(c != NULL);
+	known_log(s);
+	CHECK(report_get(c, s, REPORT_HTML, &page, &len, NULL) == 0);
+	CHECK_IN(strstr(page, "it &lt;broke&gt; &amp; stopped") != NULL, page);
+	free(page);
+	sqlite_shell("UPDATE execution_log SET error_message = 'rewritten' WHERE execution_id = 'bad-1'");
+	CHECK(report_get(c, s, REPORT_HTML, &page, &len, NULL) == 0);
+	CHECK_IN(strstr(page, "rewritten") != NULL, page);
+	free(page);
+	report_cache_free(c);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -588,6 +683,8 @@ static const struct {
 	{ "link", test_link },
 	{ "tail", test_tail },
 	{ "output", test_output },
+	{ "unchanged", test_unchanged },
+	{ "foreign_cache", test_foreign_cache },
 };
 
 int main(int argc, char **argv)

@@ -3358,6 +3358,20 @@ static int64_t start_as(struct store *s, const char *name, const char *host, con
 		collect_reset(&c_);                                              \
 	} while (0)
 
+/* The names by_tag/@pair lists, by list and by list_names, as check_names() expects them. */
+#define CHECK_TAG_VIEW(s, pair, ...)                                            \
+	do {                                                                     \
+		struct store_filter f_ = { .outcome = -1, .day = -1,             \
+					   .attr = STORE_BY_TAG, .value = (pair) }; \
+		struct collect c_ = { 0 };                                       \
+		CHECK_EQ(list_names_into((s), &f_, INT64_MIN, &c_), 0);          \
+		check_names(__LINE__, &c_, (const char *[]){ __VA_ARGS__, NULL }); \
+		collect_reset(&c_);                                              \
+		CHECK_EQ(list_into((s), &f_, INT64_MIN, &c_), 0);                \
+		check_names(__LINE__, &c_, (const char *[]){ __VA_ARGS__, NULL }); \
+		collect_reset(&c_);                                              \
+	} while (0)
+
 /* The rows of execlogfs's table @table for @id. */
 static int64_t own_rows(const char *table, int64_t id)
 {
@@ -3366,6 +3380,21 @@ static int64_t own_rows(const char *table, int64_t id)
 
 	free(sql);
 	return n;
+}
+
+/*
+ * Starts 64 runs "<prefix><i>" without tool or tags: the tags of the runs
+ * before them are in execlogfs_tag_index then (it takes them in batches,
+ * once they are SQLSTORE_TAGS_PENDING = 64 ids behind).
+ */
+static void start_fillers(struct store *s, const char *prefix)
+{
+	char name[32];
+
+	for (int i = 0; i < 64; i++) {
+		snprintf(name, sizeof(name), "%s%d", prefix, i);
+		start_as(s, name, "h1", "alice", 1000, "[]", NULL, NULL);
+	}
 }
 
 /*
@@ -3417,10 +3446,11 @@ static void magellan_provenance(struct store *s)
 	/* A delete by SQL takes everything of the row's that execlogfs kept. */
 	tagged = start_as(s, "tagged", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
 	CHECK_EQ(store_output_append(s, tagged, 0, "out", 3, 1024, &n), 0);
-	CHECK_EQ(own_rows("execlogfs_tags", tagged), 1);
+	start_fillers(s, "filler-a");
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged), 1);
 	CHECK_EQ(own_rows("execlogfs_output", tagged), 1);
 	sqlite_shell("DELETE FROM execution_log WHERE execution_id = 'tagged'");
-	CHECK_EQ(own_rows("execlogfs_tags", tagged), 0);
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged), 0);
 	CHECK_EQ(own_rows("execlogfs_output", tagged), 0);
 	CHECK_EQ(own_rows("execlogfs_runs", tagged), 0);
 	CHECK_TOOL_VIEW(s, "make", NULL);
@@ -3430,6 +3460,8 @@ static void magellan_provenance(struct store *s)
 	/* A change of id carries everything along. */
 	tagged = start_as(s, "renumbered", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
 	CHECK_EQ(store_output_append(s, tagged, 0, "out", 3, 1024, &n), 0);
+	start_fillers(s, "filler-b");
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged), 1);
 	sqlite_shell("UPDATE execution_log SET id = id + 1000000 WHERE execution_id = 'renumbered'");
 	CHECK_EQ(store_get(s, "renumbered", &rec), 0);
 	CHECK_EQ(rec.id, tagged + 1000000);
@@ -3438,8 +3470,13 @@ static void magellan_provenance(struct store *s)
 	CHECK_STR(rec.tags[0].value, "web");
 	CHECK_EQ(rec.output_bytes, 3);
 	CHECK_EQ(own_rows("execlogfs_output", tagged + 1000000), 1);
-	CHECK_EQ(own_rows("execlogfs_tags", tagged), 0);
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged), 0);
 	CHECK_TOOL_VIEW(s, "make", "renumbered");
+	/* by-tag/ lists it under its new id, before and after the index takes it. */
+	CHECK_TAG_VIEW(s, "team=web", "renumbered");
+	start_fillers(s, "filler-c");
+	CHECK_EQ(own_rows("execlogfs_tag_index", tagged + 1000000), 1);
+	CHECK_TAG_VIEW(s, "team=web", "renumbered");
 	store_record_clear(&rec);
 }
 
@@ -4329,6 +4366,106 @@ static void case_backfill_early(void)
 	store_close(s);
 }
 
+/* ---- store_version(): the one cheap check of a change ---------------------- */
+
+/*
+ * The version of @s now; two calls with nothing between agree. PostgreSQL's
+ * is the whole server's snapshot, which other tests' databases move too:
+ * there it is asked until two calls in a row agree.
+ */
+static uint64_t version_of(struct store *s)
+{
+	uint64_t v = 0, again = 0;
+
+	CHECK_EQ(store_version(s, &v), 0);
+	for (int i = 0;; i++) {
+		CHECK_EQ(store_version(s, &again), 0);
+		if (again == v)
+			return v;
+		CHECK(is_pg() && i < 1000);
+		v = again;
+	}
+}
+
+/* Writes a row as another program: the sqlite3 shell, psql, or (LMDB) another process. */
+static void version_foreign_insert(const char *name)
+{
+	char *sql = xasprintf("INSERT INTO execution_log (execution_id, tool_version, args, root,"
+			      " db_path, started_at, outcome) VALUES ('%s', 'm', '[]', NULL, '/db',"
+			      " %" PRId64 ", 'running')", name, T0_MS / 1000);
+	pid_t pid;
+
+	if (is_pg()) {
+		char *cmd = xasprintf("psql -X -q -v ON_ERROR_STOP=1 -d \"%s\" -c \"%s\" >/dev/null",
+				      g_db, sql);
+
+		CHECK_EQ(system(cmd), 0);
+		free(cmd);
+	} else if (strcmp(g_backend, "sqlite") == 0) {
+		sqlite_shell(sql);
+	} else {
+		fflush(NULL);
+		pid = fork();
+		CHECK(pid >= 0);
+		if (pid == 0) {
+			struct store *child;
+
+			g_child = true;
+			child = open_store();
+			start_one(child, name, T0_MS);
+			store_close(child);
+			exit(0);
+		}
+		pr_wait(pid);
+	}
+	free(sql);
+}
+
+static void case_version(void)
+{
+	struct store *s = open_store(), *other;
+	struct store_record rec = { 0 };
+	uint64_t v;
+
+	/* A read is no change: two calls around one agree (but where others' databases move it). */
+	v = version_of(s);
+	CHECK_EQ(store_get(s, "none", &rec), -ENOENT);
+	CHECK(is_pg() || version_of(s) == v);
+	v = version_of(s);
+	/* Each committed change of this handle moves it. */
+	start_one(s, "v1", T0_MS);
+	CHECK(version_of(s) != v);
+	v = version_of(s);
+	finish_one(s, "v1", STORE_SUCCESS, T0_MS + 10);
+	CHECK(version_of(s) != v);
+	v = version_of(s);
+	CHECK_EQ(store_delete(s, "v1"), 0);
+	CHECK(version_of(s) != v);
+
+	/* Another handle on the same store: its start, finish and delete. */
+	other = open_store();
+	v = version_of(s);
+	start_one(other, "v2", T0_MS);
+	CHECK(version_of(s) != v);
+	v = version_of(s);
+	finish_one(other, "v2", STORE_ERROR, T0_MS + 10);
+	CHECK(version_of(s) != v);
+	v = version_of(s);
+	CHECK_EQ(store_delete(other, "v2"), 0);
+	CHECK(version_of(s) != v);
+	store_close(other);
+
+	/* Another program: the sqlite3 shell, psql, or another process on LMDB
+	 * (which inherits this handle: kept here, its leak checker sees it held). */
+	g_inherited_store = s;
+	v = version_of(s);
+	version_foreign_insert("theirs");
+	CHECK(version_of(s) != v);
+	CHECK_EQ(store_get(s, "theirs", &rec), 0);
+	store_record_clear(&rec);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -4372,6 +4509,7 @@ static const struct {
 	{ "old_layout", case_old_layout },
 	{ "provenance_visits", case_provenance_visits },
 	{ "output", case_output },
+	{ "version", case_version },
 	{ "kept_counts", case_kept_counts },
 	{ "backfill_killed", case_backfill_killed },
 	{ "backfill_early", case_backfill_early },
