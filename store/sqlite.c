@@ -242,6 +242,7 @@ static void sqlstore_close(struct store *base)
 	struct sqlstore *s = sqlstore_of(base);
 
 	sqlstore_version_free(s);
+	sqlstore_backfill_stop(s);
 	while (s->idle) {
 		struct sqlstore_conn *c = s->idle;
 
@@ -400,6 +401,8 @@ static int sqlstore_open(const char *path, const struct store_options *opts, str
 		err = sqlstore_prepare_texts(s, &sc);
 	if (err == 0)
 		err = sqlstore_durations_ok(first->db, &s->has_durations);
+	if (err == 0 && !opts->read_only)
+		err = sqlstore_backfill_start(s, first->db);
 	if (err)
 		goto store_free;
 	sqlstore_put(s, first);

@@ -73,7 +73,10 @@ int sqlstore_latest(struct store *base, struct store_record *out)
 	return err;
 }
 
-/* Binds a filter's outcome as ?2, its day as [?3, ?4), its attr's value as ?5 (and ?6). */
+/*
+ * Binds a filter's outcome as ?2, its day as [?3, ?4) and as ?7 (the key of
+ * execlogfs_counts), its attr's value as ?5 (and ?6).
+ */
 static void sqlstore_bind_filter(sqlite3_stmt *st, const struct store_filter *filter)
 {
 	sqlstore_bind_attr(st, filter);
@@ -82,6 +85,7 @@ static void sqlstore_bind_filter(sqlite3_stmt *st, const struct store_filter *fi
 	if (filter->day >= 0) {
 		sqlite3_bind_int64(st, 3, store_day_start(filter->day));
 		sqlite3_bind_int64(st, 4, store_day_start(filter->day + 1));
+		sqlite3_bind_int64(st, 7, filter->day);
 	}
 }
 

@@ -86,20 +86,6 @@ static const struct {
 };
 
 /*
- * The tool of the args text @a as SQL: the last path component of its
- * first string, or NULL. Guarded so that no text at all (not JSON, not an
- * array of strings, a blob) can make it fail: a trigger that raised an
- * error would fail the insert of the program that wrote the row.
- */
-#define SQLSTORE_TOOL_OF(a)                                                    \
-	"CASE WHEN typeof(" a ") = 'text' AND json_valid(" a ")"               \
-	" AND json_type(" a ") = 'array' AND json_type(" a ", '$[0]') = 'text'" \
-	" AND NOT EXISTS (SELECT 1 FROM json_each(" a ") WHERE type <> 'text')" \
-	" THEN NULLIF(substr(json_extract(" a ", '$[0]'), length(rtrim("        \
-	"json_extract(" a ", '$[0]'), replace(json_extract(" a ", '$[0]'), '/', ''))) + 1), '')" \
-	" END"
-
-/*
  * The tags of a run are its execlogfs_runs row's (a JSON object, in the
  * start document's order), read with the row. What by-tag/ lists from is
  * execlogfs_tag_index, one b-tree keyed (key, value, id), and it is
@@ -130,7 +116,9 @@ static const char sqlstore_own_tables[] =
  * whatever an id used again had (stale) and gives the row its tool; a
  * delete drops everything of the row's; an update of started_at or
  * finished_at forgets the millisecond time it no longer matches, one of
- * id carries everything along, one of args computes the tool again.
+ * id carries everything along and computes the tool again (a row the
+ * backfill had yet to give one may move below its watermark, see
+ * sqlite_counts.c), one of args computes the tool again.
  */
 static const char *const sqlstore_triggers[][2] = {
 	{ "execlogfs_runs_insert",
@@ -150,7 +138,10 @@ static const char *const sqlstore_triggers[][2] = {
 	  " UPDATE execlogfs_runs SET id = NEW.id,"
 	  " started_at_ms = CASE WHEN NEW.started_at IS OLD.started_at THEN started_at_ms END,"
 	  " heartbeat_at_ms = CASE WHEN NEW.finished_at IS OLD.finished_at THEN heartbeat_at_ms END"
-	  " WHERE id = OLD.id; END" },
+	  " WHERE id = OLD.id;"
+	  " INSERT INTO execlogfs_runs (id, tool) SELECT NEW.id, t FROM (SELECT "
+	  SQLSTORE_TOOL_OF("NEW.args") " AS t) WHERE t IS NOT NULL AND NEW.id IS NOT OLD.id"
+	  " ON CONFLICT (id) DO UPDATE SET tool = excluded.tool; END" },
 	{ "execlogfs_id_update",
 	  "CREATE TRIGGER execlogfs_id_update AFTER UPDATE OF id ON execution_log"
 	  " WHEN NEW.id IS NOT OLD.id BEGIN"
@@ -280,7 +271,7 @@ static int sqlstore_check_required(sqlite3 *db)
 }
 
 /* Whether @table exists, into *@found. */
-static int sqlstore_table_exists(sqlite3 *db, const char *table, bool *found)
+int sqlstore_table_exists(sqlite3 *db, const char *table, bool *found)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -315,14 +306,15 @@ int sqlstore_schema_read(sqlite3 *db, struct sqlstore_schema *out)
 		err = sqlstore_table_exists(db, "execlogfs_tags", &out->has_old_tags);
 	if (err == 0)
 		err = sqlstore_table_exists(db, "execlogfs_output", &out->has_output);
+	if (err == 0)
+		err = sqlstore_table_exists(db, "execlogfs_counts_state", &out->has_counts);
 	out->current = out->has_runs && out->has_tags && out->has_output;
 	for (int i = 0; i < SQLSTORE_RUN_COLS; i++)
 		out->current = out->current && out->in_runs[i];
 	return err;
 }
 
-/* Runs @sql (several statements), or fails naming @doing. */
-static int sqlstore_exec(sqlite3 *db, const char *sql, const char *doing)
+int sqlstore_exec(sqlite3 *db, const char *sql, const char *doing)
 {
 	int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
@@ -398,11 +390,9 @@ static int sqlstore_runs_bring_back(sqlite3 *db, const struct sqlstore_schema *s
 }
 
 /*
- * Creates each trigger of sqlstore_triggers that is missing or of another
- * text: a store already current is left as it is (no change of schema,
- * which would make every other connection prepare its statements again).
+ * As sqlstore.h says; for sqlstore_triggers, and sqlite_counts.c's.
  */
-static int sqlstore_triggers_set(sqlite3 *db)
+int sqlstore_triggers_set(sqlite3 *db, const char *const triggers[][2], size_t n)
 {
 	sqlite3_stmt *st;
 	char drop[128];
@@ -412,26 +402,26 @@ static int sqlstore_triggers_set(sqlite3 *db)
 				-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return sqlstore_fail(db, rc, "read the schema");
-	for (size_t i = 0; err == 0 && i < sizeof(sqlstore_triggers) / sizeof(sqlstore_triggers[0]); i++) {
+	for (size_t i = 0; err == 0 && i < n; i++) {
 		const char *sql;
 		bool same;
 
 		sqlite3_reset(st);
-		sqlite3_bind_text(st, 1, sqlstore_triggers[i][0], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 1, triggers[i][0], -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 			err = sqlstore_fail(db, rc, "read the schema");
 			break;
 		}
 		sql = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-		same = sql && strcmp(sql, sqlstore_triggers[i][1]) == 0;
+		same = sql && strcmp(sql, triggers[i][1]) == 0;
 		sqlite3_reset(st);
 		if (same)
 			continue;
-		snprintf(drop, sizeof(drop), "DROP TRIGGER IF EXISTS %s", sqlstore_triggers[i][0]);
+		snprintf(drop, sizeof(drop), "DROP TRIGGER IF EXISTS %s", triggers[i][0]);
 		err = sqlstore_exec(db, drop, "replace a trigger");
 		if (err == 0)
-			err = sqlstore_exec(db, sqlstore_triggers[i][1], "create a trigger");
+			err = sqlstore_exec(db, triggers[i][1], "create a trigger");
 	}
 	sqlite3_finalize(st);
 	return err;
@@ -440,6 +430,7 @@ static int sqlstore_triggers_set(sqlite3 *db)
 int sqlstore_schema_migrate(sqlite3 *db)
 {
 	struct sqlstore_schema sc;
+	bool tools_deferred = false;
 	int rc, err;
 
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -461,15 +452,19 @@ int sqlstore_schema_migrate(sqlite3 *db)
 	if (err == 0)
 		err = sqlstore_exec(db, SQLSTORE_TAGS_INDEX_SQL ";" SQLSTORE_TAGS_MARK_SET_SQL,
 				    "index the tags");
+	/* Before the tool's step: a new execlogfs_counts's backfill gives the rows their tool. */
+	if (err == 0)
+		err = sqlstore_counts_create(db, !sc.in_runs[SQLSTORE_RUN_TOOL], &tools_deferred);
 	/* The rows from before the tool was kept get theirs: by-tool/ lists them too (once). */
-	if (err == 0 && !sc.in_runs[SQLSTORE_RUN_TOOL])
+	if (err == 0 && !sc.in_runs[SQLSTORE_RUN_TOOL] && !tools_deferred)
 		err = sqlstore_exec(db, "INSERT INTO execlogfs_runs (id, tool) SELECT id, t FROM"
 				    " (SELECT id, " SQLSTORE_TOOL_OF("args") " AS t FROM execution_log)"
 				    " WHERE t IS NOT NULL"
 				    " ON CONFLICT (id) DO UPDATE SET tool = excluded.tool",
 				    "give the rows their tool");
 	if (err == 0)
-		err = sqlstore_triggers_set(db);
+		err = sqlstore_triggers_set(db, sqlstore_triggers,
+					    sizeof(sqlstore_triggers) / sizeof(sqlstore_triggers[0]));
 	if (err == 0)
 		err = sqlstore_exec(db, "COMMIT", "commit the schema");
 	if (err)
@@ -507,8 +502,7 @@ void sqlstore_schema_reads(const struct sqlstore_schema *sc, char *from, size_t 
 	}
 }
 
-/* The bucket of a row's duration, as SQL on the row @r (NEW or OLD), into @b. */
-static void sqlstore_bucket_sql(char *b, size_t size, const char *r)
+void sqlstore_bucket_sql(char *b, size_t size, const char *r)
 {
 	size_t used = (size_t)snprintf(b, size, "CASE");
 
@@ -567,20 +561,24 @@ int sqlstore_durations_ok(sqlite3 *db, bool *ok)
 
 /*
  * Creates execlogfs_durations and its triggers when they are missing or of
- * other buckets, and fills the table from the rows (the only scan, once),
- * under a write lock: another process may be doing the same right now.
+ * other buckets, and fills the table from the rows counted so far (none on
+ * a store whose execlogfs_counts is new: its backfill adds them, batch by
+ * batch; all on one whose backfill is done: one scan, once), under a write
+ * lock: another process may be doing the same right now.
  */
 int sqlstore_durations_setup(sqlite3 *db)
 {
 	char add[2048], sub[2048], bucket_new[1024], bucket_old[1024], whens[1024], *sql = NULL;
 	size_t used = 0;
-	bool ok;
+	bool ok, pending = false;
 	int rc, err;
 
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		return sqlstore_fail(db, rc, "lock the database to create execlogfs_durations");
 	err = sqlstore_durations_ok(db, &ok);
+	if (err == 0 && !ok)
+		err = sqlstore_counts_pending(db, &pending);
 	if (err || ok)
 		goto end;
 	sqlstore_bucket_sql(bucket_new, sizeof(bucket_new), "NEW");
@@ -594,11 +592,13 @@ int sqlstore_durations_setup(sqlite3 *db)
 		 " sum_ms = sum_ms + MAX(COALESCE(NEW.duration_ms, 0), 0),"
 		 " last_finished_at = CASE WHEN NEW.finished_at IS NOT NULL AND (last_finished_at IS NULL"
 		 " OR NEW.finished_at > last_finished_at) THEN NEW.finished_at ELSE last_finished_at END"
-		 " WHERE NEW.outcome <> 'running' AND le_ms = %s;", bucket_new);
+		 " WHERE NEW.outcome <> 'running' AND le_ms = %s AND " SQLSTORE_COUNTED("NEW") ";",
+		 bucket_new);
 	snprintf(sub, sizeof(sub),
 		 "UPDATE execlogfs_durations SET finished = finished - 1,"
 		 " sum_ms = sum_ms - MAX(COALESCE(OLD.duration_ms, 0), 0)"
-		 " WHERE OLD.outcome <> 'running' AND le_ms = %s;", bucket_old);
+		 " WHERE OLD.outcome <> 'running' AND le_ms = %s AND " SQLSTORE_COUNTED("OLD") ";",
+		 bucket_old);
 	if (asprintf(&sql,
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_insert;"
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_update;"
@@ -610,12 +610,15 @@ int sqlstore_durations_setup(sqlite3 *db)
 		     " INSERT INTO execlogfs_durations SELECT CASE i %s ELSE %lld END, 0, 0, NULL FROM b;"
 		     "INSERT OR REPLACE INTO execlogfs_durations"
 		     " SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)), max(finished_at)"
-		     " FROM execution_log AS NEW WHERE outcome <> 'running' GROUP BY 1;"
+		     " FROM execution_log AS NEW WHERE outcome <> 'running'%s GROUP BY 1;"
+		     "UPDATE execlogfs_counts_state SET durations = 1 WHERE next_id IS NOT NULL;"
 		     "CREATE TRIGGER execlogfs_durations_insert AFTER INSERT ON execution_log BEGIN %s END;"
-		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF outcome, duration_ms,"
+		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF id, outcome, duration_ms,"
 		     " finished_at ON execution_log BEGIN %s %s END;"
 		     "CREATE TRIGGER execlogfs_durations_delete AFTER DELETE ON execution_log BEGIN %s END;",
-		     STORE_DURATION_BUCKETS - 1, whens, (long long)INT64_MAX, bucket_new, add, sub, add,
+		     STORE_DURATION_BUCKETS - 1, whens, (long long)INT64_MAX, bucket_new,
+		     /* The rows below the watermark, by the primary key: none at a first mount. */
+		     pending ? " AND id < (SELECT next_id FROM execlogfs_counts_state)" : "", add, sub, add,
 		     sub) < 0) {
 		err = store_fail(-ENOMEM, "sqlite: out of memory");
 		goto end;

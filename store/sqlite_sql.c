@@ -104,21 +104,6 @@ static int sqlstore_texts_indexes(struct sqlstore *s)
 	n += asprintf(&s->sql[ST_NEXT_DAY],
 		      "SELECT started_at FROM execution_log WHERE started_at >= ?1"
 		      " ORDER BY started_at LIMIT 1") < 0;
-	/* Counts read the indexes only (id, outcome, started_at). */
-	n += asprintf(&s->sql[ST_COUNT_ALL], "SELECT count(*) FROM execution_log") < 0;
-	n += asprintf(&s->sql[ST_COUNT_OUTCOME],
-		      "SELECT count(*) FROM execution_log WHERE outcome = ?2") < 0;
-	n += asprintf(&s->sql[ST_COUNT_DAY],
-		      "SELECT count(*) FROM execution_log WHERE started_at >= ?3 AND started_at < ?4") < 0;
-	/* +outcome: a day's range of started_at is the narrower index (SQLite keeps no statistics here). */
-	n += asprintf(&s->sql[ST_COUNT_OUTCOME_DAY],
-		      "SELECT count(*) FROM execution_log WHERE +outcome = ?2 AND started_at >= ?3"
-		      " AND started_at < ?4") < 0;
-	n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME],
-		      "SELECT outcome, count(*) FROM execution_log GROUP BY outcome") < 0;
-	n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME_DAY],
-		      "SELECT outcome, count(*) FROM execution_log WHERE started_at >= ?3"
-		      " AND started_at < ?4 GROUP BY outcome") < 0;
 	/*
 	 * The started_at index, in order; SQLite sorts only the rows of one
 	 * started_at by id ("temp b-tree for right part of order by").
@@ -134,8 +119,74 @@ static int sqlstore_texts_indexes(struct sqlstore *s)
 		      " WHERE +outcome <> 'running' AND started_at < ?3"
 		      " AND started_at <= ?1 AND (started_at, id) < (?1, ?2)"
 		      " ORDER BY started_at DESC, id DESC") < 0;
+	return n;
+}
+
+/* Where a count of rows reads the aggregate of @agg, else counts the rows by @rows. */
+#define SQLSTORE_KEPT_OR(agg, rows)                                            \
+	"SELECT CASE WHEN (SELECT next_id FROM execlogfs_counts_state) IS NULL" \
+	" THEN (SELECT COALESCE(sum(n), 0) FROM execlogfs_counts WHERE " agg ")" \
+	" ELSE (SELECT count(*) FROM execution_log" rows ") END"
+
+/* Counts by outcome: the aggregate's rows of @day, or the rows counted by @rows. */
+#define SQLSTORE_KEPT_BY_OUTCOME(day, rows)                                    \
+	"SELECT outcome, n FROM execlogfs_counts WHERE day = " day               \
+	" AND (SELECT next_id FROM execlogfs_counts_state) IS NULL UNION ALL"    \
+	" SELECT outcome, count(*) FROM execution_log WHERE"                     \
+	" (SELECT next_id FROM execlogfs_counts_state) IS NOT NULL" rows         \
+	" GROUP BY outcome"
+
+/*
+ * The counts: from execlogfs_counts (sqlite_counts.c), a few rows whatever
+ * the log's size, once its backfill has counted every row; until then, and
+ * on a store without it (an older one under ro), by the indexes
+ * (id, outcome, started_at). ?2 the outcome, [?3, ?4) a day's seconds, ?7
+ * the day. As sqlstore_texts_changes().
+ */
+static int sqlstore_texts_counts(struct sqlstore *s, const struct sqlstore_schema *sc)
+{
+	char bucket[1024];
+	int n = 0;
+
+	if (sc->has_counts) {
+		/* The durations of the rows the backfill has yet to add, counted until it is done. */
+		sqlstore_bucket_sql(bucket, sizeof(bucket), "execution_log");
+		n += asprintf(&s->sql[ST_SUMMARY],
+			      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations"
+			      " UNION ALL SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)),"
+			      " max(finished_at) FROM execution_log WHERE outcome <> 'running' AND id >="
+			      " (SELECT next_id FROM execlogfs_counts_state WHERE durations) GROUP BY 1",
+			      bucket) < 0;
+		n += asprintf(&s->sql[ST_COUNT_ALL], SQLSTORE_KEPT_OR("day = -1", "")) < 0;
+		n += asprintf(&s->sql[ST_COUNT_OUTCOME],
+			      SQLSTORE_KEPT_OR("day = -1 AND outcome = ?2", " WHERE outcome = ?2")) < 0;
+		n += asprintf(&s->sql[ST_COUNT_DAY],
+			      SQLSTORE_KEPT_OR("day = ?7", " WHERE started_at >= ?3 AND started_at < ?4")) < 0;
+		n += asprintf(&s->sql[ST_COUNT_OUTCOME_DAY],
+			      SQLSTORE_KEPT_OR("day = ?7 AND outcome = ?2", " WHERE +outcome = ?2"
+					       " AND started_at >= ?3 AND started_at < ?4")) < 0;
+		n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME], SQLSTORE_KEPT_BY_OUTCOME("-1", "")) < 0;
+		n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME_DAY],
+			      SQLSTORE_KEPT_BY_OUTCOME("?7", " AND started_at >= ?3 AND started_at < ?4")) < 0;
+		return n;
+	}
 	n += asprintf(&s->sql[ST_SUMMARY],
 		      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations") < 0;
+	/* Counts read the indexes only (id, outcome, started_at). */
+	n += asprintf(&s->sql[ST_COUNT_ALL], "SELECT count(*) FROM execution_log") < 0;
+	n += asprintf(&s->sql[ST_COUNT_OUTCOME],
+		      "SELECT count(*) FROM execution_log WHERE outcome = ?2") < 0;
+	n += asprintf(&s->sql[ST_COUNT_DAY],
+		      "SELECT count(*) FROM execution_log WHERE started_at >= ?3 AND started_at < ?4") < 0;
+	/* +outcome: a day's range of started_at is the narrower index (SQLite keeps no statistics here). */
+	n += asprintf(&s->sql[ST_COUNT_OUTCOME_DAY],
+		      "SELECT count(*) FROM execution_log WHERE +outcome = ?2 AND started_at >= ?3"
+		      " AND started_at < ?4") < 0;
+	n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME],
+		      "SELECT outcome, count(*) FROM execution_log GROUP BY outcome") < 0;
+	n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME_DAY],
+		      "SELECT outcome, count(*) FROM execution_log WHERE started_at >= ?3"
+		      " AND started_at < ?4 GROUP BY outcome") < 0;
 	return n;
 }
 
@@ -257,7 +308,7 @@ int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc)
 	sqlstore_schema_reads(sc, from, sizeof(from), ms, sizeof(ms));
 	snprintf(cols, sizeof(cols), SQLSTORE_COLUMNS, ms);
 	n = sqlstore_texts_changes(s) + sqlstore_texts_reads(s, cols, from) +
-	    sqlstore_texts_indexes(s) + sqlstore_texts_views(s, cols, from, sc->current) +
+	    sqlstore_texts_indexes(s) + sqlstore_texts_counts(s, sc) + sqlstore_texts_views(s, cols, from, sc->current) +
 	    sqlstore_texts_output(s, sc);
 	return n ? store_fail(-ENOMEM, "sqlite: out of memory") : 0;
 }

@@ -90,6 +90,7 @@ struct sqlstore {
 	struct sqlstore_conn *idle;   /* connections not in use */
 	bool has_durations;           /* execlogfs_durations and its triggers are in place */
 	struct sqlstore_version *version; /* store_version()'s connection (sqlite_version.c) */
+	struct sqlstore_backfill *backfill; /* the rows' one-time count under way (sqlite_counts.c) */
 };
 
 /* The columns every query reads, in struct store_record order; %s is the ms pair. */
@@ -157,6 +158,7 @@ struct sqlstore_schema {
 	bool has_tags;                    /* execlogfs_tag_index and execlogfs_tags_indexed */
 	bool has_old_tags;                /* execlogfs_tags (id, key, value, seq): an earlier layout */
 	bool has_output;                  /* execlogfs_output */
+	bool has_counts;                  /* execlogfs_counts and its state (sqlite_counts.c) */
 	/* All of this execlogfs's tables and columns are there (else: an older store under ro). */
 	bool current;
 };
@@ -196,10 +198,86 @@ int sqlstore_durations_ok(sqlite3 *db, bool *ok);
 
 /*
  * Creates execlogfs_durations and its triggers when they are missing or of
- * other buckets, and fills the table from the rows (the only scan, once),
- * under a write lock: another process may be doing the same right now.
+ * other buckets, and fills the table from the rows counted so far (none on
+ * a store whose execlogfs_counts is new: its backfill adds them, batch by
+ * batch; all on one whose backfill is done: one scan, once), under a write
+ * lock: another process may be doing the same right now.
  */
 int sqlstore_durations_setup(sqlite3 *db);
+
+/*
+ * The tool of the args text @a as SQL: the last path component of its
+ * first string, or NULL. Guarded so that no text at all (not JSON, not an
+ * array of strings, a blob) can make it fail: a trigger that raised an
+ * error would fail the insert of the program that wrote the row.
+ */
+#define SQLSTORE_TOOL_OF(a)                                                    \
+	"CASE WHEN typeof(" a ") = 'text' AND json_valid(" a ")"               \
+	" AND json_type(" a ") = 'array' AND json_type(" a ", '$[0]') = 'text'" \
+	" AND NOT EXISTS (SELECT 1 FROM json_each(" a ") WHERE type <> 'text')" \
+	" THEN NULLIF(substr(json_extract(" a ", '$[0]'), length(rtrim("        \
+	"json_extract(" a ", '$[0]'), replace(json_extract(" a ", '$[0]'), '/', ''))) + 1), '')" \
+	" END"
+
+/* Runs @sql (several statements), or fails naming @doing. */
+int sqlstore_exec(sqlite3 *db, const char *sql, const char *doing);
+
+/* Whether @table exists, into *@found. */
+int sqlstore_table_exists(sqlite3 *db, const char *table, bool *found);
+
+/*
+ * Creates each of the @n triggers (name, exact text) that is missing or of
+ * another text: a store already current is left as it is (no change of
+ * schema, which would make every other connection prepare its statements again).
+ */
+int sqlstore_triggers_set(sqlite3 *db, const char *const triggers[][2], size_t n);
+
+/* The counts kept (sqlite_counts.c). */
+
+/*
+ * Whether the row @r (NEW or OLD, or a row of execution_log) is counted in
+ * execlogfs_counts and execlogfs_durations now: below the backfill's
+ * watermark, or all once it is done (sqlite_counts.c's opening).
+ */
+#define SQLSTORE_COUNTED(r) "COALESCE(" r ".id < (SELECT next_id FROM execlogfs_counts_state), 1)"
+
+/* The bucket of row @r's duration (le_ms) as SQL, into @b (sqlite_schema.c). */
+void sqlstore_bucket_sql(char *b, size_t size, const char *r);
+
+/* Rows a batch of the backfill counts, unless a test sets EXECLOGFS_TEST_BACKFILL_BATCH. */
+#define SQLSTORE_COUNTS_BATCH 10000
+
+/*
+ * In the migration's transaction: execlogfs_counts, its state and its
+ * triggers. A store that had no state gets one whose backfill counts every
+ * row there now and, when @give_tools, gives them their tool: then
+ * *@tools_deferred is true and the migration leaves the tools to it.
+ */
+int sqlstore_counts_create(sqlite3 *db, bool give_tools, bool *tools_deferred);
+
+/*
+ * One batch of the backfill in its own transaction under a write lock;
+ * *@done once every row is counted (also when there was nothing to do).
+ */
+int sqlstore_counts_batch(sqlite3 *db, int64_t batch, bool *done);
+
+/* SQLSTORE_COUNTS_BATCH, or $EXECLOGFS_TEST_BACKFILL_BATCH (tests only). */
+int64_t sqlstore_counts_batch_size(void);
+
+/* Whether the backfill has rows left (false also when there is no execlogfs_counts). */
+int sqlstore_counts_pending(sqlite3 *db, bool *pending);
+
+struct sqlstore_backfill;
+
+/*
+ * Starts the backfill in a thread of its own, on a connection of its own,
+ * when rows are left to count (@db: a connection to read that): a
+ * writable open answers at once. Until it ends, reads count the rows.
+ */
+int sqlstore_backfill_start(struct sqlstore *s, sqlite3 *db);
+
+/* Stops the backfill (the batch under way ends first), if one runs: at close. */
+void sqlstore_backfill_stop(struct sqlstore *s);
 
 /* Sets s->sql[], every statement's text, for the store's layout @sc (sqlite_sql.c). */
 int sqlstore_prepare_texts(struct sqlstore *s, const struct sqlstore_schema *sc);

@@ -4,7 +4,8 @@
 # indexes after a mount, so magellan's migrate-backend copy still works;
 # what execlogfs keeps beyond them is in execlogfs_runs (and its tags and
 # output in tables of their own), kept right by triggers when another
-# program writes the table; a store that execlogfs
+# program writes the table, and so are its counts (execlogfs_counts), a
+# store's rows counted once in the background; a store that execlogfs
 # 0.1.0 gave two columns is brought back at its first writable mount (and
 # left untouched under -o ro); and -o ro serves a store on read-only media.
 load helper
@@ -317,4 +318,41 @@ media_store() {
   # Without -o ro it is refused, with the reason.
   run --separate-stderr timeout 20 "$EXECLOGFS" -f -o "db=$DB" "$M"
   [ "$status" -ne 0 ] && [ "$status" -ne 124 ] || fail "exited $status"
+}
+
+# magellan_count OUTCOME: execlog_executions{outcome=OUTCOME} of metrics.prom.
+magellan_count() {
+  awk -v n="execlog_executions{outcome=\"$1\"}" '$1 == n { print $2 }' "$M/metrics.prom"
+}
+
+# counted_all: the one-time count of the rows is done (its watermark is null).
+counted_all() {
+  [ "$(magellan_sql 'SELECT next_id IS NULL FROM execlogfs_counts_state')" = 1 ]
+}
+
+@test "a magellan store's rows are counted in the background: counts right at once, a kill -9 mid-way resumes" {
+  magellan_sql "$MAGELLAN_DDL" "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 20000)
+    INSERT INTO execution_log (execution_id, tool_version, args, db_path, started_at, finished_at,
+      duration_ms, outcome)
+    SELECT 'r' || i, '1', '[\"/bin/make\"]', '/db', 1700000000 + i, 1700000001 + i, 1000,
+      CASE WHEN i % 10 = 0 THEN 'error' ELSE 'success' END FROM r"
+  # One row a batch (for tests only): the count is still under way when we look.
+  FS_WRAP="env EXECLOGFS_TEST_BACKFILL_BATCH=1" mount_fs
+  [ "$(magellan_count error)" = 2000 ]
+  [ "$(magellan_count success)" = 18000 ]
+  run ! counted_all
+  kill -9 "$PID"
+  wait "$PID" || true
+  fusermount3 -u "$M"
+  run ! counted_all
+  [ "$(magellan_sql 'SELECT next_id FROM execlogfs_counts_state')" -gt 1 ]
+  # Rows deleted on both sides of the watermark while no one counts.
+  magellan_sql "DELETE FROM execution_log WHERE id IN (10, 19990)"
+  mount_fs
+  poll 120 counted_all
+  [ "$(magellan_count error)" = 1998 ]
+  [ "$(magellan_count success)" = 18000 ]
+  [ "$(magellan_sql "SELECT n FROM execlogfs_counts WHERE day = -1 AND outcome = 'error'")" = 1998 ]
+  [ "$(magellan_sql "SELECT count(*) FROM execlogfs_runs WHERE tool = 'make'")" = 19998 ]
+  assert_alive
 }

@@ -3318,6 +3318,22 @@ static int64_t sqlite_shell_int(const char *sql)
 	return strtoll(line, NULL, 10);
 }
 
+/* The backfill's watermark (execlogfs_counts_state.next_id): -1 once done. */
+static int64_t backfill_next(void)
+{
+	return sqlite_shell_int("SELECT COALESCE(next_id, -1) FROM execlogfs_counts_state");
+}
+
+/* Waits, polling, for the backfill of a writable open to have counted every row. */
+static void wait_backfill(void)
+{
+	const struct timespec tick = { .tv_nsec = 20 * 1000 * 1000 };
+
+	for (int i = 0; i < 3000 && backfill_next() != -1; i++)
+		nanosleep(&tick, NULL);
+	CHECK_EQ(backfill_next(), -1);
+}
+
 /* The rows execlogfs_runs holds for @id. */
 static int64_t runs_rows(int64_t id)
 {
@@ -3599,6 +3615,8 @@ static void case_old_layout(void)
 	CHECK_EQ(rec.references_indexed, 3);
 	CHECK_STR(rec.host, NULL);
 	CHECK_EQ(rec.ntags, 0);
+	/* The rows get their tool from the backfill, in the background. */
+	wait_backfill();
 	CHECK_TOOL_VIEW(s, "make", "old");
 	CHECK_EQ(sqlite_shell_int("SELECT count(*) FROM pragma_table_info('execution_log')"), 14);
 	fresh = start_as(s, "new", "h1", "alice", 1000, "[\"make\"]", "/src", tags);
@@ -4101,6 +4119,253 @@ static void case_output(void)
 	store_close(s);
 }
 
+/* ---- sqlite: the counts kept in execlogfs_counts --------------------------- */
+
+/* Inserts a row with the sqlite3 shell, as another program: @started and @outcome are SQL. */
+static void foreign_row(const char *name, const char *started, const char *outcome)
+{
+	char *sql = xasprintf("INSERT INTO execution_log (execution_id, tool_version, args, db_path,"
+			      " started_at, outcome) VALUES ('%s', 'm', json_array('/bin/%s'), '/db',"
+			      " %s, %s)", name, name, started, outcome);
+
+	sqlite_shell(sql);
+	free(sql);
+}
+
+/*
+ * Every count the store gives (all, by outcome, by day, by both, by
+ * outcome in one call), against count(*) of the rows by the sqlite3 shell.
+ */
+#define CHECK_COUNTS(s) check_counts(__LINE__, (s))
+static void check_counts(int line, struct store *s)
+{
+	const int64_t days[] = { -1, 0, DAY0 - 1, DAY0, DAY0 + 1, STORE_DAY_END - 1 };
+	struct store_filter f;
+
+	for (size_t i = 0; i < sizeof(days) / sizeof(days[0]); i++) {
+		int64_t d = days[i];
+		uint64_t by[STORE_OUTCOMES], n = 0;
+		char *sql, day_sql[96] = "";
+
+		if (d >= 0)
+			snprintf(day_sql, sizeof(day_sql), " AND started_at >= %" PRId64
+				 " AND started_at < %" PRId64, d * 86400, (d + 1) * 86400);
+		CHECK_EQ(store_count_outcomes(s, filter_of(&f, -1, d), by), 0);
+		for (int o = -1; o < STORE_OUTCOMES; o++) {
+			sql = xasprintf("SELECT count(*) FROM execution_log WHERE 1%s%s%s%s", day_sql,
+					o >= 0 ? " AND outcome = '" : "",
+					o >= 0 ? store_outcome_name(o) : "", o >= 0 ? "'" : "");
+			CHECK_EQ(store_count(s, filter_of(&f, o, d), &n), 0);
+			if ((int64_t)n != sqlite_shell_int(sql))
+				fail(__FILE__, line, "count", "outcome %d day %" PRId64 ": %" PRIu64
+				     " counted, %" PRId64 " rows", o, d, n, sqlite_shell_int(sql));
+			if (o >= 0 && by[o] != n)
+				fail(__FILE__, line, "count_outcomes", "outcome %d day %" PRId64
+				     ": %" PRIu64 ", %" PRIu64 " alone", o, d, by[o], n);
+			free(sql);
+		}
+	}
+}
+
+/*
+ * kept_counts: the counts are kept in execlogfs_counts by triggers and read
+ * from it, right after the store's starts, finishes and deletes and after
+ * the sqlite3 shell's inserts, updates of outcome, started_at and id, and
+ * deletes, whatever started_at holds (before 1970, past the last day, a
+ * text, a fraction) and for an outcome outside the four (in no outcome,
+ * but in the count of all).
+ */
+static void case_kept_counts(void)
+{
+	struct store *s = open_store();
+	struct store_filter f;
+	uint64_t n = 0;
+
+	CHECK_COUNTS(s);
+	start_one(s, "a", T0_MS);
+	start_one(s, "b", T0_MS + DAY_MS - 1);
+	start_one(s, "c", T0_MS - 1);
+	finish_one(s, "a", STORE_SUCCESS, T0_MS + 5);
+	finish_one(s, "b", STORE_ERROR, T0_MS + DAY_MS);
+	CHECK_COUNTS(s);
+	foreign_row("f1", "1767225600 + 86400", "'success'");
+	foreign_row("f2", "1767225600", "'killed'");
+	foreign_row("f3", "-5", "'error'");
+	foreign_row("f4", "253402300800", "'error'");
+	foreign_row("f5", "253402300799", "'partial'");
+	foreign_row("f6", "'abc'", "'partial'");
+	foreign_row("f7", "1767225600.5", "'success'");
+	foreign_row("f8", "0", "'running'");
+	CHECK_COUNTS(s);
+	CHECK_EQ(sqlite_shell_int("SELECT n FROM execlogfs_counts WHERE day = -1 AND outcome = ''"), 1);
+	sqlite_shell("UPDATE execution_log SET outcome = 'partial' WHERE execution_id IN ('a', 'f2')");
+	sqlite_shell("UPDATE execution_log SET outcome = 'gone' WHERE execution_id = 'f7'");
+	CHECK_COUNTS(s);
+	sqlite_shell("UPDATE execution_log SET started_at = started_at + 86400 WHERE execution_id IN ('a', 'f5')");
+	sqlite_shell("UPDATE execution_log SET started_at = -1 WHERE execution_id = 'f1'");
+	sqlite_shell("UPDATE execution_log SET started_at = 1767225600 WHERE execution_id = 'f6'");
+	CHECK_COUNTS(s);
+	sqlite_shell("UPDATE execution_log SET id = id + 1000 WHERE execution_id IN ('b', 'f3')");
+	sqlite_shell("UPDATE execution_log SET id = id, outcome = outcome, started_at = started_at");
+	CHECK_COUNTS(s);
+	sqlite_shell("DELETE FROM execution_log WHERE execution_id IN ('f1', 'f2', 'f4')");
+	CHECK_COUNTS(s);
+	finish_one(s, "c", STORE_PARTIAL, T0_MS + 10);
+	CHECK_EQ(store_delete(s, "b"), 0);
+	start_one(s, "d", T0_MS + DAY_MS);
+	CHECK_COUNTS(s);
+	/* They are read from the aggregate: changed there, the count follows. */
+	sqlite_shell("UPDATE execlogfs_counts SET n = n + 1000 WHERE day = -1 AND outcome = 'success'");
+	CHECK_EQ(store_count(s, filter_of(&f, STORE_SUCCESS, -1), &n), 0);
+	CHECK_EQ(n, (uint64_t)sqlite_shell_int("SELECT count(*) FROM execution_log"
+					       " WHERE outcome = 'success'") + 1000);
+	store_close(s);
+}
+
+/*
+ * A magellan database of @n rows made by the sqlite3 shell, as magellan
+ * leaves it: ids 1..n, runs over ten days from 2025-12-27 and a few before
+ * 1970, every fifth an error, every 97th an outcome of its own, a duration
+ * each (none for the running).
+ */
+static void foreign_store(int64_t n)
+{
+	char *sql = xasprintf(
+		"PRAGMA journal_mode=WAL;"
+		"CREATE TABLE execution_log (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+		" execution_id TEXT NOT NULL UNIQUE, tool_version TEXT NOT NULL, args TEXT NOT NULL,"
+		" root TEXT, db_path TEXT NOT NULL, started_at INTEGER NOT NULL, finished_at INTEGER,"
+		" duration_ms INTEGER, outcome TEXT NOT NULL, error_message TEXT,"
+		" files_indexed INTEGER DEFAULT 0, symbols_indexed INTEGER DEFAULT 0,"
+		" references_indexed INTEGER DEFAULT 0);"
+		"CREATE INDEX idx_execution_log_started_at ON execution_log(started_at DESC);"
+		"CREATE INDEX idx_execution_log_execution_id ON execution_log(execution_id);"
+		"CREATE INDEX idx_execution_log_outcome ON execution_log(outcome);"
+		"WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < %" PRId64 ")"
+		" INSERT INTO execution_log (id, execution_id, tool_version, args, db_path, started_at,"
+		" finished_at, duration_ms, outcome) SELECT i, 'r' || i, '1',"
+		" json_array('/usr/bin/make', '-j' || i), '/db',"
+		" CASE WHEN i %% 101 = 0 THEN -86400 - i ELSE 1766793600 + (i * 7919) %% 864000 END,"
+		" 1766793600, (i * 31) %% 100000,"
+		" CASE WHEN i %% 97 = 0 THEN 'killed' WHEN i %% 5 = 0 THEN 'error'"
+		" WHEN i %% 13 = 0 THEN 'running' ELSE 'success' END FROM r;"
+		"UPDATE execution_log SET duration_ms = NULL, finished_at = NULL WHERE outcome = 'running'",
+		n);
+
+	sqlite_shell(sql);
+	free(sql);
+}
+
+/* store_summary() against the finished rows, by the sqlite3 shell. */
+static void check_summary_rows(struct store *s)
+{
+	struct store_summary sum = { 0 };
+	uint64_t finished = 0;
+
+	CHECK_EQ(store_summary(s, &sum), 0);
+	for (int b = 0; b < STORE_DURATION_BUCKETS; b++)
+		finished += sum.finished[b];
+	CHECK_EQ((int64_t)finished,
+		 sqlite_shell_int("SELECT count(*) FROM execution_log WHERE outcome <> 'running'"));
+	CHECK_EQ(sum.duration_sum_ms, sqlite_shell_int("SELECT sum(MAX(COALESCE(duration_ms, 0), 0))"
+						       " FROM execution_log WHERE outcome <> 'running'"));
+}
+
+/* The child of backfill_killed: opens the store, tiny batches, and waits to be killed. */
+static void backfill_child(void)
+{
+	const struct timespec tick = { .tv_sec = 1 };
+
+	g_child = true;
+	setenv("EXECLOGFS_TEST_BACKFILL_BATCH", "7", 1);
+	open_store();
+	for (;;)
+		nanosleep(&tick, NULL);
+}
+
+/*
+ * backfill_killed: the first writable open of a magellan database counts
+ * its rows (and gives them their tool) in batches behind a watermark; a
+ * process SIGKILLed mid-way leaves the batches it committed, others write
+ * rows on both sides of the watermark meanwhile (inserts, updates of
+ * outcome, started_at and id, deletes), and the next open resumes: then
+ * every count, the durations and the tools are right.
+ */
+static void case_backfill_killed(void)
+{
+	const struct timespec tick = { .tv_nsec = 5 * 1000 * 1000 };
+	const int64_t n = 20000;
+	struct store *s;
+	int64_t next = 0;
+	int status;
+	pid_t pid;
+
+	foreign_store(n);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0)
+		backfill_child();
+	for (int i = 0; i < 6000 && next < 1000; i++) {
+		nanosleep(&tick, NULL);
+		if (sqlite_shell_int("SELECT count(*) FROM sqlite_master"
+				     " WHERE name = 'execlogfs_counts_state'") == 1)
+			next = backfill_next();
+		CHECK(next != -1); /* done before it could be killed: make n greater */
+	}
+	CHECK_EQ(kill(pid, SIGKILL), 0);
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	CHECK(WIFSIGNALED(status));
+	next = backfill_next();
+	CHECK(next > 1000 && next < n);
+	/* Others write on both sides of the watermark while no one counts. */
+	sqlite_shell("UPDATE execution_log SET outcome = 'partial' WHERE id IN (2, 19998);"
+		     "UPDATE execution_log SET started_at = started_at + 86400 WHERE id IN (3, 19997);"
+		     "UPDATE execution_log SET id = 30000 WHERE id = 4;"
+		     "UPDATE execution_log SET id = -50 WHERE id = 19996;"
+		     "DELETE FROM execution_log WHERE id IN (6, 19994);");
+	foreign_row("late", "1767225600", "'error'");
+	/* Read-only: counted from the rows, nothing written. */
+	s = open_store_at("sqlite", g_db, true);
+	CHECK_COUNTS(s);
+	store_close(s);
+	CHECK_EQ(backfill_next(), next);
+	s = open_store();
+	wait_backfill();
+	CHECK_COUNTS(s);
+	check_summary_rows(s);
+	CHECK_EQ(sqlite_shell_int("SELECT count(*) FROM execlogfs_runs WHERE tool = 'make'"),
+		 sqlite_shell_int("SELECT count(*) FROM execution_log WHERE args LIKE '%make%'"));
+	CHECK_EQ(sqlite_shell_int("SELECT sum(n) FROM execlogfs_counts WHERE day = -1"),
+		 sqlite_shell_int("SELECT count(*) FROM execution_log"));
+	store_close(s);
+}
+
+/*
+ * backfill_early: a writable open of a magellan database of 200k rows
+ * answers before its backfill is done (its watermark says so after the
+ * first counts returned), and the counts are right from the first (from
+ * the rows until the backfill ends); a close stops the backfill, and the
+ * next open finishes it.
+ */
+static void case_backfill_early(void)
+{
+	struct store *s;
+
+	foreign_store(200000);
+	setenv("EXECLOGFS_TEST_BACKFILL_BATCH", "50", 1);
+	s = open_store();
+	unsetenv("EXECLOGFS_TEST_BACKFILL_BATCH");
+	CHECK_COUNTS(s);
+	check_summary_rows(s);
+	CHECK(backfill_next() != -1);
+	store_close(s);
+	s = open_store();
+	wait_backfill();
+	CHECK_COUNTS(s);
+	check_summary_rows(s);
+	store_close(s);
+}
+
 /* ---- store_version(): the one cheap check of a change ---------------------- */
 
 /*
@@ -4245,6 +4510,9 @@ static const struct {
 	{ "provenance_visits", case_provenance_visits },
 	{ "output", case_output },
 	{ "version", case_version },
+	{ "kept_counts", case_kept_counts },
+	{ "backfill_killed", case_backfill_killed },
+	{ "backfill_early", case_backfill_early },
 };
 
 int main(int argc, char **argv)
