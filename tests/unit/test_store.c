@@ -2494,6 +2494,28 @@ static struct mem_use mem_walk(struct store *s, const struct store_filter *filte
 	return w.peak;
 }
 
+/* The fill of case_list_100k_memory: every MEM_FILLERS-th start, from @first. */
+#define MEM_FILLERS 8
+
+struct mem_filler {
+	struct store *s;
+	int first;
+};
+
+static void *mem_fill(void *arg)
+{
+	const struct mem_filler *mf = arg;
+	char name[32];
+
+	for (int i = mf->first; i < MEM_COUNT; i += MEM_FILLERS) {
+		snprintf(name, sizeof(name), "m-%06d", i);
+		/* One a second from T0: 86,400 on DAY0, the rest on the next day. */
+		CHECK_EQ(try_start(mf->s, name, "", "[\"magellan\",\"index\"]", NULL, "",
+				   T0_MS + (int64_t)i * 1000, NULL), 0);
+	}
+	return NULL;
+}
+
 static void case_list_100k_memory(void)
 {
 	struct store *s = open_store();
@@ -2501,15 +2523,18 @@ static void case_list_100k_memory(void)
 	struct store_filter f;
 	struct timespec t0, t1;
 	struct mem_use base, first, again;
+	struct mem_filler fillers[MEM_FILLERS];
+	pthread_t threads[MEM_FILLERS];
 	char name[32];
 
+	/* Several writers, so that group commit shares the commits: the fill is not what is tested. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (int i = 0; i < MEM_COUNT; i++) {
-		snprintf(name, sizeof(name), "m-%06d", i);
-		/* One a second from T0: 86,400 on DAY0, the rest on the next day. */
-		CHECK_EQ(try_start(s, name, "", "[\"magellan\",\"index\"]", NULL, "",
-				   T0_MS + (int64_t)i * 1000, NULL), 0);
+	for (int t = 0; t < MEM_FILLERS; t++) {
+		fillers[t] = (struct mem_filler){ .s = s, .first = t };
+		CHECK_EQ(pthread_create(&threads[t], NULL, mem_fill, &fillers[t]), 0);
 	}
+	for (int t = 0; t < MEM_FILLERS; t++)
+		CHECK_EQ(pthread_join(threads[t], NULL), 0);
 	for (int i = 999; i < MEM_COUNT; i += 1000) {
 		snprintf(name, sizeof(name), "m-%06d", i);
 		finish_one(s, name, STORE_ERROR, T0_MS + (int64_t)i * 1000 + 1);
@@ -2536,8 +2561,9 @@ static void case_list_100k_memory(void)
 		 mem_now());
 	mem_walk(s, filter_of(&f, -1, DAY0), -1, 86400, "day", mem_now());
 
+	/* The latest is the last start of one of the fillers: each ends within m-099992..9. */
 	CHECK_EQ(store_latest(s, &rec), 0);
-	CHECK_STR(rec.execution_id, "m-099999");
+	CHECK(strncmp(rec.execution_id, "m-09999", 7) == 0 && rec.execution_id[7] >= '2');
 	store_record_clear(&rec);
 	/*
 	 * The store's file pages this process maps stay few too: LMDB reads
