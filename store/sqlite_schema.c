@@ -566,10 +566,40 @@ int sqlstore_durations_ok(sqlite3 *db, bool *ok)
  * batch; all on one whose backfill is done: one scan, once), under a write
  * lock: another process may be doing the same right now.
  */
+/* The pieces of SQL execlogfs_durations is made and kept with. */
+struct sqlstore_durations_sql {
+	char add[2048], sub[2048];              /* a trigger's body: count NEW in, OLD out */
+	char bucket_new[1024], bucket_old[1024]; /* the bucket of NEW's, OLD's duration */
+	char whens[1024];                       /* the buckets' bounds: WHEN 0 THEN 100 ... */
+};
+
+static void sqlstore_durations_sql_make(struct sqlstore_durations_sql *d)
+{
+	size_t used = 0;
+
+	sqlstore_bucket_sql(d->bucket_new, sizeof(d->bucket_new), "NEW");
+	sqlstore_bucket_sql(d->bucket_old, sizeof(d->bucket_old), "OLD");
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(d->whens + used, sizeof(d->whens) - used, " WHEN %d THEN %lld",
+					 i, (long long)store_duration_bounds_ms[i]);
+	snprintf(d->add, sizeof(d->add),
+		 "UPDATE execlogfs_durations SET finished = finished + 1,"
+		 " sum_ms = sum_ms + MAX(COALESCE(NEW.duration_ms, 0), 0),"
+		 " last_finished_at = CASE WHEN NEW.finished_at IS NOT NULL AND (last_finished_at IS NULL"
+		 " OR NEW.finished_at > last_finished_at) THEN NEW.finished_at ELSE last_finished_at END"
+		 " WHERE NEW.outcome <> 'running' AND le_ms = %s AND " SQLSTORE_COUNTED("NEW") ";",
+		 d->bucket_new);
+	snprintf(d->sub, sizeof(d->sub),
+		 "UPDATE execlogfs_durations SET finished = finished - 1,"
+		 " sum_ms = sum_ms - MAX(COALESCE(OLD.duration_ms, 0), 0)"
+		 " WHERE OLD.outcome <> 'running' AND le_ms = %s AND " SQLSTORE_COUNTED("OLD") ";",
+		 d->bucket_old);
+}
+
 int sqlstore_durations_setup(sqlite3 *db)
 {
-	char add[2048], sub[2048], bucket_new[1024], bucket_old[1024], whens[1024], *sql = NULL;
-	size_t used = 0;
+	struct sqlstore_durations_sql d;
+	char *sql = NULL;
 	bool ok, pending = false;
 	int rc, err;
 
@@ -581,24 +611,7 @@ int sqlstore_durations_setup(sqlite3 *db)
 		err = sqlstore_counts_pending(db, &pending);
 	if (err || ok)
 		goto end;
-	sqlstore_bucket_sql(bucket_new, sizeof(bucket_new), "NEW");
-	sqlstore_bucket_sql(bucket_old, sizeof(bucket_old), "OLD");
-	/* The bounds of the buckets, as CASE i WHEN 0 THEN 100 ... */
-	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
-		used += (size_t)snprintf(whens + used, sizeof(whens) - used, " WHEN %d THEN %lld", i,
-					 (long long)store_duration_bounds_ms[i]);
-	snprintf(add, sizeof(add),
-		 "UPDATE execlogfs_durations SET finished = finished + 1,"
-		 " sum_ms = sum_ms + MAX(COALESCE(NEW.duration_ms, 0), 0),"
-		 " last_finished_at = CASE WHEN NEW.finished_at IS NOT NULL AND (last_finished_at IS NULL"
-		 " OR NEW.finished_at > last_finished_at) THEN NEW.finished_at ELSE last_finished_at END"
-		 " WHERE NEW.outcome <> 'running' AND le_ms = %s AND " SQLSTORE_COUNTED("NEW") ";",
-		 bucket_new);
-	snprintf(sub, sizeof(sub),
-		 "UPDATE execlogfs_durations SET finished = finished - 1,"
-		 " sum_ms = sum_ms - MAX(COALESCE(OLD.duration_ms, 0), 0)"
-		 " WHERE OLD.outcome <> 'running' AND le_ms = %s AND " SQLSTORE_COUNTED("OLD") ";",
-		 bucket_old);
+	sqlstore_durations_sql_make(&d);
 	if (asprintf(&sql,
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_insert;"
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_update;"
@@ -616,10 +629,10 @@ int sqlstore_durations_setup(sqlite3 *db)
 		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF id, outcome, duration_ms,"
 		     " finished_at ON execution_log BEGIN %s %s END;"
 		     "CREATE TRIGGER execlogfs_durations_delete AFTER DELETE ON execution_log BEGIN %s END;",
-		     STORE_DURATION_BUCKETS - 1, whens, (long long)INT64_MAX, bucket_new,
+		     STORE_DURATION_BUCKETS - 1, d.whens, (long long)INT64_MAX, d.bucket_new,
 		     /* The rows below the watermark, by the primary key: none at a first mount. */
-		     pending ? " AND id < (SELECT next_id FROM execlogfs_counts_state)" : "", add, sub, add,
-		     sub) < 0) {
+		     pending ? " AND id < (SELECT next_id FROM execlogfs_counts_state)" : "", d.add,
+		     d.sub, d.add, d.sub) < 0) {
 		err = store_fail(-ENOMEM, "sqlite: out of memory");
 		goto end;
 	}
