@@ -229,9 +229,28 @@ int lmdb_start_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg);
 
 /* lmdb_views.c: the indexes by provenance. */
 
+/*
+ * Tag keys are written in batches (see lmdb_views.c): meta:tagmark holds the
+ * id up to which every run's tag keys exist; a start whose id is
+ * LMDB_TAG_BATCH past it writes those of the runs between, and its own.
+ */
+#define LMDB_TAG_BATCH 64
 /* Writes (or deletes) the view keys of @e, in the transaction of its start (or delete). */
 int lmdb_views_put(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *e);
 int lmdb_views_del(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *e);
+/* The tag mark; a store without one has tag keys for every id up to meta:seq. */
+int lmdb_tagmark_get(struct lmdb_store *st, struct lmdb_txn *txn, int64_t *mark, bool *missing);
+/*
+ * Called with each run after the tag mark (from id @from on) that has tag
+ * @key=@value (@key NULL: any tag), its id: value and its record (which it
+ * may take, zeroing *@rec): 0 to go on, 1 to stop, or a negative errno.
+ */
+typedef int (*lmdb_pending_fn)(void *arg, int64_t id, const MDB_val *idval,
+			       struct store_record *rec);
+/* Walks the runs after the tag mark: 0 when all were seen, 1 when @fn stopped, or an error. */
+int lmdb_tags_pending(struct lmdb_store *st, struct lmdb_txn *txn, int64_t from,
+		      const char *key, size_t key_len, const char *value, lmdb_pending_fn fn,
+		      void *arg);
 /*
  * Sets @b to the prefix of the view keys of @value of @attr (a tag's as
  * "key=value"): false when no key can have it (a tag without '=', a value

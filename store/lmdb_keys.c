@@ -25,7 +25,13 @@
  *                                    path component of args[0])
  *   tag:<key>\0<value>\0<be64 id>    execution_id: the by-tag index, one key per tag
  *                                    (lmdb_views.c: values too long for a key are
- *                                    not indexed)
+ *                                    not indexed), for the runs up to meta:tagmark
+ *   meta:tagmark                     be64 id up to which every run's tag: keys exist;
+ *                                    those of the runs after it (fewer than 64) are
+ *                                    written by the start 64 past it, and read from
+ *                                    their records until then (lmdb_views.c); none:
+ *                                    up to meta:seq (a store of this week's first
+ *                                    format 3, which wrote them at each start)
  *   out:<be64 id><be64 offset>       the bytes of one append to output/<id>, which
  *                                    held offset bytes before it (lmdb_output.c)
  *   outlen:<be64 id>                 be64 bytes of output, one byte: 1 if it was cut

@@ -33,6 +33,10 @@ struct lmdb_walk {
 	const char *outcome;     /* checked on each entry; NULL for any */
 	int64_t next_id;         /* the least id still to visit */
 	bool exhausted;          /* no id is left past the last one found */
+	/* A by-tag walk: its tag, which the runs after the tag mark, not yet
+	 * in the keys, are read for (lmdb_tags_pending()); key NULL: none. */
+	const char *tag_key, *tag_value;
+	size_t tag_key_len;
 	size_t n;                /* records the last step loaded */
 	struct store_record recs[LMDB_LIST_STEP];
 };
@@ -45,6 +49,44 @@ static void lmdb_walk_clear(struct lmdb_walk *w)
 	w->n = 0;
 }
 
+
+/* A step's place among the runs after the tag mark. */
+struct lmdb_walk_pending {
+	struct lmdb_walk *w;
+	int64_t *next;
+	size_t *bytes;
+};
+
+/* Takes a run after the tag mark into the step, while it has room. */
+static int lmdb_walk_take(void *arg, int64_t id, const MDB_val *idval, struct store_record *rec)
+{
+	struct lmdb_walk_pending *p = arg;
+	struct lmdb_walk *w = p->w;
+
+	(void)idval;
+	if (w->n >= LMDB_LIST_STEP || *p->bytes >= LMDB_LIST_BYTES)
+		return 1;
+	w->recs[w->n++] = *rec;
+	memset(rec, 0, sizeof(*rec));
+	*p->bytes += strlen(w->recs[w->n - 1].args) + strlen(w->recs[w->n - 1].tool_version);
+	*p->next = id + 1; /* ids after the mark are far below INT64_MAX */
+	return 0;
+}
+
+/*
+ * After a by-tag walk's keys (ids up to the tag mark), in the same
+ * transaction: the runs after the mark that have the tag, in id order.
+ * -ENOENT when all are in the step, 0 when it is full, or an error.
+ */
+static int lmdb_walk_pending(struct lmdb_store *st, struct lmdb_txn *txn, struct lmdb_walk *w,
+			     int64_t *next, size_t *bytes)
+{
+	struct lmdb_walk_pending p = { w, next, bytes };
+	int rc = lmdb_tags_pending(st, txn, *next, w->tag_key, w->tag_key_len, w->tag_value,
+				   lmdb_walk_take, &p);
+
+	return rc == 0 ? -ENOENT : rc == 1 ? 0 : rc;
+}
 
 static int lmdb_walk_step(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
@@ -90,6 +132,8 @@ static int lmdb_walk_step(struct lmdb_store *st, struct lmdb_txn *txn, void *arg
 			break;
 		}
 	}
+	if (rc == -ENOENT && !exhausted && w->tag_key != NULL)
+		rc = lmdb_walk_pending(st, txn, w, &next, &bytes);
 	if (rc == -ENOENT || rc == 0) {
 		exhausted = exhausted || rc == -ENOENT;
 		rc = 0;
@@ -123,6 +167,11 @@ static int lmdb_walk_index(struct lmdb_store *st, struct lmdb_walk *w,
 		rc = lmdb_views_check(st);
 		if (rc == 0 && !lmdb_prefix_view(&w->prefix, filter->attr, filter->value))
 			w->exhausted = true;
+		else if (rc == 0 && filter->attr == STORE_BY_TAG) {
+			w->tag_key = filter->value;
+			w->tag_value = strchr(filter->value, '=') + 1;
+			w->tag_key_len = (size_t)(w->tag_value - 1 - filter->value);
+		}
 	} else if (filter->day >= 0) {
 		lmdb_prefix_day(&w->prefix, filter->day);
 		w->outcome = outcome;
@@ -200,6 +249,22 @@ struct lmdb_names {
 	struct lmdb_name_buf names;
 };
 
+/* Takes the name of a run after the tag mark, while the step has room. */
+static int lmdb_names_take(void *arg, int64_t id, const MDB_val *idval, struct store_record *rec)
+{
+	struct lmdb_names *nm = arg;
+	size_t len = idval->mv_size - LMDB_TIMES_LEN; /* lmdb_load_indexed() checked the size */
+
+	(void)rec;
+	if (nm->names.n >= LMDB_NAMES_STEP)
+		return 1;
+	if (len > LMDB_NAME_MAX)
+		return store_fail(-EIO, "lmdb: an id: entry is damaged");
+	lmdb_name_buf_add(&nm->names, id, (const char *)idval->mv_data + LMDB_TIMES_LEN, len);
+	nm->w.next_id = id + 1;
+	return 0;
+}
+
 static int lmdb_names_step(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_names *nm = arg;
@@ -248,6 +313,12 @@ static int lmdb_names_step(struct lmdb_store *st, struct lmdb_txn *txn, void *ar
 		if (w->exhausted)
 			break;
 	}
+	/* A by-tag walk: then the runs after the tag mark (see lmdb_walk_pending()). */
+	if (rc == -ENOENT && !w->exhausted && w->tag_key != NULL) {
+		rc = lmdb_tags_pending(st, txn, w->next_id, w->tag_key, w->tag_key_len,
+				       w->tag_value, lmdb_names_take, nm);
+		rc = rc == 0 ? -ENOENT : rc == 1 ? 0 : rc;
+	}
 	if (rc == -ENOENT) {
 		w->exhausted = true;
 		rc = 0;
@@ -282,7 +353,19 @@ struct lmdb_count {
 	uint64_t n;
 };
 
-/* Counts the keys of one index in one read transaction: no value is read. */
+static int lmdb_count_take(void *arg, int64_t id, const MDB_val *idval, struct store_record *rec)
+{
+	struct lmdb_count *c = arg;
+
+	(void)id;
+	(void)idval;
+	(void)rec;
+	c->n++;
+	return 0;
+}
+
+/* Counts the keys of one index in one read transaction: no value is read
+ * (but the records of the runs after the tag mark, in a by-tag count). */
 static int lmdb_count_body(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_count *c = arg;
@@ -311,6 +394,10 @@ static int lmdb_count_body(struct lmdb_store *st, struct lmdb_txn *txn, void *ar
 		c->n++;
 	}
 	mdb_cursor_close(cur);
+	/* A by-tag count: then the runs after the tag mark that have it. */
+	if (rc == -ENOENT && c->w.tag_key != NULL)
+		rc = lmdb_tags_pending(st, txn, 0, c->w.tag_key, c->w.tag_key_len,
+				       c->w.tag_value, lmdb_count_take, c);
 	return rc == -ENOENT ? 0 : rc;
 }
 

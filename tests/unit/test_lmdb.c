@@ -267,7 +267,8 @@ static void case_format_upgrade(void)
 	start_as(s, "c", "[]", "h2", "bob", NULL, NULL);
 	CHECK_TEXT(values(s, STORE_BY_TOOL, &sn), "cc make ");
 	store_close(s);
-	CHECK_EQ(raw_as_format_2(), 2 + 2 + 2 + 1);
+	/* a's tag is in its record alone: the first tag keys come with the 64th start. */
+	CHECK_EQ(raw_as_format_2(), 2 + 2 + 2);
 	/* b as format 2 stored it: magellan's fourteen fields alone. */
 	raw_put_record("b", "{\"id\":2,\"execution_id\":\"b\",\"tool_version\":\"\","
 		       "\"args\":[\"cc\"],\"root\":null,\"db_path\":\"\",\"started_at\":1767225600,"
@@ -307,6 +308,115 @@ static void case_format_upgrade(void)
 	raw_format(marker, sizeof(marker));
 	CHECK_TEXT(marker, "execlogfs-lmdb 4");
 	store_record_clear(&got);
+}
+
+/* ---- tag keys in batches ------------------------------------------------ */
+
+/* How many tag: keys the store holds. */
+static int raw_tag_keys(void)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cur;
+	MDB_val k = { 4, (void *)"tag:" }, v;
+	int n = 0, rc;
+
+	raw_open(&env, &txn, &dbi);
+	CHECK_EQ(mdb_cursor_open(txn, dbi, &cur), 0);
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	     rc == 0 && k.mv_size >= 4 && memcmp(k.mv_data, "tag:", 4) == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+		n++;
+	mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return n;
+}
+
+/* Deletes meta:tagmark, as a store main's first format 3 made (tag keys for every run) has none. */
+static void raw_drop_tagmark(void)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = { 12, (void *)"meta:tagmark" };
+
+	raw_open(&env, &txn, &dbi);
+	CHECK_EQ(mdb_del(txn, dbi, &k, NULL), 0);
+	CHECK_EQ(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Finishes execution @name (a running one is not deleted), then deletes it. */
+static void finish_delete(struct store *s, const char *name)
+{
+	struct store_finish fin = { .outcome = STORE_SUCCESS, .exit_code = STORE_NULL,
+				    .signal = STORE_NULL };
+
+	CHECK_EQ(store_finish(s, name, &fin, INT64_C(1767225601000)), 0);
+	CHECK_EQ(store_delete(s, name), 0);
+}
+
+static uint64_t tag_count(struct store *s, const char *value)
+{
+	struct store_filter f = { .outcome = -1, .day = -1, .attr = STORE_BY_TAG, .value = value };
+	uint64_t n = 0;
+
+	CHECK_EQ(store_count(s, &f, &n), 0);
+	return n;
+}
+
+/*
+ * A start writes no tag keys until the 64th start past the mark writes
+ * those of the runs between: by-tag shows a run from its start all the
+ * same, once, in order, and not after its delete, in both states.
+ */
+static void case_tag_batch(void)
+{
+	struct store *s = open_lmdb(false);
+	struct seen sn;
+	char name[16];
+
+	start_as(s, "a", "[]", NULL, NULL, "k", "v"); /* id 1 */
+	start_as(s, "b", "[]", NULL, NULL, "k", "v"); /* id 2 */
+	CHECK_TEXT(view(s, STORE_BY_TAG, "k=v", &sn), "a b ");
+	CHECK_TEXT(values(s, STORE_BY_TAG, &sn), "k=v ");
+	CHECK_EQ(tag_count(s, "k=v"), 2);
+	finish_delete(s, "b"); /* after the mark: in its record alone */
+	CHECK_TEXT(view(s, STORE_BY_TAG, "k=v", &sn), "a ");
+	CHECK_EQ(tag_count(s, "k=v"), 1);
+	store_close(s);
+	CHECK_EQ(raw_tag_keys(), 0);
+
+	s = open_lmdb(false);
+	for (int i = 3; i <= 64; i++) { /* id 64 writes the batch */
+		snprintf(name, sizeof(name), "r%d", i);
+		start(s, name, "[]");
+	}
+	store_close(s);
+	CHECK_EQ(raw_tag_keys(), 1);
+	/* A store without a mark has tag keys up to meta:seq (main's format 3). */
+	raw_drop_tagmark();
+
+	s = open_lmdb(true);
+	CHECK_TEXT(view(s, STORE_BY_TAG, "k=v", &sn), "a ");
+	store_close(s);
+	s = open_lmdb(false);
+	CHECK_TEXT(view(s, STORE_BY_TAG, "k=v", &sn), "a ");
+	start_as(s, "c", "[]", NULL, NULL, "k", "v"); /* id 65: after the mark again */
+	start_as(s, "d", "[]", NULL, NULL, "j", "1");
+	CHECK_TEXT(view(s, STORE_BY_TAG, "k=v", &sn), "a c ");
+	CHECK_TEXT(values(s, STORE_BY_TAG, &sn), "j=1 k=v ");
+	CHECK_EQ(tag_count(s, "k=v"), 2);
+	finish_delete(s, "a"); /* in the keys */
+	CHECK_TEXT(view(s, STORE_BY_TAG, "k=v", &sn), "c ");
+	finish_delete(s, "c");
+	CHECK_TEXT(view(s, STORE_BY_TAG, "k=v", &sn), "");
+	CHECK_TEXT(values(s, STORE_BY_TAG, &sn), "j=1 ");
+	CHECK_EQ(tag_count(s, "k=v"), 0);
+	store_close(s);
+	CHECK_EQ(raw_tag_keys(), 0);
 }
 
 /* ---- output ------------------------------------------------------------- */
@@ -478,6 +588,7 @@ static const struct {
 	void (*run)(void);
 } cases[] = {
 	{ "format_upgrade", case_format_upgrade },
+	{ "tag_batch", case_tag_batch },
 	{ "output_keys", case_output_keys },
 	{ "output_map_full", case_output_map_full },
 };
