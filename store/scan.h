@@ -1,6 +1,7 @@
 /*
  * scan.h - the strict JSON scanner record.c reads every document with
- * (scan.c); read by record.c only.
+ * (scan.c, and scan_tags.c for objects of strings); read by record.c, and
+ * by sqlite_prov.c for scan_add_escaped().
  *
  * A scan is driven by a schema (the keys a document may have and the type
  * of each) and checks the document one byte at a time, so that a start
