@@ -1,5 +1,6 @@
 /*
- * record.h - an execution as JSON, the only place that knows cJSON.
+ * record.h - an execution as JSON, the only place that knows cJSON
+ * (record.c reads and checks it, record_render.c writes it).
  *
  * Renders a record as the contract's document, reads a stored document back,
  * checks execution names, and parses what users write: start documents
