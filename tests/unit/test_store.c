@@ -4392,6 +4392,47 @@ static void case_backfill_early(void)
 	store_close(s);
 }
 
+/*
+ * backfill_kept: while the backfill is under way, a count is the aggregate
+ * of the rows below the watermark plus the rows from it on, not a count
+ * of every row: changed there, the count follows (a count of the rows
+ * would not see it); and with the sqlite3 shell's writes on both sides of
+ * the watermark, every count and the summary still equal the rows.
+ */
+static void case_backfill_kept(void)
+{
+	const struct timespec tick = { .tv_nsec = 5 * 1000 * 1000 };
+	struct store_filter f;
+	struct store *s;
+	uint64_t n = 0;
+
+	foreign_store(3000);
+	setenv("EXECLOGFS_TEST_BACKFILL_BATCH", "1", 1);
+	s = open_store();
+	unsetenv("EXECLOGFS_TEST_BACKFILL_BATCH");
+	for (int i = 0; i < 6000 && backfill_next() < 500; i++)
+		nanosleep(&tick, NULL);
+	store_close(s);
+	/* Stopped mid-way; read-only, nothing counts further. */
+	CHECK(backfill_next() >= 500 && backfill_next() < 3000);
+	s = open_store_at(g_backend, g_db, true);
+	sqlite_shell("UPDATE execlogfs_counts SET n = n + 1000 WHERE day = -1 AND outcome = 'success'");
+	CHECK_EQ(store_count(s, filter_of(&f, STORE_SUCCESS, -1), &n), 0);
+	CHECK_EQ(n, (uint64_t)sqlite_shell_int("SELECT count(*) FROM execution_log"
+					       " WHERE outcome = 'success'") + 1000);
+	sqlite_shell("UPDATE execlogfs_counts SET n = n - 1000 WHERE day = -1 AND outcome = 'success'");
+	CHECK_COUNTS(s);
+	/* Rows changed below and above the watermark, by another program. */
+	sqlite_shell("UPDATE execution_log SET outcome = 'partial' WHERE id IN (7, 2990)");
+	sqlite_shell("UPDATE execution_log SET started_at = started_at + 86400 WHERE id IN (8, 2991)");
+	sqlite_shell("DELETE FROM execution_log WHERE id IN (9, 2992)");
+	foreign_row("late", "1767225600", "'error'");
+	CHECK(backfill_next() >= 500 && backfill_next() < 3000);
+	CHECK_COUNTS(s);
+	check_summary_rows(s);
+	store_close(s);
+}
+
 /* ---- store_version(): the one cheap check of a change ---------------------- */
 
 /*
@@ -4690,6 +4731,7 @@ static const struct {
 	{ "kept_counts", case_kept_counts },
 	{ "backfill_killed", case_backfill_killed },
 	{ "backfill_early", case_backfill_early },
+	{ "backfill_kept", case_backfill_kept },
 };
 
 int main(int argc, char **argv)
