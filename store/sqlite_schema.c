@@ -514,33 +514,81 @@ void sqlstore_bucket_sql(char *b, size_t size, const char *r)
 	snprintf(b + used, size - used, " ELSE %lld END", (long long)INT64_MAX);
 }
 
-void sqlstore_durations_left_sql(struct sqlstore_left_sql *out, const char *where)
+/* The bound of bucket @i, as SQL text's number. */
+static long long sqlstore_bound(int i)
 {
-	char bucket[1024];
-	size_t w, r = 0;
+	return i < STORE_DURATION_BUCKETS - 1 ? (long long)store_duration_bounds_ms[i] : (long long)INT64_MAX;
+}
 
-	/*
-	 * LIMIT -1 keeps the rows' subquery a co-routine: flattened into the
-	 * aggregate, each of the 36 references to k would compute the bucket
-	 * again (15x slower).
-	 */
-	sqlstore_bucket_sql(bucket, sizeof(bucket), "execution_log");
-	w = (size_t)snprintf(out->with, sizeof(out->with), "WITH sqlstore_left AS MATERIALIZED (SELECT");
+/*
+ * Each bucket's count, sum and latest finish, in 36 aggregates of the
+ * bucket k computed once per row: what execlogfs_durations keeps.
+ */
+static void sqlstore_left_by_bucket(struct sqlstore_left_sql *out, size_t *w)
+{
+	size_t r = 0;
+
 	for (int i = 0; i < STORE_DURATION_BUCKETS; i++) {
-		long long le = i < STORE_DURATION_BUCKETS - 1 ? (long long)store_duration_bounds_ms[i]
-							      : (long long)INT64_MAX;
+		long long le = sqlstore_bound(i);
 
-		w += (size_t)snprintf(out->with + w, sizeof(out->with) - w,
-				      "%s sum(k = %lld) AS c%d, sum(CASE WHEN k = %lld THEN d END) AS s%d,"
-				      " max(CASE WHEN k = %lld THEN f END) AS m%d", i ? "," : "",
-				      le, i, le, i, le, i);
+		*w += (size_t)snprintf(out->with + *w, sizeof(out->with) - *w,
+				       "%s sum(k = %lld) AS c%d, sum(CASE WHEN k = %lld THEN d END) AS s%d,"
+				       " max(CASE WHEN k = %lld THEN f END) AS m%d", i ? "," : "",
+				       le, i, le, i, le, i);
 		r += (size_t)snprintf(out->rows + r, sizeof(out->rows) - r,
 				      "%sSELECT %lld, c%d, s%d, m%d FROM sqlstore_left WHERE c%d > 0",
 				      i ? " UNION ALL " : "", le, i, i, i, i);
 	}
+}
+
+/*
+ * The rows at or under each bound (11 comparisons a row, no bucket
+ * computed), each bucket's count their difference; the sum and the latest
+ * finish of all, on the first bucket's row: what a summary adds up.
+ */
+static void sqlstore_left_cumulative(struct sqlstore_left_sql *out, size_t *w)
+{
+	size_t r = 0;
+
+	*w += (size_t)snprintf(out->with + *w, sizeof(out->with) - *w,
+			       " count(*) AS n, sum(d) AS s, max(f) AS m");
+	for (int i = 0; i < STORE_DURATION_BUCKETS; i++) {
+		char upto[16] = "n", below[16] = "";
+
+		if (i < STORE_DURATION_BUCKETS - 1) {
+			*w += (size_t)snprintf(out->with + *w, sizeof(out->with) - *w,
+					       ", sum(d <= %lld) AS c%d", sqlstore_bound(i), i);
+			snprintf(upto, sizeof(upto), "c%d", i);
+		}
+		if (i > 0)
+			snprintf(below, sizeof(below), " - c%d", i - 1);
+		r += (size_t)snprintf(out->rows + r, sizeof(out->rows) - r,
+				      "%sSELECT %lld, %s%s, %s FROM sqlstore_left WHERE n > 0",
+				      i ? " UNION ALL " : "", sqlstore_bound(i), upto, below,
+				      i ? "0, NULL" : "s, m");
+	}
+}
+
+void sqlstore_durations_left_sql(struct sqlstore_left_sql *out, const char *where, bool by_bucket)
+{
+	char bucket[1024];
+	size_t w;
+
+	sqlstore_bucket_sql(bucket, sizeof(bucket), "execution_log");
+	w = (size_t)snprintf(out->with, sizeof(out->with), "WITH sqlstore_left AS MATERIALIZED (SELECT");
+	if (by_bucket)
+		sqlstore_left_by_bucket(out, &w);
+	else
+		sqlstore_left_cumulative(out, &w);
+	/*
+	 * LIMIT -1 keeps the rows' subquery a co-routine: flattened into the
+	 * aggregate, each reference to k or d would compute it again (15x
+	 * slower).
+	 */
 	snprintf(out->with + w, sizeof(out->with) - w,
 		 " FROM (SELECT %s AS k, MAX(COALESCE(duration_ms, 0), 0) AS d, finished_at AS f"
-		 " FROM execution_log WHERE outcome <> 'running'%s LIMIT -1)) ", bucket, where);
+		 " FROM execution_log WHERE outcome <> 'running'%s LIMIT -1)) ",
+		 by_bucket ? bucket : "0", where);
 }
 
 /* Whether execlogfs_durations has today's buckets and its three triggers. */
@@ -643,7 +691,8 @@ int sqlstore_durations_setup(sqlite3 *db)
 		goto end;
 	sqlstore_durations_sql_make(&d);
 	/* The rows below the watermark, by the primary key: none at a first mount. */
-	sqlstore_durations_left_sql(&left, pending ? " AND id < (SELECT next_id FROM execlogfs_counts_state)" : "");
+	sqlstore_durations_left_sql(&left, pending ? " AND id < (SELECT next_id FROM execlogfs_counts_state)" : "",
+				    true);
 	if (asprintf(&sql,
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_insert;"
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_update;"

@@ -175,7 +175,7 @@ static int sqlstore_texts_counts(struct sqlstore *s, const struct sqlstore_schem
 	if (sc->has_counts) {
 		/* The durations of the rows the backfill has yet to add, counted until it is done. */
 		sqlstore_durations_left_sql(&left, " AND id >="
-					    " (SELECT next_id FROM execlogfs_counts_state WHERE durations)");
+					    " (SELECT next_id FROM execlogfs_counts_state WHERE durations)", false);
 		n += asprintf(&s->sql[ST_SUMMARY],
 			      "%s SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations"
 			      " UNION ALL %s", left.with, left.rows) < 0;
