@@ -253,7 +253,8 @@ int64_t sqlstore_counts_batch_size(void)
  * does not wait there for the write lock (a version asked meanwhile would
  * wait as long): held by another, the batch is tried again 20 ms later. A
  * batch that fails (a full disk) is tried again a second later: reads
- * count the rows left until it is done.
+ * count the rows left until it is done. Between two batches it pauses 2 ms,
+ * so that a version asked meanwhile gets the connection.
  */
 struct sqlstore_backfill {
 	pthread_t thread;
@@ -297,13 +298,19 @@ static void *sqlstore_backfill_main(void *arg)
 		int err = sqlstore_backfill_once(b, &done, &busy);
 
 		pthread_mutex_lock(&b->lock);
-		if ((err || busy) && !b->stop) {
+		if (!done && !b->stop) {
+			/*
+			 * A pause between batches, also after a good one: a
+			 * version asked during the batch waits on the lock,
+			 * which this thread would take again before the
+			 * waiter runs (a mutex is not fair).
+			 */
+			long ms = err ? 1000 : busy ? 20 : 2;
 			struct timespec until;
 
 			clock_gettime(CLOCK_REALTIME, &until);
-			if (err)
-				until.tv_sec += 1;
-			else if ((until.tv_nsec += 20 * 1000 * 1000) >= 1000 * 1000 * 1000) {
+			until.tv_sec += ms / 1000;
+			if ((until.tv_nsec += (ms % 1000) * 1000 * 1000) >= 1000 * 1000 * 1000) {
 				until.tv_sec++;
 				until.tv_nsec -= 1000 * 1000 * 1000;
 			}
