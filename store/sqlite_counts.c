@@ -20,8 +20,9 @@
  * to the backfill, so that nothing is counted twice or missed while others
  * write. next_id null: all rows are counted. The same batches give an
  * older store's rows their tool (execlogfs_runs.tool) when state.tools is
- * set. Until the backfill ends, reads count the rows themselves
- * (sqlite_sql.c picks by the watermark in the same statement).
+ * set. Until the backfill ends, a read adds to the aggregate the rows at
+ * or above the watermark, counted in the same statement (sqlite_sql.c):
+ * it costs what is left to count, less with each batch.
  */
 #include <errno.h>
 #include <stdio.h>
