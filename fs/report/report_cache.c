@@ -84,15 +84,23 @@ void report_cache_free(struct report_cache *c)
 	free(c);
 }
 
-/* Fills @fp, and *@latest_ms with the latest start in ms (STORE_NULL on an empty log). */
-static int report_fingerprint(struct store *s, struct report_fingerprint *fp, int64_t *latest_ms)
+/*
+ * Fills @fp, and *@latest_ms with the latest start in ms (STORE_NULL on an
+ * empty log). Without @counts, fp's counts stay 0: a store with a version
+ * is not compared by them (were a later check to lack the version, the
+ * fingerprint differs and the report is rendered again), and the
+ * rendering counts anyway.
+ */
+static int report_fingerprint(struct store *s, bool counts, struct report_fingerprint *fp,
+			      int64_t *latest_ms)
 {
 	struct store_record latest = { 0 };
 	int err = 0;
 
 	memset(fp, 0, sizeof(*fp));
 	*latest_ms = STORE_NULL;
-	err = report_counts(s, fp->counts);
+	if (counts)
+		err = report_counts(s, fp->counts);
 	if (err == 0) {
 		err = store_latest(s, &latest);
 		if (err == 0) {
@@ -187,7 +195,7 @@ static int report_fresh(struct report_cached *r, struct store *s, enum report_ki
 		if (*fresh)
 			return 0;
 	}
-	err = report_fingerprint(s, fp, latest_ms);
+	err = report_fingerprint(s, !versioned, fp, latest_ms);
 	if (err || versioned || r->data == NULL)
 		return err;
 	*fresh = now - r->made_ms < REPORT_CACHE_MS && now >= r->made_ms &&
