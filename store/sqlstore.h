@@ -266,8 +266,13 @@ struct sqlstore_left_sql {
  */
 void sqlstore_durations_left_sql(struct sqlstore_left_sql *out, const char *where, bool by_bucket);
 
-/* Rows a batch of the backfill counts, unless a test sets EXECLOGFS_TEST_BACKFILL_BATCH. */
-#define SQLSTORE_COUNTS_BATCH 10000
+/*
+ * Rows a batch of the backfill counts, unless a test sets
+ * EXECLOGFS_TEST_BACKFILL_BATCH. A read of the version waits for the batch
+ * under way: 2,500 rows kept that wait near 0.05 s at 1M rows, where
+ * 10,000 made it 0.15-0.35 s, for the same total time.
+ */
+#define SQLSTORE_COUNTS_BATCH 2500
 
 /*
  * In the migration's transaction: execlogfs_counts, its state and its
