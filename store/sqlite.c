@@ -241,8 +241,9 @@ static void sqlstore_close(struct store *base)
 {
 	struct sqlstore *s = sqlstore_of(base);
 
-	sqlstore_version_free(s);
+	/* The backfill commits on the version's connection: stopped first. */
 	sqlstore_backfill_stop(s);
+	sqlstore_version_free(s);
 	while (s->idle) {
 		struct sqlstore_conn *c = s->idle;
 

@@ -20,8 +20,9 @@
  * to the backfill, so that nothing is counted twice or missed while others
  * write. next_id null: all rows are counted. The same batches give an
  * older store's rows their tool (execlogfs_runs.tool) when state.tools is
- * set. Until the backfill ends, reads count the rows themselves
- * (sqlite_sql.c picks by the watermark in the same statement).
+ * set. Until the backfill ends, a read adds to the aggregate the rows at
+ * or above the watermark, counted in the same statement (sqlite_sql.c):
+ * it costs what is left to count, less with each batch.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -222,12 +223,9 @@ static int sqlstore_counts_batch_in(sqlite3 *db, int64_t batch, bool *done)
 
 int sqlstore_counts_batch(sqlite3 *db, int64_t batch, bool *done)
 {
-	int rc, err;
+	int err;
 
 	*done = false;
-	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-	if (rc != SQLITE_OK)
-		return sqlstore_fail(db, rc, "lock the database to count the rows");
 	err = sqlstore_counts_batch_in(db, batch, done);
 	if (err == 0)
 		err = sqlstore_exec(db, "COMMIT", "commit counted rows");
@@ -248,35 +246,75 @@ int64_t sqlstore_counts_batch_size(void)
 }
 
 /*
- * The backfill, in a thread of its own on a connection of its own, so that
- * a mount answers at once whatever the size of the log: one batch after
- * the other until every row is counted or the store is closed. A batch
- * that fails (the lock held by others past the busy timeout, a full disk)
- * is tried again a second later: reads count the rows until it is done.
+ * The backfill, in a thread of its own, so that a mount answers at once
+ * whatever the size of the log: one batch after the other until every row
+ * is counted or the store is closed. Its batches are committed on the
+ * connection that asks data_version (sqlite_version.c), so that they do
+ * not move store_version(): reports are not rendered again for them. It
+ * does not wait there for the write lock (a version asked meanwhile would
+ * wait as long): held by another, the batch is tried again 20 ms later. A
+ * batch that fails (a full disk) is tried again a second later: reads
+ * count the rows left until it is done. Between two batches it pauses 2 ms,
+ * so that a version asked meanwhile gets the connection.
  */
 struct sqlstore_backfill {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool stop;
-	sqlite3 *db;
+	struct sqlstore *s;
 	int64_t batch;
 };
+
+/* One batch, on the version's connection; *@busy when another holds the write lock. */
+static int sqlstore_backfill_once(struct sqlstore_backfill *b, bool *done, bool *busy)
+{
+	sqlite3 *db;
+	int rc, err;
+
+	*done = false;
+	*busy = false;
+	err = sqlstore_version_lock(b->s, &db);
+	if (err)
+		return err;
+	sqlite3_busy_timeout(db, 0);
+	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	sqlite3_busy_timeout(db, 5000);
+	if ((rc & 0xff) == SQLITE_BUSY)
+		*busy = true;
+	else if (rc != SQLITE_OK)
+		err = sqlstore_fail(db, rc, "lock the database to count the rows");
+	else
+		err = sqlstore_counts_batch(db, b->batch, done);
+	sqlstore_version_unlock(b->s);
+	return err;
+}
 
 static void *sqlstore_backfill_main(void *arg)
 {
 	struct sqlstore_backfill *b = arg;
-	bool done = false, stop = false;
+	bool done = false, stop = false, busy;
 
 	while (!done && !stop) {
-		int err = sqlstore_counts_batch(b->db, b->batch, &done);
+		int err = sqlstore_backfill_once(b, &done, &busy);
 
 		pthread_mutex_lock(&b->lock);
-		if (err && !b->stop) {
+		if (!done && !b->stop) {
+			/*
+			 * A pause between batches, also after a good one: a
+			 * version asked during the batch waits on the lock,
+			 * which this thread would take again before the
+			 * waiter runs (a mutex is not fair).
+			 */
+			long ms = err ? 1000 : busy ? 20 : 2;
 			struct timespec until;
 
 			clock_gettime(CLOCK_REALTIME, &until);
-			until.tv_sec += 1;
+			until.tv_sec += ms / 1000;
+			if ((until.tv_nsec += (ms % 1000) * 1000 * 1000) >= 1000 * 1000 * 1000) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000 * 1000 * 1000;
+			}
 			pthread_cond_timedwait(&b->cond, &b->lock, &until);
 		}
 		stop = b->stop;
@@ -312,21 +350,11 @@ int sqlstore_backfill_start(struct sqlstore *s, sqlite3 *db)
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->cond, NULL);
 	b->batch = sqlstore_counts_batch_size();
-	rc = sqlite3_open_v2(s->open_name, &b->db, s->open_flags, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_extended_result_codes(b->db, 1);
-		sqlite3_busy_timeout(b->db, 5000);
-		rc = sqlite3_exec(b->db, s->base.opts.sync == STORE_SYNC_FULL
-				  ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-				  NULL, NULL, NULL);
-	}
-	if (rc != SQLITE_OK)
-		err = sqlstore_fail(b->db, rc, "open a connection to count the rows");
-	else if ((rc = pthread_create(&b->thread, NULL, sqlstore_backfill_main, b)) != 0)
+	b->s = s;
+	rc = pthread_create(&b->thread, NULL, sqlstore_backfill_main, b);
+	if (rc != 0) {
 		err = store_fail(-rc, "sqlite: cannot start the thread that counts the rows: %s",
 				 strerror(rc));
-	if (err) {
-		sqlite3_close_v2(b->db);
 		pthread_cond_destroy(&b->cond);
 		pthread_mutex_destroy(&b->lock);
 		free(b);
@@ -348,7 +376,6 @@ void sqlstore_backfill_stop(struct sqlstore *s)
 	pthread_mutex_unlock(&b->lock);
 	/* A batch under way ends first: it is one transaction, committed or not at all. */
 	pthread_join(b->thread, NULL);
-	sqlite3_close_v2(b->db);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);
 	free(b);

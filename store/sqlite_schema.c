@@ -514,6 +514,83 @@ void sqlstore_bucket_sql(char *b, size_t size, const char *r)
 	snprintf(b + used, size - used, " ELSE %lld END", (long long)INT64_MAX);
 }
 
+/* The bound of bucket @i, as SQL text's number. */
+static long long sqlstore_bound(int i)
+{
+	return i < STORE_DURATION_BUCKETS - 1 ? (long long)store_duration_bounds_ms[i] : (long long)INT64_MAX;
+}
+
+/*
+ * Each bucket's count, sum and latest finish, in 36 aggregates of the
+ * bucket k computed once per row: what execlogfs_durations keeps.
+ */
+static void sqlstore_left_by_bucket(struct sqlstore_left_sql *out, size_t *w)
+{
+	size_t r = 0;
+
+	for (int i = 0; i < STORE_DURATION_BUCKETS; i++) {
+		long long le = sqlstore_bound(i);
+
+		*w += (size_t)snprintf(out->with + *w, sizeof(out->with) - *w,
+				       "%s sum(k = %lld) AS c%d, sum(CASE WHEN k = %lld THEN d END) AS s%d,"
+				       " max(CASE WHEN k = %lld THEN f END) AS m%d", i ? "," : "",
+				       le, i, le, i, le, i);
+		r += (size_t)snprintf(out->rows + r, sizeof(out->rows) - r,
+				      "%sSELECT %lld, c%d, s%d, m%d FROM sqlstore_left WHERE c%d > 0",
+				      i ? " UNION ALL " : "", le, i, i, i, i);
+	}
+}
+
+/*
+ * The rows at or under each bound (11 comparisons a row, no bucket
+ * computed), each bucket's count their difference; the sum and the latest
+ * finish of all, on the first bucket's row: what a summary adds up.
+ */
+static void sqlstore_left_cumulative(struct sqlstore_left_sql *out, size_t *w)
+{
+	size_t r = 0;
+
+	*w += (size_t)snprintf(out->with + *w, sizeof(out->with) - *w,
+			       " count(*) AS n, sum(d) AS s, max(f) AS m");
+	for (int i = 0; i < STORE_DURATION_BUCKETS; i++) {
+		char upto[16] = "n", below[16] = "";
+
+		if (i < STORE_DURATION_BUCKETS - 1) {
+			*w += (size_t)snprintf(out->with + *w, sizeof(out->with) - *w,
+					       ", sum(d <= %lld) AS c%d", sqlstore_bound(i), i);
+			snprintf(upto, sizeof(upto), "c%d", i);
+		}
+		if (i > 0)
+			snprintf(below, sizeof(below), " - c%d", i - 1);
+		r += (size_t)snprintf(out->rows + r, sizeof(out->rows) - r,
+				      "%sSELECT %lld, %s%s, %s FROM sqlstore_left WHERE n > 0",
+				      i ? " UNION ALL " : "", sqlstore_bound(i), upto, below,
+				      i ? "0, NULL" : "s, m");
+	}
+}
+
+void sqlstore_durations_left_sql(struct sqlstore_left_sql *out, const char *where, bool by_bucket)
+{
+	char bucket[1024];
+	size_t w;
+
+	sqlstore_bucket_sql(bucket, sizeof(bucket), "execution_log");
+	w = (size_t)snprintf(out->with, sizeof(out->with), "WITH sqlstore_left AS MATERIALIZED (SELECT");
+	if (by_bucket)
+		sqlstore_left_by_bucket(out, &w);
+	else
+		sqlstore_left_cumulative(out, &w);
+	/*
+	 * LIMIT -1 keeps the rows' subquery a co-routine: flattened into the
+	 * aggregate, each reference to k or d would compute it again (15x
+	 * slower).
+	 */
+	snprintf(out->with + w, sizeof(out->with) - w,
+		 " FROM (SELECT %s AS k, MAX(COALESCE(duration_ms, 0), 0) AS d, finished_at AS f"
+		 " FROM execution_log WHERE outcome <> 'running'%s LIMIT -1)) ",
+		 by_bucket ? bucket : "0", where);
+}
+
 /* Whether execlogfs_durations has today's buckets and its three triggers. */
 int sqlstore_durations_ok(sqlite3 *db, bool *ok)
 {
@@ -599,6 +676,7 @@ static void sqlstore_durations_sql_make(struct sqlstore_durations_sql *d)
 int sqlstore_durations_setup(sqlite3 *db)
 {
 	struct sqlstore_durations_sql d;
+	struct sqlstore_left_sql left;
 	char *sql = NULL;
 	bool ok, pending = false;
 	int rc, err;
@@ -612,6 +690,9 @@ int sqlstore_durations_setup(sqlite3 *db)
 	if (err || ok)
 		goto end;
 	sqlstore_durations_sql_make(&d);
+	/* The rows below the watermark, by the primary key: none at a first mount. */
+	sqlstore_durations_left_sql(&left, pending ? " AND id < (SELECT next_id FROM execlogfs_counts_state)" : "",
+				    true);
 	if (asprintf(&sql,
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_insert;"
 		     "DROP TRIGGER IF EXISTS execlogfs_durations_update;"
@@ -621,17 +702,13 @@ int sqlstore_durations_setup(sqlite3 *db)
 		     " finished INTEGER NOT NULL, sum_ms INTEGER NOT NULL, last_finished_at INTEGER);"
 		     "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < %d)"
 		     " INSERT INTO execlogfs_durations SELECT CASE i %s ELSE %lld END, 0, 0, NULL FROM b;"
-		     "INSERT OR REPLACE INTO execlogfs_durations"
-		     " SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)), max(finished_at)"
-		     " FROM execution_log AS NEW WHERE outcome <> 'running'%s GROUP BY 1;"
+		     "%s INSERT OR REPLACE INTO execlogfs_durations %s;"
 		     "UPDATE execlogfs_counts_state SET durations = 1 WHERE next_id IS NOT NULL;"
 		     "CREATE TRIGGER execlogfs_durations_insert AFTER INSERT ON execution_log BEGIN %s END;"
 		     "CREATE TRIGGER execlogfs_durations_update AFTER UPDATE OF id, outcome, duration_ms,"
 		     " finished_at ON execution_log BEGIN %s %s END;"
 		     "CREATE TRIGGER execlogfs_durations_delete AFTER DELETE ON execution_log BEGIN %s END;",
-		     STORE_DURATION_BUCKETS - 1, d.whens, (long long)INT64_MAX, d.bucket_new,
-		     /* The rows below the watermark, by the primary key: none at a first mount. */
-		     pending ? " AND id < (SELECT next_id FROM execlogfs_counts_state)" : "", d.add,
+		     STORE_DURATION_BUCKETS - 1, d.whens, (long long)INT64_MAX, left.with, left.rows, d.add,
 		     d.sub, d.add, d.sub) < 0) {
 		err = store_fail(-ENOMEM, "sqlite: out of memory");
 		goto end;

@@ -122,52 +122,81 @@ static int sqlstore_texts_indexes(struct sqlstore *s)
 	return n;
 }
 
-/* Where a count of rows reads the aggregate of @agg, else counts the rows by @rows. */
-#define SQLSTORE_KEPT_OR(agg, rows)                                            \
-	"SELECT CASE WHEN (SELECT next_id FROM execlogfs_counts_state) IS NULL" \
-	" THEN (SELECT COALESCE(sum(n), 0) FROM execlogfs_counts WHERE " agg ")" \
-	" ELSE (SELECT count(*) FROM execution_log" rows ") END"
+/*
+ * The rows the backfill has yet to count (sqlite_counts.c): ids from its
+ * watermark on, none once it is done (id >= NULL holds for no row). A seek
+ * of the primary key, or of an index whose key ends in the rowid.
+ */
+#define SQLSTORE_UNCOUNTED "id >= (SELECT next_id FROM execlogfs_counts_state)"
 
-/* Counts by outcome: the aggregate's rows of @day, or the rows counted by @rows. */
+/*
+ * A count: the aggregate's rows @agg, which hold exactly the rows below
+ * the watermark, plus the rows at or above it that @rows (" AND ...")
+ * keeps, read in one statement so both halves see one snapshot. @from is
+ * the table expression of the second half (NOT INDEXED where no index
+ * beats the primary key's range). So a count during the backfill costs
+ * what is left to count, and one seek once it is done.
+ */
+#define SQLSTORE_KEPT_OR(agg, from, rows)                                      \
+	"SELECT (SELECT COALESCE(sum(n), 0) FROM execlogfs_counts WHERE " agg ")" \
+	" + (SELECT count(*) FROM " from " WHERE " SQLSTORE_UNCOUNTED rows ")"
+
+/*
+ * Counts by outcome: the aggregate's rows of @day and those of the rows
+ * left, as above, @rows grouped by outcome. The caller reads the four
+ * outcomes only.
+ */
 #define SQLSTORE_KEPT_BY_OUTCOME(day, rows)                                    \
-	"SELECT outcome, n FROM execlogfs_counts WHERE day = " day               \
-	" AND (SELECT next_id FROM execlogfs_counts_state) IS NULL UNION ALL"    \
-	" SELECT outcome, count(*) FROM execution_log WHERE"                     \
-	" (SELECT next_id FROM execlogfs_counts_state) IS NOT NULL" rows         \
-	" GROUP BY outcome"
+	"SELECT outcome, sum(n) FROM (SELECT outcome, n FROM execlogfs_counts"   \
+	" WHERE day = " day " UNION ALL " rows ") GROUP BY outcome"
+
+/*
+ * The rows left of each outcome, one seek each of the index (outcome,
+ * rowid): a GROUP BY would read the whole index in order, or sort the
+ * rows left.
+ */
+#define SQLSTORE_LEFT_BY_OUTCOME                                               \
+	"SELECT o.column1, (SELECT count(*) FROM execution_log WHERE outcome = o.column1" \
+	" AND " SQLSTORE_UNCOUNTED ") FROM (VALUES ('running'), ('success'), ('error')," \
+	" ('partial')) AS o"
 
 /*
  * The counts: from execlogfs_counts (sqlite_counts.c), a few rows whatever
- * the log's size, once its backfill has counted every row; until then, and
- * on a store without it (an older one under ro), by the indexes
+ * the log's size, plus the rows its backfill has yet to count (none once
+ * it is done); on a store without it (an older one under ro), by the indexes
  * (id, outcome, started_at). ?2 the outcome, [?3, ?4) a day's seconds, ?7
  * the day. As sqlstore_texts_changes().
  */
 static int sqlstore_texts_counts(struct sqlstore *s, const struct sqlstore_schema *sc)
 {
-	char bucket[1024];
+	struct sqlstore_left_sql left;
 	int n = 0;
 
 	if (sc->has_counts) {
 		/* The durations of the rows the backfill has yet to add, counted until it is done. */
-		sqlstore_bucket_sql(bucket, sizeof(bucket), "execution_log");
+		sqlstore_durations_left_sql(&left, " AND id >="
+					    " (SELECT next_id FROM execlogfs_counts_state WHERE durations)", false);
 		n += asprintf(&s->sql[ST_SUMMARY],
-			      "SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations"
-			      " UNION ALL SELECT %s, count(*), sum(MAX(COALESCE(duration_ms, 0), 0)),"
-			      " max(finished_at) FROM execution_log WHERE outcome <> 'running' AND id >="
-			      " (SELECT next_id FROM execlogfs_counts_state WHERE durations) GROUP BY 1",
-			      bucket) < 0;
-		n += asprintf(&s->sql[ST_COUNT_ALL], SQLSTORE_KEPT_OR("day = -1", "")) < 0;
+			      "%s SELECT le_ms, finished, sum_ms, last_finished_at FROM execlogfs_durations"
+			      " UNION ALL %s", left.with, left.rows) < 0;
+		n += asprintf(&s->sql[ST_COUNT_ALL],
+			      SQLSTORE_KEPT_OR("day = -1", "execution_log NOT INDEXED", "")) < 0;
+		/* (outcome, rowid): the index seeks both the outcome and the watermark. */
 		n += asprintf(&s->sql[ST_COUNT_OUTCOME],
-			      SQLSTORE_KEPT_OR("day = -1 AND outcome = ?2", " WHERE outcome = ?2")) < 0;
+			      SQLSTORE_KEPT_OR("day = -1 AND outcome = ?2", "execution_log",
+					       " AND outcome = ?2")) < 0;
 		n += asprintf(&s->sql[ST_COUNT_DAY],
-			      SQLSTORE_KEPT_OR("day = ?7", " WHERE started_at >= ?3 AND started_at < ?4")) < 0;
-		n += asprintf(&s->sql[ST_COUNT_OUTCOME_DAY],
-			      SQLSTORE_KEPT_OR("day = ?7 AND outcome = ?2", " WHERE +outcome = ?2"
+			      SQLSTORE_KEPT_OR("day = ?7", "execution_log",
 					       " AND started_at >= ?3 AND started_at < ?4")) < 0;
-		n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME], SQLSTORE_KEPT_BY_OUTCOME("-1", "")) < 0;
+		n += asprintf(&s->sql[ST_COUNT_OUTCOME_DAY],
+			      SQLSTORE_KEPT_OR("day = ?7 AND outcome = ?2", "execution_log",
+					       " AND +outcome = ?2 AND started_at >= ?3 AND started_at < ?4")) < 0;
+		n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME],
+			      SQLSTORE_KEPT_BY_OUTCOME("-1", SQLSTORE_LEFT_BY_OUTCOME)) < 0;
 		n += asprintf(&s->sql[ST_COUNT_BY_OUTCOME_DAY],
-			      SQLSTORE_KEPT_BY_OUTCOME("?7", " AND started_at >= ?3 AND started_at < ?4")) < 0;
+			      SQLSTORE_KEPT_BY_OUTCOME("?7", "SELECT outcome, count(*) FROM execution_log WHERE "
+						       SQLSTORE_UNCOUNTED " AND started_at >= ?3"
+						       " AND started_at < ?4 GROUP BY outcome")) < 0;
 		return n;
 	}
 	n += asprintf(&s->sql[ST_SUMMARY],

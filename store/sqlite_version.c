@@ -13,6 +13,14 @@
  *
  * The connection is opened at the first call and used under a lock of its
  * own: one cheap statement (it reads the WAL index's header, no table).
+ *
+ * The one writer it has is the background count of a store's rows
+ * (sqlite_counts.c): its batches are committed on this connection, so
+ * that they never move data_version here. They change execlogfs_counts,
+ * not the log (a count reads the same before and after each), and a
+ * report re-rendered at each of them would cost what the count saves. A
+ * version asked during a batch waits for it (one batch: a fraction of a
+ * second).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,10 +39,17 @@ static int sqlstore_version_open(struct sqlstore *s, struct sqlstore_version *v)
 	int rc = sqlite3_open_v2(s->open_name, &v->db, s->open_flags, NULL);
 
 	if (rc == SQLITE_OK) {
+		sqlite3_extended_result_codes(v->db, 1);
 		sqlite3_busy_timeout(v->db, 5000);
+		/* The background count's commits are made here (read-only: none). */
+		if (!s->base.opts.read_only)
+			rc = sqlite3_exec(v->db, s->base.opts.sync == STORE_SYNC_FULL
+					  ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+					  NULL, NULL, NULL);
+	}
+	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v3(v->db, "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT,
 					&v->st, NULL);
-	}
 	if (rc == SQLITE_OK)
 		return 0;
 	rc = sqlstore_fail(v->db, rc, "open the connection that asks data_version");
@@ -83,6 +98,30 @@ int sqlstore_version(struct store *base, uint64_t *version)
 	}
 	pthread_mutex_unlock(&v->lock);
 	return err;
+}
+
+int sqlstore_version_lock(struct sqlstore *s, sqlite3 **db)
+{
+	struct sqlstore_version *v = sqlstore_version_of(s);
+	int err = 0;
+
+	*db = NULL;
+	if (v == NULL)
+		return store_fail(-ENOMEM, "sqlite: out of memory");
+	pthread_mutex_lock(&v->lock);
+	if (v->db == NULL)
+		err = sqlstore_version_open(s, v);
+	if (err) {
+		pthread_mutex_unlock(&v->lock);
+		return err;
+	}
+	*db = v->db;
+	return 0;
+}
+
+void sqlstore_version_unlock(struct sqlstore *s)
+{
+	pthread_mutex_unlock(&s->version->lock);
 }
 
 void sqlstore_version_free(struct sqlstore *s)

@@ -609,8 +609,14 @@ static void report_gauges(struct text_buf *b, const uint64_t counts[STORE_OUTCOM
 
 int report_metrics(struct store *s, char **out, size_t *len)
 {
-	struct store_record latest = { 0 };
 	struct store_summary sum;
+
+	return report_metrics_with(s, out, len, &sum);
+}
+
+int report_metrics_with(struct store *s, char **out, size_t *len, struct store_summary *sum)
+{
+	struct store_record latest = { 0 };
 	struct text_buf b = { 0 };
 	uint64_t counts[STORE_OUTCOMES];
 	int err;
@@ -619,7 +625,7 @@ int report_metrics(struct store *s, char **out, size_t *len)
 	*len = 0;
 	err = report_counts(s, counts);
 	if (err == 0)
-		err = store_summary(s, &sum);
+		err = store_summary(s, sum);
 	if (err == 0) {
 		err = store_latest(s, &latest);
 		if (err == -ENOENT) {
@@ -629,8 +635,8 @@ int report_metrics(struct store *s, char **out, size_t *len)
 	}
 	if (err)
 		goto out;
-	report_gauges(&b, counts, &latest, &sum);
-	report_histogram(&b, &sum);
+	report_gauges(&b, counts, &latest, sum);
+	report_histogram(&b, sum);
 	if (b.failed)
 		err = -ENOMEM;
 out:

@@ -46,6 +46,13 @@ int report_html(struct store *s, int64_t now_ms, char **out, size_t *len);
 int report_metrics(struct store *s, char **out, size_t *len);
 
 /*
+ * report_metrics(), and in *@sum the summary it rendered (the cache takes
+ * the latest finish from it rather than asking the store again: on a
+ * SQLite store still counting its rows, a summary reads the rows left).
+ */
+int report_metrics_with(struct store *s, char **out, size_t *len, struct store_summary *sum);
+
+/*
  * The last rendering of each kind (report_cache.c), with the store's
  * version then (store_version()) and when its bytes last changed. A
  * rendering is served again, with no store query, while the version is the

@@ -84,15 +84,23 @@ void report_cache_free(struct report_cache *c)
 	free(c);
 }
 
-/* Fills @fp, and *@latest_ms with the latest start in ms (STORE_NULL on an empty log). */
-static int report_fingerprint(struct store *s, struct report_fingerprint *fp, int64_t *latest_ms)
+/*
+ * Fills @fp, and *@latest_ms with the latest start in ms (STORE_NULL on an
+ * empty log). Without @counts, fp's counts stay 0: a store with a version
+ * is not compared by them (were a later check to lack the version, the
+ * fingerprint differs and the report is rendered again), and the
+ * rendering counts anyway.
+ */
+static int report_fingerprint(struct store *s, bool counts, struct report_fingerprint *fp,
+			      int64_t *latest_ms)
 {
 	struct store_record latest = { 0 };
 	int err = 0;
 
 	memset(fp, 0, sizeof(*fp));
 	*latest_ms = STORE_NULL;
-	err = report_counts(s, fp->counts);
+	if (counts)
+		err = report_counts(s, fp->counts);
 	if (err == 0) {
 		err = store_latest(s, &latest);
 		if (err == 0) {
@@ -107,18 +115,22 @@ static int report_fingerprint(struct store *s, struct report_fingerprint *fp, in
 
 /*
  * The time of the log's last change as the store tells it: the later of
- * the latest start (@latest_ms) and the latest finish, never past @now
- * (rows from other programs may say anything); an empty log, or one whose
- * times are all before 1970, changed @now.
+ * the latest start (@latest_ms) and the latest finish (from @known, the
+ * summary a rendering read, else asked), never past @now (rows from other
+ * programs may say anything); an empty log, or one whose times are all
+ * before 1970, changed @now.
  */
-static int64_t report_store_changed(struct store *s, int64_t latest_ms, int64_t now)
+static int64_t report_store_changed(struct store *s, const struct store_summary *known,
+				    int64_t latest_ms, int64_t now)
 {
-	struct store_summary sum;
+	struct store_summary asked;
+	const struct store_summary *sum = known;
 	int64_t t = latest_ms;
 
-	if (store_summary(s, &sum) == 0 && sum.last_finished_at != STORE_NULL &&
-	    sum.last_finished_at > t / 1000)
-		t = sum.last_finished_at > INT64_MAX / 1000 ? INT64_MAX : sum.last_finished_at * 1000;
+	if (sum == NULL && store_summary(s, &asked) == 0)
+		sum = &asked;
+	if (sum && sum->last_finished_at != STORE_NULL && sum->last_finished_at > t / 1000)
+		t = sum->last_finished_at > INT64_MAX / 1000 ? INT64_MAX : sum->last_finished_at * 1000;
 	if (t > now)
 		return now;
 	return t > 0 ? t : now;
@@ -128,15 +140,17 @@ static int64_t report_store_changed(struct store *s, int64_t latest_ms, int64_t 
 static int report_render(struct report_cached *r, struct store *s, enum report_kind kind,
 			 const struct report_fingerprint *fp, int64_t latest_ms, int64_t now)
 {
+	struct store_summary sum;
 	char *data;
 	size_t n;
 	int err;
 
-	err = kind == REPORT_HTML ? report_html(s, now, &data, &n) : report_metrics(s, &data, &n);
+	err = kind == REPORT_HTML ? report_html(s, now, &data, &n)
+				  : report_metrics_with(s, &data, &n, &sum);
 	if (err)
 		return err;
 	if (r->data == NULL || n != r->len || memcmp(data, r->data, n) != 0) {
-		int64_t t = report_store_changed(s, latest_ms, now);
+		int64_t t = report_store_changed(s, kind == REPORT_HTML ? NULL : &sum, latest_ms, now);
 
 		/*
 		 * A start or a finish has its time in the store; a change that
@@ -181,7 +195,7 @@ static int report_fresh(struct report_cached *r, struct store *s, enum report_ki
 		if (*fresh)
 			return 0;
 	}
-	err = report_fingerprint(s, fp, latest_ms);
+	err = report_fingerprint(s, !versioned, fp, latest_ms);
 	if (err || versioned || r->data == NULL)
 		return err;
 	*fresh = now - r->made_ms < REPORT_CACHE_MS && now >= r->made_ms &&

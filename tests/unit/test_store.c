@@ -4289,8 +4289,17 @@ static void check_summary_rows(struct store *s)
 	uint64_t finished = 0;
 
 	CHECK_EQ(store_summary(s, &sum), 0);
-	for (int b = 0; b < STORE_DURATION_BUCKETS; b++)
+	for (int b = 0; b < STORE_DURATION_BUCKETS; b++) {
+		char *sql = xasprintf("SELECT count(*) FROM execution_log WHERE outcome <> 'running'"
+				      " AND MAX(COALESCE(duration_ms, 0), 0) > %" PRId64 "%s%" PRId64,
+				      b ? store_duration_bounds_ms[b - 1] : INT64_MIN,
+				      b < STORE_DURATION_BUCKETS - 1 ? " AND MAX(COALESCE(duration_ms, 0), 0) <= " : " AND 1 <> ",
+				      b < STORE_DURATION_BUCKETS - 1 ? store_duration_bounds_ms[b] : INT64_C(0));
+
+		CHECK_EQ((int64_t)sum.finished[b], sqlite_shell_int(sql));
+		free(sql);
 		finished += sum.finished[b];
+	}
 	CHECK_EQ((int64_t)finished,
 		 sqlite_shell_int("SELECT count(*) FROM execution_log WHERE outcome <> 'running'"));
 	CHECK_EQ(sum.duration_sum_ms, sqlite_shell_int("SELECT sum(MAX(COALESCE(duration_ms, 0), 0))"
@@ -4389,6 +4398,79 @@ static void case_backfill_early(void)
 	wait_backfill();
 	CHECK_COUNTS(s);
 	check_summary_rows(s);
+	store_close(s);
+}
+
+/*
+ * backfill_kept: while the backfill is under way, a count is the aggregate
+ * of the rows below the watermark plus the rows from it on, not a count
+ * of every row: changed there, the count follows (a count of the rows
+ * would not see it); and with the sqlite3 shell's writes on both sides of
+ * the watermark, every count and the summary still equal the rows.
+ */
+static void case_backfill_kept(void)
+{
+	const struct timespec tick = { .tv_nsec = 5 * 1000 * 1000 };
+	struct store_filter f;
+	struct store *s;
+	uint64_t n = 0;
+
+	foreign_store(3000);
+	setenv("EXECLOGFS_TEST_BACKFILL_BATCH", "1", 1);
+	s = open_store();
+	unsetenv("EXECLOGFS_TEST_BACKFILL_BATCH");
+	for (int i = 0; i < 6000 && backfill_next() < 500; i++)
+		nanosleep(&tick, NULL);
+	store_close(s);
+	/* Stopped mid-way; read-only, nothing counts further. */
+	CHECK(backfill_next() >= 500 && backfill_next() < 3000);
+	s = open_store_at(g_backend, g_db, true);
+	sqlite_shell("UPDATE execlogfs_counts SET n = n + 1000 WHERE day = -1 AND outcome = 'success'");
+	CHECK_EQ(store_count(s, filter_of(&f, STORE_SUCCESS, -1), &n), 0);
+	CHECK_EQ(n, (uint64_t)sqlite_shell_int("SELECT count(*) FROM execution_log"
+					       " WHERE outcome = 'success'") + 1000);
+	sqlite_shell("UPDATE execlogfs_counts SET n = n - 1000 WHERE day = -1 AND outcome = 'success'");
+	CHECK_COUNTS(s);
+	/* Rows changed below and above the watermark, by another program. */
+	sqlite_shell("UPDATE execution_log SET outcome = 'partial' WHERE id IN (7, 2990)");
+	sqlite_shell("UPDATE execution_log SET started_at = started_at + 86400 WHERE id IN (8, 2991)");
+	sqlite_shell("DELETE FROM execution_log WHERE id IN (9, 2992)");
+	foreign_row("late", "1767225600", "'error'");
+	CHECK(backfill_next() >= 500 && backfill_next() < 3000);
+	CHECK_COUNTS(s);
+	check_summary_rows(s);
+	store_close(s);
+}
+
+/*
+ * backfill_version: the background count's batches change the aggregate,
+ * not the log: store_version() stays while hundreds of them commit (a
+ * report is not rendered again for each), and still moves for another
+ * program's insert meanwhile.
+ */
+static uint64_t version_of(struct store *s);
+
+static void case_backfill_version(void)
+{
+	const struct timespec tick = { .tv_nsec = 5 * 1000 * 1000 };
+	struct store *s;
+	uint64_t v = 0, again = 0;
+	int64_t from;
+
+	foreign_store(3000);
+	setenv("EXECLOGFS_TEST_BACKFILL_BATCH", "1", 1);
+	s = open_store();
+	unsetenv("EXECLOGFS_TEST_BACKFILL_BATCH");
+	CHECK_EQ(store_version(s, &v), 0);
+	from = backfill_next();
+	for (int i = 0; i < 6000 && backfill_next() < from + 200; i++)
+		nanosleep(&tick, NULL);
+	CHECK(backfill_next() >= from + 200);
+	CHECK_EQ(store_version(s, &again), 0);
+	CHECK_EQ(again, v);
+	foreign_row("theirs", "1767225600", "'success'");
+	CHECK_EQ(store_version(s, &again), 0);
+	CHECK(again != v);
 	store_close(s);
 }
 
@@ -4492,6 +4574,156 @@ static void case_version(void)
 	store_close(s);
 }
 
+/* ---- every backend: each count against the records themselves ------------ */
+
+#define CE_THREADS 4
+#define CE_RUNS 48
+#define CE_DAYS 5
+
+/* The start of run @i of thread @t, in ms: over CE_DAYS days from T0_MS. */
+static int64_t ce_started_ms(int t, int i)
+{
+	return T0_MS + (i % CE_DAYS) * DAY_MS + t * 1000 + i;
+}
+
+/* Its outcome: a quarter each left running, success, error, partial. */
+static enum store_outcome ce_outcome(int i)
+{
+	static const enum store_outcome o[] = { STORE_RUNNING, STORE_SUCCESS, STORE_ERROR, STORE_PARTIAL };
+
+	return o[i % 4];
+}
+
+/* Its duration in ms, spread over the buckets (up to 5000 s). */
+static int64_t ce_duration_ms(int t, int i)
+{
+	return (int64_t)(i * 7919 + t * 104729) % 5000000;
+}
+
+static void *ce_worker(void *p)
+{
+	struct th_arg *arg = p;
+	struct store_finish fin;
+	char name[32];
+
+	for (int i = 0; i < CE_RUNS; i++) {
+		snprintf(name, sizeof(name), "c%d-%02d", arg->t, i);
+		start_one(arg->s, name, ce_started_ms(arg->t, i));
+		if (ce_outcome(i) == STORE_RUNNING)
+			continue;
+		fin = finish_of(ce_outcome(i), ce_outcome(i) == STORE_ERROR ? "failed" : NULL, i, 0, 0);
+		CHECK_EQ(store_finish(arg->s, name, &fin,
+				      ce_started_ms(arg->t, i) + ce_duration_ms(arg->t, i)), 0);
+		/* Every fifth finished run deleted again. */
+		if (i % 5 == 0)
+			CHECK_EQ(store_delete(arg->s, name), 0);
+	}
+	return NULL;
+}
+
+/* What the records themselves say, walked with store_list(). */
+struct ce_expect {
+	uint64_t all, by_outcome[STORE_OUTCOMES];
+	uint64_t day[CE_DAYS], day_outcome[CE_DAYS][STORE_OUTCOMES];
+	uint64_t finished[STORE_DURATION_BUCKETS];
+	int64_t duration_sum_ms, last_finished_at;
+};
+
+static int ce_walk(void *ctx, const struct store_record *rec)
+{
+	struct ce_expect *e = ctx;
+	int o = store_outcome_from_name(rec->outcome);
+	int64_t d = store_day_of(rec->started_at) - DAY0;
+
+	CHECK(o >= 0 && d >= 0 && d < CE_DAYS);
+	e->all++;
+	e->by_outcome[o]++;
+	e->day[d]++;
+	e->day_outcome[d][o]++;
+	if (o != STORE_RUNNING) {
+		CHECK(rec->duration_ms != STORE_NULL && rec->finished_at != STORE_NULL);
+		e->finished[store_duration_bucket(rec->duration_ms)]++;
+		e->duration_sum_ms += rec->duration_ms;
+		if (e->last_finished_at == STORE_NULL || rec->finished_at > e->last_finished_at)
+			e->last_finished_at = rec->finished_at;
+	}
+	return 0;
+}
+
+/* store_count() of outcome @o (-1: any) and day @d (-1: any) is @want. */
+static void ce_check_count(struct store *s, int o, int64_t d, uint64_t want)
+{
+	struct store_filter f;
+	uint64_t n = UINT64_MAX;
+
+	CHECK_EQ(store_count(s, filter_of(&f, o, d), &n), 0);
+	if (n != want)
+		fail(__FILE__, __LINE__, "count", "outcome %d day %" PRId64 ": %" PRIu64
+		     " counted, %" PRIu64 " records", o, d, n, want);
+}
+
+/*
+ * counts_exact: 4 threads start, finish (every outcome) and delete at
+ * once; then every count the store gives (all, each outcome, each day
+ * used, each day and outcome; by outcome in one call, with and without a
+ * day) and its summary equal what its records, walked with store_list(),
+ * say. Aggregates kept by a backend must agree with its rows.
+ */
+static void case_counts_exact(void)
+{
+	static struct th_arg args[CE_THREADS];
+	struct ce_expect e = { .last_finished_at = STORE_NULL };
+	struct store_summary sum = { 0 };
+	struct store_filter f;
+	struct store *s = open_store();
+	pthread_t th[CE_THREADS];
+	int64_t last_ever = STORE_NULL;
+
+	for (int t = 0; t < CE_THREADS; t++) {
+		args[t].s = s;
+		args[t].t = t;
+		CHECK_EQ(pthread_create(&th[t], NULL, ce_worker, &args[t]), 0);
+	}
+	for (int t = 0; t < CE_THREADS; t++)
+		CHECK_EQ(pthread_join(th[t], NULL), 0);
+	CHECK_EQ(store_list(s, filter_of(&f, -1, -1), 0, ce_walk, &e), 0);
+	/* 7 of each thread's 36 finished runs deleted: a walk that lost rows would say less. */
+	CHECK_EQ(e.all, (uint64_t)(CE_THREADS * CE_RUNS - CE_THREADS * 7));
+
+	ce_check_count(s, -1, -1, e.all);
+	for (int o = 0; o < STORE_OUTCOMES; o++)
+		ce_check_count(s, o, -1, e.by_outcome[o]);
+	for (int d = 0; d < CE_DAYS; d++) {
+		ce_check_count(s, -1, DAY0 + d, e.day[d]);
+		for (int o = 0; o < STORE_OUTCOMES; o++)
+			ce_check_count(s, o, DAY0 + d, e.day_outcome[d][o]);
+	}
+	/* A day with no run. */
+	ce_check_count(s, -1, DAY0 + CE_DAYS, 0);
+	for (int d = -1; d < CE_DAYS; d++) {
+		uint64_t by[STORE_OUTCOMES] = { 0 };
+
+		CHECK_EQ(store_count_outcomes(s, filter_of(&f, -1, d < 0 ? -1 : DAY0 + d), by), 0);
+		for (int o = 0; o < STORE_OUTCOMES; o++)
+			CHECK_EQ(by[o], d < 0 ? e.by_outcome[o] : e.day_outcome[d][o]);
+	}
+
+	CHECK_EQ(store_summary(s, &sum), 0);
+	for (int b = 0; b < STORE_DURATION_BUCKETS; b++)
+		CHECK_EQ(sum.finished[b], e.finished[b]);
+	CHECK_EQ(sum.duration_sum_ms, e.duration_sum_ms);
+	/* The latest finish: of the records, or (kept aggregates) of a run deleted since. */
+	for (int t = 0; t < CE_THREADS; t++)
+		for (int i = 0; i < CE_RUNS; i++) {
+			int64_t at = (ce_started_ms(t, i) + ce_duration_ms(t, i)) / 1000;
+
+			if (ce_outcome(i) != STORE_RUNNING && (last_ever == STORE_NULL || at > last_ever))
+				last_ever = at;
+		}
+	CHECK(sum.last_finished_at >= e.last_finished_at && sum.last_finished_at <= last_ever);
+	store_close(s);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -4536,9 +4768,12 @@ static const struct {
 	{ "provenance_visits", case_provenance_visits },
 	{ "output", case_output },
 	{ "version", case_version },
+	{ "counts_exact", case_counts_exact },
 	{ "kept_counts", case_kept_counts },
 	{ "backfill_killed", case_backfill_killed },
 	{ "backfill_early", case_backfill_early },
+	{ "backfill_kept", case_backfill_kept },
+	{ "backfill_version", case_backfill_version },
 };
 
 int main(int argc, char **argv)
