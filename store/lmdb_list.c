@@ -384,6 +384,7 @@ static int lmdb_count_body(struct lmdb_store *st, struct lmdb_txn *txn, void *ar
 	     rc = lmdb_index_next(txn, cur, prefix, false, 0, &id, &val)) {
 		if (++seen % LMDB_TRIM_KEYS == 0)
 			lmdb_trim_held(st);
+		store_count_visits(&st->base, 1);
 		if (c->w.outcome != NULL) {
 			rc = lmdb_has_outcome(st, txn, c->w.outcome, id);
 			if (rc == -ENOENT)
@@ -439,6 +440,7 @@ static int lmdb_count_outcomes_body(struct lmdb_store *st, struct lmdb_txn *txn,
 	     rc = lmdb_index_next(txn, cur, prefix, false, 0, &id, &val)) {
 		if (++seen % LMDB_TRIM_KEYS == 0)
 			lmdb_trim_held(st);
+		store_count_visits(&st->base, 1);
 		for (int o = 0; o < STORE_OUTCOMES; o++) {
 			rc = lmdb_has_outcome(st, txn, store_outcome_name(o), id);
 			if (rc == 0) {
