@@ -2,8 +2,9 @@
  * lmdb_open.c - detecting, opening and closing an LMDB store: what is at the
  * path is checked before LMDB touches it, the marker of our stores (see the
  * layout in lmdb_keys.c) is checked or written, and a writable open moves a
- * store of format 1 or 2 to format 3 and builds meta:durations if it is
- * missing.
+ * store of format 1, 2 or 3 to format 4 (in one transaction: killed, it
+ * leaves the older format, which the next open moves again) and builds
+ * meta:durations if it is missing.
  *
  * Left out: the transaction engine (lmdb_txn.c).
  */
@@ -150,9 +151,10 @@ static int lmdb_prepare(const char *path, bool read_only, size_t *data_size)
 /* The format a marker names, in *@format: -EMEDIUMTYPE for another marker. */
 static int lmdb_format_of(const MDB_val *val, int *format)
 {
-	static const char *const markers[] = { LMDB_FORMAT_1, LMDB_FORMAT_2, LMDB_FORMAT };
+	static const char *const markers[] = { LMDB_FORMAT_1, LMDB_FORMAT_2, LMDB_FORMAT_3,
+					       LMDB_FORMAT };
 
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < (int)(sizeof(markers) / sizeof(markers[0])); i++) {
 		if (val->mv_size == strlen(markers[i]) &&
 		    memcmp(val->mv_data, markers[i], val->mv_size) == 0) {
 			*format = i + 1;
@@ -251,8 +253,10 @@ static int lmdb_upgrade(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 
 	if (st->format == 1)
 		rc = lmdb_upgrade_1(st, txn, arg);
-	if (rc == 0)
+	if (rc == 0 && st->format <= 2)
 		rc = lmdb_views_build(st, txn, arg);
+	if (rc == 0)
+		rc = lmdb_counts_build(st, txn, arg);
 	lmdb_buf_add_str(&kb, "meta:format");
 	if (rc == 0)
 		rc = lmdb_put(st, txn, &kb, LMDB_FORMAT, strlen(LMDB_FORMAT), 0);

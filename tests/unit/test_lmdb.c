@@ -252,8 +252,9 @@ static const char *view(struct store *s, enum store_attr attr, const char *value
 
 /*
  * A store of format 2 (no view keys) is read as it is by a read-only open,
- * which refuses the views rather than list them wrong, and moved to format 3
- * by the first writable open, which makes the view keys of every record.
+ * which refuses the views rather than list them wrong, and moved to this
+ * format by the first writable open, which makes the view keys of every
+ * record.
  */
 static void case_format_upgrade(void)
 {
@@ -299,14 +300,14 @@ static void case_format_upgrade(void)
 	CHECK(got.host == NULL && got.ntags == 0 && got.exit_code == STORE_NULL);
 	store_close(s);
 	raw_format(marker, sizeof(marker));
-	CHECK_TEXT(marker, "execlogfs-lmdb 3");
+	CHECK_TEXT(marker, "execlogfs-lmdb 4");
 
 	/* A format this build does not know (a newer one) is refused untouched. */
-	raw_set_format("execlogfs-lmdb 4");
+	raw_set_format("execlogfs-lmdb 5");
 	CHECK_EQ(open_rc(false), -EMEDIUMTYPE);
 	CHECK_EQ(open_rc(true), -EMEDIUMTYPE);
 	raw_format(marker, sizeof(marker));
-	CHECK_TEXT(marker, "execlogfs-lmdb 4");
+	CHECK_TEXT(marker, "execlogfs-lmdb 5");
 	store_record_clear(&got);
 }
 
