@@ -23,7 +23,7 @@
 #include "lmdb_internal.h"
 
 /* The outcome byte of a counter: an enum store_outcome, or this for any
- * other string an older document may hold (counted in the totals alone). */
+ * other string an older document may hold (in the counts of any outcome). */
 #define LMDB_COUNT_OTHER 0xff
 /* The counters of one day (or all): the four outcomes, then the others. */
 #define LMDB_COUNT_SLOTS (STORE_OUTCOMES + 1)
@@ -31,7 +31,7 @@
  * The build trims the map (lmdb_trim_held()) every this many day: keys: each
  * also looks up to four outcome: keys elsewhere in the file, and every page
  * fault maps its neighbours, so that LMDB_TRIM_KEYS would let a 1M-run
- * build map 78 MB between trims (33 MB at this interval, for the same time).
+ * build map 78 MB between trims (33 MB at this interval).
  */
 #define LMDB_COUNTS_TRIM_KEYS 1024
 
