@@ -6,7 +6,7 @@
  * call), lmdb_txn.c (the transaction engine: retries, the group commit, the
  * one place where LMDB's return codes become negative errnos), lmdb_open.c
  * (detect, open, the format upgrade, close), lmdb_list.c (the walks of the
- * indexes), lmdb_room.c (check_room, statfs), lmdb_views.c (the indexes by
+ * indexes), lmdb_counts.c (the counter keys), lmdb_room.c (check_room, statfs), lmdb_views.c (the indexes by
  * provenance: host, user, tool, tag), lmdb_output.c (what a run printed)
  * and lmdb.c (the changes, the reads of
  * one execution, and the ops table).
@@ -27,8 +27,9 @@
 
 /* The on-disk layout is written out at the top of lmdb_keys.c. */
 
-#define LMDB_FORMAT "execlogfs-lmdb 3"
-#define LMDB_FORMAT_VERSION 3
+#define LMDB_FORMAT "execlogfs-lmdb 4"
+#define LMDB_FORMAT_VERSION 4
+#define LMDB_FORMAT_3 "execlogfs-lmdb 3" /* without cnt: keys */
 #define LMDB_FORMAT_2 "execlogfs-lmdb 2" /* without host:, user:, tool:, tag: keys */
 #define LMDB_FORMAT_1 "execlogfs-lmdb 1" /* without those, nor start: keys */
 #define LMDB_MAP_START ((size_t)16 << 20)
@@ -64,7 +65,8 @@ struct lmdb_store {
 	size_t map_len;
 	uint64_t runs;   /* transactions run (atomic), for lmdb_trim() */
 	/* The store's format: LMDB_FORMAT_VERSION, or, opened read-only, an
-	 * older one (1: no start: keys; 1 and 2: no view keys). */
+	 * older one (1: no start: keys; 1 and 2: no view keys; 1 to 3: no
+	 * cnt: keys). */
 	int format;
 };
 
@@ -180,6 +182,20 @@ int lmdb_index_move(struct lmdb_store *st, struct lmdb_txn *txn, const struct lm
 int lmdb_index_remove(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmdb_entry *e);
 /* A body: builds meta:durations from the records if it is missing. */
 int lmdb_durations_build(struct lmdb_store *st, struct lmdb_txn *txn, void *arg);
+
+/* lmdb_counts.c: the counters by outcome, in all and by day. */
+
+/* Counts one execution of @outcome started at @started_at in (@sign 1) or out (-1). */
+int lmdb_counts_move(struct lmdb_store *st, struct lmdb_txn *txn, const char *outcome,
+		     int64_t started_at, int sign);
+/* Whether the counters answer @filter: no attr, and a store that has them. */
+bool lmdb_counts_answer(struct lmdb_store *st, const struct store_filter *filter);
+/* The count of @filter (outcome and/or day), from at most five keys. */
+int lmdb_counts_get(struct lmdb_store *st, const struct store_filter *filter, uint64_t *count);
+/* The counts by outcome of @day (-1: of all time), from four keys. */
+int lmdb_counts_outcomes(struct lmdb_store *st, int64_t day, uint64_t counts[STORE_OUTCOMES]);
+/* A body: makes every cnt: key from the outcome: and day: keys (the upgrade to format 4). */
+int lmdb_counts_build(struct lmdb_store *st, struct lmdb_txn *txn, void *arg);
 
 /* lmdb_txn.c: the transaction engine. */
 

@@ -6,7 +6,7 @@
  * so mdb_stat and mdb_dump work on it). Everything lives in the unnamed main
  * database, under these keys:
  *
- *   meta:format                      "execlogfs-lmdb 3", the marker of our stores
+ *   meta:format                      "execlogfs-lmdb 4", the marker of our stores
  *   meta:seq                         be64 last id handed out (ids are never reused)
  *   execlog:<execution_id>           the record's JSON document, as record_to_json()
  *                                    renders it: the bytes `cat` shows
@@ -40,13 +40,22 @@
  *                                    (STORE_NULL: none): store_summary()'s aggregates,
  *                                    moved by every finish and delete, made at open
  *                                    from the records when missing
+ *   cnt:all:<o>                      be64 executions whose outcome: key is of
+ *                                    outcome byte <o> (an enum store_outcome,
+ *                                    0xff: any other string), none when 0
+ *   cnt:day:<be64 day><o>            be64 the same, of those whose day: key is
+ *                                    of that day (encoded as there: days before
+ *                                    1970 sort last), none when 0: what counts
+ *                                    by outcome and/or day read (lmdb_counts.c)
  *
  * Format 1 had no start: keys, formats 1 and 2 no host:, user:, tool: or
  * tag: keys (the tool of every record, and the provenance of records a
  * build with the fields but not their keys wrote, would be missing from the
- * views): a writable open makes them and moves the marker to 3 (so that an
- * older build, which would not keep them, refuses the store); a read-only
- * open reads an older store without them (and refuses what needs them).
+ * views), formats 1 to 3 no cnt: keys: a writable open makes them and moves
+ * the marker to 4, all in one transaction (so that an older build, which
+ * would not keep them, refuses the store); a read-only open reads an older
+ * store without them (walking the indexes to count, refusing what needs
+ * the view keys).
  *
  * Every change updates all its keys in one write transaction. The map starts
  * at 16 MiB and doubles when full, up to the configured limit; listings read
@@ -397,8 +406,8 @@ static int lmdb_durations_move(struct lmdb_store *st, struct lmdb_txn *txn,
 
 /*
  * The index API. An execution's index keys (id:, outcome:, day:, start:,
- * and the views': host:, user:, tool:, tag:)
- * and its part of meta:durations follow from a few of its fields, its
+ * and the views': host:, user:, tool:, tag:), its part of the cnt: counters
+ * and of meta:durations follow from a few of its fields, its
  * entry. Start adds an entry, finish and heartbeat move one, delete removes
  * one, each in the transaction that writes or deletes the document: no
  * change names the index keys itself.
@@ -483,6 +492,8 @@ int lmdb_index_add(struct lmdb_store *st, struct lmdb_txn *txn, const struct lmd
 		rc = lmdb_index_put_start(st, txn, e);
 	if (rc == 0)
 		rc = lmdb_views_put(st, txn, e);
+	if (rc == 0)
+		rc = lmdb_counts_move(st, txn, e->outcome, e->started_at, 1);
 	if (rc == 0 && lmdb_entry_finished(e))
 		rc = lmdb_durations_move(st, txn, e->duration_ms, e->finished_at, 1);
 	return rc;
@@ -505,6 +516,12 @@ int lmdb_index_move(struct lmdb_store *st, struct lmdb_txn *txn, const struct lm
 		rc = lmdb_index_del_start(st, txn, was);
 		if (rc == 0)
 			rc = lmdb_index_put_start(st, txn, now);
+	}
+	if (rc == 0 && (strcmp(was->outcome, now->outcome) != 0 ||
+			store_day_of(was->started_at) != store_day_of(now->started_at))) {
+		rc = lmdb_counts_move(st, txn, was->outcome, was->started_at, -1);
+		if (rc == 0)
+			rc = lmdb_counts_move(st, txn, now->outcome, now->started_at, 1);
 	}
 	if (rc == 0 && lmdb_entry_finished(was))
 		rc = lmdb_durations_move(st, txn, was->duration_ms, was->finished_at, -1);
@@ -530,6 +547,8 @@ int lmdb_index_remove(struct lmdb_store *st, struct lmdb_txn *txn, const struct 
 		rc = lmdb_views_del(st, txn, e);
 	if (rc == 0)
 		rc = lmdb_output_del(st, txn, e->id);
+	if (rc == 0)
+		rc = lmdb_counts_move(st, txn, e->outcome, e->started_at, -1);
 	if (rc == 0 && lmdb_entry_finished(e))
 		rc = lmdb_durations_move(st, txn, e->duration_ms, e->finished_at, -1);
 	return rc;

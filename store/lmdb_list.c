@@ -1,5 +1,6 @@
 /*
- * lmdb_list.c - the LMDB backend's listings and counts: walks of the id:,
+ * lmdb_list.c - the LMDB backend's listings and counts: counts by outcome
+ * and day read the cnt: keys (lmdb_counts.c), the rest are walks of the id:,
  * outcome:, day:, start: and view (host:, user:, tool:, tag:) indexes (see the layout in lmdb_keys.c), each
  * step one short read transaction, so that no transaction stays open while
  * a caller's callback runs.
@@ -384,6 +385,7 @@ static int lmdb_count_body(struct lmdb_store *st, struct lmdb_txn *txn, void *ar
 	     rc = lmdb_index_next(txn, cur, prefix, false, 0, &id, &val)) {
 		if (++seen % LMDB_TRIM_KEYS == 0)
 			lmdb_trim_held(st);
+		store_count_visits(&st->base, 1);
 		if (c->w.outcome != NULL) {
 			rc = lmdb_has_outcome(st, txn, c->w.outcome, id);
 			if (rc == -ENOENT)
@@ -406,6 +408,8 @@ int lmdb_count(struct store *s, const struct store_filter *filter, uint64_t *cou
 	struct lmdb_count c = { 0 };
 	int rc;
 
+	if (lmdb_counts_answer(lmdb_of(s), filter))
+		return lmdb_counts_get(lmdb_of(s), filter, count);
 	rc = lmdb_walk_index(lmdb_of(s), &c.w, filter);
 	if (rc == 0 && !c.w.exhausted)
 		rc = lmdb_run(lmdb_of(s), false, "count", lmdb_count_body, &c);
@@ -439,6 +443,7 @@ static int lmdb_count_outcomes_body(struct lmdb_store *st, struct lmdb_txn *txn,
 	     rc = lmdb_index_next(txn, cur, prefix, false, 0, &id, &val)) {
 		if (++seen % LMDB_TRIM_KEYS == 0)
 			lmdb_trim_held(st);
+		store_count_visits(&st->base, 1);
 		for (int o = 0; o < STORE_OUTCOMES; o++) {
 			rc = lmdb_has_outcome(st, txn, store_outcome_name(o), id);
 			if (rc == 0) {
@@ -460,6 +465,8 @@ int lmdb_count_outcomes(struct store *s, const struct store_filter *filter,
 	struct lmdb_count_outcomes c = { 0 };
 	int rc = 0;
 
+	if (lmdb_counts_answer(lmdb_of(s), filter))
+		return lmdb_counts_outcomes(lmdb_of(s), filter->day, counts);
 	/* All of them: each outcome's own index counts it. */
 	if (filter->day < 0) {
 		for (int o = 0; o < STORE_OUTCOMES && rc == 0; o++) {

@@ -2,8 +2,9 @@
  * lmdb_open.c - detecting, opening and closing an LMDB store: what is at the
  * path is checked before LMDB touches it, the marker of our stores (see the
  * layout in lmdb_keys.c) is checked or written, and a writable open moves a
- * store of format 1 or 2 to format 3 and builds meta:durations if it is
- * missing.
+ * store of format 1, 2 or 3 to format 4 (in one transaction: killed, it
+ * leaves the older format, which the next open moves again) and builds
+ * meta:durations if it is missing.
  *
  * Left out: the transaction engine (lmdb_txn.c).
  */
@@ -150,9 +151,10 @@ static int lmdb_prepare(const char *path, bool read_only, size_t *data_size)
 /* The format a marker names, in *@format: -EMEDIUMTYPE for another marker. */
 static int lmdb_format_of(const MDB_val *val, int *format)
 {
-	static const char *const markers[] = { LMDB_FORMAT_1, LMDB_FORMAT_2, LMDB_FORMAT };
+	static const char *const markers[] = { LMDB_FORMAT_1, LMDB_FORMAT_2, LMDB_FORMAT_3,
+					       LMDB_FORMAT };
 
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < (int)(sizeof(markers) / sizeof(markers[0])); i++) {
 		if (val->mv_size == strlen(markers[i]) &&
 		    memcmp(val->mv_data, markers[i], val->mv_size) == 0) {
 			*format = i + 1;
@@ -241,18 +243,45 @@ static int lmdb_upgrade_1(struct lmdb_store *st, struct lmdb_txn *txn, void *arg
 }
 
 /*
+ * Room for what an upgrade writes, claimed before its walks: the map of a
+ * full store (as big as its data) must grow at the first write past its
+ * free pages, which fails the transaction for the engine to grow the map
+ * and run it again. Claimed first, that costs nothing; met at the end of
+ * a walk, it cost the walk twice (a 1M-run upgrade took 3.8 s, not 2.6). A
+ * value of LMDB_UPGRADE_ROOM bytes takes that many pages, which its delete
+ * in the same transaction gives back to the transaction for reuse: room
+ * for the counters of some 1,500 days (a store with more may still grow
+ * the map late, and costs its walk twice).
+ */
+#define LMDB_UPGRADE_ROOM ((size_t)512 << 10)
+
+static int lmdb_upgrade_room(struct lmdb_store *st, struct lmdb_txn *txn)
+{
+	struct lmdb_buf kb = { 0 };
+	int rc;
+
+	lmdb_buf_add_str(&kb, "meta:room");
+	rc = lmdb_put(st, txn, &kb, NULL, LMDB_UPGRADE_ROOM, MDB_RESERVE);
+	if (rc == 0)
+		rc = lmdb_del(st, txn, &kb);
+	return rc;
+}
+
+/*
  * Moves a store of an older format to this one, in one transaction: the
  * keys each format since added, then the marker.
  */
 static int lmdb_upgrade(struct lmdb_store *st, struct lmdb_txn *txn, void *arg)
 {
 	struct lmdb_buf kb = { 0 };
-	int rc = 0;
+	int rc = lmdb_upgrade_room(st, txn);
 
-	if (st->format == 1)
+	if (rc == 0 && st->format == 1)
 		rc = lmdb_upgrade_1(st, txn, arg);
-	if (rc == 0)
+	if (rc == 0 && st->format <= 2)
 		rc = lmdb_views_build(st, txn, arg);
+	if (rc == 0)
+		rc = lmdb_counts_build(st, txn, arg);
 	lmdb_buf_add_str(&kb, "meta:format");
 	if (rc == 0)
 		rc = lmdb_put(st, txn, &kb, LMDB_FORMAT, strlen(LMDB_FORMAT), 0);

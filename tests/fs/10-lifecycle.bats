@@ -213,10 +213,10 @@ PY
   assert_line fresh.json
   refute_line imported.json
   if [ "$STORE" = lmdb ]; then
-    # The writable mount moved the store to format 3, whose start: keys
+    # The writable mount moved the store to this format, whose start: keys
     # the walk used.
     run mdb_dump -p "$DB"
-    assert_output --partial "execlogfs-lmdb 3"
+    assert_output --partial "execlogfs-lmdb 4"
     assert_output --partial "start:"
   fi
 }
