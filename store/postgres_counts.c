@@ -1,0 +1,521 @@
+/*
+ * postgres_counts.c - the counts by outcome and by (day, outcome) and the
+ * duration histogram on PostgreSQL, kept in tables of their own so that
+ * reading them costs the same at 10M rows as at 100 (issue 21), spread
+ * over slots so that writers of many mounts do not queue on one row.
+ *
+ * execlog_counts (day, outcome, slot, n): day -1 the totals, day d >= 0
+ * the rows whose started_at falls on UTC day d (days in [0, STORE_DAY_END)
+ * only: a row outside them is in the totals alone); outcome one of the
+ * four, or '' for another program's outcome (counted in all rows, in no
+ * outcome), as SQLite's execlogfs_counts. execlog_durations (bucket, slot,
+ * n, sum_ms, last_finished_at): the finished rows (outcome <> 'running')
+ * by store_duration_bucket() of GREATEST(COALESCE(duration_ms, 0), 0);
+ * last_finished_at is the greatest ever (a delete does not move it back,
+ * as on SQLite and LMDB). A reader sums over the slots.
+ *
+ * The slot of a change is its session's pg_backend_pid() % 64: each mount
+ * writes through its own sessions, so two writers rarely share a row. The
+ * key leads with (day, outcome), not the slot, so that a read of one day
+ * is one index range. A trigger adds one change's deltas in one INSERT,
+ * in (day, outcome) order, an update's -1 and +1 merged: two transactions
+ * that share a slot lock its rows in the same order (no deadlock), and a
+ * change that moves no count writes none.
+ *
+ * The triggers (execlog_counts) keep both tables in the transaction of
+ * every insert, delete and update of id, started_at, outcome, duration_ms
+ * or finished_at, whoever writes (psql too); TRUNCATE empties them.
+ *
+ * A table that had rows before execlog_counts existed (an older
+ * execlogfs's, one psql filled) gets them counted by a backfill, by
+ * ascending id, in batches of one transaction each: execlog_counts_state
+ * .next_id is the watermark, rows below it counted, rows at or above it
+ * not yet (the triggers leave them to the backfill), null when every row
+ * is counted. Writers run concurrently here, unlike SQLite's: a trigger
+ * that finds the watermark set takes PGSTORE_COUNTS_LOCK_KEY shared, then
+ * reads it again; a batch takes it exclusive first, so it waits for every
+ * writer that read the old watermark to commit, and its rows are read
+ * after that. (A writer in REPEATABLE READ or SERIALIZABLE reads the
+ * watermark of its snapshot, not the latest: execlogfs's and psql's are
+ * READ COMMITTED.) The same batches give the rows their tool when the
+ * tool column was new to the table (state.tools), set-based, with
+ * execlog_tool_of(), before the exclusive lock: no writer waits for them.
+ * Until the backfill ends, reads add a count of the rows from the
+ * watermark on, in the same statement (one snapshot).
+ *
+ * A backfill runs in a thread of each writable mount with a connection of
+ * its own; two mounts' batches are serialised by the lock (each re-reads
+ * the watermark under it). kill -9 loses at most one batch's uncommitted
+ * work; the next mount resumes.
+ */
+#include <errno.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pgstore.h"
+
+/* The first second after the last nameable day, as SQL text below. */
+_Static_assert(STORE_DAY_END * 86400 == INT64_C(253402300800), "the day bound in the SQL");
+
+/* The slots counts are spread over. */
+#define PGSTORE_SLOTS "64"
+
+/* The outcome key of row @r: one of the four, else ''. */
+#define OUTCOME_KEY(r)                                                          \
+	"CASE WHEN " r ".outcome IN ('running', 'success', 'error', 'partial')"  \
+	" THEN " r ".outcome ELSE '' END"
+
+/* The day of row @r (started_at >= 0 here: division floors), or NULL off the days. */
+#define DAY_OF(r)                                                               \
+	"CASE WHEN " r ".started_at >= 0 AND " r ".started_at < 253402300800"    \
+	" THEN " r ".started_at / 86400 END"
+
+/* The duration of row @r as the histogram counts it. */
+#define DUR(r) "GREATEST(COALESCE(" r ".duration_ms, 0), 0)"
+
+/* A numeric @x held in bigint, saturated (sums of durations near the ends of int64). */
+#define CLAMP(x) "LEAST(GREATEST(" x ", -9223372036854775808), 9223372036854775807)::bigint"
+
+/* Adds the rows of the SELECT before it, (day, outcome, slot, n), to the counts. */
+#define COUNTS_UPSERT                                                           \
+	" ON CONFLICT (day, outcome, slot) DO UPDATE SET n = c.n + excluded.n;\n"
+
+/* Adds the rows of the SELECT before it, (bucket, slot, n, sum_ms, last), to the durations. */
+#define DURATIONS_UPSERT                                                        \
+	" ON CONFLICT (bucket, slot) DO UPDATE SET n = x.n + excluded.n,"        \
+	" sum_ms = " CLAMP("x.sum_ms::numeric + excluded.sum_ms") ","            \
+	" last_finished_at = GREATEST(x.last_finished_at, excluded.last_finished_at);\n"
+
+/*
+ * The tables, and the watermark of a table that has rows already (taken
+ * with the table locked against writers, so that no row commits unseen
+ * between min(id) and the triggers).
+ */
+static const char pgstore_counts_tables[] =
+	"DO $d$\n"
+	"BEGIN\n"
+	"    IF pg_catalog.to_regclass('execlog_counts_state') IS NULL THEN\n"
+	"        LOCK TABLE execution_log IN SHARE ROW EXCLUSIVE MODE;\n"
+	"        CREATE TABLE execlog_counts (day BIGINT NOT NULL, outcome TEXT COLLATE \"C\" NOT NULL,\n"
+	"            slot INTEGER NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (day, outcome, slot));\n"
+	"        CREATE TABLE execlog_durations (bucket INTEGER NOT NULL,\n"
+	"            slot INTEGER NOT NULL, n BIGINT NOT NULL, sum_ms BIGINT NOT NULL,\n"
+	"            last_finished_at BIGINT, PRIMARY KEY (bucket, slot));\n"
+	"        CREATE TABLE execlog_counts_state (k INTEGER PRIMARY KEY CHECK (k = 0),\n"
+	"            next_id BIGINT, tools BOOLEAN NOT NULL);\n"
+	"        INSERT INTO execlog_counts_state (k, next_id, tools)\n"
+	"            SELECT 0, min(id), min(id) IS NOT NULL AND\n"
+	"            COALESCE(current_setting('execlog.tool_added', true), '') = 'on'\n"
+	"            FROM execution_log;\n"
+	"    END IF;\n"
+	"END $d$;\n";
+
+/* Reads the watermark into v_next: under the shared lock while it is set. */
+#define READ_WATERMARK                                                          \
+	"    SELECT next_id INTO v_next FROM execlog_counts_state;\n"             \
+	"    IF v_next IS NOT NULL THEN\n"                                         \
+	"        PERFORM pg_advisory_xact_lock_shared(" PGSTORE_COUNTS_LOCK_KEY ");\n" \
+	"        SELECT next_id INTO v_next FROM execlog_counts_state;\n"         \
+	"    END IF;\n"
+
+/* The trigger: one change's deltas (v_o: -1 for OLD, v_n: +1 for NEW, 0 when not counted). */
+static const char pgstore_counts_trigger_fmt[] =
+	"CREATE OR REPLACE FUNCTION execlog_counts_apply() RETURNS trigger\n"
+	"LANGUAGE plpgsql AS $f$\n"
+	"DECLARE\n"
+	"    v_bounds CONSTANT bigint[] := %s;\n"
+	"    v_slot integer := pg_backend_pid() %% " PGSTORE_SLOTS ";\n"
+	"    v_next bigint;\n"
+	"    v_o integer := 0;\n"
+	"    v_n integer := 0;\n"
+	"    v_of integer := 0;\n"
+	"    v_nf integer := 0;\n"
+	"BEGIN\n"
+	READ_WATERMARK
+	"    IF TG_OP <> 'INSERT' THEN\n"
+	"        IF v_next IS NULL OR OLD.id < v_next THEN\n"
+	"            v_o := -1;\n"
+	"            IF OLD.outcome <> 'running' THEN v_of := -1; END IF;\n"
+	"        END IF;\n"
+	"    END IF;\n"
+	"    IF TG_OP <> 'DELETE' THEN\n"
+	"        IF v_next IS NULL OR NEW.id < v_next THEN\n"
+	"            v_n := 1;\n"
+	"            IF NEW.outcome <> 'running' THEN v_nf := 1; END IF;\n"
+	"        END IF;\n"
+	"    END IF;\n"
+	"    IF v_o <> 0 OR v_n <> 0 THEN\n"
+	"        INSERT INTO execlog_counts AS c (day, outcome, slot, n)\n"
+	"        SELECT v.d, v.o, v_slot, sum(v.k) FROM (VALUES\n"
+	"            (-1::bigint, " OUTCOME_KEY("OLD") ", v_o),\n"
+	"            (" DAY_OF("OLD") ", " OUTCOME_KEY("OLD") ", v_o),\n"
+	"            (-1::bigint, " OUTCOME_KEY("NEW") ", v_n),\n"
+	"            (" DAY_OF("NEW") ", " OUTCOME_KEY("NEW") ", v_n)) AS v(d, o, k)\n"
+	"        WHERE v.k <> 0 AND v.d IS NOT NULL GROUP BY v.d, v.o HAVING sum(v.k) <> 0\n"
+	"        ORDER BY v.d, v.o\n"
+	COUNTS_UPSERT
+	"    END IF;\n"
+	"    IF v_of <> 0 OR v_nf <> 0 THEN\n"
+	"        INSERT INTO execlog_durations AS x (bucket, slot, n, sum_ms, last_finished_at)\n"
+	"        SELECT v.b, v_slot, sum(v.k), " CLAMP("sum(v.ms)") ", max(v.f) FROM (VALUES\n"
+	"            (width_bucket(" DUR("OLD") " - 1, v_bounds), v_of,\n"
+	"             v_of * " DUR("OLD") "::numeric, NULL::bigint),\n"
+	"            (width_bucket(" DUR("NEW") " - 1, v_bounds), v_nf,\n"
+	"             v_nf * " DUR("NEW") "::numeric,\n"
+	"             CASE WHEN v_nf <> 0 THEN NEW.finished_at END)) AS v(b, k, ms, f)\n"
+	"        WHERE v.k <> 0 GROUP BY v.b\n"
+	"        HAVING sum(v.k) <> 0 OR sum(v.ms) <> 0 OR max(v.f) IS NOT NULL ORDER BY v.b\n"
+	DURATIONS_UPSERT
+	"    END IF;\n"
+	"    RETURN NULL;\n"
+	"END $f$;\n"
+	/* TRUNCATE fires no row trigger: the aggregates are emptied with it. */
+	"CREATE OR REPLACE FUNCTION execlog_counts_truncated() RETURNS trigger\n"
+	"LANGUAGE plpgsql AS $f$\n"
+	"BEGIN\n"
+	"    PERFORM pg_advisory_xact_lock(" PGSTORE_COUNTS_LOCK_KEY ");\n"
+	"    DELETE FROM execlog_counts;\n"
+	"    UPDATE execlog_durations SET n = 0, sum_ms = 0;\n"
+	"    UPDATE execlog_counts_state SET next_id = NULL, tools = false;\n"
+	"    RETURN NULL;\n"
+	"END $f$;\n";
+
+/*
+ * One batch of the backfill; true once every row is counted. The tool
+ * first, for the rows from the watermark read without the lock (the fill
+ * is idempotent: a batch done twice gives the same tools); then, under
+ * the exclusive lock, the counts of the same ids, unless another mount's
+ * batch moved the watermark meanwhile.
+ */
+static const char pgstore_counts_backfill_fmt[] =
+	"CREATE OR REPLACE FUNCTION execlog_counts_backfill(v_batch bigint) RETURNS boolean\n"
+	"LANGUAGE plpgsql AS $f$\n"
+	"DECLARE\n"
+	"    v_bounds CONSTANT bigint[] := %s;\n"
+	"    v_next bigint;\n"
+	"    v_seen bigint;\n"
+	"    v_tools boolean;\n"
+	"    v_to bigint;\n"
+	"BEGIN\n"
+	"    SELECT next_id, tools INTO v_seen, v_tools FROM execlog_counts_state;\n"
+	"    IF v_seen IS NULL THEN\n"
+	"        RETURN true;\n"
+	"    END IF;\n"
+	"    SELECT max(b.id) INTO v_to FROM (SELECT e.id FROM execution_log e WHERE e.id >= v_seen\n"
+	"        ORDER BY e.id LIMIT v_batch) b;\n"
+	"    IF v_tools AND v_to IS NOT NULL THEN\n"
+	"        UPDATE execution_log e SET tool = t.tool FROM (SELECT r.id,\n"
+	"            execlog_tool_of(r.args) AS tool FROM execution_log r\n"
+	"            WHERE r.id >= v_seen AND r.id <= v_to AND r.tool IS NULL) t\n"
+	"        WHERE e.id = t.id AND t.tool IS NOT NULL AND e.tool IS NULL;\n"
+	"    END IF;\n"
+	"    PERFORM pg_advisory_xact_lock(" PGSTORE_COUNTS_LOCK_KEY ");\n"
+	"    SELECT next_id INTO v_next FROM execlog_counts_state;\n"
+	"    IF v_next IS DISTINCT FROM v_seen THEN\n"
+	"        RETURN v_next IS NULL;\n"
+	"    END IF;\n"
+	"    IF v_to IS NOT NULL THEN\n"
+	"        INSERT INTO execlog_counts AS c (day, outcome, slot, n)\n"
+	"        SELECT v.d, r.o, 0, count(*) FROM (SELECT " DAY_OF("e") " AS d0,\n"
+	"            " OUTCOME_KEY("e") " AS o FROM execution_log e\n"
+	"            WHERE e.id >= v_next AND e.id <= v_to) r,\n"
+	"            LATERAL (VALUES (-1::bigint), (r.d0)) AS v(d)\n"
+	"        WHERE v.d IS NOT NULL GROUP BY v.d, r.o ORDER BY v.d, r.o\n"
+	COUNTS_UPSERT
+	"        INSERT INTO execlog_durations AS x (bucket, slot, n, sum_ms, last_finished_at)\n"
+	"        SELECT width_bucket(f.d - 1, v_bounds), 0, count(*), " CLAMP("sum(f.d)") ",\n"
+	"            max(f.finished_at) FROM (SELECT " DUR("e") " AS d, e.finished_at\n"
+	"            FROM execution_log e WHERE e.id >= v_next AND e.id <= v_to\n"
+	"            AND e.outcome <> 'running') f GROUP BY 1 ORDER BY 1\n"
+	DURATIONS_UPSERT
+	"        IF v_to < 9223372036854775807 AND EXISTS (SELECT 1 FROM execution_log e\n"
+	"                WHERE e.id > v_to) THEN\n"
+	"            UPDATE execlog_counts_state SET next_id = v_to + 1;\n"
+	"            RETURN false;\n"
+	"        END IF;\n"
+	"    END IF;\n"
+	"    UPDATE execlog_counts_state SET next_id = NULL, tools = false;\n"
+	"    RETURN true;\n"
+	"END $f$;\n";
+
+/*
+ * The triggers, made once; the functions run with the search_path of the
+ * schema that holds the tables, whatever the writing session's is.
+ */
+static const char pgstore_counts_triggers[] =
+	"DO $d$\n"
+	"BEGIN\n"
+	"    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'execution_log'::regclass\n"
+	"                   AND tgname = 'execlog_counts') THEN\n"
+	"        CREATE TRIGGER execlog_counts AFTER INSERT OR DELETE OR UPDATE OF id, started_at,\n"
+	"            outcome, duration_ms, finished_at ON execution_log\n"
+	"            FOR EACH ROW EXECUTE FUNCTION execlog_counts_apply();\n"
+	"        CREATE TRIGGER execlog_counts_truncate AFTER TRUNCATE ON execution_log\n"
+	"            FOR EACH STATEMENT EXECUTE FUNCTION execlog_counts_truncated();\n"
+	"    END IF;\n"
+	"    EXECUTE format('ALTER FUNCTION execlog_counts_apply() SET search_path = %I',\n"
+	"                   current_schema());\n"
+	"    EXECUTE format('ALTER FUNCTION execlog_counts_truncated() SET search_path = %I',\n"
+	"                   current_schema());\n"
+	"    EXECUTE format('ALTER FUNCTION execlog_counts_backfill(bigint) SET search_path = %I',\n"
+	"                   current_schema());\n"
+	"END $d$;\n";
+
+char *pgstore_counts_schema(void)
+{
+	char bounds[STORE_DURATION_BUCKETS * 24 + 32] = "ARRAY[";
+	size_t used = strlen(bounds);
+	char *sql = NULL, *trigger, *backfill;
+
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(bounds + used, sizeof(bounds) - used, "%s%lld", i ? "," : "",
+					 (long long)store_duration_bounds_ms[i]);
+	snprintf(bounds + used, sizeof(bounds) - used, "]::bigint[]");
+	if (asprintf(&trigger, pgstore_counts_trigger_fmt, bounds) < 0)
+		return NULL;
+	if (asprintf(&backfill, pgstore_counts_backfill_fmt, bounds) < 0)
+		backfill = NULL;
+	else if (asprintf(&sql, "%s%s%s%s", pgstore_counts_tables, trigger, backfill,
+			  pgstore_counts_triggers) < 0)
+		sql = NULL;
+	free(trigger);
+	free(backfill);
+	return sql;
+}
+
+/* ---- the backfill ------------------------------------------------------------ */
+
+/*
+ * A thread of its own on a session of its own, so that a mount answers at
+ * once whatever the size of the log: one batch after the other until every
+ * row is counted or the store closes. A batch that fails (the server
+ * gone, a lock timeout) is tried again a second later; reads count the
+ * rows left meanwhile.
+ */
+struct pgstore_backfill {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop;
+	struct pgstore *s;
+	struct pgstore_conn conn;
+	char batch[24];
+};
+
+static int64_t pgstore_backfill_batch_size(void)
+{
+	/* For tests only: a tiny batch makes a backfill long enough to interrupt. */
+	const char *env = getenv("EXECLOGFS_TEST_BACKFILL_BATCH");
+	long long n = env ? atoll(env) : 0;
+
+	return n > 0 ? (int64_t)n : PGSTORE_COUNTS_BATCH;
+}
+
+/* One batch, on the backfill's session; *done once every row is counted. */
+static int pgstore_backfill_once(struct pgstore_backfill *b, bool *done)
+{
+	const char *params[1] = { b->batch };
+	PGresult *res;
+	char msg[256];
+	int err = pgstore_ready(b->s, &b->conn);
+
+	if (err)
+		return err;
+	res = PQexecParams(b->conn.pg, "SELECT execlog_counts_backfill($1::bigint)", 1, NULL,
+			   params, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		*done = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	else
+		err = store_fail(pgstore_errno_of_state(PQresultErrorField(res, PG_DIAG_SQLSTATE)),
+				 "postgres: count the rows of an older table: %s",
+				 pgstore_message(PQerrorMessage(b->conn.pg), msg, sizeof(msg)));
+	PQclear(res);
+	return err;
+}
+
+static void *pgstore_backfill_main(void *arg)
+{
+	struct pgstore_backfill *b = arg;
+	bool done = false, stop = false;
+
+	while (!done && !stop) {
+		int err = pgstore_backfill_once(b, &done);
+
+		pthread_mutex_lock(&b->lock);
+		if (err && !b->stop) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += 1;
+			pthread_cond_timedwait(&b->cond, &b->lock, &until);
+		}
+		stop = b->stop;
+		pthread_mutex_unlock(&b->lock);
+	}
+	return NULL;
+}
+
+/* Whether the table has the counts, and rows left for the backfill. */
+static int pgstore_counts_found(struct pgstore *s, bool *pending)
+{
+	PGresult *res = NULL;
+	int err;
+
+	*pending = false;
+	err = pgstore_run(s, PG_READ, "look for execlog_counts",
+			  "SELECT pg_catalog.to_regclass('execlog_counts_state') IS NOT NULL", 0, NULL,
+			  &res);
+	if (err == 0)
+		s->has_counts = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (err || !s->has_counts)
+		return err;
+	err = pgstore_run(s, PG_READ, "read execlog_counts_state",
+			  "SELECT next_id IS NOT NULL FROM execlog_counts_state", 0, NULL, &res);
+	if (err == 0)
+		*pending = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return err;
+}
+
+int pgstore_counts_open(struct pgstore *s)
+{
+	struct pgstore_backfill *b;
+	bool pending;
+	int err, rc;
+
+	err = pgstore_counts_found(s, &pending);
+	if (err || !pending || s->base.opts.read_only)
+		return err;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return store_fail(-ENOMEM, "postgres: out of memory");
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	b->s = s;
+	pgstore_int(b->batch, sizeof(b->batch), pgstore_backfill_batch_size());
+	rc = store_thread_create(&b->thread, pgstore_backfill_main, b);
+	if (rc != 0) {
+		pthread_cond_destroy(&b->cond);
+		pthread_mutex_destroy(&b->lock);
+		free(b);
+		return store_fail(-rc, "postgres: cannot start the thread that counts the rows: %s",
+				  strerror(rc));
+	}
+	s->backfill = b;
+	return 0;
+}
+
+void pgstore_backfill_stop(struct pgstore *s)
+{
+	struct pgstore_backfill *b = s->backfill;
+
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->stop = true;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	/* A batch under way ends first: one statement, committed or not at all. */
+	pthread_join(b->thread, NULL);
+	PQfinish(b->conn.pg);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+	s->backfill = NULL;
+}
+
+/* ---- reads ------------------------------------------------------------------- */
+
+/* The rows the backfill has yet to count (none once it is done), as a condition on id. */
+#define PGSTORE_UNCOUNTED "id >= (SELECT next_id FROM execlog_counts_state)"
+
+/* A day's range of started_at, $1 and $2 (null: every day). */
+#define PGSTORE_DAY_RANGE                                                       \
+	"($1::bigint IS NULL OR (started_at >= $1::bigint AND started_at < $2::bigint))"
+
+int pgstore_count_outcomes(struct store *base, const struct store_filter *filter,
+			   uint64_t counts[STORE_OUTCOMES])
+{
+	struct pgstore *s = pgstore_of(base);
+	char from[24], to[24], day[24];
+	const char *params[3] = {
+		filter->day >= 0 ? pgstore_int(from, sizeof(from), store_day_start(filter->day)) : NULL,
+		filter->day >= 0 ? pgstore_int(to, sizeof(to), store_day_start(filter->day + 1)) : NULL,
+		pgstore_int(day, sizeof(day), filter->day >= 0 ? filter->day : -1),
+	};
+	PGresult *res;
+	int err;
+
+	err = pgstore_run(s, PG_READ, "count by outcome", s->has_counts
+			  ? "SELECT outcome, sum(n) FROM (SELECT outcome, n FROM execlog_counts"
+			    " WHERE day = $3::bigint UNION ALL SELECT outcome, count(*)"
+			    " FROM execution_log WHERE " PGSTORE_UNCOUNTED " AND " PGSTORE_DAY_RANGE
+			    " GROUP BY outcome) k GROUP BY outcome"
+			  : "SELECT outcome, count(*) FROM execution_log WHERE $3::bigint IS NOT NULL"
+			    " AND " PGSTORE_DAY_RANGE " GROUP BY outcome", 3, params, &res);
+	if (err)
+		return err;
+	for (int i = 0; i < PQntuples(res); i++) {
+		int o = store_outcome_from_name(PQgetvalue(res, i, 0));
+
+		/* A row of another program's with an outcome of its own counts nowhere. */
+		if (o >= 0)
+			counts[o] = (uint64_t)pgstore_get_int(res, i, 1);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * The aggregates: execlog_durations summed over its slots, plus, until the
+ * backfill is done, the rows it has yet to count; on a table without it
+ * (an older execlogfs's, read-only), one aggregate over the finished rows.
+ * The latest finish is the latest ever kept (a delete does not move it
+ * back), as on SQLite and LMDB; on the older table, that of the rows there.
+ */
+int pgstore_summary(struct store *base, struct store_summary *out)
+{
+	struct pgstore *s = pgstore_of(base);
+	char bounds[STORE_DURATION_BUCKETS * 24] = "{";
+	const char *params[1] = { bounds };
+	size_t used = 1;
+	PGresult *res;
+	int err;
+
+	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
+		used += (size_t)snprintf(bounds + used, sizeof(bounds) - used, "%s%lld", i ? "," : "",
+					 (long long)store_duration_bounds_ms[i]);
+	snprintf(bounds + used, sizeof(bounds) - used, "}");
+	/* width_bucket() counts lower bounds in; ours are upper bounds, so d - 1. */
+	err = pgstore_run(s, PG_READ, "summarize", s->has_counts
+			  ? "SELECT bucket, sum(n), " CLAMP("sum(sum_ms)") ", max(last_finished_at)"
+			    " FROM (SELECT bucket, n, sum_ms, last_finished_at FROM execlog_durations"
+			    " UNION ALL SELECT width_bucket(d - 1, $1::bigint[]), count(*), " CLAMP("sum(d)")
+			    ", max(finished_at) FROM (SELECT " DUR("execution_log") " AS d, finished_at"
+			    " FROM execution_log WHERE outcome <> 'running' AND " PGSTORE_UNCOUNTED ") f"
+			    " GROUP BY 1) a GROUP BY bucket"
+			  : "SELECT width_bucket(d - 1, $1::bigint[]), count(*), " CLAMP("sum(d)") ","
+			    " max(finished_at) FROM (SELECT " DUR("execution_log") " AS d, finished_at"
+			    " FROM execution_log WHERE outcome <> 'running') f GROUP BY 1",
+			  1, params, &res);
+	if (err)
+		return err;
+	for (int i = 0; i < PQntuples(res); i++) {
+		int64_t bucket = pgstore_get_int(res, i, 0), last = pgstore_get_int(res, i, 3);
+
+		if (bucket < 0 || bucket >= STORE_DURATION_BUCKETS)
+			continue;
+		out->finished[bucket] += (uint64_t)pgstore_get_int(res, i, 1);
+		out->duration_sum_ms = store_add_saturated(out->duration_sum_ms,
+							   pgstore_get_int(res, i, 2));
+		if (last != STORE_NULL && (out->last_finished_at == STORE_NULL || last > out->last_finished_at))
+			out->last_finished_at = last;
+	}
+	PQclear(res);
+	return 0;
+}
