@@ -17,14 +17,16 @@
  * The slot of a change is its session's pg_backend_pid() % 64: each mount
  * writes through its own sessions, so two writers rarely share a row. The
  * key leads with (day, outcome), not the slot, so that a read of one day
- * is one index range. A trigger adds one change's deltas in one INSERT,
- * in (day, outcome) order, an update's -1 and +1 merged: two transactions
- * that share a slot lock its rows in the same order (no deadlock), and a
- * change that moves no count writes none.
+ * is one index range.
  *
- * The triggers (execlog_counts) keep both tables in the transaction of
- * every insert, delete and update of id, started_at, outcome, duration_ms
- * or finished_at, whoever writes (psql too); TRUNCATE empties them.
+ * Triggers keep both tables in the transaction of every insert, update
+ * and delete, whoever writes (psql too); TRUNCATE empties them. They run
+ * once per statement, from its transition tables, and add its deltas in
+ * one INSERT per table, in key order, an update's old rows taken away and
+ * new ones added, summed: two transactions that share a slot lock its rows
+ * in the same order (no deadlock), a change that moves no count writes
+ * none, and a statement of a million rows (psql's) is one set-based pass,
+ * not a million updates of the same few rows.
  *
  * A table that had rows before execlog_counts existed (an older
  * execlogfs's, one psql filled) gets them counted by a backfill, by
@@ -88,7 +90,10 @@ _Static_assert(STORE_DAY_END * 86400 == INT64_C(253402300800), "the day bound in
 #define DURATIONS_UPSERT                                                        \
 	" ON CONFLICT (bucket, slot) DO UPDATE SET n = x.n + excluded.n,"        \
 	" sum_ms = " CLAMP("x.sum_ms::numeric + excluded.sum_ms") ","            \
-	" last_finished_at = GREATEST(x.last_finished_at, excluded.last_finished_at);\n"
+	" last_finished_at = GREATEST(x.last_finished_at, excluded.last_finished_at)" \
+	" WHERE excluded.n <> 0 OR excluded.sum_ms <> 0"                         \
+	" OR excluded.last_finished_at > x.last_finished_at"                     \
+	" OR (x.last_finished_at IS NULL AND excluded.last_finished_at IS NOT NULL);\n"
 
 /*
  * The tables, and the watermark of a table that has rows already (taken
@@ -122,7 +127,44 @@ static const char pgstore_counts_tables[] =
 	"        SELECT next_id INTO v_next FROM execlog_counts_state;\n"         \
 	"    END IF;\n"
 
-/* The trigger: one change's deltas (v_o: -1 for OLD, v_n: +1 for NEW, 0 when not counted). */
+/* The counted rows of transition table @t, each with the sign @k: key d0 (the day), o. */
+#define COUNT_ROWS(t, k)                                                        \
+	"SELECT " DAY_OF("r") " AS d0, " OUTCOME_KEY("r") " AS o, " k " AS k"    \
+	" FROM " t " r WHERE v_next IS NULL OR r.id < v_next"
+
+/* Adds the rows @rows (d0, o, k) to the counts, a total and a day each. */
+#define COUNT_UPSERT(rows)                                                      \
+	"        INSERT INTO execlog_counts AS c (day, outcome, slot, n)\n"       \
+	"        SELECT v.d, t.o, v_slot, sum(t.k) FROM (" rows ") t,\n"          \
+	"            LATERAL (VALUES (-1::bigint), (t.d0)) AS v(d)\n"             \
+	"        WHERE v.d IS NOT NULL GROUP BY v.d, t.o HAVING sum(t.k) <> 0\n"  \
+	"        ORDER BY v.d, t.o\n" COUNTS_UPSERT
+
+/* The counted finished rows of @t with the sign @k: bucket b, ms, the finish f. */
+#define DURATION_ROWS(t, k)                                                     \
+	"SELECT width_bucket(" DUR("r") " - 1, v_bounds) AS b, " k " AS k, "     \
+	k " * " DUR("r") "::numeric AS ms, CASE WHEN " k " > 0 THEN r.finished_at END AS f" \
+	" FROM " t " r WHERE r.outcome <> 'running' AND (v_next IS NULL OR r.id < v_next)"
+
+/* Adds the rows @rows (b, k, ms, f) to the durations. */
+#define DURATION_UPSERT(rows)                                                   \
+	"        INSERT INTO execlog_durations AS x (bucket, slot, n, sum_ms, last_finished_at)\n" \
+	"        SELECT t.b, v_slot, sum(t.k), " CLAMP("sum(t.ms)") ", max(t.f) FROM (" rows ") t\n" \
+	"        GROUP BY t.b ORDER BY t.b\n" DURATIONS_UPSERT
+
+/* Both, for the rows of @rows_count and @rows_duration. */
+#define APPLY(rows_count, rows_duration)                                        \
+	COUNT_UPSERT(rows_count) DURATION_UPSERT(rows_duration)
+
+/*
+ * The triggers: once per statement, from its transition tables (o_rows,
+ * n_rows), so that a statement of a million rows adds its deltas in one
+ * INSERT, not a million updates of the same few rows (each of which, in
+ * one transaction, walks every version the earlier ones left). An update
+ * adds the new rows and takes away the old ones: a change of nothing the
+ * counts see cancels out and writes nothing. The backfill's own update
+ * (of tool only) is skipped.
+ */
 static const char pgstore_counts_trigger_fmt[] =
 	"CREATE OR REPLACE FUNCTION execlog_counts_apply() RETURNS trigger\n"
 	"LANGUAGE plpgsql AS $f$\n"
@@ -130,46 +172,18 @@ static const char pgstore_counts_trigger_fmt[] =
 	"    v_bounds CONSTANT bigint[] := %s;\n"
 	"    v_slot integer := pg_backend_pid() %% " PGSTORE_SLOTS ";\n"
 	"    v_next bigint;\n"
-	"    v_o integer := 0;\n"
-	"    v_n integer := 0;\n"
-	"    v_of integer := 0;\n"
-	"    v_nf integer := 0;\n"
 	"BEGIN\n"
+	"    IF TG_OP = 'UPDATE' AND current_setting('execlog.backfill', true) = 'on' THEN\n"
+	"        RETURN NULL;\n"
+	"    END IF;\n"
 	READ_WATERMARK
-	"    IF TG_OP <> 'INSERT' THEN\n"
-	"        IF v_next IS NULL OR OLD.id < v_next THEN\n"
-	"            v_o := -1;\n"
-	"            IF OLD.outcome <> 'running' THEN v_of := -1; END IF;\n"
-	"        END IF;\n"
-	"    END IF;\n"
-	"    IF TG_OP <> 'DELETE' THEN\n"
-	"        IF v_next IS NULL OR NEW.id < v_next THEN\n"
-	"            v_n := 1;\n"
-	"            IF NEW.outcome <> 'running' THEN v_nf := 1; END IF;\n"
-	"        END IF;\n"
-	"    END IF;\n"
-	"    IF v_o <> 0 OR v_n <> 0 THEN\n"
-	"        INSERT INTO execlog_counts AS c (day, outcome, slot, n)\n"
-	"        SELECT v.d, v.o, v_slot, sum(v.k) FROM (VALUES\n"
-	"            (-1::bigint, " OUTCOME_KEY("OLD") ", v_o),\n"
-	"            (" DAY_OF("OLD") ", " OUTCOME_KEY("OLD") ", v_o),\n"
-	"            (-1::bigint, " OUTCOME_KEY("NEW") ", v_n),\n"
-	"            (" DAY_OF("NEW") ", " OUTCOME_KEY("NEW") ", v_n)) AS v(d, o, k)\n"
-	"        WHERE v.k <> 0 AND v.d IS NOT NULL GROUP BY v.d, v.o HAVING sum(v.k) <> 0\n"
-	"        ORDER BY v.d, v.o\n"
-	COUNTS_UPSERT
-	"    END IF;\n"
-	"    IF v_of <> 0 OR v_nf <> 0 THEN\n"
-	"        INSERT INTO execlog_durations AS x (bucket, slot, n, sum_ms, last_finished_at)\n"
-	"        SELECT v.b, v_slot, sum(v.k), " CLAMP("sum(v.ms)") ", max(v.f) FROM (VALUES\n"
-	"            (width_bucket(" DUR("OLD") " - 1, v_bounds), v_of,\n"
-	"             v_of * " DUR("OLD") "::numeric, NULL::bigint),\n"
-	"            (width_bucket(" DUR("NEW") " - 1, v_bounds), v_nf,\n"
-	"             v_nf * " DUR("NEW") "::numeric,\n"
-	"             CASE WHEN v_nf <> 0 THEN NEW.finished_at END)) AS v(b, k, ms, f)\n"
-	"        WHERE v.k <> 0 GROUP BY v.b\n"
-	"        HAVING sum(v.k) <> 0 OR sum(v.ms) <> 0 OR max(v.f) IS NOT NULL ORDER BY v.b\n"
-	DURATIONS_UPSERT
+	"    IF TG_OP = 'INSERT' THEN\n"
+	APPLY(COUNT_ROWS("n_rows", "1"), DURATION_ROWS("n_rows", "1"))
+	"    ELSIF TG_OP = 'DELETE' THEN\n"
+	APPLY(COUNT_ROWS("o_rows", "-1"), DURATION_ROWS("o_rows", "-1"))
+	"    ELSE\n"
+	APPLY(COUNT_ROWS("o_rows", "-1") " UNION ALL " COUNT_ROWS("n_rows", "1"),
+	      DURATION_ROWS("o_rows", "-1") " UNION ALL " DURATION_ROWS("n_rows", "1"))
 	"    END IF;\n"
 	"    RETURN NULL;\n"
 	"END $f$;\n"
@@ -208,10 +222,12 @@ static const char pgstore_counts_backfill_fmt[] =
 	"    SELECT max(b.id) INTO v_to FROM (SELECT e.id FROM execution_log e WHERE e.id >= v_seen\n"
 	"        ORDER BY e.id LIMIT v_batch) b;\n"
 	"    IF v_tools AND v_to IS NOT NULL THEN\n"
+	"        PERFORM set_config('execlog.backfill', 'on', true);\n"
 	"        UPDATE execution_log e SET tool = t.tool FROM (SELECT r.id,\n"
 	"            execlog_tool_of(r.args) AS tool FROM execution_log r\n"
 	"            WHERE r.id >= v_seen AND r.id <= v_to AND r.tool IS NULL) t\n"
 	"        WHERE e.id = t.id AND t.tool IS NOT NULL AND e.tool IS NULL;\n"
+	"        PERFORM set_config('execlog.backfill', 'off', true);\n"
 	"    END IF;\n"
 	"    PERFORM pg_advisory_xact_lock(" PGSTORE_COUNTS_LOCK_KEY ");\n"
 	"    SELECT next_id INTO v_next FROM execlog_counts_state;\n"
@@ -250,15 +266,30 @@ static const char pgstore_counts_triggers[] =
 	"DO $d$\n"
 	"BEGIN\n"
 	"    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'execution_log'::regclass\n"
-	"                   AND tgname = 'execlog_counts') THEN\n"
-	"        CREATE TRIGGER execlog_counts AFTER INSERT OR DELETE OR UPDATE OF id, started_at,\n"
-	"            outcome, duration_ms, finished_at ON execution_log\n"
-	"            FOR EACH ROW EXECUTE FUNCTION execlog_counts_apply();\n"
+	"                   AND tgname = 'execlog_counts_insert') THEN\n"
+	"        CREATE TRIGGER execlog_counts_insert AFTER INSERT ON execution_log\n"
+	"            REFERENCING NEW TABLE AS n_rows\n"
+	"            FOR EACH STATEMENT EXECUTE FUNCTION execlog_counts_apply();\n"
+	"        CREATE TRIGGER execlog_counts_delete AFTER DELETE ON execution_log\n"
+	"            REFERENCING OLD TABLE AS o_rows\n"
+	"            FOR EACH STATEMENT EXECUTE FUNCTION execlog_counts_apply();\n"
+	/* No column list: PostgreSQL takes none with transition tables. */
+	"        CREATE TRIGGER execlog_counts_update AFTER UPDATE ON execution_log\n"
+	"            REFERENCING OLD TABLE AS o_rows NEW TABLE AS n_rows\n"
+	"            FOR EACH STATEMENT EXECUTE FUNCTION execlog_counts_apply();\n"
 	"        CREATE TRIGGER execlog_counts_truncate AFTER TRUNCATE ON execution_log\n"
 	"            FOR EACH STATEMENT EXECUTE FUNCTION execlog_counts_truncated();\n"
 	"    END IF;\n"
 	"    EXECUTE format('ALTER FUNCTION execlog_counts_apply() SET search_path = %I',\n"
 	"                   current_schema());\n"
+	/*
+	 * Custom plans (the first five, and every one after where the planner
+	 * keeps preferring them) would plan the trigger's statements at every
+	 * change: three times its cost. Servers before 12 have no such setting.
+	 */
+	"    IF current_setting('server_version_num')::integer >= 120000 THEN\n"
+	"        ALTER FUNCTION execlog_counts_apply() SET plan_cache_mode = force_generic_plan;\n"
+	"    END IF;\n"
 	"    EXECUTE format('ALTER FUNCTION execlog_counts_truncated() SET search_path = %I',\n"
 	"                   current_schema());\n"
 	"    EXECUTE format('ALTER FUNCTION execlog_counts_backfill(bigint) SET search_path = %I',\n"
