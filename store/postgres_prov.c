@@ -9,7 +9,8 @@
  * ON DELETE CASCADE, and following an id changed by SQL). The tool of a
  * row another program inserts (psql) is computed from its args by a
  * trigger, guarded so that an args text that is no JSON never fails that
- * insert: by-tool/ lists such rows too. Host,
+ * insert: by-tool/ lists such rows too (rows of a table that had no tool
+ * column get theirs from the backfill of postgres_counts.c). Host,
  * user, tool, tag key and value are COLLATE "C", so that a listing of
  * values is in byte order, whatever the database's collation.
  */
