@@ -162,8 +162,11 @@ static const char pgstore_counts_tables[] =
  * INSERT, not a million updates of the same few rows (each of which, in
  * one transaction, walks every version the earlier ones left). An update
  * adds the new rows and takes away the old ones: a change of nothing the
- * counts see cancels out and writes nothing. The backfill's own update
- * (of tool only) is skipped.
+ * counts see cancels out and writes nothing. An update that changes none
+ * of their columns in any row (a heartbeat, an append of output, the
+ * backfill's tool) returns at once: the row trigger execlog_counts_changed,
+ * whose WHEN the server tests without calling any function, marks the
+ * statements that do (row triggers fire before statement triggers).
  */
 static const char pgstore_counts_trigger_fmt[] =
 	"CREATE OR REPLACE FUNCTION execlog_counts_apply() RETURNS trigger\n"
@@ -173,8 +176,11 @@ static const char pgstore_counts_trigger_fmt[] =
 	"    v_slot integer := pg_backend_pid() %% " PGSTORE_SLOTS ";\n"
 	"    v_next bigint;\n"
 	"BEGIN\n"
-	"    IF TG_OP = 'UPDATE' AND current_setting('execlog.backfill', true) = 'on' THEN\n"
-	"        RETURN NULL;\n"
+	"    IF TG_OP = 'UPDATE' THEN\n"
+	"        IF current_setting('execlog.counts_changed', true) IS DISTINCT FROM 'on' THEN\n"
+	"            RETURN NULL;\n"
+	"        END IF;\n"
+	"        PERFORM set_config('execlog.counts_changed', 'off', true);\n"
 	"    END IF;\n"
 	READ_WATERMARK
 	"    IF TG_OP = 'INSERT' THEN\n"
@@ -185,6 +191,12 @@ static const char pgstore_counts_trigger_fmt[] =
 	APPLY(COUNT_ROWS("o_rows", "-1") " UNION ALL " COUNT_ROWS("n_rows", "1"),
 	      DURATION_ROWS("o_rows", "-1") " UNION ALL " DURATION_ROWS("n_rows", "1"))
 	"    END IF;\n"
+	"    RETURN NULL;\n"
+	"END $f$;\n"
+	"CREATE OR REPLACE FUNCTION execlog_counts_changed() RETURNS trigger\n"
+	"LANGUAGE plpgsql AS $f$\n"
+	"BEGIN\n"
+	"    PERFORM set_config('execlog.counts_changed', 'on', true);\n"
 	"    RETURN NULL;\n"
 	"END $f$;\n"
 	/* TRUNCATE fires no row trigger: the aggregates are emptied with it. */
@@ -222,12 +234,10 @@ static const char pgstore_counts_backfill_fmt[] =
 	"    SELECT max(b.id) INTO v_to FROM (SELECT e.id FROM execution_log e WHERE e.id >= v_seen\n"
 	"        ORDER BY e.id LIMIT v_batch) b;\n"
 	"    IF v_tools AND v_to IS NOT NULL THEN\n"
-	"        PERFORM set_config('execlog.backfill', 'on', true);\n"
 	"        UPDATE execution_log e SET tool = t.tool FROM (SELECT r.id,\n"
 	"            execlog_tool_of(r.args) AS tool FROM execution_log r\n"
 	"            WHERE r.id >= v_seen AND r.id <= v_to AND r.tool IS NULL) t\n"
 	"        WHERE e.id = t.id AND t.tool IS NOT NULL AND e.tool IS NULL;\n"
-	"        PERFORM set_config('execlog.backfill', 'off', true);\n"
 	"    END IF;\n"
 	"    PERFORM pg_advisory_xact_lock(" PGSTORE_COUNTS_LOCK_KEY ");\n"
 	"    SELECT next_id INTO v_next FROM execlog_counts_state;\n"
@@ -277,6 +287,13 @@ static const char pgstore_counts_triggers[] =
 	"        CREATE TRIGGER execlog_counts_update AFTER UPDATE ON execution_log\n"
 	"            REFERENCING OLD TABLE AS o_rows NEW TABLE AS n_rows\n"
 	"            FOR EACH STATEMENT EXECUTE FUNCTION execlog_counts_apply();\n"
+	"        CREATE TRIGGER execlog_counts_changed AFTER UPDATE OF id, started_at, outcome,\n"
+	"            duration_ms, finished_at ON execution_log FOR EACH ROW\n"
+	"            WHEN (OLD.id IS DISTINCT FROM NEW.id OR OLD.started_at IS DISTINCT FROM\n"
+	"                  NEW.started_at OR OLD.outcome IS DISTINCT FROM NEW.outcome OR\n"
+	"                  OLD.duration_ms IS DISTINCT FROM NEW.duration_ms OR\n"
+	"                  OLD.finished_at IS DISTINCT FROM NEW.finished_at)\n"
+	"            EXECUTE FUNCTION execlog_counts_changed();\n"
 	"        CREATE TRIGGER execlog_counts_truncate AFTER TRUNCATE ON execution_log\n"
 	"            FOR EACH STATEMENT EXECUTE FUNCTION execlog_counts_truncated();\n"
 	"    END IF;\n"
