@@ -47,6 +47,14 @@
 /* Rows a batch of the backfill counts, unless a test sets EXECLOGFS_TEST_BACKFILL_BATCH. */
 #define PGSTORE_COUNTS_BATCH 50000
 
+/* The indexes of the views by provenance: name ON table(columns). */
+#define PGSTORE_INDEX_HOST "idx_execution_log_host ON execution_log(host, id)"
+#define PGSTORE_INDEX_USER "idx_execution_log_user ON execution_log(\"user\", id)"
+#define PGSTORE_INDEX_TOOL "idx_execution_log_tool ON execution_log(tool, id)"
+
+/* Held by the session that builds those indexes, so that one mount at a time does. */
+#define PGSTORE_INDEX_LOCK_KEY "28549237546772329"
+
 struct pgstore_backfill;
 
 struct pgstore_conn {

@@ -351,8 +351,21 @@ struct pgstore_backfill {
 	bool stop;
 	struct pgstore *s;
 	struct pgstore_conn conn;
+	PGcancel *cancel; /* of conn's session, for a close not to wait for a long statement */
 	char batch[24];
 };
+
+/* Makes the backfill's session usable, and the handle that cancels its statement. */
+static int pgstore_backfill_ready(struct pgstore_backfill *b)
+{
+	int err = pgstore_ready(b->s, &b->conn);
+
+	pthread_mutex_lock(&b->lock);
+	PQfreeCancel(b->cancel);
+	b->cancel = err == 0 ? PQgetCancel(b->conn.pg) : NULL;
+	pthread_mutex_unlock(&b->lock);
+	return err;
+}
 
 static int64_t pgstore_backfill_batch_size(void)
 {
@@ -369,7 +382,7 @@ static int pgstore_backfill_once(struct pgstore_backfill *b, bool *done)
 	const char *params[1] = { b->batch };
 	PGresult *res;
 	char msg[256];
-	int err = pgstore_ready(b->s, &b->conn);
+	int err = pgstore_backfill_ready(b);
 
 	if (err)
 		return err;
@@ -385,13 +398,88 @@ static int pgstore_backfill_once(struct pgstore_backfill *b, bool *done)
 	return err;
 }
 
+/* How many of the views' indexes are missing or invalid (a build that was interrupted). */
+#define PGSTORE_INDEXES_MISSING                                                 \
+	"SELECT count(*) FROM unnest(ARRAY['idx_execution_log_host', 'idx_execution_log_user',"\
+	" 'idx_execution_log_tool']) AS n(name) WHERE NOT EXISTS (SELECT 1 FROM pg_index i"   \
+	" JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = n.name"                   \
+	" AND i.indrelid = 'execution_log'::regclass AND i.indisvalid)"
+
+/* Runs @sql on the backfill's session; 0 or why not. */
+static int pgstore_backfill_exec(struct pgstore_backfill *b, const char *sql, PGresult **out)
+{
+	PGresult *res = PQexec(b->conn.pg, sql);
+	ExecStatusType st = PQresultStatus(res);
+	char msg[256];
+	int err = 0;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		err = store_fail(pgstore_errno_of_state(PQresultErrorField(res, PG_DIAG_SQLSTATE)),
+				 "postgres: index the views of an older table: %s",
+				 pgstore_message(PQerrorMessage(b->conn.pg), msg, sizeof(msg)));
+	if (err == 0 && out)
+		*out = res;
+	else
+		PQclear(res);
+	return err;
+}
+
+/*
+ * The views' indexes of a table that had rows before them, built
+ * CONCURRENTLY (writers go on) by one mount at a time (a session lock,
+ * which the server gives back when the mount dies); an index a dead build
+ * left invalid is dropped and built again. *@done once all are valid, or
+ * another mount is building them.
+ */
+static int pgstore_indexes_once(struct pgstore_backfill *b, bool *done)
+{
+	static const char *const indexes[] = {
+		"idx_execution_log_host", PGSTORE_INDEX_HOST,
+		"idx_execution_log_user", PGSTORE_INDEX_USER,
+		"idx_execution_log_tool", PGSTORE_INDEX_TOOL,
+	};
+	PGresult *res = NULL;
+	char sql[256];
+	int err = pgstore_backfill_ready(b);
+
+	if (err == 0)
+		err = pgstore_backfill_exec(b, "SELECT pg_try_advisory_lock(" PGSTORE_INDEX_LOCK_KEY ")",
+					    &res);
+	if (err)
+		return err;
+	*done = strcmp(PQgetvalue(res, 0, 0), "t") != 0;
+	PQclear(res);
+	for (size_t i = 0; i < sizeof(indexes) / sizeof(indexes[0]) && !*done && err == 0; i += 2) {
+		snprintf(sql, sizeof(sql), "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid ="
+			 " i.indexrelid WHERE c.relname = '%s' AND NOT i.indisvalid"
+			 " AND i.indrelid = 'execution_log'::regclass", indexes[i]);
+		err = pgstore_backfill_exec(b, sql, &res);
+		if (err)
+			break;
+		if (PQntuples(res) > 0) {
+			snprintf(sql, sizeof(sql), "DROP INDEX CONCURRENTLY IF EXISTS %s", indexes[i]);
+			err = pgstore_backfill_exec(b, sql, NULL);
+		}
+		PQclear(res);
+		snprintf(sql, sizeof(sql), "CREATE INDEX CONCURRENTLY IF NOT EXISTS %s", indexes[i + 1]);
+		if (err == 0)
+			err = pgstore_backfill_exec(b, sql, NULL);
+	}
+	if (!*done) {
+		pgstore_backfill_exec(b, "SELECT pg_advisory_unlock(" PGSTORE_INDEX_LOCK_KEY ")", NULL);
+		*done = err == 0;
+	}
+	return err;
+}
+
 static void *pgstore_backfill_main(void *arg)
 {
 	struct pgstore_backfill *b = arg;
-	bool done = false, stop = false;
+	bool counted = false, indexed = false, stop = false;
 
-	while (!done && !stop) {
-		int err = pgstore_backfill_once(b, &done);
+	while (!(counted && indexed) && !stop) {
+		/* The counts first: the tool index is cheaper made after the tools are filled. */
+		int err = counted ? pgstore_indexes_once(b, &indexed) : pgstore_backfill_once(b, &counted);
 
 		pthread_mutex_lock(&b->lock);
 		if (err && !b->stop) {
@@ -407,7 +495,7 @@ static void *pgstore_backfill_main(void *arg)
 	return NULL;
 }
 
-/* Whether the table has the counts, and rows left for the backfill. */
+/* Whether the table has the counts, and work left for the backfill (rows, indexes). */
 static int pgstore_counts_found(struct pgstore *s, bool *pending)
 {
 	PGresult *res = NULL;
@@ -423,7 +511,8 @@ static int pgstore_counts_found(struct pgstore *s, bool *pending)
 	if (err || !s->has_counts)
 		return err;
 	err = pgstore_run(s, PG_READ, "read execlog_counts_state",
-			  "SELECT next_id IS NOT NULL FROM execlog_counts_state", 0, NULL, &res);
+			  "SELECT (SELECT count(*) FROM execlog_counts_state WHERE next_id IS NOT NULL)"
+			  " + (" PGSTORE_INDEXES_MISSING ") > 0", 0, NULL, &res);
 	if (err == 0)
 		*pending = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
@@ -467,9 +556,19 @@ void pgstore_backfill_stop(struct pgstore *s)
 	pthread_mutex_lock(&b->lock);
 	b->stop = true;
 	pthread_cond_signal(&b->cond);
+	/*
+	 * A statement under way is cancelled: a batch is one statement, rolled
+	 * back whole; an index build leaves an invalid index that the next
+	 * mount makes again.
+	 */
+	if (b->cancel) {
+		char why[256];
+
+		PQcancel(b->cancel, why, sizeof(why));
+	}
 	pthread_mutex_unlock(&b->lock);
-	/* A batch under way ends first: one statement, committed or not at all. */
 	pthread_join(b->thread, NULL);
+	PQfreeCancel(b->cancel);
 	PQfinish(b->conn.pg);
 	pthread_cond_destroy(&b->cond);
 	pthread_mutex_destroy(&b->lock);

@@ -111,9 +111,20 @@ const char pgstore_schema_provenance[] =
 	"    EXECUTE format('ALTER FUNCTION execlog_tool_set() SET search_path = %I',\n"
 	"                   current_schema());\n"
 	"END $d$;\n"
-"CREATE INDEX IF NOT EXISTS idx_execution_log_host ON execution_log(host, id);\n"
-	"CREATE INDEX IF NOT EXISTS idx_execution_log_user ON execution_log(\"user\", id);\n"
-	"CREATE INDEX IF NOT EXISTS idx_execution_log_tool ON execution_log(tool, id);\n"
+/*
+	 * The indexes of the views: made here on an empty table; on one that
+	 * has rows already (an older execlogfs's, psql's) by the mount's
+	 * background thread (postgres_counts.c), CONCURRENTLY, so that the
+	 * mount of a table of millions answers at once.
+	 */
+	"DO $d$\n"
+	"BEGIN\n"
+	"    IF NOT EXISTS (SELECT 1 FROM execution_log) THEN\n"
+	"        CREATE INDEX IF NOT EXISTS " PGSTORE_INDEX_HOST ";\n"
+	"        CREATE INDEX IF NOT EXISTS " PGSTORE_INDEX_USER ";\n"
+	"        CREATE INDEX IF NOT EXISTS " PGSTORE_INDEX_TOOL ";\n"
+	"    END IF;\n"
+	"END $d$;\n"
 	/* ord keeps the start document's order of the tags. */
 	"CREATE TABLE IF NOT EXISTS execlog_tags (\n"
 	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE ON UPDATE CASCADE,\n"
