@@ -578,8 +578,15 @@ void pgstore_backfill_stop(struct pgstore *s)
 
 /* ---- reads ------------------------------------------------------------------- */
 
-/* The rows the backfill has yet to count (none once it is done), as a condition on id. */
-#define PGSTORE_UNCOUNTED "id >= (SELECT next_id FROM execlog_counts_state)"
+/*
+ * The rows the backfill has yet to count, @q a query of them with s.next_id
+ * its first id: run only while the watermark is set (a nested loop over
+ * the state's one row, which its WHERE leaves empty once it is done), so
+ * that no plan of the server's can scan the table for nothing.
+ */
+#define PGSTORE_UNCOUNTED(q)                                                    \
+	"SELECT x.* FROM execlog_counts_state s CROSS JOIN LATERAL (" q ") x"   \
+	" WHERE s.next_id IS NOT NULL"
 
 /* A day's range of started_at, $1 and $2 (null: every day). */
 #define PGSTORE_DAY_RANGE                                                       \
@@ -600,9 +607,9 @@ int pgstore_count_outcomes(struct store *base, const struct store_filter *filter
 
 	err = pgstore_run(s, PG_READ, "count by outcome", s->has_counts
 			  ? "SELECT outcome, sum(n) FROM (SELECT outcome, n FROM execlog_counts"
-			    " WHERE day = $3::bigint UNION ALL SELECT outcome, count(*)"
-			    " FROM execution_log WHERE " PGSTORE_UNCOUNTED " AND " PGSTORE_DAY_RANGE
-			    " GROUP BY outcome) k GROUP BY outcome"
+			    " WHERE day = $3::bigint UNION ALL " PGSTORE_UNCOUNTED("SELECT outcome,"
+			    " count(*) FROM execution_log WHERE id >= s.next_id AND " PGSTORE_DAY_RANGE
+			    " GROUP BY outcome") ") k GROUP BY outcome"
 			  : "SELECT outcome, count(*) FROM execution_log WHERE $3::bigint IS NOT NULL"
 			    " AND " PGSTORE_DAY_RANGE " GROUP BY outcome", 3, params, &res);
 	if (err)
@@ -642,10 +649,11 @@ int pgstore_summary(struct store *base, struct store_summary *out)
 	err = pgstore_run(s, PG_READ, "summarize", s->has_counts
 			  ? "SELECT bucket, sum(n), " CLAMP("sum(sum_ms)") ", max(last_finished_at)"
 			    " FROM (SELECT bucket, n, sum_ms, last_finished_at FROM execlog_durations"
-			    " UNION ALL SELECT width_bucket(d - 1, $1::bigint[]), count(*), " CLAMP("sum(d)")
-			    ", max(finished_at) FROM (SELECT " DUR("execution_log") " AS d, finished_at"
-			    " FROM execution_log WHERE outcome <> 'running' AND " PGSTORE_UNCOUNTED ") f"
-			    " GROUP BY 1) a GROUP BY bucket"
+			    " UNION ALL " PGSTORE_UNCOUNTED("SELECT width_bucket(d - 1, $1::bigint[]),"
+			    " count(*), " CLAMP("sum(d)") ", max(finished_at) FROM (SELECT "
+			    DUR("execution_log") " AS d, finished_at FROM execution_log"
+			    " WHERE outcome <> 'running' AND id >= s.next_id) f GROUP BY 1") ") a"
+			    " GROUP BY bucket"
 			  : "SELECT width_bucket(d - 1, $1::bigint[]), count(*), " CLAMP("sum(d)") ","
 			    " max(finished_at) FROM (SELECT " DUR("execution_log") " AS d, finished_at"
 			    " FROM execution_log WHERE outcome <> 'running') f GROUP BY 1",

@@ -131,10 +131,12 @@ int pgstore_count(struct store *base, const struct store_filter *filter, uint64_
 		PGSTORE_FILTER("$1", "$2", "$3", "$4", "$5", "$6", "$7"),
 		"SELECT count(*) FROM execution_log WHERE"
 		PGSTORE_FILTER_TAG("$1", "$2", "$3", "$4", "$5", "$6", "$7", ""),
+		/* The rows not counted yet only while there are (see postgres_counts.c). */
 		"SELECT (SELECT COALESCE(sum(n), 0) FROM execlog_counts WHERE day = $8::bigint"
-		" AND ($1::text IS NULL OR outcome = $1)) + (SELECT count(*) FROM execution_log"
-		" WHERE id >= (SELECT next_id FROM execlog_counts_state) AND"
-		PGSTORE_FILTER("$1", "$2", "$3", "$4", "$5", "$6", "$7") ")",
+		" AND ($1::text IS NULL OR outcome = $1)) + COALESCE((SELECT x.n FROM"
+		" execlog_counts_state s CROSS JOIN LATERAL (SELECT count(*) AS n FROM execution_log"
+		" WHERE id >= s.next_id AND" PGSTORE_FILTER("$1", "$2", "$3", "$4", "$5", "$6", "$7")
+		") x WHERE s.next_id IS NOT NULL), 0)",
 	};
 
 	pgstore_filter_params(filter, params, from, to, sizeof(from));
