@@ -39,11 +39,16 @@
  * writer that read the old watermark to commit, and its rows are read
  * after that. (A writer in REPEATABLE READ or SERIALIZABLE reads the
  * watermark of its snapshot, not the latest: execlogfs's and psql's are
- * READ COMMITTED.) The same batches give the rows their tool when the
- * tool column was new to the table (state.tools), set-based, with
- * execlog_tool_of(), before the exclusive lock: no writer waits for them.
- * Until the backfill ends, reads add a count of the rows from the
- * watermark on, in the same statement (one snapshot).
+ * READ COMMITTED.) Until the counts are done, reads add a count of the
+ * rows from the watermark on, in the same statement (one snapshot).
+ *
+ * Then, when the tool column was new to the table, batches of their own
+ * give the rows their tool (ids from state.tool_next on, null when done),
+ * set-based, with execlog_tool_of(): an update of every row, with its
+ * indexes, many times the counts' cost, left for after them so that the
+ * reads are cheap soon. The fill is idempotent (only rows without a tool)
+ * and needs no lock; rows inserted since the column exists get theirs from
+ * their insert. Last, the views' indexes (see pgstore_indexes_once()).
  *
  * A backfill runs in a thread of each writable mount with a connection of
  * its own; two mounts' batches are serialised by the lock (each re-reads
@@ -111,10 +116,10 @@ static const char pgstore_counts_tables[] =
 	"            slot INTEGER NOT NULL, n BIGINT NOT NULL, sum_ms BIGINT NOT NULL,\n"
 	"            last_finished_at BIGINT, PRIMARY KEY (bucket, slot));\n"
 	"        CREATE TABLE execlog_counts_state (k INTEGER PRIMARY KEY CHECK (k = 0),\n"
-	"            next_id BIGINT, tools BOOLEAN NOT NULL);\n"
-	"        INSERT INTO execlog_counts_state (k, next_id, tools)\n"
-	"            SELECT 0, min(id), min(id) IS NOT NULL AND\n"
-	"            COALESCE(current_setting('execlog.tool_added', true), '') = 'on'\n"
+	"            next_id BIGINT, tool_next BIGINT);\n"
+	"        INSERT INTO execlog_counts_state (k, next_id, tool_next)\n"
+	"            SELECT 0, min(id), CASE WHEN\n"
+	"            current_setting('execlog.tool_added', true) = 'on' THEN min(id) END\n"
 	"            FROM execution_log;\n"
 	"    END IF;\n"
 	"END $d$;\n";
@@ -206,16 +211,16 @@ static const char pgstore_counts_trigger_fmt[] =
 	"    PERFORM pg_advisory_xact_lock(" PGSTORE_COUNTS_LOCK_KEY ");\n"
 	"    DELETE FROM execlog_counts;\n"
 	"    UPDATE execlog_durations SET n = 0, sum_ms = 0;\n"
-	"    UPDATE execlog_counts_state SET next_id = NULL, tools = false;\n"
+	"    UPDATE execlog_counts_state SET next_id = NULL, tool_next = NULL;\n"
 	"    RETURN NULL;\n"
 	"END $f$;\n";
 
 /*
- * One batch of the backfill; true once every row is counted. The tool
- * first, for the rows from the watermark read without the lock (the fill
- * is idempotent: a batch done twice gives the same tools); then, under
- * the exclusive lock, the counts of the same ids, unless another mount's
- * batch moved the watermark meanwhile.
+ * One batch of the backfill; true once every row is counted and has its
+ * tool. Counts: under the exclusive lock, the ids from the watermark on,
+ * unless another mount's batch moved it meanwhile. Tools, once the counts
+ * are done: the rows from tool_next on, the mark moved only from where
+ * this batch found it.
  */
 static const char pgstore_counts_backfill_fmt[] =
 	"CREATE OR REPLACE FUNCTION execlog_counts_backfill(v_batch bigint) RETURNS boolean\n"
@@ -223,27 +228,34 @@ static const char pgstore_counts_backfill_fmt[] =
 	"DECLARE\n"
 	"    v_bounds CONSTANT bigint[] := %s;\n"
 	"    v_next bigint;\n"
-	"    v_seen bigint;\n"
-	"    v_tools boolean;\n"
+	"    v_tool bigint;\n"
 	"    v_to bigint;\n"
 	"BEGIN\n"
-	"    SELECT next_id, tools INTO v_seen, v_tools FROM execlog_counts_state;\n"
-	"    IF v_seen IS NULL THEN\n"
+	"    SELECT next_id, tool_next INTO v_next, v_tool FROM execlog_counts_state;\n"
+	"    IF v_next IS NULL AND v_tool IS NULL THEN\n"
 	"        RETURN true;\n"
-	"    END IF;\n"
-	"    SELECT max(b.id) INTO v_to FROM (SELECT e.id FROM execution_log e WHERE e.id >= v_seen\n"
-	"        ORDER BY e.id LIMIT v_batch) b;\n"
-	"    IF v_tools AND v_to IS NOT NULL THEN\n"
+	"    ELSIF v_next IS NULL THEN\n"
+	"        SELECT max(b.id) INTO v_to FROM (SELECT e.id FROM execution_log e\n"
+	"            WHERE e.id >= v_tool ORDER BY e.id LIMIT v_batch) b;\n"
 	"        UPDATE execution_log e SET tool = t.tool FROM (SELECT r.id,\n"
 	"            execlog_tool_of(r.args) AS tool FROM execution_log r\n"
-	"            WHERE r.id >= v_seen AND r.id <= v_to AND r.tool IS NULL) t\n"
+	"            WHERE r.id >= v_tool AND r.id <= v_to AND r.tool IS NULL) t\n"
 	"        WHERE e.id = t.id AND t.tool IS NOT NULL AND e.tool IS NULL;\n"
+	"        IF v_to < 9223372036854775807 AND EXISTS (SELECT 1 FROM execution_log e\n"
+	"                WHERE e.id > v_to) THEN\n"
+	"            UPDATE execlog_counts_state SET tool_next = v_to + 1 WHERE tool_next = v_tool;\n"
+	"            RETURN false;\n"
+	"        END IF;\n"
+	"        UPDATE execlog_counts_state SET tool_next = NULL WHERE tool_next = v_tool;\n"
+	"        RETURN true;\n"
 	"    END IF;\n"
 	"    PERFORM pg_advisory_xact_lock(" PGSTORE_COUNTS_LOCK_KEY ");\n"
 	"    SELECT next_id INTO v_next FROM execlog_counts_state;\n"
-	"    IF v_next IS DISTINCT FROM v_seen THEN\n"
-	"        RETURN v_next IS NULL;\n"
+	"    IF v_next IS NULL THEN\n"
+	"        RETURN false;\n"
 	"    END IF;\n"
+	"    SELECT max(b.id) INTO v_to FROM (SELECT e.id FROM execution_log e WHERE e.id >= v_next\n"
+	"        ORDER BY e.id LIMIT v_batch) b;\n"
 	"    IF v_to IS NOT NULL THEN\n"
 	"        INSERT INTO execlog_counts AS c (day, outcome, slot, n)\n"
 	"        SELECT v.d, r.o, 0, count(*) FROM (SELECT " DAY_OF("e") " AS d0,\n"
@@ -264,8 +276,8 @@ static const char pgstore_counts_backfill_fmt[] =
 	"            RETURN false;\n"
 	"        END IF;\n"
 	"    END IF;\n"
-	"    UPDATE execlog_counts_state SET next_id = NULL, tools = false;\n"
-	"    RETURN true;\n"
+	"    UPDATE execlog_counts_state SET next_id = NULL;\n"
+	"    RETURN false;\n"
 	"END $f$;\n";
 
 /*
@@ -511,7 +523,8 @@ static int pgstore_counts_found(struct pgstore *s, bool *pending)
 	if (err || !s->has_counts)
 		return err;
 	err = pgstore_run(s, PG_READ, "read execlog_counts_state",
-			  "SELECT (SELECT count(*) FROM execlog_counts_state WHERE next_id IS NOT NULL)"
+			  "SELECT (SELECT count(*) FROM execlog_counts_state WHERE next_id IS NOT NULL"
+			  " OR tool_next IS NOT NULL)"
 			  " + (" PGSTORE_INDEXES_MISSING ") > 0", 0, NULL, &res);
 	if (err == 0)
 		*pending = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;

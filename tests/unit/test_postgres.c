@@ -350,10 +350,11 @@ static void check_counts(struct store *s, PGconn *pg)
 		check_kept(pg);
 }
 
-/* Whether the backfill has rows left (the state row's watermark set). */
+/* Whether the backfill has rows left to count or to give their tool. */
 static bool pending(PGconn *pg)
 {
-	return q_int(pg, "SELECT count(*) FROM execlog_counts_state WHERE next_id IS NOT NULL") > 0;
+	return q_int(pg, "SELECT count(*) FROM execlog_counts_state WHERE next_id IS NOT NULL"
+		     " OR tool_next IS NOT NULL") > 0;
 }
 
 /* Polls until the backfill has counted every row (meson's timeout bounds it). */
