@@ -208,12 +208,14 @@ static struct store *open_st(bool read_only)
 static void start_run(struct store *s, const char *name, int64_t started_ms)
 {
 	struct store_record rec = {
-		.execution_id = (char *)name, .tool_version = "1", .args = "[\"/bin/x\"]",
-		.db_path = "/db", .started_ms = started_ms,
+		.execution_id = strdup(name), .tool_version = strdup("1"),
+		.args = strdup("[\"/bin/x\"]"), .db_path = strdup("/db"), .started_ms = started_ms,
 		.exit_code = STORE_NULL, .signal = STORE_NULL, .uid = STORE_NULL, .pid = STORE_NULL,
 	};
 
+	CHECK(rec.execution_id && rec.tool_version && rec.args && rec.db_path);
 	CHECK_EQ(store_start(s, &rec), 0);
+	store_record_clear(&rec);
 }
 
 static void finish_run(struct store *s, const char *name, enum store_outcome o, int64_t now_ms)
