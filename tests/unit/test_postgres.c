@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -473,8 +474,8 @@ static void case_backfill_killed(void)
 {
 	PGconn *pg = db_connect(g_db);
 	struct store *s;
-	char *before;
-	int status;
+	char *before, byte;
+	int status, opened[2];
 	pid_t child;
 
 	old_table(pg, 3000);
@@ -482,16 +483,21 @@ static void case_backfill_killed(void)
 	PQclear(PQexec(pg, "CREATE UNIQUE INDEX CONCURRENTLY idx_execution_log_host"
 		       " ON execution_log(db_path)"));
 	CHECK_EQ(q_int(pg, "SELECT count(*) FROM pg_index WHERE NOT indisvalid"), 1);
+	CHECK_EQ(pipe(opened), 0);
 	child = fork();
 	CHECK(child >= 0);
 	if (child == 0) {
+		/* Never outlives a parent whose check failed. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		setenv("EXECLOGFS_TEST_BACKFILL_BATCH", "3", 1);
 		s = open_st(false);
+		CHECK_EQ(write(opened[1], "o", 1), 1);
 		for (;;)
 			pause();
 	}
-	while (q_int(pg, "SELECT count(*) FROM pg_class WHERE relname = 'execlog_counts_state'") == 0)
-		usleep(1000);
+	/* Opened: the schema, with the watermark at the first row, is committed. */
+	CHECK_EQ(read(opened[0], &byte, 1), 1);
+	CHECK(pending(pg));
 	/* Some batches done, most not: 1000 batches of 3 rows. */
 	while (q_int(pg, "SELECT COALESCE(max(next_id), 0) FROM execlog_counts_state") < 30)
 		usleep(1000);
