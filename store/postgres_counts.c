@@ -88,17 +88,19 @@ _Static_assert(STORE_DAY_END * 86400 == INT64_C(253402300800), "the day bound in
 #define CLAMP(x) "LEAST(GREATEST(" x ", -9223372036854775808), 9223372036854775807)::bigint"
 
 /* Adds the rows of the SELECT before it, (day, outcome, slot, n), to the counts. */
-#define COUNTS_UPSERT                                                           \
-	" ON CONFLICT (day, outcome, slot) DO UPDATE SET n = c.n + excluded.n;\n"
+#define COUNTS_CONFLICT                                                         \
+	" ON CONFLICT (day, outcome, slot) DO UPDATE SET n = c.n + excluded.n"
+#define COUNTS_UPSERT COUNTS_CONFLICT ";\n"
 
 /* Adds the rows of the SELECT before it, (bucket, slot, n, sum_ms, last), to the durations. */
-#define DURATIONS_UPSERT                                                        \
+#define DURATIONS_CONFLICT                                                      \
 	" ON CONFLICT (bucket, slot) DO UPDATE SET n = x.n + excluded.n,"        \
 	" sum_ms = " CLAMP("x.sum_ms::numeric + excluded.sum_ms") ","            \
 	" last_finished_at = GREATEST(x.last_finished_at, excluded.last_finished_at)" \
 	" WHERE excluded.n <> 0 OR excluded.sum_ms <> 0"                         \
 	" OR excluded.last_finished_at > x.last_finished_at"                     \
-	" OR (x.last_finished_at IS NULL AND excluded.last_finished_at IS NOT NULL);\n"
+	" OR (x.last_finished_at IS NULL AND excluded.last_finished_at IS NOT NULL)"
+#define DURATIONS_UPSERT DURATIONS_CONFLICT ";\n"
 
 /*
  * The tables, and the watermark of a table that has rows already (taken
@@ -137,13 +139,13 @@ static const char pgstore_counts_tables[] =
 	"SELECT " DAY_OF("r") " AS d0, " OUTCOME_KEY("r") " AS o, " k " AS k"    \
 	" FROM " t " r WHERE v_next IS NULL OR r.id < v_next"
 
-/* Adds the rows @rows (d0, o, k) to the counts, a total and a day each. */
+/* The counts of the rows @rows (d0, o, k), a total and a day each, added (a CTE). */
 #define COUNT_UPSERT(rows)                                                      \
-	"        INSERT INTO execlog_counts AS c (day, outcome, slot, n)\n"       \
+	"        WITH kc AS (INSERT INTO execlog_counts AS c (day, outcome, slot, n)\n" \
 	"        SELECT v.d, t.o, v_slot, sum(t.k) FROM (" rows ") t,\n"          \
 	"            LATERAL (VALUES (-1::bigint), (t.d0)) AS v(d)\n"             \
 	"        WHERE v.d IS NOT NULL GROUP BY v.d, t.o HAVING sum(t.k) <> 0\n"  \
-	"        ORDER BY v.d, t.o\n" COUNTS_UPSERT
+	"        ORDER BY v.d, t.o" COUNTS_CONFLICT ")\n"
 
 /* The counted finished rows of @t with the sign @k: bucket b, ms, the finish f. */
 #define DURATION_ROWS(t, k)                                                     \
@@ -151,13 +153,13 @@ static const char pgstore_counts_tables[] =
 	k " * " DUR("r") "::numeric AS ms, CASE WHEN " k " > 0 THEN r.finished_at END AS f" \
 	" FROM " t " r WHERE r.outcome <> 'running' AND (v_next IS NULL OR r.id < v_next)"
 
-/* Adds the rows @rows (b, k, ms, f) to the durations. */
+/* The durations of the rows @rows (b, k, ms, f), added. */
 #define DURATION_UPSERT(rows)                                                   \
 	"        INSERT INTO execlog_durations AS x (bucket, slot, n, sum_ms, last_finished_at)\n" \
 	"        SELECT t.b, v_slot, sum(t.k), " CLAMP("sum(t.ms)") ", max(t.f) FROM (" rows ") t\n" \
-	"        GROUP BY t.b ORDER BY t.b\n" DURATIONS_UPSERT
+	"        GROUP BY t.b ORDER BY t.b" DURATIONS_CONFLICT ";\n"
 
-/* Both, for the rows of @rows_count and @rows_duration. */
+/* Both, in one statement (one run of the executor), for @rows_count and @rows_duration. */
 #define APPLY(rows_count, rows_duration)                                        \
 	COUNT_UPSERT(rows_count) DURATION_UPSERT(rows_duration)
 
