@@ -22,7 +22,7 @@
  * Triggers keep both tables in the transaction of every insert, update
  * and delete, whoever writes (psql too); TRUNCATE empties them. They run
  * once per statement, from its transition tables, and add its deltas in
- * one INSERT per table, in key order, an update's old rows taken away and
+ * one statement (an INSERT into each table), in key order, an update's old rows taken away and
  * new ones added, summed: two transactions that share a slot lock its rows
  * in the same order (no deadlock), a change that moves no count writes
  * none, and a statement of a million rows (psql's) is one set-based pass,
