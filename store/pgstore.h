@@ -6,7 +6,8 @@
  * sessions, running a statement, values and rows, and the reservations;
  * postgres_list.c the reads; postgres_watch.c the LISTEN thread;
  * postgres_prov.c provenance's columns, tags and values; postgres_output.c
- * output/<id>.
+ * output/<id>; postgres_counts.c the counts and durations kept by
+ * triggers, their backfill, and the reads of them.
  */
 #ifndef EXECLOG_PGSTORE_H
 #define EXECLOG_PGSTORE_H
@@ -40,6 +41,22 @@
 /* Serializes the creation of the table (pg_advisory_xact_lock key: "execlog"). */
 #define PGSTORE_LOCK_KEY "28549237546772327"
 
+/* Orders the backfill's batches after the writers that read its watermark (postgres_counts.c). */
+#define PGSTORE_COUNTS_LOCK_KEY "28549237546772328"
+
+/* Rows a batch of the backfill counts, unless a test sets EXECLOGFS_TEST_BACKFILL_BATCH. */
+#define PGSTORE_COUNTS_BATCH 50000
+
+/* The indexes of the views by provenance: name ON table(columns). */
+#define PGSTORE_INDEX_HOST "idx_execution_log_host ON execution_log(host, id)"
+#define PGSTORE_INDEX_USER "idx_execution_log_user ON execution_log(\"user\", id)"
+#define PGSTORE_INDEX_TOOL "idx_execution_log_tool ON execution_log(tool, id)"
+
+/* Held by the session that builds those indexes, so that one mount at a time does. */
+#define PGSTORE_INDEX_LOCK_KEY "28549237546772329"
+
+struct pgstore_backfill;
+
 struct pgstore_conn {
 	PGconn *pg;
 	struct pgstore_conn *next;
@@ -65,6 +82,10 @@ struct pgstore {
 	PGconn *listen_pg;
 	store_change_fn change_fn;
 	void *change_ctx;
+
+	/* The table has execlog_counts (false: an older execlogfs's, read-only: count(*)). */
+	bool has_counts;
+	struct pgstore_backfill *backfill; /* the thread counting older rows, or NULL */
 };
 
 static inline struct pgstore *pgstore_of(struct store *base)
@@ -152,6 +173,21 @@ int pgstore_row(const PGresult *res, int row, struct store_record *r);
 /* The schema of provenance and output (postgres_prov.c), run at open after the table's. */
 extern const char pgstore_schema_provenance[];
 
+/*
+ * The schema of the counts (postgres_counts.c), malloc'd, NULL out of
+ * memory; run in the transaction of pgstore_schema_provenance, after it.
+ */
+char *pgstore_counts_schema(void);
+
+/*
+ * At open, after the schema: whether the table has the counts, and in a
+ * writable store the backfill's thread while rows are left to count.
+ */
+int pgstore_counts_open(struct pgstore *s);
+
+/* Stops the backfill's thread, if any, and waits for it; at close. */
+void pgstore_backfill_stop(struct pgstore *s);
+
 /* Fills the provenance of @r (row @row of a PGSTORE_COLUMNS result); pgstore_row() calls it. */
 int pgstore_row_provenance(const PGresult *res, int row, struct store_record *r);
 
@@ -176,6 +212,8 @@ int pgstore_list_recent(struct store *base, size_t n, store_list_fn fn, void *ct
 int pgstore_list_finished_by_start(struct store *base, const struct store_start_walk *w,
 				   store_by_start_fn fn, void *ctx);
 int pgstore_summary(struct store *base, struct store_summary *out);
+int pgstore_count_outcomes(struct store *base, const struct store_filter *filter,
+			   uint64_t counts[STORE_OUTCOMES]);
 int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx);
 int pgstore_check_room(struct store *base);
 int pgstore_watch(struct store *base, store_change_fn fn, void *ctx);

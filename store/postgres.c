@@ -112,6 +112,7 @@ static void pgstore_close(struct store *base)
 {
 	struct pgstore *s = pgstore_of(base);
 
+	pgstore_backfill_stop(s);
 	pgstore_unwatch(s);
 	while (s->idle) {
 		struct pgstore_conn *c = s->idle;
@@ -144,6 +145,27 @@ static int pgstore_schema_run(PGconn *pg, const char *sql)
 		PQclear(PQexec(pg, "ROLLBACK"));
 	}
 	PQclear(res);
+	return err;
+}
+
+/*
+ * Provenance, output and the counts, in one transaction: a tool column
+ * added there and the backfill that fills it (postgres_counts.c) commit
+ * together or not at all.
+ */
+static int pgstore_schema_rest(PGconn *pg)
+{
+	char *counts = pgstore_counts_schema(), *sql = NULL;
+	int err;
+
+	if (counts == NULL || asprintf(&sql, "BEGIN;\nSELECT pg_advisory_xact_lock(" PGSTORE_LOCK_KEY
+				       ");\n%s%sCOMMIT;\n", pgstore_schema_provenance, counts) < 0) {
+		free(counts);
+		return store_fail(-ENOMEM, "postgres: out of memory");
+	}
+	err = pgstore_schema_run(pg, sql);
+	free(counts);
+	free(sql);
 	return err;
 }
 
@@ -184,7 +206,7 @@ static int pgstore_prepare_table(struct pgstore *s)
 	if (!s->base.opts.read_only) {
 		err = pgstore_schema_run(c->pg, pgstore_schema);
 		if (err == 0)
-			err = pgstore_schema_run(c->pg, pgstore_schema_provenance);
+			err = pgstore_schema_rest(c->pg);
 		if (err)
 			goto put;
 	}
@@ -232,6 +254,8 @@ static int pgstore_open(const char *path, const struct store_options *opts, stru
 		goto store_free;
 	}
 	err = pgstore_prepare_table(s);
+	if (err == 0)
+		err = pgstore_counts_open(s);
 	if (err)
 		goto store_free;
 	*out = &s->base;
@@ -427,9 +451,10 @@ const struct store_ops pgstore_ops = {
 	.latest = pgstore_latest,            /* the greatest id */
 	.check_room = pgstore_check_room,    /* the server answers and the session may insert */
 	.statfs = NULL,                      /* the room is the server's disk, not this host's to see */
-	.count = pgstore_count,              /* count(*) by the narrowest index */
+	.count = pgstore_count,              /* execlog_counts; count(*) by an index for an attr */
+	.count_outcomes = pgstore_count_outcomes, /* execlog_counts, one statement */
 	.list_recent = pgstore_list_recent,  /* pages of ORDER BY id DESC */
-	.summary = pgstore_summary,          /* one aggregate over the finished rows, on the server */
+	.summary = pgstore_summary,          /* execlog_durations, summed over its slots */
 	.watch = pgstore_watch,              /* LISTEN execlog on a connection and thread of its own */
 	.list_finished_by_start = pgstore_list_finished_by_start, /* keyset pages on (started_at, id) */
 	.list_values = pgstore_list_values,  /* a loose scan of the value's index, in pages */

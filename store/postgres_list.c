@@ -1,6 +1,6 @@
 /*
  * postgres_list.c - the PostgreSQL backend's reads: one record, counts,
- * the aggregates, and the listings in keyset pages, each page a fresh
+ * and the listings in keyset pages, each page a fresh
  * query on a pooled connection given back before its rows are handed out.
  */
 #include <errno.h>
@@ -111,23 +111,38 @@ static void pgstore_filter_params(const struct store_filter *filter, const char 
 	params[7] = filter->attr == STORE_BY_TAG ? filter->value : NULL;
 }
 
+/*
+ * Counts: without an attr, from execlog_counts (postgres_counts.c), a few
+ * rows whatever the log's size, plus the rows the backfill has yet to
+ * count, in one statement ($8 the day, -1 for all); by an attr (and on a
+ * table without the counts), count(*) by the narrowest index.
+ */
 int pgstore_count(struct store *base, const struct store_filter *filter, uint64_t *count)
 {
-	char from[24], to[24];
-	const char *params[1 + PGSTORE_FILTER_PARAMS] = { NULL };
+	struct pgstore *s = pgstore_of(base);
+	char from[24], to[24], day[24];
+	const char *params[2 + PGSTORE_FILTER_PARAMS] = { NULL };
+	bool kept = s->has_counts && filter->attr == STORE_ATTR_NONE;
 	PGresult *res;
 	int err;
 
-	static const char *const sql[2] = {
+	static const char *const sql[3] = {
 		"SELECT count(*) FROM execution_log WHERE"
 		PGSTORE_FILTER("$1", "$2", "$3", "$4", "$5", "$6", "$7"),
 		"SELECT count(*) FROM execution_log WHERE"
 		PGSTORE_FILTER_TAG("$1", "$2", "$3", "$4", "$5", "$6", "$7", ""),
+		/* The rows not counted yet only while there are (see postgres_counts.c). */
+		"SELECT (SELECT COALESCE(sum(n), 0) FROM execlog_counts WHERE day = $8::bigint"
+		" AND ($1::text IS NULL OR outcome = $1)) + COALESCE((SELECT x.n FROM"
+		" execlog_counts_state s CROSS JOIN LATERAL (SELECT count(*) AS n FROM execution_log"
+		" WHERE id >= s.next_id AND" PGSTORE_FILTER("$1", "$2", "$3", "$4", "$5", "$6", "$7")
+		") x WHERE s.next_id IS NOT NULL), 0)",
 	};
 
 	pgstore_filter_params(filter, params, from, to, sizeof(from));
-	err = pgstore_run(pgstore_of(base), PG_READ, "count", sql[filter->attr == STORE_BY_TAG],
-			  PGSTORE_FILTER_PARAMS, params + 1, &res);
+	params[1 + PGSTORE_FILTER_PARAMS] = pgstore_int(day, sizeof(day), filter->day >= 0 ? filter->day : -1);
+	err = pgstore_run(s, PG_READ, "count", sql[kept ? 2 : filter->attr == STORE_BY_TAG],
+			  PGSTORE_FILTER_PARAMS + kept, params + 1, &res);
 	if (err)
 		return err;
 	*count = (uint64_t)pgstore_get_int(res, 0, 0);
@@ -314,46 +329,6 @@ int pgstore_list_finished_by_start(struct store *base, const struct store_start_
 		PQclear(res);
 	}
 	return err > 0 ? 0 : err;
-}
-
-/*
- * The aggregates, computed by the server in one statement over the finished
- * rows (nothing of them crosses the network). Unlike SQLite's and LMDB's
- * kept aggregates, the latest finish is that of the rows still there.
- */
-int pgstore_summary(struct store *base, struct store_summary *out)
-{
-	char bounds[STORE_DURATION_BUCKETS * 24] = "{";
-	const char *params[1] = { bounds };
-	size_t used = 1;
-	PGresult *res;
-	int err;
-
-	for (int i = 0; i < STORE_DURATION_BUCKETS - 1; i++)
-		used += (size_t)snprintf(bounds + used, sizeof(bounds) - used, "%s%lld", i ? "," : "",
-					 (long long)store_duration_bounds_ms[i]);
-	snprintf(bounds + used, sizeof(bounds) - used, "}");
-	/* width_bucket() counts lower bounds in; ours are upper bounds, so d - 1. */
-	err = pgstore_run(pgstore_of(base), PG_READ, "summarize",
-			  "SELECT width_bucket(d - 1, $1::bigint[]), count(*), sum(d), max(finished_at)"
-			  " FROM (SELECT GREATEST(COALESCE(duration_ms, 0), 0) AS d, finished_at"
-			  " FROM execution_log WHERE outcome <> 'running') f GROUP BY 1",
-			  1, params, &res);
-	if (err)
-		return err;
-	for (int i = 0; i < PQntuples(res); i++) {
-		int64_t bucket = pgstore_get_int(res, i, 0), last = pgstore_get_int(res, i, 3);
-
-		if (bucket < 0 || bucket >= STORE_DURATION_BUCKETS)
-			continue;
-		out->finished[bucket] += (uint64_t)pgstore_get_int(res, i, 1);
-		out->duration_sum_ms = store_add_saturated(out->duration_sum_ms,
-							   pgstore_get_int(res, i, 2));
-		if (last != STORE_NULL && (out->last_finished_at == STORE_NULL || last > out->last_finished_at))
-			out->last_finished_at = last;
-	}
-	PQclear(res);
-	return 0;
 }
 
 int pgstore_list_days(struct store *base, int64_t after_day, store_day_fn fn, void *ctx)

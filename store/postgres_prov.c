@@ -9,7 +9,8 @@
  * ON DELETE CASCADE, and following an id changed by SQL). The tool of a
  * row another program inserts (psql) is computed from its args by a
  * trigger, guarded so that an args text that is no JSON never fails that
- * insert: by-tool/ lists such rows too. Host,
+ * insert: by-tool/ lists such rows too (rows of a table that had no tool
+ * column get theirs from the backfill of postgres_counts.c). Host,
  * user, tool, tag key and value are COLLATE "C", so that a listing of
  * values is in byte order, whatever the database's collation.
  */
@@ -22,13 +23,22 @@
 #include "pgstore.h"
 
 /*
- * Run after the table exists, in a transaction of its own under the same
- * advisory lock. Columns are added nullable or with a constant default (no
- * rewrite); the tool column, when it is new, is filled from the rows' args.
+ * A JSON array of strings without escapes or control characters, between
+ * JSON's blanks, as an SQL literal: its first element is the one capture.
+ */
+#define PGSTORE_JSON_BLANK "[ \\t\\n\\r]*"
+#define PGSTORE_JSON_PLAIN "\"[^\"\\\\\\x01-\\x1f]*\""
+#define PGSTORE_ARGS_RE                                                         \
+	"'^" PGSTORE_JSON_BLANK "\\[" PGSTORE_JSON_BLANK "\"([^\"\\\\\\x01-\\x1f]*)\""    \
+	"(?:" PGSTORE_JSON_BLANK "," PGSTORE_JSON_BLANK PGSTORE_JSON_PLAIN ")*"  \
+	PGSTORE_JSON_BLANK "\\]" PGSTORE_JSON_BLANK "$'"
+
+/*
+ * Run after the table exists, in the transaction of the counts' schema
+ * (postgres.c), under the same advisory lock. Columns are added nullable
+ * or with a constant default (no rewrite).
  */
 const char pgstore_schema_provenance[] =
-	"BEGIN;\n"
-	"SELECT pg_advisory_xact_lock(" PGSTORE_LOCK_KEY ");\n"
 	"ALTER TABLE execution_log ADD COLUMN IF NOT EXISTS exit_code BIGINT,\n"
 	"    ADD COLUMN IF NOT EXISTS signal BIGINT,\n"
 	"    ADD COLUMN IF NOT EXISTS host TEXT COLLATE \"C\",\n"
@@ -39,49 +49,82 @@ const char pgstore_schema_provenance[] =
 	"    ADD COLUMN IF NOT EXISTS output_bytes BIGINT NOT NULL DEFAULT 0,\n"
 	"    ADD COLUMN IF NOT EXISTS output_cut BOOLEAN NOT NULL DEFAULT false;\n"
 	/*
+	 * The tool of an args text: the last path component of args[0], null
+	 * for anything else, never an error. Most args are a JSON array of
+	 * strings without escapes: those the regular expression takes whole,
+	 * as jsonb would read them (JSON's four blanks only, no backslash, no
+	 * control character); only the rest pay for the jsonb cast and its
+	 * subtransaction. One function for the trigger and the backfill
+	 * (postgres_counts.c), so that both give the same tool. Only
+	 * pg_catalog's functions, so that no search_path can break it.
+	 */
+	"CREATE OR REPLACE FUNCTION execlog_tool_of(v_args text) RETURNS text\n"
+	"LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $f$\n"
+	"DECLARE\n"
+	"    v_m text[];\n"
+	"    v_a jsonb;\n"
+	"BEGIN\n"
+	"    v_m := regexp_match(v_args, " PGSTORE_ARGS_RE ");\n"
+	"    IF v_m IS NOT NULL THEN\n"
+	"        RETURN NULLIF(regexp_replace(v_m[1], '^.*/', ''), '');\n"
+	"    END IF;\n"
+	"    BEGIN\n"
+	"        v_a := v_args::jsonb;\n"
+	"        IF jsonb_typeof(v_a) = 'array' AND jsonb_typeof(v_a->0) = 'string' THEN\n"
+	"            RETURN NULLIF(regexp_replace(v_a->>0, '^.*/', ''), '');\n"
+	"        END IF;\n"
+	"    EXCEPTION WHEN others THEN\n"
+	"        RETURN NULL;\n"
+	"    END;\n"
+	"    RETURN NULL;\n"
+	"END $f$;\n"
+	/*
 	 * execlogfs's own starts give the tool; other programs' inserts and
-	 * updates of args get it here: the last path component of args[0],
-	 * null for anything else, never an error. Only pg_catalog's functions,
-	 * so that the inserting session's search_path cannot break it.
+	 * updates of args get it here.
 	 */
 	"CREATE OR REPLACE FUNCTION execlog_tool_set() RETURNS trigger\n"
 	"LANGUAGE plpgsql AS $f$\n"
-	"DECLARE a jsonb;\n"
 	"BEGIN\n"
 	"    IF TG_OP = 'INSERT' AND NEW.tool IS NOT NULL THEN\n"
 	"        RETURN NEW;\n"
 	"    END IF;\n"
-	"    NEW.tool := NULL;\n"
-	"    BEGIN\n"
-	"        a := NEW.args::jsonb;\n"
-	"        IF jsonb_typeof(a) = 'array' AND jsonb_typeof(a->0) = 'string' THEN\n"
-	"            NEW.tool := NULLIF(regexp_replace(a->>0, '^.*/', ''), '');\n"
-	"        END IF;\n"
-	"    EXCEPTION WHEN others THEN\n"
-	"        NEW.tool := NULL;\n"
-	"    END;\n"
+	"    NEW.tool := execlog_tool_of(NEW.args);\n"
 	"    RETURN NEW;\n"
 	"END $f$;\n"
-	/* A tool column new to the table is filled from the rows' args, by the trigger. */
+	/*
+	 * A tool column new to the table is added without a rewrite; its rows
+	 * get their tool from the backfill (postgres_counts.c), which this
+	 * transaction's setting tells that it is new.
+	 */
 	"DO $d$\n"
-	"DECLARE fill boolean := NOT EXISTS (SELECT 1 FROM pg_attribute\n"
-	"    WHERE attrelid = 'execution_log'::regclass AND attname = 'tool' AND NOT attisdropped);\n"
 	"BEGIN\n"
-	"    IF fill THEN\n"
+	"    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'execution_log'::regclass\n"
+	"                   AND attname = 'tool' AND NOT attisdropped) THEN\n"
 	"        ALTER TABLE execution_log ADD COLUMN tool TEXT COLLATE \"C\";\n"
+	"        PERFORM set_config('execlog.tool_added', 'on', true);\n"
 	"    END IF;\n"
 	"    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'execution_log'::regclass\n"
 	"                   AND tgname = 'execlog_tool') THEN\n"
 	"        CREATE TRIGGER execlog_tool BEFORE INSERT OR UPDATE OF args ON execution_log\n"
 	"            FOR EACH ROW EXECUTE FUNCTION execlog_tool_set();\n"
 	"    END IF;\n"
-	"    IF fill THEN\n"
-	"        UPDATE execution_log SET args = args;\n"
+	"    EXECUTE format('ALTER FUNCTION execlog_tool_set() SET search_path = %I',\n"
+	"                   current_schema());\n"
+	"END $d$;\n"
+/*
+	 * The indexes of the views: made here on an empty table; on one that
+	 * has rows already (an older execlogfs's, psql's) by the mount's
+	 * background thread (postgres_counts.c), CONCURRENTLY, so that the
+	 * mount of a table of millions answers at once.
+	 */
+	"DO $d$\n"
+	"BEGIN\n"
+	"    IF NOT EXISTS (SELECT 1 FROM execution_log) THEN\n"
+	"        CREATE INDEX IF NOT EXISTS " PGSTORE_INDEX_HOST ";\n"
+	"        CREATE INDEX IF NOT EXISTS " PGSTORE_INDEX_USER ";\n"
+	"        CREATE INDEX IF NOT EXISTS " PGSTORE_INDEX_TOOL ";\n"
 	"    END IF;\n"
 	"END $d$;\n"
-	"CREATE INDEX IF NOT EXISTS idx_execution_log_host ON execution_log(host, id);\n"
-	"CREATE INDEX IF NOT EXISTS idx_execution_log_user ON execution_log(\"user\", id);\n"
-	"CREATE INDEX IF NOT EXISTS idx_execution_log_tool ON execution_log(tool, id);\n"
 	/* ord keeps the start document's order of the tags. */
 	"CREATE TABLE IF NOT EXISTS execlog_tags (\n"
 	"    id BIGINT NOT NULL REFERENCES execution_log(id) ON DELETE CASCADE ON UPDATE CASCADE,\n"
@@ -97,8 +140,7 @@ const char pgstore_schema_provenance[] =
 	"    \"offset\" BIGINT NOT NULL,\n"
 	"    data BYTEA NOT NULL,\n"
 	"    PRIMARY KEY (id, \"offset\")\n"
-	");\n"
-	"COMMIT;\n";
+	");\n";
 
 /*
  * Appends @s to @buf as an element of a PostgreSQL array literal: quoted,
