@@ -148,8 +148,8 @@ static bool is_view_key(const MDB_val *key)
 	return false;
 }
 
-/* Rewrites the store as format 2 left it: no view keys, marker 2. Returns the keys dropped. */
-static int raw_as_format_2(void)
+/* Rewrites the store with the keys @drop picks deleted and @marker as its format; the keys dropped. */
+static int raw_as_format(const char *marker, bool (*drop)(const MDB_val *key))
 {
 	MDB_env *env;
 	MDB_txn *txn;
@@ -162,7 +162,7 @@ static int raw_as_format_2(void)
 	CHECK_EQ(mdb_cursor_open(txn, dbi, &cur), 0);
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (is_view_key(&k)) {
+		if (drop(&k)) {
 			CHECK_EQ(mdb_cursor_del(cur, 0), 0);
 			dropped++;
 		}
@@ -171,8 +171,14 @@ static int raw_as_format_2(void)
 	mdb_cursor_close(cur);
 	CHECK_EQ(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
-	raw_set_format("execlogfs-lmdb 2");
+	raw_set_format(marker);
 	return dropped;
+}
+
+/* The store as format 2 left it: no view keys. */
+static int raw_as_format_2(void)
+{
+	return raw_as_format("execlogfs-lmdb 2", is_view_key);
 }
 
 /* The marker the store holds now, into @buf. */
@@ -827,31 +833,15 @@ static void case_counts_concurrent(void)
 	tally_check(&raw, &listed);
 }
 
-/* Rewrites the store as format 3 left it: no cnt: keys, marker 3. Returns the keys dropped. */
+static bool is_counter_key(const MDB_val *key)
+{
+	return key->mv_size >= 4 && memcmp(key->mv_data, "cnt:", 4) == 0;
+}
+
+/* The store as format 3 left it: no cnt: keys. */
 static int raw_as_format_3(void)
 {
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_cursor *cur;
-	MDB_val k, v;
-	int dropped = 0, rc;
-
-	raw_open(&env, &txn, &dbi);
-	CHECK_EQ(mdb_cursor_open(txn, dbi, &cur), 0);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size >= 4 && memcmp(k.mv_data, "cnt:", 4) == 0) {
-			CHECK_EQ(mdb_cursor_del(cur, 0), 0);
-			dropped++;
-		}
-	}
-	CHECK_EQ(rc, MDB_NOTFOUND);
-	mdb_cursor_close(cur);
-	CHECK_EQ(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-	raw_set_format("execlogfs-lmdb 3");
-	return dropped;
+	return raw_as_format("execlogfs-lmdb 3", is_counter_key);
 }
 
 /* The bytes of data.mdb, malloc'd, and their number. */

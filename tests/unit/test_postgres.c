@@ -24,54 +24,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "store.h"
 
 /* 2026-01-01T00:00:00Z in ms. */
 #define T0_MS INT64_C(1767225600000)
 
 static const char *g_case;
+
+/* Called under stderr's lock (check.h's fail()), so one buffer serves. */
+static const char *check_where(void)
+{
+	static char where[160];
+
+	snprintf(where, sizeof(where), "postgres %s", g_case ? g_case : "?");
+	return where;
+}
 static char *g_admin;      /* the connection string of the maintenance database */
 static char g_name[96];    /* the case's database */
 static char *g_db;         /* its connection string */
 static pid_t g_parent;
 
 /* ---- checks ------------------------------------------------------------ */
-
-static void fail(const char *file, int line, const char *expr, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5), noreturn));
-
-static void fail(const char *file, int line, const char *expr, const char *fmt, ...)
-{
-	va_list ap;
-
-	flockfile(stderr);
-	fprintf(stderr, "%s:%d: [postgres %s] check failed: %s", file, line,
-		g_case ? g_case : "?", expr);
-	if (fmt) {
-		fputs(" (", stderr);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc(')', stderr);
-	}
-	fprintf(stderr, "; store_reason: \"%s\"\n", store_reason());
-	funlockfile(stderr);
-	exit(1);
-}
-
-#define CHECK(cond)                                                     \
-	do {                                                            \
-		if (!(cond))                                            \
-			fail(__FILE__, __LINE__, #cond, NULL);          \
-	} while (0)
-
-#define CHECK_EQ(actual, expected)                                      \
-	do {                                                            \
-		int64_t a_ = (int64_t)(actual), e_ = (int64_t)(expected); \
-		if (a_ != e_)                                           \
-			fail(__FILE__, __LINE__, #actual " == " #expected, \
-			     "got %" PRId64 ", expected %" PRId64, a_, e_); \
-	} while (0)
 
 /* As CHECK_EQ, naming what was counted. */
 #define CHECK_COUNT(actual, expected, what)                             \
@@ -80,21 +54,6 @@ static void fail(const char *file, int line, const char *expr, const char *fmt, 
 		if (a_ != e_)                                           \
 			fail(__FILE__, __LINE__, what, "got %" PRId64 ", expected %" PRId64, a_, e_); \
 	} while (0)
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	CHECK(n >= 0);
-	return s;
-}
 
 /* ---- SQL of the test's own ------------------------------------------------ */
 

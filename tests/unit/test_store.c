@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
 #include "record.h"
 #include "store.h"
 
@@ -51,6 +52,15 @@
 
 static const char *g_backend;
 static const char *g_case;
+
+/* Called under stderr's lock (check.h's fail()), so one buffer serves. */
+static const char *check_where(void)
+{
+	static char where[160];
+
+	snprintf(where, sizeof(where), "%s %s", g_backend ? g_backend : "?", g_case ? g_case : "?");
+	return where;
+}
 static char g_dir[PATH_MAX];
 static char g_db[PATH_MAX + 8];
 static bool g_child; /* a forked child leaves the directory to its parent */
@@ -58,42 +68,6 @@ static char *g_pg_admin;  /* postgres: the connection string of the maintenance 
 static char g_pg_name[96]; /* postgres: the case's database */
 
 /* ---- checks ------------------------------------------------------------ */
-
-static void fail(const char *file, int line, const char *expr, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5), noreturn));
-
-static void fail(const char *file, int line, const char *expr, const char *fmt, ...)
-{
-	va_list ap;
-
-	flockfile(stderr);
-	fprintf(stderr, "%s:%d: [%s %s] check failed: %s", file, line,
-		g_backend ? g_backend : "?", g_case ? g_case : "?", expr);
-	if (fmt) {
-		fputs(" (", stderr);
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc(')', stderr);
-	}
-	fprintf(stderr, "; store_reason: \"%s\"\n", store_reason());
-	funlockfile(stderr);
-	exit(1);
-}
-
-#define CHECK(cond)                                                     \
-	do {                                                            \
-		if (!(cond))                                            \
-			fail(__FILE__, __LINE__, #cond, NULL);          \
-	} while (0)
-
-#define CHECK_EQ(actual, expected)                                      \
-	do {                                                            \
-		int64_t a_ = (int64_t)(actual), e_ = (int64_t)(expected); \
-		if (a_ != e_)                                           \
-			fail(__FILE__, __LINE__, #actual " == " #expected, \
-			     "got %" PRId64 ", expected %" PRId64, a_, e_); \
-	} while (0)
 
 #define CHECK_STR(actual, expected)                                     \
 	do {                                                            \
@@ -136,21 +110,6 @@ static char *xstrdup(const char *s)
 	copy = strdup(s);
 	CHECK(copy != NULL);
 	return copy;
-}
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *out;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&out, fmt, ap);
-	va_end(ap);
-	CHECK(n >= 0);
-	return out;
 }
 
 /* ---- the temporary directory ------------------------------------------- */
